@@ -1,0 +1,111 @@
+"""Self-observability: counters of what the library dropped, ignored or failed at.
+
+Instrumentation must never raise into the application and must never log one line
+per span. Every place that swallows a problem therefore does two things here: it
+bumps a named counter (so tests and the demo can show exactly what was lost) and it
+asks for a *rate-limited* warning (at most one line per name per interval).
+
+Strict mode (``COMMERCE_OBSERVE_STRICT=true``, on in the test suite) turns the
+swallowing off: :func:`guard` re-raises, so tests see every internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+logger = logging.getLogger("commerce_observe")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class SelfStats:
+    """Named monotonic counters plus a rate-limited warning channel.
+
+    Counting is a dict update under a lock: cheap enough for drop paths, which are
+    by definition not the hot path.
+    """
+
+    def __init__(self, warn_interval_s: float = 60.0) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._last_warned: dict[str, float] = {}
+        self.warn_interval_s = warn_interval_s
+        self.strict = False
+
+    def incr(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._counts.get(name, 0)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._last_warned.clear()
+
+    def warn(self, name: str, message: str, *args: object) -> None:
+        """Log ``message`` at most once per ``warn_interval_s`` for ``name``."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last_warned.get(name)
+            if last is not None and now - last < self.warn_interval_s:
+                return
+            self._last_warned[name] = now
+        logger.warning("%s (counter %s=%d)", message % args if args else message, name, self.get(name))
+
+    def record_failure(self, name: str, message: str, *args: object) -> None:
+        """Count one failure named ``name`` and warn about it, rate-limited."""
+        self.incr(name)
+        self.warn(name, message, *args)
+
+
+#: The process-wide instance. The runtime configures ``strict``; everything that
+#: drops or ignores something reports here.
+stats = SelfStats()
+
+
+@contextmanager
+def guard(counter: str, what: str) -> Iterator[None]:
+    """Run telemetry code that must not raise into the application.
+
+    An exception is counted under ``counter`` and warned about (rate-limited); in
+    strict mode it propagates so tests see it.
+    """
+    try:
+        yield
+    except Exception as exc:
+        stats.record_failure(counter, "%s failed: %r", what, exc)
+        if stats.strict:
+            raise
+
+
+def guarded(counter: str, default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator form of :func:`guard` returning ``default`` on a swallowed error."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                stats.record_failure(counter, "%s failed: %r", fn.__qualname__, exc)
+                if stats.strict:
+                    raise
+                return default
+
+        return inner
+
+    return wrap
