@@ -1,0 +1,210 @@
+"""The one configuration registry.
+
+Every setting is declared exactly once below: environment variable, type (its
+parser), default and a one-line doc. The README's configuration table is generated
+from this list (``python -m commerce_observe.config``) and a test keeps the two in
+step. Precedence: environment over code (``install(**overrides)``) over defaults.
+A bad value raises :class:`ConfigError` naming the variable, once, at install time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+# --- parsers ---------------------------------------------------------------------
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _opt_str(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("expected an http(s) URL")
+    return value
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not lo <= value <= hi:
+            raise ValueError(f"expected an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _float_range(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not lo <= value <= hi:
+            raise ValueError(f"expected a number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return parse
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _key_values(raw: str) -> tuple[tuple[str, str], ...]:
+    """W3C-baggage-like ``k=v,k2=v2`` as OTEL_RESOURCE_ATTRIBUTES uses it."""
+    pairs = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected key=value pairs, got {part.strip()!r}")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+# --- the registry ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    env: str
+    attr: str
+    parse: Callable[[str], T]
+    default: T
+    doc: str
+    secret: bool = False
+
+
+DEFAULT_SENSITIVE = (
+    "card_number,cardnumber,pan,cvv,cvc,cvv2,cvc2,security_code,"
+    "email,e_mail,phone,phone_number,msisdn,mobile,iban,password"
+)
+
+SETTINGS: tuple[Setting[Any], ...] = (
+    # OpenTelemetry conventions
+    Setting("OTEL_SERVICE_NAME", "service_name", _str, "unknown_service", "Service name in Zipkin and Elastic APM."),
+    Setting("OTEL_RESOURCE_ATTRIBUTES", "resource_attributes", _key_values, (), "Extra resource attributes, `k=v,k2=v2` (`deployment.environment`, `service.version`...)."),
+    Setting("OTEL_TRACES_SAMPLER", "sampler", _choice("always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"), "parentbased_always_on", "Sampler, as in the OpenTelemetry specification."),
+    Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_range(0.0, 1.0), 1.0, "Ratio for the `traceidratio` samplers."),
+    Setting("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin_endpoint", _url, None, "Zipkin v2 spans URL (`http://host:9411/api/v2/spans`); turns Zipkin export on."),
+    Setting("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "zipkin_timeout_ms", _int_range(1, 600_000), 10_000, "Zipkin request timeout in milliseconds."),
+    Setting("OTEL_BSP_MAX_QUEUE_SIZE", "max_queue_size", _int_range(1, 10_000_000), 2048, "Spans buffered per exporter before new ones are dropped (and counted)."),
+    Setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "max_export_batch_size", _int_range(1, 100_000), 512, "Spans sent in one request."),
+    Setting("OTEL_BSP_SCHEDULE_DELAY", "schedule_delay_ms", _int_range(1, 600_000), 1000, "Longest wait in milliseconds before buffered spans are sent."),
+    # Elastic APM conventions
+    Setting("ELASTIC_APM_SERVER_URL", "apm_server_url", _url, None, "APM Server URL; turns Elastic APM export on."),
+    Setting("ELASTIC_APM_SECRET_TOKEN", "apm_secret_token", _opt_str, None, "APM Server secret token.", secret=True),
+    Setting("ELASTIC_APM_API_KEY", "apm_api_key", _opt_str, None, "APM Server API key (used instead of the secret token).", secret=True),
+    Setting("ELASTIC_APM_ENVIRONMENT", "apm_environment", _opt_str, None, "`service.environment` in Elastic APM."),
+    Setting("ELASTIC_APM_VERIFY_SERVER_CERT", "apm_verify_server_cert", _bool, True, "Verify the APM Server's TLS certificate."),
+    # our own
+    Setting("COMMERCE_OBSERVE_ENABLED", "enabled", _bool, True, "Master switch; `false` makes install() a no-op."),
+    Setting("COMMERCE_OBSERVE_STRICT", "strict", _bool, False, "Raise internal errors instead of counting them (tests)."),
+    Setting("COMMERCE_OBSERVE_OUTPUT_FILE", "output_file", _str, "commerce-observe-traces.json", "Embedded default when no backend is set: Zipkin v2 JSON file the Zipkin UI can open."),
+    Setting("COMMERCE_OBSERVE_SENSITIVE_FIELDS", "sensitive_fields", _csv, _csv(DEFAULT_SENSITIVE), "Attribute/field names whose values are always redacted."),
+    Setting("COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS", "disabled_instrumentations", _csv, (), "Integrations not to wire, e.g. `kafka_python,flask`."),
+    Setting("COMMERCE_OBSERVE_AUDIT_SINK", "audit_sink", _choice("auto", "kafka", "sqlite", "none"), "auto", "Where audit records go (`auto`: Kafka when a Kafka client is used, else SQLite)."),
+    Setting("COMMERCE_OBSERVE_AUDIT_TOPIC", "audit_topic", _str, "commerce-observe.audit", "Kafka topic for audit records."),
+    Setting("COMMERCE_OBSERVE_AUDIT_PATH", "audit_path", _str, "commerce-observe-audit.sqlite", "SQLite file for audit records (sink `sqlite`)."),
+    Setting("COMMERCE_OBSERVE_SPOOL_DIR", "spool_dir", _str, ".commerce-observe-spool", "Local spool for audit records while the sink is unreachable."),
+    Setting("COMMERCE_OBSERVE_ZIPKIN_UI_URL", "zipkin_ui_url", _opt_str, None, "Base URL for trace links to Zipkin (defaults from the Zipkin endpoint)."),
+    Setting("COMMERCE_OBSERVE_KIBANA_URL", "kibana_url", _opt_str, None, "Base URL for trace links to Kibana APM."),
+    Setting("COMMERCE_OBSERVE_TIMEZONE", "timezone", _str, "UTC", "The shop's time zone (seasonality, dashboards)."),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings. Build it with :func:`load_config`."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with secrets hidden, for logs and the demo."""
+        out: dict[str, Any] = {}
+        for setting in SETTINGS:
+            value = self.values[setting.attr]
+            out[setting.env] = "***" if setting.secret and value else value
+        return out
+
+
+_BY_ATTR = {s.attr: s for s in SETTINGS}
+
+
+def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Resolve every setting: environment, then ``overrides`` (by attribute name), then default."""
+    environ = os.environ if env is None else env
+    unknown = set(overrides) - set(_BY_ATTR)
+    if unknown:
+        raise ConfigError("unknown setting(s): " + ", ".join(sorted(unknown)))
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is not None:
+            try:
+                values[setting.attr] = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.env}={raw!r} is invalid: {exc}") from None
+        elif setting.attr in overrides:
+            values[setting.attr] = overrides[setting.attr]
+        else:
+            values[setting.attr] = setting.default
+    return Config(values)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the registry."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
+        shown = "" if default in (None, "", ()) else f"`{default}`"
+        lines.append(f"| `{s.env}` | {shown} | {s.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")
