@@ -1,0 +1,74 @@
+"""The fact hub: integrations report what happened, products listen.
+
+Kafka/RabbitMQ/web wrappers and the domain event API only *emit* facts (a message
+was published, a message was handled, an order was paid). Tracing enrichment, the
+audit trail, live metrics and anomaly feeds *subscribe* to the fact types they care
+about. A listener that raises is counted (``hub.listener_error``) and never affects
+the emitter or the other listeners (in strict mode the error propagates, for tests).
+
+Dispatch is by the fact's exact type: a dict lookup and a loop over a tuple, so an
+emit with no listener costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from commerce_observe._internal.selfstats import stats
+
+F = TypeVar("F")
+Listener = Callable[[Any], None]
+
+
+class Hub:
+    """Type-keyed publish/subscribe, synchronous, copy-on-write listener tuples."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: dict[type, tuple[Listener, ...]] = {}
+
+    def subscribe(self, fact_type: type[F], listener: Callable[[F], None]) -> Callable[[], None]:
+        """Call ``listener`` for every emitted fact of ``fact_type``; returns the unsubscribe."""
+        with self._lock:
+            self._listeners[fact_type] = self._listeners.get(fact_type, ()) + (listener,)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                current = self._listeners.get(fact_type, ())
+                self._listeners[fact_type] = tuple(x for x in current if x is not listener)
+
+        return unsubscribe
+
+    def has_listeners(self, fact_type: type) -> bool:
+        return bool(self._listeners.get(fact_type))
+
+    def emit(self, fact: object) -> None:
+        for listener in self._listeners.get(type(fact), ()):
+            try:
+                listener(fact)
+            except Exception as exc:
+                stats.record_failure("hub.listener_error", "listener %r failed on %s: %r", listener, type(fact).__name__, exc)
+                if stats.strict:
+                    raise
+
+    def clear(self) -> None:
+        with self._lock:
+            self._listeners.clear()
+
+
+#: Used when nothing is installed: emitting into it is a no-op dispatch.
+_detached = Hub()
+_current: Hub = _detached
+
+
+def hub() -> Hub:
+    """The installed runtime's hub (a listener-less one before install)."""
+    return _current
+
+
+def _bind(new: Hub | None) -> None:
+    """Set by the runtime on install/shutdown only."""
+    global _current
+    _current = new if new is not None else _detached
