@@ -1,0 +1,127 @@
+"""The one instrumentor contract.
+
+Each instrumented library is one small module with a subclass of
+:class:`Instrumentor` that *declares* what it wraps (:meth:`Instrumentor.patches`).
+This base, built on OpenTelemetry's ``BaseInstrumentor`` (version-range check,
+``opentelemetry-instrument`` compatibility), then:
+
+* patches on import, not at a moment in time: :meth:`enable` registers a wrapt
+  post-import hook, so ``import commerce_observe.auto`` may come before or after
+  ``import kafka``;
+* makes instrument/uninstrument idempotent;
+* restores exactly what it wrapped (the original descriptor, not a re-wrap);
+* never lets a wrapper factory failure break the application's import.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import wrapt
+from opentelemetry.instrumentation.dependencies import DependencyConflictError
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from commerce_observe._internal.selfstats import stats
+
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Wrap ``module.path`` (``"Class.method"`` or ``"function"``) with ``wrapper``.
+
+    ``wrapper`` has wrapt's signature ``(wrapped, instance, args, kwargs)``.
+    """
+
+    module: str
+    path: str
+    wrapper: Wrapper
+
+
+class Instrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Base for every commerce_observe integration.
+
+    Subclasses set ``name`` (the key in ``COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS``),
+    ``module`` (the import that triggers patching) and ``requirements`` (pip
+    requirement strings with the supported version range), and implement
+    :meth:`patches`.
+    """
+
+    name: ClassVar[str]
+    module: ClassVar[str]
+    requirements: ClassVar[tuple[str, ...]]
+
+    def __init__(self) -> None:
+        # BaseInstrumentor is a per-class singleton: __init__ runs on every call.
+        if hasattr(self, "_applied"):
+            return
+        self._applied: list[tuple[Any, str, Any]] = []
+        self._lock = threading.RLock()
+        self._wanted = False
+        self._hooked = False
+
+    # -- OpenTelemetry's contract ---------------------------------------------------
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.requirements
+
+    def patches(self) -> Sequence[Patch]:
+        raise NotImplementedError
+
+    def _instrument(self, **kwargs: Any) -> None:
+        with self._lock:
+            try:
+                for patch in self.patches():
+                    parent, attribute, original = wrapt.resolve_path(patch.module, patch.path)
+                    wrapt.apply_patch(parent, attribute, wrapt.FunctionWrapper(original, patch.wrapper))
+                    self._applied.append((parent, attribute, original))
+            except Exception:
+                self._uninstrument()  # all or nothing
+                raise
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        with self._lock:
+            while self._applied:
+                parent, attribute, original = self._applied.pop()
+                setattr(parent, attribute, original)
+
+    # -- ours --------------------------------------------------------------------------
+
+    @property
+    def is_instrumented(self) -> bool:
+        return bool(self._is_instrumented_by_opentelemetry)
+
+    def enable(self) -> None:
+        """Instrument now if the library is imported, else as soon as it is."""
+        with self._lock:
+            self._wanted = True
+            if not self._hooked:
+                self._hooked = True
+                wrapt.register_post_import_hook(self._on_import, self.module)
+            elif self.module in sys.modules:
+                self._on_import(sys.modules[self.module])
+
+    def disable(self) -> None:
+        """Undo every patch; a later import of the library patches nothing."""
+        with self._lock:
+            self._wanted = False
+            if self.is_instrumented:
+                self.uninstrument()
+
+    def _on_import(self, _module: object) -> None:
+        with self._lock:
+            if not self._wanted or self.is_instrumented:
+                return
+            try:
+                self.instrument(raise_exception_on_conflict=True)
+            except DependencyConflictError as exc:
+                stats.record_failure("instrumentation.unsupported", "%s not instrumented: %s", self.name, exc)
+                return
+            except Exception as exc:
+                stats.record_failure("instrumentation.failed", "instrumenting %s failed: %r", self.name, exc)
+                if stats.strict:
+                    raise
