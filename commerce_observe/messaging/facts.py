@@ -1,0 +1,52 @@
+"""Facts the message-client integrations report through the hub.
+
+The Kafka and RabbitMQ wrappers emit one :class:`MessageFact` per message and
+stage; the audit trail, loss detection and live metrics subscribe to it. Its fields
+are exactly what an audit record needs, so the audit writer stores it as it comes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Stage(str, enum.Enum):
+    PUBLISHED = "published"  # the application handed the message to the client
+    ACKED = "acked"  # the broker acknowledged it (partition/offset known)
+    SEND_FAILED = "send_failed"  # the client reported the send failed
+    HANDLED = "handled"  # the consumer's handler finished without raising
+    HANDLE_FAILED = "handle_failed"  # the consumer's handler raised
+
+    @property
+    def role(self) -> str:
+        return "producer" if self in (Stage.PUBLISHED, Stage.ACKED, Stage.SEND_FAILED) else "consumer"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFact:
+    """One message at one stage.
+
+    ``event_id``/``sequence``/``source`` come from the CloudEvents headers
+    (``ce_id``, ``ce_sequence``, ``ce_source``) that the producer side adds;
+    ``published_ns`` is the producer's ``ce_time`` as seen by the consumer, for
+    end-to-end latency. Times are epoch nanoseconds.
+    """
+
+    stage: Stage
+    system: str  # "kafka" or "rabbitmq" (OTel messaging.system)
+    destination: str  # topic, or exchange/routing key
+    event_id: str | None
+    event_type: str | None
+    source: str | None
+    sequence: int | None
+    trace_id: str
+    span_id: str
+    time_ns: int
+    partition: int | None = None
+    offset: int | None = None
+    consumer_group: str | None = None
+    published_ns: int | None = None
+    order_id: str | None = None
+    payment_id: str | None = None
+    error: str | None = None
