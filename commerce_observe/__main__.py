@@ -1,0 +1,7 @@
+"""``python -m commerce_observe`` is the ``commerce-observe`` command."""
+
+import sys
+
+from commerce_observe.cli import main
+
+sys.exit(main())
