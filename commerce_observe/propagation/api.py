@@ -1,0 +1,192 @@
+"""Extract from any format, inject all: the two calls every client wrapper makes.
+
+Extraction priority (first valid wins; an invalid header is counted and the next
+format is tried): W3C ``traceparent`` → B3 single ``b3`` → B3 multi ``X-B3-*`` →
+Elastic ``elastic-apm-traceparent`` → Elastic binary ``elasticapmtraceparent``.
+W3C first because every current agent (OTel, Brave 6, Elastic) writes it; B3
+before Elastic's legacy header because Zipkin peers that write only B3 are the
+common older case. ``tracestate`` is attached when the parent came from a
+traceparent-shaped header (W3C or Elastic text).
+
+Both calls run on the application thread per message: no logging, no exceptions,
+one carrier index, one regex match in the common case.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from commerce_observe._internal.selfstats import stats
+
+from . import formats as f
+from ._tracestate import EMPTY, parse_tracestate
+from ._values import INVALID, as_bytes, as_text
+from .carriers import Carrier
+
+EXTRACT_FAILED = "propagation.extract_failed"
+INJECT_FAILED = "propagation.inject_failed"
+SKIPPED_EXISTING = "propagation.inject_skipped_existing"
+
+#: Context key marking a B3 debug trace, so it is re-injected as ``d`` /
+#: ``X-B3-Flags: 1`` (OpenTelemetry's span context has no debug bit).
+B3_DEBUG_KEY: Final = create_key("commerce_observe.b3_debug")
+
+_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
+
+_W3C_NAMES: Final = frozenset({"traceparent", "tracestate"})
+_B3_MULTI_NAMES: Final = frozenset(
+    n.lower() for n in (f.B3_TRACE_ID, f.B3_SPAN_ID, f.B3_PARENT_SPAN_ID, f.B3_SAMPLED, f.B3_FLAGS)
+)
+_W3C, _B3S, _B3M, _EL, _ELB = (
+    f.Format.W3C.value,
+    f.Format.B3_SINGLE.value,
+    f.Format.B3_MULTI.value,
+    f.Format.ELASTIC.value,
+    f.Format.ELASTIC_BINARY.value,
+)
+
+
+def _text_ids(carrier: Carrier, name: str, parse: Callable[[str], f.Ids | None]) -> f.Ids | None:
+    text = as_text(carrier.get(name))
+    if not text:
+        return None
+    ids = parse(text)
+    if ids is None:
+        stats.incr(INVALID)
+    return ids
+
+
+def _b3_multi(carrier: Carrier) -> f.Ids | None:
+    trace_hex = as_text(carrier.get("x-b3-traceid"))
+    sampled = as_text(carrier.get("x-b3-sampled"))
+    if trace_hex is None and sampled is None:
+        return None
+    ids = f.parse_b3_multi(
+        trace_hex,
+        as_text(carrier.get("x-b3-spanid")),
+        as_text(carrier.get("x-b3-parentspanid")),
+        sampled,
+        as_text(carrier.get("x-b3-flags")),
+    )
+    if ids is None:
+        stats.incr(INVALID)
+    return ids
+
+
+def _find(carrier: Carrier) -> tuple[f.Ids, bool] | None:
+    """The first valid parent and whether a tracestate belongs with it."""
+    ids = _text_ids(carrier, "traceparent", f.parse_traceparent)
+    if ids is not None:
+        return ids, True
+    ids = _text_ids(carrier, "b3", f.parse_b3_single)
+    if ids is not None:
+        return ids, False
+    ids = _b3_multi(carrier)
+    if ids is not None:
+        return ids, False
+    ids = _text_ids(carrier, "elastic-apm-traceparent", f.parse_traceparent)
+    if ids is not None:
+        return ids, True
+    data = as_bytes(carrier.get("elasticapmtraceparent"))
+    if data is not None:
+        ids = f.parse_elastic_binary(data)
+        if ids is None:
+            stats.incr(INVALID)
+            return None
+        return ids, False
+    return None
+
+
+def extract(carrier: Carrier, context: Context | None = None) -> Context:
+    """Return ``context`` (default: an empty one, as OTel does) with the remote
+    parent found in ``carrier`` as a non-recording span, or unchanged when there
+    is none. A B3 deny (``b3: 0``) yields a fresh, unsampled remote parent so the
+    default parent-based sampler drops the trace here and downstream.
+    """
+    ctx = context if context is not None else Context()
+    try:
+        found = _find(carrier)
+        if found is None:
+            return ctx
+        ids, with_state = found
+        if ids is f.DENY:
+            ids = f.Ids(random.getrandbits(128) or 1, random.getrandbits(64) or 1, False)
+        state = parse_tracestate(carrier.get("tracestate")) if with_state else EMPTY
+        span_context = SpanContext(
+            ids.trace_id,
+            ids.span_id,
+            is_remote=True,
+            trace_flags=_SAMPLED if ids.sampled else _NOT_SAMPLED,
+            trace_state=state,
+        )
+        ctx = trace.set_span_in_context(NonRecordingSpan(span_context), ctx)
+        if ids.debug:
+            ctx = set_value(B3_DEBUG_KEY, True, ctx)
+        return ctx
+    except Exception as exc:
+        stats.record_failure(EXTRACT_FAILED, "trace context extraction failed: %r", exc)
+        if stats.strict:
+            raise
+        return context if context is not None else Context()
+
+
+def inject(carrier: Carrier, context: Context | None = None, formats: f.Format | None = None) -> None:
+    """Write the current (or ``context``'s) span into ``carrier`` in ``formats``
+    (default: the carrier's :attr:`~Carrier.default_formats`).
+
+    A format whose header the application already set is skipped whole
+    (``propagation.inject_skipped_existing``): mixing our ids with theirs would
+    produce a context no peer can trust.
+    """
+    try:
+        span_context = trace.get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            return
+        bits = (carrier.default_formats if formats is None else formats).value
+        ids = f.Ids(
+            span_context.trace_id,
+            span_context.span_id,
+            span_context.trace_flags.sampled,
+            bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True,
+        )
+        present = carrier.names()
+        traceparent = f.format_traceparent(ids) if bits & (_W3C | _EL) else ""
+        if bits & _W3C:
+            if present.isdisjoint(_W3C_NAMES):
+                carrier.set(f.TRACEPARENT, traceparent)
+                if span_context.trace_state:
+                    carrier.set(f.TRACESTATE, span_context.trace_state.to_header())
+            else:
+                stats.incr(SKIPPED_EXISTING)
+        if bits & _B3S:
+            if "b3" not in present:
+                carrier.set(f.B3, f.format_b3_single(ids))
+            else:
+                stats.incr(SKIPPED_EXISTING)
+        if bits & _B3M:
+            if present.isdisjoint(_B3_MULTI_NAMES):
+                for name, value in f.format_b3_multi(ids):
+                    carrier.set(name, value)
+            else:
+                stats.incr(SKIPPED_EXISTING)
+        if bits & _EL:
+            if "elastic-apm-traceparent" not in present:
+                carrier.set(f.ELASTIC_TRACEPARENT, traceparent)
+            else:
+                stats.incr(SKIPPED_EXISTING)
+        if bits & _ELB:
+            if "elasticapmtraceparent" not in present:
+                carrier.set(f.ELASTIC_BINARY_HEADER, f.format_elastic_binary(ids))
+            else:
+                stats.incr(SKIPPED_EXISTING)
+    except Exception as exc:
+        stats.record_failure(INJECT_FAILED, "trace context injection failed: %r", exc)
+        if stats.strict:
+            raise
