@@ -273,42 +273,49 @@ class Bank:
 
         # ---- learning --------------------------------------------------------
         learn = ~excluded
-        wgt = np.where(scored & (score >= s.learn_score), s.anomaly_weight, 1.0)
+        visits_now = A["visits"][idx, how].astype(np.int64)
+        # robust learning only where the model is mature (this hour-of-week seen twice);
+        # before that a wrong first guess must not lock itself in
+        mature = scored & ((visits_now >= 3) | is_ratio)
+        wgt = np.where(mature & (score >= s.learn_score), s.anomaly_weight, 1.0)
         wgt = np.where(learn, wgt, 0.0)
         # winsorise what is learned from
         ulo = np.maximum(exp_q - 4.0 * sd_q, 0.0)
         uhi = exp_q + 4.0 * sd_q + np.where(is_count | is_ratio, 2.0, 0.0)
-        xu = np.where(scored, np.clip(x, ulo, uhi), x)
+        xu = np.where(mature, np.clip(x, ulo, uhi), x)
         # faster learning while young: running mean for the first 1/alpha points
         n1 = n.astype(np.float64) + 1.0
 
         # level / trend on de-seasonalised value
         y = xu / season
-        a_l = np.maximum(s.level_alpha, 1.0 / n1) * wgt
+        # sparse series average over more buckets so the level never collapses between sales
+        a_l = np.maximum(np.maximum(s.level_alpha * np.where(is_count, base / (base + 0.5), 1.0), 0.002), 1.0 / n1) * wgt
         pred = level + slope
         new_level = np.where(first, x, pred + a_l * (y - pred))
         b = s.trend_beta * wgt * (n1 > 24)
         new_slope = s.trend_damping * slope + b * (new_level - level - slope)
         nonratio = ~is_ratio & learn
-        A["level"][idx] = np.where(nonratio, np.maximum(new_level, 0.0), level)
+        A["level"][idx] = np.where(nonratio, np.maximum(new_level, 1e-3), level)
         A["slope"][idx] = np.where(nonratio & ~first, new_slope, slope)
 
         # seasonal factors; sparse series learn their shape more slowly
         conf = np.where(is_count, base / (base + 1.0), 1.0)
         r = np.clip(xu / np.maximum(base, 1e-6), 0.0, 20.0)
         upd = nonratio & ~first
-        a_h = (s.daily_alpha * conf * wgt) * upd
+        # the hour-of-week profile starts once a day of level is known
+        upd_w = upd & (n1 > 24)
+        a_h = (np.maximum(s.daily_alpha, 24.0 / (n1 + 24.0)) * conf * wgt) * upd
         new_fh = fh + a_h * (r / np.maximum(fw, 0.05) - fh)
         a_w = (s.weekday_alpha * conf * wgt) * upd
         new_fw = fw + a_w * (r / np.maximum(fh, 0.05) - fw)
         fhw_old = np.where(visited, A["fhw"][idx, how].astype(np.float64), fh * fw)
-        a_hw = (s.weekly_alpha * conf * wgt) * upd
+        a_hw = (np.maximum(s.weekly_alpha, 1.0 / (visits_now + 1.0)) * conf * wgt) * upd
         new_fhw = fhw_old + a_hw * (r - fhw_old)
         A["fh"][idx, hod] = new_fh
         A["fw"][idx, dow] = new_fw
-        A["fhw"][idx, how] = np.where(upd, new_fhw, A["fhw"][idx, how])
+        A["fhw"][idx, how] = np.where(upd_w, new_fhw, A["fhw"][idx, how])
         A["visits"][idx, how] = np.where(
-            upd, np.minimum(A["visits"][idx, how].astype(np.int64) + 1, 255), A["visits"][idx, how]
+            upd_w, np.minimum(A["visits"][idx, how].astype(np.int64) + 1, 255), A["visits"][idx, how]
         ).astype(np.uint8)
         # keep the hour-of-day and weekday profiles at mean 1 (the level carries the scale)
         if upd.any():
