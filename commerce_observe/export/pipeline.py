@@ -1,0 +1,200 @@
+"""The span processor that feeds every backend from one conversion.
+
+Shape (see docs/export.md)::
+
+    span.end() --put--> [ingest queue] --convert+mask--> [zipkin queue] --> ZipkinExporter
+      (app thread,        (bounded)      (1 thread)   \\-> [elastic queue] --> ElasticApmExporter
+       O(1), no wait)                                      (bounded, 1 thread each)
+
+Why three stages: ``on_end`` must cost the application almost nothing, so it only
+appends the finished span to a bounded queue. Conversion (and masking) happens once,
+for all backends. Each backend then has its own queue and thread, so a slow or dead
+Zipkin fills only Zipkin's queue and never delays Elastic APM or the application.
+Memory is bounded by ``max_queue_size`` per queue whatever the backends do; what does
+not fit is dropped and counted.
+
+Counters (in :data:`commerce_observe._internal.selfstats.stats`, and per pipeline in
+:meth:`ExportPipeline.stats`):
+
+* ``export.pipeline.dropped``: spans dropped because the ingest queue was full (or
+  the pipeline was shut down); they reached no exporter;
+* ``export.convert.failed``: spans whose conversion raised;
+* ``export.<name>.dropped``: spans dropped because that exporter's queue was full,
+  or left queued when shutdown's deadline passed;
+* ``export.<name>.exported`` / ``export.<name>.failed``: spans in batches the exporter
+  accepted / gave up on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import weakref
+from collections.abc import Callable, Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.export.base import Exporter
+from commerce_observe.export.convert import AttributeMasker, SpanConverter, TransactionTracker
+from commerce_observe.export.queue import BatchWorker
+from commerce_observe.export.record import SpanRecord
+
+_Queued = tuple[ReadableSpan, int]
+
+
+def _drop_counter(name: str, what: str) -> Callable[[int], None]:
+    def on_drop(n: int) -> None:
+        stats.incr(name, n)
+        stats.warn(name, "%s: queue full or shut down, spans dropped", what)
+
+    return on_drop
+
+
+def _register_fork_hook(ref: weakref.WeakMethod[Callable[[], None]]) -> None:
+    """Re-create queues and threads in a forked child; weak so pipelines can be freed."""
+
+    def after_in_child() -> None:
+        method = ref()
+        if method is not None:
+            method()
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+class ExportPipeline(SpanProcessor):
+    """An OpenTelemetry ``SpanProcessor`` exporting to several backends at once."""
+
+    def __init__(
+        self,
+        exporters: Sequence[Exporter],
+        masker: AttributeMasker | None = None,
+        *,
+        max_queue_size: int = 2048,
+        max_export_batch_size: int = 512,
+        schedule_delay_ms: int = 1000,
+        shutdown_timeout_ms: int = 5000,
+    ) -> None:
+        self._exporters = tuple(exporters)
+        self._txn = TransactionTracker()
+        self._converter = SpanConverter(masker)
+        self._shutdown_timeout_s = shutdown_timeout_ms / 1000
+        self._is_shut_down = False
+        delay = schedule_delay_ms / 1000
+        self._ingest: BatchWorker[_Queued] = BatchWorker(
+            "convert", self._convert_batch, max_queue_size, max_export_batch_size, delay,
+            _drop_counter("export.pipeline.dropped", "export pipeline"),
+        )
+        self._outputs: list[BatchWorker[SpanRecord]] = [
+            BatchWorker(
+                exporter.name, self._deliver_to(exporter), max_queue_size, max_export_batch_size,
+                delay, _drop_counter(f"export.{exporter.name}.dropped", f"{exporter.name} exporter"),
+            )
+            for exporter in self._exporters
+        ]
+        self._convert_failed = 0
+        _register_fork_hook(weakref.WeakMethod(self._after_fork_in_child))
+
+    # --- application thread ------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._txn.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is None or not ctx.trace_flags.sampled:
+            return
+        self._ingest.put((span, self._txn.on_end(ctx.span_id)))
+
+    # --- conversion thread -------------------------------------------------------
+
+    def _convert_batch(self, batch: Sequence[_Queued]) -> int:
+        convert = self._converter.convert
+        records: list[SpanRecord] = []
+        for span, txn in batch:
+            try:
+                records.append(convert(span, txn))
+            except Exception as exc:
+                self._convert_failed += 1
+                stats.record_failure("export.convert.failed", "span conversion failed: %r", exc)
+                if stats.strict:
+                    raise
+        for output in self._outputs:
+            output.put_many(records)
+        return len(records)
+
+    # --- exporter threads --------------------------------------------------------
+
+    @staticmethod
+    def _deliver_to(exporter: Exporter) -> Callable[[Sequence[SpanRecord]], int]:
+        exported, failed = f"export.{exporter.name}.exported", f"export.{exporter.name}.failed"
+
+        def deliver(batch: Sequence[SpanRecord]) -> int:
+            try:
+                ok = exporter.export(batch)
+            except Exception as exc:
+                ok = False
+                stats.warn(failed, "%s exporter raised: %r", exporter.name, exc)
+            if ok:
+                stats.incr(exported, len(batch))
+                return len(batch)
+            stats.incr(failed, len(batch))
+            stats.warn(failed, "%s exporter gave up on a batch of %d spans", exporter.name, len(batch))
+            return 0
+
+        return deliver
+
+    # --- control -----------------------------------------------------------------
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Deliver everything ended so far, or give up at the deadline (returns False)."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        if not self._ingest.request_flush().wait(max(0.0, deadline - time.monotonic())):
+            return False
+        waiting = [output.request_flush() for output in self._outputs]
+        return all(done.wait(max(0.0, deadline - time.monotonic())) for done in waiting)
+
+    def shutdown(self) -> None:
+        """Drain within ``shutdown_timeout_ms``, then stop threads and exporters."""
+        if self._is_shut_down:
+            return
+        self._is_shut_down = True
+        deadline = time.monotonic() + self._shutdown_timeout_s
+        self._ingest.stop(deadline)
+        for output in self._outputs:
+            output.stop(deadline)
+        for exporter in self._exporters:
+            try:
+                exporter.shutdown()
+            except Exception as exc:
+                stats.record_failure(f"export.{exporter.name}.error", "%s shutdown failed: %r", exporter.name, exc)
+
+    def _after_fork_in_child(self) -> None:
+        if self._is_shut_down:
+            return
+        self._txn.clear()
+        self._convert_failed = 0
+        self._ingest.reinit_after_fork()
+        for output in self._outputs:
+            output.reinit_after_fork()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per-stage counts for this pipeline (this process only).
+
+        ``pipeline``: ``queued``/``in_flight`` spans awaiting conversion, ``dropped``
+        at the ingest queue, ``convert_failed``. Per exporter name: ``queued``,
+        ``in_flight``, ``exported``, ``failed``, ``dropped``. For every exporter,
+        spans ended = pipeline dropped + convert_failed + pipeline queued + in_flight
+        + that exporter's queued + in_flight + exported + failed + dropped. The sum is
+        exact whenever the pipeline stage is idle (its ``queued`` and ``in_flight`` are
+        0): while a batch is being converted its spans may show in both stages.
+        """
+        ingest = self._ingest.counts()
+        out = {"pipeline": {"queued": ingest["queued"], "in_flight": ingest["in_flight"],
+                            "dropped": ingest["dropped"], "convert_failed": self._convert_failed}}
+        for exporter, output in zip(self._exporters, self._outputs):
+            c = output.counts()
+            out[exporter.name] = {"queued": c["queued"], "in_flight": c["in_flight"], "exported": c["done"],
+                                  "failed": c["failed"], "dropped": c["dropped"]}
+        return out
