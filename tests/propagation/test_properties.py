@@ -1,0 +1,81 @@
+"""Property tests: nothing raises, every format round-trips alone."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from commerce_observe.propagation import (
+    AmqpHeaders,
+    CommercePropagator,
+    Format,
+    HttpHeaders,
+    KafkaHeaders,
+    extract,
+    inject,
+)
+
+NAMES = [
+    "traceparent", "tracestate", "b3", "X-B3-TraceId", "X-B3-SpanId", "X-B3-ParentSpanId",
+    "X-B3-Sampled", "X-B3-Flags", "elastic-apm-traceparent", "elasticapmtraceparent",
+    "HTTP_TRACEPARENT", "HTTP_B3", "HTTP_X_B3_TRACEID",
+]
+anything = st.one_of(
+    st.none(), st.binary(max_size=700), st.text(max_size=700), st.integers(), st.floats(),
+    st.lists(st.text(max_size=20), max_size=3), st.booleans(),
+    st.from_regex(r"[0-9a-f-]{0,80}", fullmatch=True), st.binary(min_size=29, max_size=29),
+)
+headers = st.lists(st.tuples(st.sampled_from(NAMES), anything), max_size=12)
+
+trace_ids = st.integers(min_value=1, max_value=(1 << 128) - 1)
+span_ids = st.integers(min_value=1, max_value=(1 << 64) - 1)
+
+
+@settings(max_examples=400)
+@given(headers)
+def test_arbitrary_headers_never_raise(items: list[tuple[str, object]]) -> None:
+    # strict mode is on (conftest): any internal exception would surface here
+    for ctx in (
+        extract(KafkaHeaders(items)),  # type: ignore[arg-type]
+        extract(AmqpHeaders(dict(items))),
+        extract(HttpHeaders(dict(items))),
+        CommercePropagator().extract(dict(items)),
+    ):
+        sc = trace.get_current_span(ctx).get_span_context()
+        assert sc.is_valid or sc == trace.INVALID_SPAN_CONTEXT
+
+
+@given(trace_ids, span_ids, st.booleans(), st.sampled_from(list(Format.KAFKA | Format.TEXT)), st.sampled_from(["kafka", "amqp", "http"]))
+def test_each_format_alone_round_trips(trace_id: int, span_id: int, sampled: bool, fmt: Format, kind: str) -> None:
+    if kind == "http" and fmt is Format.ELASTIC_BINARY:
+        return
+    sc = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(int(sampled)))
+    ctx = trace.set_span_in_context(NonRecordingSpan(sc))
+    if kind == "kafka":
+        kafka = KafkaHeaders(None)
+        inject(kafka, ctx, formats=fmt)
+        back = extract(KafkaHeaders(kafka.headers))
+    elif kind == "amqp":
+        amqp = AmqpHeaders(None)
+        inject(amqp, ctx, formats=fmt)
+        back = extract(AmqpHeaders(amqp.headers))
+    else:
+        http: dict[str, str] = {}
+        inject(HttpHeaders(http), ctx, formats=fmt)
+        back = extract(HttpHeaders(http))
+    got = trace.get_current_span(back).get_span_context()
+    assert (got.trace_id, got.span_id, got.trace_flags.sampled, got.is_remote) == (trace_id, span_id, sampled, True)
+
+
+@given(st.integers(min_value=1, max_value=(1 << 64) - 1), span_ids, st.sampled_from(["1", "0", "d"]))
+def test_brave_64bit_b3_single(trace_id: int, span_id: int, state: str) -> None:
+    value = f"{trace_id:016x}-{span_id:016x}-{state}"
+    sc = trace.get_current_span(extract(HttpHeaders({"b3": value}))).get_span_context()
+    assert (sc.trace_id, sc.span_id, sc.trace_flags.sampled) == (trace_id, span_id, state != "0")
+
+
+def test_empty_context_default() -> None:
+    assert extract(HttpHeaders({})) == Context()
