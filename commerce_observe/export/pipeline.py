@@ -13,16 +13,20 @@ Zipkin fills only Zipkin's queue and never delays Elastic APM or the application
 Memory is bounded by ``max_queue_size`` per queue whatever the backends do; what does
 not fit is dropped and counted.
 
-Counters (in :data:`commerce_observe._internal.selfstats.stats`, and per pipeline in
-:meth:`ExportPipeline.stats`):
+Counters in :data:`commerce_observe._internal.selfstats.stats` (names stable, the
+demo prints them):
 
 * ``export.pipeline.dropped``: spans dropped because the ingest queue was full (or
   the pipeline was shut down); they reached no exporter;
 * ``export.convert.failed``: spans whose conversion raised;
-* ``export.<name>.dropped``: spans dropped because that exporter's queue was full,
-  or left queued when shutdown's deadline passed;
-* ``export.<name>.exported`` / ``export.<name>.failed``: spans in batches the exporter
-  accepted / gave up on.
+* ``export.<name>.dropped``: spans lost for that exporter: its queue was full, its
+  ``export`` gave up on their batch (the :class:`Exporter` contract), or they were
+  still queued when shutdown's deadline passed;
+* ``export.<name>.error``: an exporter broke its contract and raised.
+
+Exporters count their own successes (``export.<name>.exported``) and failure
+details. :meth:`ExportPipeline.stats` gives exact per-pipeline numbers, separating
+``failed`` (batch given up) from ``dropped`` (no room).
 """
 
 from __future__ import annotations
@@ -128,19 +132,18 @@ class ExportPipeline(SpanProcessor):
 
     @staticmethod
     def _deliver_to(exporter: Exporter) -> Callable[[Sequence[SpanRecord]], int]:
-        exported, failed = f"export.{exporter.name}.exported", f"export.{exporter.name}.failed"
+        dropped = f"export.{exporter.name}.dropped"
 
         def deliver(batch: Sequence[SpanRecord]) -> int:
             try:
                 ok = exporter.export(batch)
-            except Exception as exc:
+            except Exception as exc:  # the protocol says it must not raise; count it
                 ok = False
-                stats.warn(failed, "%s exporter raised: %r", exporter.name, exc)
+                stats.record_failure(f"export.{exporter.name}.error", "%s exporter raised: %r", exporter.name, exc)
             if ok:
-                stats.incr(exported, len(batch))
                 return len(batch)
-            stats.incr(failed, len(batch))
-            stats.warn(failed, "%s exporter gave up on a batch of %d spans", exporter.name, len(batch))
+            stats.incr(dropped, len(batch))
+            stats.warn(dropped, "%s exporter gave up on a batch of %d spans", exporter.name, len(batch))
             return 0
 
         return deliver
