@@ -150,40 +150,39 @@ def inject(carrier: Carrier, context: Context | None = None, formats: f.Format |
         if not span_context.is_valid:
             return
         bits = (carrier.default_formats if formats is None else formats).value
-        ids = f.Ids(
-            span_context.trace_id,
-            span_context.span_id,
-            span_context.trace_flags.sampled,
-            bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True,
-        )
+        sampled = span_context.trace_flags.sampled
+        # Render the ids once; every text format shares the two strings.
+        tid = format(span_context.trace_id, "032x")
+        sid = format(span_context.span_id, "016x")
+        debug = bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True
         present = carrier.names()
-        traceparent = f.format_traceparent(ids) if bits & (_W3C | _EL) else ""
         if bits & _W3C:
             if present.isdisjoint(_W3C_NAMES):
-                carrier.set(f.TRACEPARENT, traceparent)
+                carrier.set(f.TRACEPARENT, f.format_traceparent(tid, sid, sampled))
                 if span_context.trace_state:
                     carrier.set(f.TRACESTATE, span_context.trace_state.to_header())
             else:
                 stats.incr(SKIPPED_EXISTING)
         if bits & _B3S:
             if "b3" not in present:
-                carrier.set(f.B3, f.format_b3_single(ids))
+                carrier.set(f.B3, f.format_b3_single(tid, sid, sampled, debug))
             else:
                 stats.incr(SKIPPED_EXISTING)
         if bits & _B3M:
             if present.isdisjoint(_B3_MULTI_NAMES):
-                for name, value in f.format_b3_multi(ids):
+                for name, value in f.format_b3_multi(tid, sid, sampled, debug):
                     carrier.set(name, value)
             else:
                 stats.incr(SKIPPED_EXISTING)
         if bits & _EL:
             if "elastic-apm-traceparent" not in present:
-                carrier.set(f.ELASTIC_TRACEPARENT, traceparent)
+                carrier.set(f.ELASTIC_TRACEPARENT, f.format_traceparent(tid, sid, sampled))
             else:
                 stats.incr(SKIPPED_EXISTING)
         if bits & _ELB:
             if "elasticapmtraceparent" not in present:
-                carrier.set(f.ELASTIC_BINARY_HEADER, f.format_elastic_binary(ids))
+                binary = f.format_elastic_binary(span_context.trace_id, span_context.span_id, sampled)
+                carrier.set(f.ELASTIC_BINARY_HEADER, binary)
             else:
                 stats.incr(SKIPPED_EXISTING)
     except Exception as exc:

@@ -18,7 +18,7 @@ gives the lower-case names already present and the injector skips those formats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Set as AbstractSet
 from typing import Protocol
 
 from commerce_observe._internal.selfstats import stats
@@ -38,7 +38,7 @@ class Carrier(Protocol):
         """Raw value of header ``name`` (given lower-case), or ``None``."""
         ...
 
-    def names(self) -> frozenset[str]:
+    def names(self) -> AbstractSet[str]:
         """Lower-case names of the headers present."""
         ...
 
@@ -77,7 +77,7 @@ class KafkaHeaders:
     def _build(self) -> dict[str, object]:
         index: dict[str, object] = {}
         headers = self.headers
-        if headers is not None:
+        if headers:
             if not isinstance(headers, (list, tuple)):
                 stats.incr(INVALID_CARRIER)
                 headers = ()
@@ -95,8 +95,8 @@ class KafkaHeaders:
             index = self._build()
         return index.get(name)
 
-    def names(self) -> frozenset[str]:
-        return frozenset(self._build())
+    def names(self) -> AbstractSet[str]:
+        return self._build().keys()
 
     def set(self, name: str, value: str | bytes) -> None:
         if self.headers is None:
@@ -123,8 +123,8 @@ class AmqpHeaders:
     def _build(self) -> dict[str, object]:
         index: dict[str, object] = {}
         headers = self.headers
-        if headers is not None:
-            if not isinstance(headers, Mapping):
+        if headers:
+            if not (type(headers) is dict or isinstance(headers, Mapping)):
                 stats.incr(INVALID_CARRIER)
             else:
                 for key, value in headers.items():
@@ -140,8 +140,8 @@ class AmqpHeaders:
             index = self._build()
         return index.get(name)
 
-    def names(self) -> frozenset[str]:
-        return frozenset(self._build())
+    def names(self) -> AbstractSet[str]:
+        return self._build().keys()
 
     def set(self, name: str, value: str | bytes) -> None:
         if self.headers is None:
@@ -169,9 +169,9 @@ class HttpHeaders:
     def _build(self) -> dict[str, object]:
         index: dict[str, object] = {}
         headers = self.headers
-        if not isinstance(headers, Mapping):
+        if not (type(headers) is dict or isinstance(headers, Mapping)):
             stats.incr(INVALID_CARRIER)
-        else:
+        elif headers:
             for key, value in headers.items():
                 text = _key_text(key)
                 if text is None:
@@ -190,12 +190,14 @@ class HttpHeaders:
             index = self._build()
         return index.get(name)
 
-    def names(self) -> frozenset[str]:
-        return frozenset(self._build())
+    def names(self) -> AbstractSet[str]:
+        return self._build().keys()
 
     def set(self, name: str, value: str | bytes) -> None:
-        if isinstance(value, bytes) or not isinstance(self.headers, MutableMapping):
+        headers = self.headers
+        # ``type(...) is dict`` first: the ABC isinstance check costs more than the set.
+        if isinstance(value, bytes) or not (type(headers) is dict or isinstance(headers, MutableMapping)):
             stats.incr(INVALID_CARRIER)
             return
-        self.headers[name] = value
+        headers[name] = value
         self._index = None

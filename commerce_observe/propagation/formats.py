@@ -89,8 +89,10 @@ def parse_traceparent(text: str) -> Ids | None:
     return Ids(trace_id, span_id, bool(int(flags_hex, 16) & 1))
 
 
-def format_traceparent(ids: Ids) -> str:
-    return f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{'01' if ids.sampled else '00'}"
+def format_traceparent(trace_hex: str, span_hex: str, sampled: bool) -> str:
+    """``traceparent`` from ids already rendered as 32/16 lower-hex digits (the
+    injector renders them once and shares them among all text formats)."""
+    return "00-" + trace_hex + "-" + span_hex + ("-01" if sampled else "-00")
 
 
 def parse_b3_single(text: str) -> Ids | None:
@@ -114,9 +116,10 @@ def parse_b3_single(text: str) -> Ids | None:
     return Ids(trace_id, span_id, sampling != "0", sampling == "d")
 
 
-def format_b3_single(ids: Ids) -> str:
-    state = "d" if ids.debug else ("1" if ids.sampled else "0")
-    return f"{ids.trace_id:032x}-{ids.span_id:016x}-{state}"
+def format_b3_single(trace_hex: str, span_hex: str, sampled: bool, debug: bool = False) -> str:
+    """``b3`` without the parent span id (OpenTelemetry's span context has none),
+    which Brave calls ``SINGLE_NO_PARENT`` and reads like any other ``b3``."""
+    return trace_hex + "-" + span_hex + ("-d" if debug else "-1" if sampled else "-0")
 
 
 def parse_b3_multi(
@@ -154,12 +157,11 @@ def parse_b3_multi(
     return Ids(trace_id, span_id, decision is not False, debug)
 
 
-def format_b3_multi(ids: Ids) -> tuple[tuple[str, str], ...]:
+def format_b3_multi(trace_hex: str, span_hex: str, sampled: bool, debug: bool = False) -> tuple[tuple[str, str], ...]:
     """Headers as Brave writes them: ``X-B3-Flags: 1`` replaces ``X-B3-Sampled`` when debug."""
-    head = ((B3_TRACE_ID, f"{ids.trace_id:032x}"), (B3_SPAN_ID, f"{ids.span_id:016x}"))
-    if ids.debug:
-        return head + ((B3_FLAGS, "1"),)
-    return head + ((B3_SAMPLED, "1" if ids.sampled else "0"),)
+    if debug:
+        return ((B3_TRACE_ID, trace_hex), (B3_SPAN_ID, span_hex), (B3_FLAGS, "1"))
+    return ((B3_TRACE_ID, trace_hex), (B3_SPAN_ID, span_hex), (B3_SAMPLED, "1" if sampled else "0"))
 
 
 # Elastic's binary trace context (Kafka header ``elasticapmtraceparent``), as the
@@ -181,6 +183,5 @@ def parse_elastic_binary(data: bytes) -> Ids | None:
     return Ids(trace_id, span_id, bool(flags & 1))
 
 
-def format_elastic_binary(ids: Ids) -> bytes:
-    tid = ids.trace_id
-    return _BINARY.pack(0, 0, tid >> 64, tid & _MASK64, 1, ids.span_id, 2, 1 if ids.sampled else 0)
+def format_elastic_binary(trace_id: int, span_id: int, sampled: bool) -> bytes:
+    return _BINARY.pack(0, 0, trace_id >> 64, trace_id & _MASK64, 1, span_id, 2, 1 if sampled else 0)

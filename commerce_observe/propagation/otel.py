@@ -10,7 +10,7 @@ parsed twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set as AbstractSet
 from typing import Generic, TypeVar
 
 from opentelemetry.context import Context
@@ -56,7 +56,7 @@ class _GetterCarrier(Generic[_C]):
     def get(self, name: str) -> object:
         return self._getter.get(self._carrier, name)
 
-    def names(self) -> frozenset[str]:
+    def names(self) -> AbstractSet[str]:
         return frozenset()
 
     def set(self, name: str, value: str | bytes) -> None:  # pragma: no cover - read-only
@@ -77,7 +77,7 @@ class _SetterCarrier(Generic[_C]):
     def get(self, name: str) -> object:  # pragma: no cover - write-only
         return None
 
-    def names(self) -> frozenset[str]:
+    def names(self) -> AbstractSet[str]:
         carrier = self._carrier
         if isinstance(carrier, Mapping):
             return frozenset(k.lower() for k in carrier if isinstance(k, str))

@@ -45,7 +45,7 @@ def test_w3c_invalid(text: str) -> None:
 
 
 def test_w3c_format() -> None:
-    assert f.format_traceparent(f.Ids(W3C_TRACE, W3C_SPAN, True)) == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert f.format_traceparent("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", True) == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 # openzipkin/b3-propagation README examples.
@@ -82,9 +82,9 @@ def test_b3_single_invalid(text: str) -> None:
 
 
 def test_b3_single_format_pads_and_marks_debug() -> None:
-    assert f.format_b3_single(f.Ids(0x463AC35C9F6413AD, B3_SPAN, True)) == "0000000000000000463ac35c9f6413ad-e457b5a2e4d86bd1-1"
-    assert f.format_b3_single(f.Ids(B3_TRACE, B3_SPAN, True, True)).endswith("-d")
-    assert f.format_b3_single(f.Ids(B3_TRACE, B3_SPAN, False)).endswith("-0")
+    assert f.format_b3_single(f"{0x463AC35C9F6413AD:032x}", "e457b5a2e4d86bd1", True) == "0000000000000000463ac35c9f6413ad-e457b5a2e4d86bd1-1"
+    assert f.format_b3_single(f"{B3_TRACE:032x}", "e457b5a2e4d86bd1", True, True).endswith("-d")
+    assert f.format_b3_single(f"{B3_TRACE:032x}", "e457b5a2e4d86bd1", False).endswith("-0")
 
 
 def test_b3_multi_as_brave_and_sleuth_write_it() -> None:
@@ -104,12 +104,12 @@ def test_b3_multi_as_brave_and_sleuth_write_it() -> None:
 
 
 def test_b3_multi_format() -> None:
-    assert f.format_b3_multi(f.Ids(0x463AC35C9F6413AD, B3_SPAN, True)) == (
+    assert f.format_b3_multi("0000000000000000463ac35c9f6413ad", "e457b5a2e4d86bd1", True) == (
         ("X-B3-TraceId", "0000000000000000463ac35c9f6413ad"),
         ("X-B3-SpanId", "e457b5a2e4d86bd1"),
         ("X-B3-Sampled", "1"),
     )
-    assert f.format_b3_multi(f.Ids(B3_TRACE, B3_SPAN, True, True))[-1] == ("X-B3-Flags", "1")
+    assert f.format_b3_multi(f"{B3_TRACE:032x}", "e457b5a2e4d86bd1", True, True)[-1] == ("X-B3-Flags", "1")
 
 
 ELASTIC_VECTOR = bytes.fromhex("00" "00" "0af7651916cd43dd8448eb211c80319c" "01" "b7ad6b7169203331" "02" "01")
@@ -117,17 +117,17 @@ ELASTIC_VECTOR = bytes.fromhex("00" "00" "0af7651916cd43dd8448eb211c80319c" "01"
 
 def test_elastic_binary_layout_is_byte_exact() -> None:
     ids = f.Ids(W3C_TRACE, W3C_SPAN, True)
-    assert f.format_elastic_binary(ids) == ELASTIC_VECTOR
+    assert f.format_elastic_binary(W3C_TRACE, W3C_SPAN, True) == ELASTIC_VECTOR
     assert len(ELASTIC_VECTOR) == f.BINARY_LEN == 29
     assert f.parse_elastic_binary(ELASTIC_VECTOR) == ids
-    assert f.format_elastic_binary(ids._replace(sampled=False))[-1] == 0
+    assert f.format_elastic_binary(W3C_TRACE, W3C_SPAN, False)[-1] == 0
 
 
 def test_elastic_binary_matches_the_elastic_python_agent() -> None:
     tp = TraceParent.from_string("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
     assert tp is not None
     assert tp.to_binary() == ELASTIC_VECTOR
-    ours = f.format_elastic_binary(f.Ids(0x1234, 0x5678, False))
+    ours = f.format_elastic_binary(0x1234, 0x5678, False)
     theirs = TraceParent.from_binary(ours)
     assert theirs is not None
     assert theirs.trace_id == "%032x" % 0x1234 and theirs.span_id == "%016x" % 0x5678
