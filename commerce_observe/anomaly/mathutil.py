@@ -35,7 +35,8 @@ def log10_norm_sf(z: FloatArray) -> FloatArray:
     ln_sf_pos = ln_erfc_abs - np.log(2.0)  # ln P(Z > |z|)
     # for z < 0: P(Z > z) = 1 - P(Z > |z|)
     ln_sf = np.where(z >= 0, ln_sf_pos, np.log1p(-np.exp(np.minimum(ln_sf_pos, -1e-300))))
-    return ln_sf / _LN10
+    out: FloatArray = ln_sf / _LN10
+    return out
 
 
 def surprise(z: FloatArray) -> FloatArray:

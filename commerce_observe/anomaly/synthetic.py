@@ -75,7 +75,8 @@ def _daily_profile(weekend: bool) -> FloatArray:
             + 1.3 * np.exp(-0.5 * ((h - 12.5) / 0.9) ** 2)  # lunch peak
             + 1.1 * np.exp(-0.5 * ((h - 20.0) / 1.8) ** 2)
         )
-    return shape / shape.mean()
+    out: FloatArray = shape / shape.mean()
+    return out
 
 
 def generate(
@@ -162,7 +163,7 @@ def generate(
         rate[t0 : t0 + 2, j] *= 10.0
         incidents_out.append(Incident("bot_spike", (f"orders:{products[j]}",), t0, t0 + 2))
         # price error on a moderately popular product
-        j = int(busy[15])
+        j = int(busy[min(15, P // 6)])
         t0 = slot(0.45) + 14 - hod[slot(0.45)]
         rate[t0 : t0 + 4, j] *= 6.0
         incidents_out.append(Incident("price_error", (f"orders:{products[j]}",), t0, t0 + 4))

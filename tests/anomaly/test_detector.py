@@ -1,0 +1,203 @@
+"""Behaviour of the online anomaly detector (fast, deterministic)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.anomaly import AnomalyDetector, Calendar, Settings
+from commerce_observe.anomaly.synthetic import generate
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+H = timedelta(hours=1)
+
+
+def hourly_counts(weeks: int, base: float, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(weeks * 168)
+    hod = t % 24
+    dow = (t // 24) % 7
+    lunch = 1.0 + 1.5 * np.exp(-0.5 * ((hod - 12.5) / 1.0) ** 2)
+    night = np.where((hod < 7), 0.2, 1.0)
+    weekend = np.where(dow >= 5, 1.4, 1.0)
+    return rng.poisson(base * lunch * night * weekend).astype(float)
+
+
+# ---------------------------------------------------------------- synthetic shop
+@pytest.fixture(scope="module")
+def shop_run() -> tuple[object, list[str], np.ndarray, np.ndarray]:
+    shop = generate(n_products=40, weeks=12, seed=3, train_weeks=8)
+    s = Settings(timezone="Europe/Berlin")
+    det = AnomalyDetector(s, Calendar.from_json(shop.calendar, s.timezone))
+    names = [f"orders:{p}" for p in shop.products] + ["orders:__all__"]
+    rnames = [f"payment_failures:{m}" for m in shop.methods]
+    ic, ir = det.series_index(names), det.series_index(rnames)
+    T = len(shop.timestamps)
+    scores = np.full((T, len(names) + len(rnames)), np.nan)
+    alerts = np.zeros_like(scores, dtype=bool)
+    vals = np.concatenate([shop.counts, shop.total[:, None]], axis=1)
+    for t, ts in enumerate(shop.timestamps):
+        sc, _, al, *_ = det.update_batch_idx(ts, ic, vals[t])
+        scores[t, : len(names)], alerts[t, : len(names)] = sc, al
+        sc, _, al, *_ = det.update_batch_idx(ts, ir, shop.fail[t], shop.attempts[t])
+        scores[t, len(names) :], alerts[t, len(names) :] = sc, al
+    return shop, names + rnames, scores, alerts
+
+
+@pytest.mark.parametrize("kind", ["page_broken", "bot_spike", "price_error", "gateway_outage", "app_outage"])
+def test_each_incident_kind_is_detected_quickly(shop_run: tuple, kind: str) -> None:
+    shop, names, scores, _ = shop_run
+    inc = next(i for i in shop.incidents if i.kind == kind)
+    cols = [names.index(s) for s in inc.series]
+    window = np.nan_to_num(scores[inc.start : inc.start + 4, cols], nan=0.0)
+    assert window.max() >= 75, (kind, window.max())
+
+
+def test_promotions_and_seasonality_do_not_alert(shop_run: tuple) -> None:
+    shop, names, scores, alerts = shop_run
+    t0 = shop.train_until
+    P = len(shop.products)
+    promo = np.nan_to_num(scores[t0:, :P][shop.promo_mask[t0:]], nan=0.0)
+    assert promo.size == 0 or promo.max() == 0.0  # calendar periods are not scored at all
+    mask = np.zeros_like(alerts)
+    for inc in shop.incidents:
+        for s in inc.series:
+            mask[inc.start : inc.end + 6, names.index(s)] = True
+    false = (alerts & ~mask)[t0:, :P].sum()
+    weeks = (len(shop.timestamps) - t0) / 168
+    assert false / (P * weeks) < 0.03  # lunch, weekends, paydays: well under one false alert per 30 product-weeks
+
+
+def test_lunch_weekend_pattern_never_alerts() -> None:
+    det = AnomalyDetector(Settings())
+    x = hourly_counts(6, 20.0)
+    out = [det.update("p", T0 + i * H, v).score for i, v in enumerate(x)]
+    assert max(s for s in out[24 * 14 :] if s is not None) < 75
+
+
+# ---------------------------------------------------------------- finality / learning
+def test_scores_are_final_and_depend_on_past_only() -> None:
+    x = hourly_counts(3, 10.0)
+    x[400] = 80
+    full = AnomalyDetector(Settings())
+    s_full = [full.update("p", T0 + i * H, v) for i, v in enumerate(x)]
+    cut = AnomalyDetector(Settings())
+    s_cut = [cut.update("p", T0 + i * H, v) for i, v in enumerate(x[:401])]
+    assert [s.score for s in s_full[:401]] == [s.score for s in s_cut]
+    with pytest.raises(AttributeError):
+        s_full[400].score = 0.0  # type: ignore[misc]
+    assert s_full[400].score is not None and s_full[400].score >= 75
+
+
+def test_anomaly_in_training_is_not_learned_as_normal() -> None:
+    x = hourly_counts(4, 10.0, seed=5)
+    # a bot spike during training, then the very same spike again a week later
+    t1, t2 = 24 * 14 + 15, 24 * 21 + 15
+    x[t1] = x[t2] = 120
+    det = AnomalyDetector(Settings())
+    scores = [det.update("p", T0 + i * H, v).score for i, v in enumerate(x)]
+    assert scores[t1] is not None and scores[t1] >= 75
+    assert scores[t2] is not None and scores[t2] >= 75
+
+
+def test_save_restore_gives_identical_scores(tmp_path: Path) -> None:
+    x = hourly_counts(3, 5.0, seed=9)
+    a = AnomalyDetector(Settings())
+    for i in range(300):
+        a.update("p", T0 + i * H, x[i])
+        a.update("fail", T0 + i * H, (float(i % 3), 50.0))
+    path = tmp_path / "model.npz"
+    a.save(path)
+    b = AnomalyDetector.load(path)
+    for i in range(300, len(x)):
+        sa = a.update("p", T0 + i * H, x[i])
+        sb = b.update("p", T0 + i * H, x[i])
+        assert sa == sb
+        ra = a.update("fail", T0 + i * H, (1.0, 40.0))
+        rb = b.update("fail", T0 + i * H, (1.0, 40.0))
+        assert ra == rb
+
+
+def test_new_series_says_it_is_warming_up() -> None:
+    det = AnomalyDetector(Settings(min_history=24))
+    first = det.update("new-product", T0, 3)
+    assert first.warming_up and first.score is None
+    for i in range(1, 24):
+        s = det.update("new-product", T0 + i * H, 3)
+        assert s.warming_up and s.score is None
+    s = det.update("new-product", T0 + 24 * H, 3)
+    assert not s.warming_up and s.score is not None
+
+
+# ---------------------------------------------------------------- ratios
+def test_ratio_series_behave_as_ratios() -> None:
+    det = AnomalyDetector(Settings())
+    rng = np.random.default_rng(2)
+    for i in range(24 * 7):
+        n = 5 if (i % 24) < 6 else 1000
+        det.update("payment_failures:card", T0 + i * H, (float(rng.binomial(n, 0.03)), float(n)))
+    ts = T0 + 24 * 7 * H  # midnight: few attempts
+    night = det.update("payment_failures:card", ts, (1.0, 2.0))
+    assert night.score is not None and night.score < 25
+    day = det.update("payment_failures:card", ts + 12 * H, (300.0, 1000.0))
+    assert day.score is not None and day.score >= 75 and day.alert
+
+
+# ---------------------------------------------------------------- calendar
+def test_calendar_keeps_events_out_of_alerts_and_baseline() -> None:
+    cal = Calendar.from_json(
+        '[{"start": "2024-01-15T00:00:00", "end": "2024-01-16T00:00:00", "scope": "orders:*", "name": "promo"}]'
+    )
+    det = AnomalyDetector(Settings(), cal)
+    x = hourly_counts(3, 10.0, seed=4)
+    for i in range(24 * 14):
+        det.update("orders:a", T0 + i * H, x[i])
+    level_before = float(det.bank["level"][0])
+    for i in range(24 * 14, 24 * 15):
+        s = det.update("orders:a", T0 + i * H, x[i] * 6)
+        assert s.score is None and s.excluded == "promo" and not s.alert
+    assert float(det.bank["level"][0]) == level_before  # nothing learned from the promotion
+    s = det.update("other", T0, 1)
+    assert s.excluded is None
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "value, reason",
+    [(math.nan, "not_finite"), (-3, "negative_count"), ((1.0, 0.0), "denominator_zero"), ((5.0, 2.0), "bad_ratio")],
+)
+def test_bad_input_is_ignored_and_counted(value: object, reason: str) -> None:
+    det = AnomalyDetector(Settings())
+    det.update("s", T0, (1.0, 10.0) if isinstance(value, tuple) else 4)
+    before = stats.get("anomaly.bad_input")
+    s = det.update("s", T0 + H, value)  # type: ignore[arg-type]
+    assert s.rejected == reason and s.score is None
+    assert stats.get("anomaly.bad_input") == before + 1
+
+
+def test_out_of_order_timestamp_is_ignored_and_counted() -> None:
+    det = AnomalyDetector(Settings())
+    det.update("s", T0 + H, 4)
+    before = stats.get("anomaly.bad_input")
+    s = det.update("s", T0, 4)
+    assert s.rejected == "out_of_order"
+    assert stats.get("anomaly.bad_input") == before + 1
+    assert int(det.bank["n"][0]) == 1
+
+
+def test_naive_timestamp_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        AnomalyDetector().update("s", datetime(2024, 1, 1), 1)
+
+
+def test_memory_per_series_is_bounded() -> None:
+    det = AnomalyDetector(Settings())
+    bps = det.bytes_per_series
+    for i in range(2000):
+        det.update("s", T0 + i * H, 3)
+    assert det.bytes_per_series == bps < 4096
