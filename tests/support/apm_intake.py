@@ -125,7 +125,9 @@ class IntakeReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="apm-intake", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="apm-intake", daemon=True
+        )
         self._thread.start()
 
     def _handle(self, handler: Any, body: bytes) -> None:
