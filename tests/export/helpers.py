@@ -1,0 +1,116 @@
+"""Shared helpers for the export pipeline tests (not the Elastic APM ones)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
+from opentelemetry.util.types import AttributeValue
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.export.pipeline import ExportPipeline
+from commerce_observe.export.record import SpanRecord
+
+SERVICE = "checkout"
+
+
+@pytest.fixture(autouse=True)
+def strict_stats() -> Iterator[None]:
+    """Strict mode: internal errors reach the test; counters start at zero."""
+    stats.reset()
+    old = stats.strict
+    stats.strict = True
+    yield
+    stats.strict = old
+
+
+class RedactingMasker:
+    """A trivial stand-in for commerce_observe.privacy.Masker: redacts by key and
+    any value containing a 16-digit card-like number."""
+
+    def __init__(self, keys: Sequence[str] = ("card_number", "email")) -> None:
+        self.keys = frozenset(keys)
+
+    def mask_attributes(self, attributes: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
+        out: dict[str, AttributeValue] = {}
+        for key, value in attributes.items():
+            if key in self.keys or (isinstance(value, str) and "4111111111111111" in value):
+                out[key] = "[REDACTED]"
+            else:
+                out[key] = value
+        return out
+
+
+class GatedExporter:
+    """An in-process exporter whose ``export`` blocks until the gate opens, recording
+    which threads called it. Stands in for 'a backend that does not answer'."""
+
+    def __init__(self, name: str = "gated") -> None:
+        self.name = name
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.threads: set[int] = set()
+        self.received: list[SpanRecord] = []
+
+    def export(self, batch: Sequence[SpanRecord]) -> bool:
+        self.threads.add(threading.get_ident())
+        self.entered.set()
+        self.gate.wait()
+        self.received.extend(batch)
+        return True
+
+    def shutdown(self) -> None:
+        self.gate.set()
+
+
+def provider(pipeline: ExportPipeline, service: str = SERVICE) -> tuple[TracerProvider, Tracer]:
+    tp = TracerProvider(resource=Resource.create({"service.name": service}))
+    tp.add_span_processor(pipeline)
+    return tp, tp.get_tracer("tests.export")
+
+
+def accounted(pipeline: ExportPipeline, exporter: str) -> int:
+    """Every span the pipeline was handed, by where it is now (see ExportPipeline.stats)."""
+    s = pipeline.stats()
+    p, e = s["pipeline"], s[exporter]
+    return (p["dropped"] + p["convert_failed"] + p["queued"] + p["in_flight"]
+            + e["queued"] + e["in_flight"] + e["exported"] + e["failed"] + e["dropped"])
+
+
+def wait_until(predicate: Any, what: str, limit_s: float = 60.0) -> None:
+    """Poll a condition (a readiness wait, not a timed assertion)."""
+    end = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def read_trace(zipkin_url: str, trace_id_hex: str, expect: int, limit_s: float = 60.0) -> list[dict[str, Any]]:
+    """GET /api/v2/trace/{id} until it has ``expect`` spans (Zipkin stores asynchronously)."""
+    found: list[dict[str, Any]] = []
+
+    def ready() -> bool:
+        nonlocal found
+        try:
+            with urllib.request.urlopen(f"{zipkin_url}/api/v2/trace/{trace_id_hex}", timeout=5) as resp:
+                found = json.load(resp)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            found = []
+        except OSError:
+            found = []
+        return len(found) >= expect
+
+    wait_until(ready, f"{expect} spans of trace {trace_id_hex} in Zipkin", limit_s)
+    return found
