@@ -47,7 +47,7 @@ def _strict_stats() -> Iterator[None]:
 
 def _wire(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """What APM Server would parse: the event through elastic-apm's own serializer."""
-    line = json_encoder.dumps({event_type: data})
+    line = json_encoder.dumps({event_type: data})  # type: ignore[no-untyped-call]
     parsed: dict[str, Any] = json.loads(line)[event_type]
     return parsed
 
@@ -204,7 +204,8 @@ def test_same_ids_as_zipkin_for_tracer_provider_spans() -> None:
         elastic = {e["id"]: e for e in receiver.events("span") + receiver.events("transaction")}
         (error,) = receiver.events("error")
 
-    zipkin = json.loads(JsonV2Encoder().serialize(finished, NodeEndpoint()))
+    encoded = JsonV2Encoder().serialize(finished, NodeEndpoint())  # type: ignore[arg-type]
+    zipkin = json.loads(encoded)
     assert {z["id"] for z in zipkin} == set(elastic)
     for z in zipkin:
         e = elastic[z["id"]]

@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
+from opentelemetry.trace import SpanKind
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
+
+from commerce_observe.export.record import SpanRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO_ROOT.parent / "shared" / "specs" / "elastic-apm-intake-v2"
@@ -199,12 +202,8 @@ def iter_all(receiver: IntakeReceiver) -> Iterator[tuple[str, dict[str, Any]]]:
 T0_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 
 
-def span_record(**overrides: Any) -> Any:
+def span_record(**overrides: Any) -> SpanRecord:
     """A :class:`SpanRecord` with sensible defaults (a sampled root INTERNAL span)."""
-    from opentelemetry.trace import SpanKind
-
-    from commerce_observe.export.record import SpanRecord
-
     fields: dict[str, Any] = {
         "trace_id": 0x0AF7651916CD43DD8448EB211C80319C,
         "span_id": 0xB7AD6B7169203331,
