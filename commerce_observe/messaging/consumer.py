@@ -1,0 +1,287 @@
+"""Consumer side, shared by every client: one CONSUMER span per message, ended when
+the application is *done* with it.
+
+"Consumed" means the handler finished, not that the record was polled. So a
+:class:`Delivery` (span + identity) is opened when the client hands out a record
+and closed with HANDLED or HANDLE_FAILED by whichever comes first:
+
+* the application's explicit :class:`handling` block around its work (exact);
+* implicitly, when the application asks the same consumer for more (next
+  record, next poll) or closes it: the previous records are then taken as
+  handled — unless :func:`defer` said their outcome comes later.
+
+Iteration (``for msg in consumer``, ``getone``) also makes the record's span the
+current one while the application works on it, so its own spans and domain
+events join the producer's trace.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.hub import hub
+from commerce_observe.messaging import cloudevents as ce
+from commerce_observe.messaging import semconv as sc
+from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.propagation import Carrier, extract
+
+_tracer = trace.get_tracer("commerce_observe.messaging")
+
+FAILED = "messaging.consumer_failed"
+NEW_TRACE = "messaging.consume_new_trace"
+BROKEN_CONTEXT = "messaging.consume_broken_context"
+EVICTED = "messaging.pending_evicted"
+UNKNOWN_RECORD = "messaging.handling_unknown_record"
+
+#: Deliveries still open, by ``id(record)`` (the Delivery holds the record, so the
+#: id cannot be reused while registered). Bounded: an application that defers and
+#: never reports must not grow this forever.
+MAX_OPEN = 65_536
+_open: dict[int, Delivery] = {}
+
+
+class Delivery:
+    """One received message and its CONSUMER span."""
+
+    __slots__ = ("span", "context", "record", "fact", "explicit", "deferred", "done")
+
+    def __init__(self, span: trace.Span, record: object, fact: MessageFact) -> None:
+        self.span = span
+        self.context = trace.set_span_in_context(span)
+        self.record = record
+        self.fact = fact
+        self.explicit = False
+        self.deferred = False
+        self.done = False
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the span and report HANDLED (``error`` None) or HANDLE_FAILED, once."""
+        if self.done:
+            return
+        self.done = True
+        _open.pop(id(self.record), None)
+        span = self.span
+        text = None
+        if error is not None:
+            text = f"{type(error).__name__}: {error}"
+            span.set_status(Status(StatusCode.ERROR, text))
+            span.record_exception(error)
+        span.end()
+        if hub().has_listeners(MessageFact):
+            f = self.fact
+            hub().emit(MessageFact(
+                Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, f.system, f.destination,
+                f.event_id, f.event_type, f.source, f.sequence, f.trace_id, f.span_id, time.time_ns(),
+                partition=f.partition, offset=f.offset, consumer_group=f.consumer_group,
+                published_ns=f.published_ns, error=text,
+            ))
+
+
+def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
+                   partition: int | None = None, offset: int | None = None, key: object = None,
+                   group: str | None = None, server: tuple[str | None, int | None] = (None, None),
+                   timestamp_ms: int | None = None,
+                   attributes: dict[str, AttributeValue] | None = None) -> Delivery | None:
+    """Open the CONSUMER span for ``record``, child of the producer's context.
+
+    A record without usable trace headers still gets a span, in a new trace
+    (counted; ``messaging.consume_broken_context`` when headers were there but bad).
+    Returns None (counted) when our code failed; strict mode re-raises.
+    """
+    try:
+        return _begin(record, system, destination, carrier, partition, offset, key, group, server,
+                      timestamp_ms, attributes)
+    except Exception as exc:
+        stats.record_failure(FAILED, "consumer instrumentation failed: %r", exc)
+        if stats.strict:
+            raise
+        return None
+
+
+def _begin(record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
+           offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
+           timestamp_ms: int | None, extra: dict[str, AttributeValue] | None) -> Delivery:
+    now = time.time_ns()
+    parent = extract(carrier)
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        stats.incr(NEW_TRACE)
+        if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
+            stats.incr(BROKEN_CONTEXT)
+    event_id = ce.header_text(carrier.get(sc.H_ID))
+    type_header = ce.header_text(carrier.get(sc.H_TYPE))
+    source = ce.header_text(carrier.get(sc.H_SOURCE))
+    sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
+    published = ce.parse_time(ce.header_text(carrier.get(sc.H_TIME)))
+    if published is None and timestamp_ms is not None and timestamp_ms > 0:
+        published = timestamp_ms * 1_000_000
+
+    attrs: dict[str, AttributeValue] = {
+        sc.SYSTEM: system,
+        sc.DESTINATION: destination,
+        sc.OPERATION_TYPE: "process",
+        sc.OPERATION_NAME: "process",
+        sc.OPERATION: "process",
+    }
+    if event_id is not None:
+        attrs[sc.MESSAGE_ID] = event_id
+        attrs[sc.CE_EVENT_ID] = event_id
+    if source is not None:
+        attrs[sc.CE_EVENT_SOURCE] = source
+    if type_header is not None:
+        attrs[sc.CE_EVENT_TYPE] = type_header
+    if sequence is not None:
+        attrs[sc.SEQUENCE] = sequence
+    if partition is not None and partition >= 0:
+        attrs[sc.PARTITION] = str(partition)
+    if offset is not None and offset >= 0:
+        attrs[sc.KAFKA_OFFSET] = offset
+    if group:
+        attrs[sc.CONSUMER_GROUP] = group
+    if server[0] is not None:
+        attrs[sc.SERVER_ADDRESS] = server[0]
+        if server[1] is not None:
+            attrs[sc.SERVER_PORT] = server[1]
+    if isinstance(key, (bytes, bytearray, str)):
+        try:
+            attrs[sc.KAFKA_KEY] = key if isinstance(key, str) else bytes(key).decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if published is not None:
+        attrs[sc.LATENCY_MS] = (now - published) / 1e6
+    if extra:
+        attrs.update(extra)
+    span = _tracer.start_span(f"process {destination}", parent, SpanKind.CONSUMER, attrs, start_time=now)
+    ctx = span.get_span_context()
+    event_type = type_header[9:] if type_header and type_header.startswith("commerce.") else None
+    fact = MessageFact(
+        Stage.HANDLED, system, destination, event_id, event_type if event_type != "message" else None,
+        source, sequence, format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
+        partition=partition, offset=offset, consumer_group=group, published_ns=published,
+    )
+    delivery = Delivery(span, record, fact)
+    if len(_open) >= MAX_OPEN:
+        _evict()
+    _open[id(record)] = delivery
+    return delivery
+
+
+def _evict() -> None:
+    try:
+        oldest = _open.pop(next(iter(_open)))
+    except (StopIteration, KeyError, RuntimeError):
+        return
+    stats.incr(EVICTED)
+    oldest.done = True
+    oldest.span.set_attribute(sc.OUTCOME, "unknown")
+    oldest.span.end()
+
+
+class Tracker:
+    """The open implicit deliveries of one consumer (or channel), and the active one."""
+
+    __slots__ = ("pending", "active", "token", "busy", "__weakref__")
+
+    def __init__(self) -> None:
+        self.pending: list[Delivery] = []
+        self.active: Delivery | None = None
+        self.token: Any = None
+        self.busy = False  # a client method that calls another traced one is running
+
+    def settle(self) -> None:
+        """The application asked for more: what it got before is handled."""
+        self.release()
+        pending, self.pending = self.pending, []
+        for delivery in pending:
+            if not (delivery.explicit or delivery.deferred):
+                delivery.finish()
+
+    def release(self) -> None:
+        """The loop was left (break or exception): stop being current, keep the outcome open.
+
+        Whether the handler raised cannot be seen from here; the record is settled
+        by the next request to the consumer or its close (or by :class:`handling`).
+        """
+        if self.token is not None:
+            token, self.token = self.token, None
+            otel_context.detach(token)
+        self.active = None
+
+    def add(self, delivery: Delivery) -> None:
+        self.pending.append(delivery)
+
+    def activate(self, delivery: Delivery) -> None:
+        """Make ``delivery``'s span current until the next :meth:`settle`."""
+        self.pending.append(delivery)
+        self.active = delivery
+        self.token = otel_context.attach(delivery.context)
+
+
+_trackers: WeakKeyDictionary[Any, Tracker] = WeakKeyDictionary()
+
+
+def tracker_for(consumer: Any) -> Tracker:
+    tracker = _trackers.get(consumer)
+    if tracker is None:
+        tracker = _trackers.setdefault(consumer, Tracker())
+    return tracker
+
+
+def delivery_of(record: object) -> Delivery | None:
+    """The open delivery of a record handed out by an instrumented consumer."""
+    delivery = _open.get(id(record))
+    return delivery if delivery is not None and delivery.record is record else None
+
+
+def defer(record: object) -> None:
+    """Report ``record``'s outcome later, with :class:`handling`; not when polling on."""
+    delivery = delivery_of(record)
+    if delivery is None:
+        stats.incr(UNKNOWN_RECORD)
+        return
+    delivery.deferred = True
+
+
+class handling:
+    """``with handling(record):`` — the handler's work on ``record``, made explicit.
+
+    The record's CONSUMER span is current inside the block (the handler's spans
+    and domain events join the producer's trace) and ends at its exit: HANDLED,
+    or HANDLE_FAILED with the exception, which propagates unchanged. Use it when
+    handling is batched or deferred past the next poll (with :func:`defer`).
+    A record not from an instrumented consumer is counted and left alone.
+    """
+
+    __slots__ = ("record", "delivery", "_token")
+
+    def __init__(self, record: object) -> None:
+        self.record = record
+        self.delivery: Delivery | None = None
+        self._token: Any = None
+
+    def __enter__(self) -> trace.Span:
+        delivery = delivery_of(self.record)
+        if delivery is None or delivery.done:
+            stats.incr(UNKNOWN_RECORD)
+            return trace.INVALID_SPAN
+        delivery.explicit = True
+        self.delivery = delivery
+        self._token = otel_context.attach(delivery.context)
+        return delivery.span
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        delivery = self.delivery
+        if delivery is None:
+            return
+        self.delivery = None
+        otel_context.detach(self._token)
+        delivery.finish(exc)

@@ -1,0 +1,259 @@
+"""Producer side, shared by every client: one PRODUCER span and one header set per message.
+
+A client wrapper does three things: find its :class:`Endpoint` (who is sending,
+to which servers), call :func:`begin_publish` with a carrier over a *copy* of the
+message headers, and report the broker's answer on the returned
+:class:`Publication` (``acked`` / ``failed``). Everything that makes messages
+findable by id — the span, trace headers in every format, the CloudEvents headers,
+the sequence and the :class:`MessageFact` records — is decided here, once.
+
+A message is tied to a domain event by :class:`publishing`, a context manager
+over a context variable, rather than by a ``headers=`` helper: it works the same
+for all four clients, for sends buried in library code, and in asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.events.model import DomainEvent
+from commerce_observe.events.recorder import event_attributes
+from commerce_observe.hub import hub
+from commerce_observe.messaging import cloudevents as ce
+from commerce_observe.messaging import semconv as sc
+from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.propagation import Carrier, Format, inject
+
+_tracer = trace.get_tracer("commerce_observe.messaging")
+_event: ContextVar[DomainEvent | None] = ContextVar("commerce_observe.publishing", default=None)
+
+FAILED = "messaging.producer_failed"
+
+
+class publishing:
+    """``with publishing(event):`` — messages sent in the block carry ``event``.
+
+    They get the event's id as ``ce_id`` (so the consumer's audit record and the
+    producer's domain event share one id), ``commerce.event.type`` as ``ce_type``
+    and the event's ``commerce.*`` attributes on the PRODUCER span. ``None`` (what
+    the event API returns for an invalid event) is accepted and ties nothing.
+    """
+
+    __slots__ = ("event", "_token")
+
+    def __init__(self, event: DomainEvent | None) -> None:
+        self.event = event
+        self._token: Token[DomainEvent | None] | None = None
+
+    def __enter__(self) -> DomainEvent | None:
+        self._token = _event.set(self.event)
+        return self.event
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._token is not None:
+            _event.reset(self._token)
+            self._token = None
+
+
+def current_event() -> DomainEvent | None:
+    """The domain event the enclosing :class:`publishing` block ties messages to."""
+    return _event.get()
+
+
+def service_name() -> str:
+    from commerce_observe.runtime import current
+
+    runtime = current()
+    if runtime is not None:
+        return str(runtime.config.service_name)
+    return os.environ.get("OTEL_SERVICE_NAME") or "unknown_service"
+
+
+def split_server(servers: object) -> tuple[str | None, int | None]:
+    """First ``host[:port]`` of a bootstrap string or list (guarded: odd input gives Nones)."""
+    if isinstance(servers, (list, tuple)):
+        servers = servers[0] if servers else None
+    if not isinstance(servers, str) or not servers:
+        return None, None
+    first = servers.split(",", 1)[0].strip()
+    host, sep, port = first.rpartition(":")
+    if sep and port.isdigit():
+        return host.strip("[]") or None, int(port)
+    return first, None
+
+
+class Endpoint:
+    """One producer instance: its CloudEvents source, its sequences, its servers."""
+
+    __slots__ = ("system", "source", "sequencer", "server_address", "server_port", "__weakref__")
+
+    def __init__(self, system: str, label: str, servers: object) -> None:
+        self.system = system
+        self.source = ce.source_for(service_name(), label)
+        self.sequencer = ce.Sequencer()
+        self.server_address, self.server_port = split_server(servers)
+
+
+_endpoints: WeakKeyDictionary[Any, Endpoint] = WeakKeyDictionary()
+
+
+def endpoint_for(client: Any, system: str, label: str, servers: Any) -> Endpoint:
+    """The :class:`Endpoint` of ``client`` (created on its first message)."""
+    endpoint = _endpoints.get(client)
+    if endpoint is None:
+        endpoint = _endpoints.setdefault(client, Endpoint(system, label, servers))
+    return endpoint
+
+
+class Publication:
+    """One message on its way: ends its span and reports once, on ack or failure."""
+
+    __slots__ = ("span", "fact", "_done")
+
+    def __init__(self, span: trace.Span, fact: MessageFact | None) -> None:
+        self.span = span
+        self.fact = fact
+        self._done = False
+
+    def acked(self, partition: int | None = None, offset: int | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        span = self.span
+        if partition is not None and partition >= 0:
+            span.set_attribute(sc.PARTITION, str(partition))
+        if offset is not None and offset >= 0:
+            span.set_attribute(sc.KAFKA_OFFSET, offset)
+        span.end()
+        self._report(Stage.ACKED, partition, offset, None)
+
+    def failed(self, error: BaseException | str) -> None:
+        if self._done:
+            return
+        self._done = True
+        span = self.span
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        span.set_status(Status(StatusCode.ERROR, text))
+        if isinstance(error, BaseException):
+            span.record_exception(error)
+        span.end()
+        self._report(Stage.SEND_FAILED, None, None, text)
+
+    def _report(self, stage: Stage, partition: int | None, offset: int | None, error: str | None) -> None:
+        base = self.fact
+        if base is None or not hub().has_listeners(MessageFact):
+            return
+        hub().emit(MessageFact(
+            stage, base.system, base.destination, base.event_id, base.event_type, base.source,
+            base.sequence, base.trace_id, base.span_id, time.time_ns(), partition=partition,
+            offset=offset, order_id=base.order_id, payment_id=base.payment_id, error=error,
+        ))
+
+
+def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, *,
+                  operation: str = "send", key: object = None,
+                  attributes: dict[str, AttributeValue] | None = None) -> Publication | None:
+    """Start the PRODUCER span, write all headers the application did not set, emit PUBLISHED.
+
+    Returns None (counted) if anything of ours failed; the caller then sends the
+    message untouched. In strict mode the error propagates instead.
+    """
+    try:
+        return _begin(endpoint, destination, carrier, formats, operation, key, attributes)
+    except Exception as exc:
+        stats.record_failure(FAILED, "publishing instrumentation failed: %r", exc)
+        if stats.strict:
+            raise
+        return None
+
+
+def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, operation: str,
+           key: object, extra: dict[str, AttributeValue] | None) -> Publication:
+    event = _event.get()
+    present = carrier.names()
+    now = time.time_ns()
+    event_id = ce.header_text(carrier.get(sc.H_ID)) if sc.H_ID in present else None
+    if event_id is None:
+        event_id = event.event_id if event is not None else ce.new_id()
+        carrier.set(sc.H_ID, event_id)
+    if sc.H_TYPE in present:
+        type_header = ce.header_text(carrier.get(sc.H_TYPE)) or ce.GENERIC_TYPE
+    else:
+        type_header = ce.event_type_header(event.type.value if event is not None else None)
+        carrier.set(sc.H_TYPE, type_header)
+    if sc.H_SOURCE in present:
+        source = ce.header_text(carrier.get(sc.H_SOURCE)) or endpoint.source
+    else:
+        source = endpoint.source
+        carrier.set(sc.H_SOURCE, source)
+    if sc.H_SPECVERSION not in present:
+        carrier.set(sc.H_SPECVERSION, ce.SPECVERSION)
+    if sc.H_TIME not in present:
+        carrier.set(sc.H_TIME, ce.format_time(now))
+    if sc.H_SEQUENCE in present:
+        sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
+    else:
+        sequence = endpoint.sequencer.next(destination)
+        carrier.set(sc.H_SEQUENCE, ce.format_sequence(sequence))
+
+    attrs: dict[str, AttributeValue] = {
+        sc.SYSTEM: endpoint.system,
+        sc.DESTINATION: destination,
+        sc.OPERATION_TYPE: "send" if operation == "send" else "publish",
+        sc.OPERATION_NAME: operation,
+        sc.OPERATION: "publish",
+        sc.MESSAGE_ID: event_id,
+        sc.CE_EVENT_ID: event_id,
+        sc.CE_EVENT_SOURCE: source,
+        sc.CE_EVENT_TYPE: type_header,
+        sc.CE_EVENT_SPEC_VERSION: ce.SPECVERSION,
+    }
+    if sequence is not None:
+        attrs[sc.SEQUENCE] = sequence
+    if endpoint.server_address is not None:
+        attrs[sc.SERVER_ADDRESS] = endpoint.server_address
+        if endpoint.server_port is not None:
+            attrs[sc.SERVER_PORT] = endpoint.server_port
+    if key is not None:
+        text = key if isinstance(key, str) else _utf8(key)
+        if text is not None:
+            attrs[sc.KAFKA_KEY] = text
+    if event is not None:
+        attrs.update(event_attributes(event))
+    if extra:
+        attrs.update(extra)
+    span = _tracer.start_span(f"{operation} {destination}", kind=SpanKind.PRODUCER, attributes=attrs, start_time=now)
+    inject(carrier, trace.set_span_in_context(span), formats)
+
+    fact = None
+    if hub().has_listeners(MessageFact):
+        ctx = span.get_span_context()
+        fact = MessageFact(
+            Stage.PUBLISHED, endpoint.system, destination, event_id,
+            event.type.value if event is not None else None, source, sequence,
+            format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
+            order_id=event.order_id if event is not None else None,
+            payment_id=event.payment_id if event is not None else None,
+        )
+        hub().emit(fact)
+    return Publication(span, fact)
+
+
+def _utf8(value: object) -> str | None:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
