@@ -1,0 +1,158 @@
+"""Finding card numbers, e-mail addresses and phone numbers in free text.
+
+Three passes, each one precompiled regex whose ``sub`` returns the very same string
+object when nothing matches (so the common case allocates nothing):
+
+* **e-mail** (only when the text contains ``@``): local part in RFC 5322 atom
+  characters, a domain with at least one dot → ``[EMAIL]``.
+* **card**: a *maximal* run of digit groups separated by single spaces or dashes
+  with at least 12 digits, not glued to a letter, digit, ``+`` or to the first four
+  groups of a UUID. Inside the run every window of whole groups totalling 12-19
+  digits is tried, longest first, and masked when it passes the Luhn check — and,
+  for 12-14 digits, also a card-issuer prefix (IIN) check → ``[CARD ****1234]``.
+* **CVV**: 3-4 digits right after ``cvv``/``cvc``/``cvn``/``csc``/``security code``
+  (``cvv: 123`` → ``cvv: [REDACTED]``); elsewhere three digits are just three digits.
+* **phone**: E.164 (``+`` and 7-15 digits, with spaces, dots, dashes or
+  parentheses between) and three common national shapes: ``(555) 123-4567``,
+  ``555-123-4567`` / ``555.123.4567`` / ``555 123 4567``, and trunk-``0`` forms such
+  as ``020 7946 0958`` → ``[PHONE]``.
+
+Why these boundaries: trace and span ids are hex, so any digit run inside them
+touches a letter; UUIDs' last group follows ``hex-``; ISO timestamps, amounts
+(``1234.56``), order ids (``ord-000123``) and offsets are short runs or broken by
+``:``/``.``/``T``. Epoch milliseconds are 13 digits starting with ``1``, which no
+13-digit card (Visa ``4``, Maestro ``50``/``56``-``69``) does — hence the IIN check
+for short lengths. The residual risk is documented in ``docs/privacy.md``.
+
+We keep the last four digits of a card (as PCI DSS allows for display) because
+"which card" is the first question in a payment incident; the other digits are gone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from commerce_observe._internal.selfstats import stats
+
+EMAIL: Final = "[EMAIL]"
+PHONE: Final = "[PHONE]"
+
+_EMAIL_RE: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_CARD_RUN_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z+])(?<!\d[ -])"
+    r"(?<![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-)"
+    r"\d(?:[ -]?\d){11,}(?![0-9A-Za-z])"
+)
+_SEP_RE: Final = re.compile(r"([ -])")
+_PHONE_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z+])\+\d(?:[ .()-]{0,2}\d){6,14}(?!\d)"
+    r"|(?<![0-9A-Za-z.+-])(?:"
+    r"\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
+    r"|\d{3}([-. ])\d{3}\1\d{4}"
+    r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"
+    r")(?![0-9A-Za-z]|[.-]\d)"
+)
+_ANY_DIGIT: Final = re.compile(r"\d")
+#: A CVV cannot be recognised by its digits, only by the word in front of it.
+_CVV_RE: Final = re.compile(
+    r"(?i)(?<![0-9a-z])(cvv2?|cvc2?|cvn|csc|security[ _-]?code)([ \t]*[:=#]?[ \t]*)\d{3,4}(?!\d)"
+)
+
+_SHORT_IIN: Final = ("4", "6", "30", "36", "38", "39", "50", "56", "57", "58", "59")
+
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn (mod 10) check of an all-digit string."""
+    total = 0
+    double = False
+    for ch in reversed(digits):
+        d = ord(ch) - 48
+        if double:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+        double = not double
+    return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    """12-19 digits, Luhn-valid, and for 12-14 digits an issuer prefix we know."""
+    n = len(digits)
+    if n < 12 or n > 19:
+        return False
+    if n <= 14 and not digits.startswith(_SHORT_IIN):
+        return False
+    return luhn_ok(digits)
+
+
+def card_label(digits: str) -> str:
+    return "[CARD ****" + digits[-4:] + "]"
+
+
+def _mask_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    parts = _SEP_RE.split(run)  # digits, sep, digits, sep, ...
+    groups = parts[0::2]
+    out: list[str] = []
+    i = 0
+    changed = False
+    n = len(groups)
+    while i < n:
+        hit = -1
+        total = 0
+        lengths: list[tuple[int, int]] = []
+        for j in range(i, n):
+            total += len(groups[j])
+            if total > 19:
+                break
+            lengths.append((j, total))
+        for j, total in reversed(lengths):
+            if total >= 12 and is_card_number("".join(groups[i : j + 1])):
+                hit = j
+                break
+        if hit < 0:
+            out.append(groups[i])
+            if i + 1 < n:
+                out.append(parts[2 * i + 1])
+            i += 1
+            continue
+        out.append(card_label("".join(groups[i : hit + 1])))
+        if hit + 1 < n:
+            out.append(parts[2 * hit + 1])
+        changed = True
+        i = hit + 1
+    if not changed:
+        return run
+    stats.incr("privacy.masked.card")
+    return "".join(out)
+
+
+def _mask_email(m: re.Match[str]) -> str:
+    stats.incr("privacy.masked.email")
+    return EMAIL
+
+
+def _mask_cvv(m: re.Match[str]) -> str:
+    stats.incr("privacy.masked.cvv")
+    return m.group(1) + m.group(2) + "[REDACTED]"
+
+
+def _mask_phone(m: re.Match[str]) -> str:
+    stats.incr("privacy.masked.phone")
+    return PHONE
+
+
+def mask_text(text: str) -> str:
+    """Mask every card number, e-mail address and phone number in ``text``.
+
+    Returns ``text`` itself (same object) when nothing was found.
+    """
+    if "@" in text:
+        text = _EMAIL_RE.sub(_mask_email, text)
+    if _ANY_DIGIT.search(text) is None:
+        return text
+    text = _CARD_RUN_RE.sub(_mask_run, text)
+    text = _CVV_RE.sub(_mask_cvv, text)
+    return _PHONE_RE.sub(_mask_phone, text)

@@ -1,0 +1,127 @@
+"""The masker applied to every exported span, event and log record.
+
+It is built once by the runtime and called from the export thread for span
+attributes (and, through :meth:`Masker.log_filter`, on the logging thread), so it
+is tuned for the case where nothing needs masking: key decisions are cached,
+strings without a digit or ``@`` are returned untouched at the cost of one regex
+search, and :meth:`Masker.mask_attributes` returns its input dict itself when no
+value changed.
+
+Failing closed: if masking itself fails (a bug), the value is replaced by
+``[REDACTED]`` rather than passed through, and the failure is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from opentelemetry.util.types import AttributeValue
+
+from commerce_observe._internal.selfstats import stats
+
+from .detect import card_label, is_card_number, mask_text
+from .keys import DEFAULT_SENSITIVE_KEYS, KeyPolicy
+
+REDACTED: Final = "[REDACTED]"
+_CARD_MIN: Final = 10**11
+_CARD_MAX: Final = 10**19
+
+
+def _mask_int(value: int) -> int | str:
+    if _CARD_MIN <= value < _CARD_MAX:
+        digits = str(value)
+        if is_card_number(digits):
+            stats.incr("privacy.masked.card")
+            return card_label(digits)
+    return value
+
+
+class Masker:
+    """Redacts sensitive keys and masks card numbers, e-mails and phones in values."""
+
+    def __init__(self, sensitive_keys: Iterable[str] = DEFAULT_SENSITIVE_KEYS) -> None:
+        self._keys = KeyPolicy(sensitive_keys)
+
+    @property
+    def sensitive_keys(self) -> frozenset[str]:
+        """The normalised names in force."""
+        return self._keys.names
+
+    def is_sensitive_key(self, key: str) -> bool:
+        return self._keys.is_sensitive(key)
+
+    def mask_text(self, s: str) -> str:
+        """``s`` with card numbers, e-mails and phone numbers replaced (same object if none)."""
+        return mask_text(s)
+
+    def mask_value(self, key: str, value: AttributeValue) -> AttributeValue:
+        """Mask one attribute value. Returns ``value`` itself when nothing changed.
+
+        Sequences keep their type when unchanged; a sequence of ints in which a
+        card number was found becomes a tuple of strings (attribute sequences must
+        be homogeneous).
+        """
+        try:
+            if self._keys.is_sensitive(key):
+                stats.incr("privacy.masked.key")
+                return REDACTED
+            return self._scan(value)
+        except Exception as exc:  # fail closed
+            stats.record_failure("privacy.mask_failed", "masking %r failed: %r", key, exc)
+            if stats.strict:
+                raise
+            return REDACTED
+
+    def _scan(self, value: AttributeValue) -> AttributeValue:
+        if isinstance(value, str):
+            return mask_text(value)
+        if isinstance(value, bool) or isinstance(value, float):
+            return value
+        if isinstance(value, int):
+            return _mask_int(value)
+        if isinstance(value, Sequence):
+            return self._scan_sequence(value)
+        stats.incr("privacy.unsupported_value")
+        return REDACTED
+
+    def _scan_sequence(self, values: Sequence[object]) -> AttributeValue:
+        changed = False
+        out: list[object] = []
+        for item in values:
+            if isinstance(item, str):
+                new: object = mask_text(item)
+            elif isinstance(item, int) and not isinstance(item, bool):
+                new = _mask_int(item)
+            elif isinstance(item, (bool, float)):
+                new = item
+            else:
+                stats.incr("privacy.unsupported_value")
+                new = REDACTED
+            changed = changed or new is not item
+            out.append(new)
+        if not changed:
+            return values  # type: ignore[return-value]
+        # Something became a string; attribute sequences must stay homogeneous.
+        return tuple(x if isinstance(x, str) else str(x) for x in out)
+
+    def mask_attributes(self, attrs: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
+        """Masked copy of ``attrs`` — or ``attrs`` itself (when it is a dict) if nothing
+        needed masking. Callers must treat the result as read-only."""
+        out: dict[str, AttributeValue] | None = None
+        for key, value in attrs.items():
+            new = self.mask_value(key, value)
+            if new is not value:
+                if out is None:
+                    out = dict(attrs)
+                out[key] = new
+        if out is not None:
+            return out
+        return attrs if type(attrs) is dict else dict(attrs)
+
+    def log_filter(self) -> logging.Filter:
+        """A filter masking log records' message, args, extras and exception text."""
+        from .logfilter import MaskingFilter
+
+        return MaskingFilter(self)
