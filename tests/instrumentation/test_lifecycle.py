@@ -48,7 +48,7 @@ def test_instrument_twice_uninstrument_and_again(name: str) -> None:
     assert instrumentor.is_instrumented
     for parent, attribute in _targets(instrumentor):
         current = _raw(parent, attribute)
-        assert isinstance(current, wrapt.ObjectProxy), f"{attribute} not wrapped"
+        assert isinstance(current, wrapt.FunctionWrapper), f"{attribute} not wrapped"
         assert current.__wrapped__ is originals[(id(parent), attribute)], "wrapped twice"
 
     instrumentor.disable()
@@ -75,7 +75,7 @@ importlib.import_module(inst.module)
 assert inst.is_instrumented, "not instrumented"
 for patch in inst.patches():
     parent, attribute, current = wrapt.resolve_path(patch.module, patch.path)
-    assert isinstance(current, wrapt.ObjectProxy), attribute
+    assert isinstance(current, wrapt.FunctionWrapper), attribute
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
