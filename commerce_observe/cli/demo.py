@@ -129,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
     for where in runtime.destinations:
         print(f"  {where}")
     print(f"example trace id: {result.trace_ids[0] if result.trace_ids else '-'}")
-    problems = {k: v for k, v in sorted(counts.items()) if v and not k.endswith(".exported")}
+    masked = sum(v for k, v in counts.items() if k.startswith("privacy.masked"))
+    print(f"sensitive values masked before export: {masked}")
+    problems = {k: v for k, v in sorted(counts.items())
+                if v and not k.startswith("privacy.masked") and not k.endswith(".exported")}
     print("dropped/ignored: " + (", ".join(f"{k}={v}" for k, v in problems.items()) or "nothing"))
     return 0
 
