@@ -89,7 +89,7 @@ class Delivery:
 def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
                    partition: int | None = None, offset: int | None = None, key: object = None,
                    group: str | None = None, server: tuple[str | None, int | None] = (None, None),
-                   timestamp_ms: int | None = None,
+                   timestamp_ms: int | None = None, stream: str | None = None,
                    attributes: dict[str, AttributeValue] | None = None) -> Delivery | None:
     """Open the CONSUMER span for ``record``, child of the producer's context.
 
@@ -99,7 +99,7 @@ def begin_delivery(record: object, system: str, destination: str, carrier: Carri
     """
     try:
         return _begin(record, system, destination, carrier, partition, offset, key, group, server,
-                      timestamp_ms, attributes)
+                      timestamp_ms, stream or destination, attributes)
     except Exception as exc:
         stats.record_failure(FAILED, "consumer instrumentation failed: %r", exc)
         if stats.strict:
@@ -109,7 +109,7 @@ def begin_delivery(record: object, system: str, destination: str, carrier: Carri
 
 def _begin(record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
            offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
-           timestamp_ms: int | None, extra: dict[str, AttributeValue] | None) -> Delivery:
+           timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
     now = time.time_ns()
     parent = extract(carrier)
     if not trace.get_current_span(parent).get_span_context().is_valid:
@@ -163,7 +163,7 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
     ctx = span.get_span_context()
     event_type = type_header[9:] if type_header and type_header.startswith("commerce.") else None
     fact = MessageFact(
-        Stage.HANDLED, system, destination, event_id, event_type if event_type != "message" else None,
+        Stage.HANDLED, system, stream, event_id, event_type if event_type != "message" else None,
         source, sequence, format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
         partition=partition, offset=offset, consumer_group=group, published_ns=published,
     )

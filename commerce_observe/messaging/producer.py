@@ -162,15 +162,19 @@ class Publication:
 
 
 def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, *,
-                  operation: str = "send", key: object = None,
+                  operation: str = "send", key: object = None, stream: str | None = None,
                   attributes: dict[str, AttributeValue] | None = None) -> Publication | None:
     """Start the PRODUCER span, write all headers the application did not set, emit PUBLISHED.
+
+    ``stream`` (default ``destination``) keys the sequence and names the fact's
+    destination: for AMQP it is ``exchange/routing_key``, finer than the exchange
+    the span is named after.
 
     Returns None (counted) if anything of ours failed; the caller then sends the
     message untouched. In strict mode the error propagates instead.
     """
     try:
-        return _begin(endpoint, destination, carrier, formats, operation, key, attributes)
+        return _begin(endpoint, destination, carrier, formats, operation, key, stream or destination, attributes)
     except Exception as exc:
         stats.record_failure(FAILED, "publishing instrumentation failed: %r", exc)
         if stats.strict:
@@ -179,7 +183,7 @@ def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, format
 
 
 def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, operation: str,
-           key: object, extra: dict[str, AttributeValue] | None) -> Publication:
+           key: object, stream: str, extra: dict[str, AttributeValue] | None) -> Publication:
     event = _event.get()
     present = carrier.names()
     now = time.time_ns()
@@ -204,7 +208,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
     if sc.H_SEQUENCE in present:
         sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
     else:
-        sequence = endpoint.sequencer.next(destination)
+        sequence = endpoint.sequencer.next(stream)
         carrier.set(sc.H_SEQUENCE, ce.format_sequence(sequence))
 
     attrs: dict[str, AttributeValue] = {
@@ -240,7 +244,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
     if hub().has_listeners(MessageFact):
         ctx = span.get_span_context()
         fact = MessageFact(
-            Stage.PUBLISHED, endpoint.system, destination, event_id,
+            Stage.PUBLISHED, endpoint.system, stream, event_id,
             event.type.value if event is not None else None, source, sequence,
             format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
             order_id=event.order_id if event is not None else None,

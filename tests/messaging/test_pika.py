@@ -1,0 +1,90 @@
+"""pika against the real RabbitMQ broker: text headers, confirms, callback and basic_get."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pika
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.messaging import Stage
+from commerce_observe.testing import Capture
+
+from .conftest import wait_for
+from .headers import assert_cloudevents, assert_trace_headers
+
+pytestmark = pytest.mark.rabbitmq
+
+
+def _channel(url: str) -> tuple[Any, Any, str]:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    queue = "q-" + uuid.uuid4().hex[:10]
+    channel.queue_declare(queue, auto_delete=True)
+    return connection, channel, queue
+
+
+def test_publish_consume_callback_one_trace(obs: Capture, rabbitmq_url: str) -> None:
+    connection, channel, queue = _channel(rabbitmq_url)
+    channel.confirm_delivery()
+    props = pika.BasicProperties(headers={"app": "kept"}, content_type="application/json")
+    channel.basic_publish("", queue, b"1", props)
+    channel.basic_publish("", queue, b"2", properties=props)
+    assert props.headers == {"app": "kept"}, "caller's properties mutated"
+
+    got: list[tuple[Any, dict[str, Any], int]] = []
+    facts_at_handler: list[int] = []
+
+    def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        facts_at_handler.append(sum(f.stage is Stage.HANDLED for f in obs.facts))
+        got.append((method, dict(properties.headers), trace.get_current_span().get_span_context().span_id))
+        ch.basic_ack(method.delivery_tag)
+        if len(got) == 2:
+            ch.stop_consuming()
+
+    channel.basic_consume(queue, on_message)
+    channel.start_consuming()
+    connection.close()
+
+    assert facts_at_handler == [0, 1]
+    sends = sorted((s for s in obs.spans() if s.kind is SpanKind.PRODUCER), key=lambda s: s.start_ns)
+    processes = sorted((s for s in obs.spans() if s.kind is SpanKind.CONSUMER), key=lambda s: s.start_ns)
+    assert [s.name for s in sends] == ["publish amq.default"] * 2
+    assert [(p.trace_id, p.parent_span_id) for p in processes] == [(s.trace_id, s.span_id) for s in sends]
+    assert [span_id for _, _, span_id in got] == [p.span_id for p in processes]
+    headers = got[0][1]
+    assert headers["app"] == "kept"
+    assert_trace_headers(headers, sends[0], binary_elastic=False)
+    assert_cloudevents(headers, sequence=1)
+    assert_cloudevents(got[1][1], sequence=2)
+    a = processes[0].attributes
+    assert a["messaging.system"] == "rabbitmq" and a["messaging.rabbitmq.destination.routing_key"] == queue
+    assert a["messaging.destination.subscription.name"] == queue
+    assert [f.stage for f in obs.facts].count(Stage.ACKED) == 2
+    assert {f.destination for f in obs.facts} == {f"/{queue}"}
+
+
+def test_callback_raising_reports_handle_failed_and_basic_get(obs: Capture, rabbitmq_url: str) -> None:
+    connection, channel, queue = _channel(rabbitmq_url)
+    channel.basic_publish("", queue, b"x", pika.BasicProperties(headers={"traceparent": "garbage", "b3": "\x00", "elastic-apm-traceparent": "junk"}))
+    channel.basic_publish("", queue, b"y")
+    before = stats.get("messaging.consume_broken_context")
+    got = wait_for("message", lambda: (lambda r: r if r[0] is not None else None)(channel.basic_get(queue, auto_ack=True)))
+    assert got[2] == b"x"
+    assert stats.get("messaging.consume_broken_context") == before + 1
+
+    def on_message(ch: Any, m: Any, p: Any, b: bytes) -> None:
+        raise LookupError("unknown order")
+
+    channel.basic_consume(queue, on_message, auto_ack=True)
+    with pytest.raises(LookupError):
+        channel.start_consuming()
+    connection.close()
+    consumer_stages = [f.stage for f in obs.facts if f.stage.role == "consumer"]
+    assert consumer_stages == [Stage.HANDLED, Stage.HANDLE_FAILED]  # get settled by the next request
+    failed = [s for s in obs.spans() if s.kind is SpanKind.CONSUMER and s.error]
+    assert len(failed) == 1 and "unknown order" in (failed[0].status_description or "")
