@@ -86,9 +86,10 @@ class ExportPipeline(SpanProcessor):
         self._shutdown_timeout_s = shutdown_timeout_ms / 1000
         self._is_shut_down = False
         delay = schedule_delay_ms / 1000
+        self._converted: list[SpanRecord] = []
         self._ingest: BatchWorker[_Queued] = BatchWorker(
             "convert", self._convert_batch, max_queue_size, max_export_batch_size, delay,
-            _drop_counter("export.pipeline.dropped", "export pipeline"),
+            _drop_counter("export.pipeline.dropped", "export pipeline"), on_commit=self._hand_over,
         )
         self._outputs: list[BatchWorker[SpanRecord]] = [
             BatchWorker(
@@ -97,7 +98,6 @@ class ExportPipeline(SpanProcessor):
             )
             for exporter in self._exporters
         ]
-        self._convert_failed = 0
         _register_fork_hook(weakref.WeakMethod(self._after_fork_in_child))
 
     # --- application thread ------------------------------------------------------
@@ -120,13 +120,17 @@ class ExportPipeline(SpanProcessor):
             try:
                 records.append(convert(span, txn))
             except Exception as exc:
-                self._convert_failed += 1
                 stats.record_failure("export.convert.failed", "span conversion failed: %r", exc)
                 if stats.strict:
                     raise
+        self._converted = records
+        return len(records)
+
+    def _hand_over(self) -> None:
+        """Fan the converted batch out to every exporter queue (under the commit lock)."""
+        records, self._converted = self._converted, []
         for output in self._outputs:
             output.put_many(records)
-        return len(records)
 
     # --- exporter threads --------------------------------------------------------
 
@@ -177,7 +181,7 @@ class ExportPipeline(SpanProcessor):
         if self._is_shut_down:
             return
         self._txn.clear()
-        self._convert_failed = 0
+        self._converted = []
         self._ingest.reinit_after_fork()
         for output in self._outputs:
             output.reinit_after_fork()
@@ -189,15 +193,15 @@ class ExportPipeline(SpanProcessor):
         at the ingest queue, ``convert_failed``. Per exporter name: ``queued``,
         ``in_flight``, ``exported``, ``failed``, ``dropped``. For every exporter,
         spans ended = pipeline dropped + convert_failed + pipeline queued + in_flight
-        + that exporter's queued + in_flight + exported + failed + dropped. The sum is
-        exact whenever the pipeline stage is idle (its ``queued`` and ``in_flight`` are
-        0): while a batch is being converted its spans may show in both stages.
+        + that exporter's queued + in_flight + exported + failed + dropped, exactly,
+        at any moment: the snapshot is taken under the conversion stage's commit lock.
         """
-        ingest = self._ingest.counts()
+        with self._ingest.commit_lock:
+            ingest = self._ingest.counts()
+            outputs = [output.counts() for output in self._outputs]
         out = {"pipeline": {"queued": ingest["queued"], "in_flight": ingest["in_flight"],
-                            "dropped": ingest["dropped"], "convert_failed": self._convert_failed}}
-        for exporter, output in zip(self._exporters, self._outputs):
-            c = output.counts()
+                            "dropped": ingest["dropped"], "convert_failed": ingest["failed"]}}
+        for exporter, c in zip(self._exporters, outputs):
             out[exporter.name] = {"queued": c["queued"], "in_flight": c["in_flight"], "exported": c["done"],
                                   "failed": c["failed"], "dropped": c["dropped"]}
         return out

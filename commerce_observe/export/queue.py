@@ -14,7 +14,9 @@ choices all serve the application thread:
 
 Accounting is exact per worker: every item ``put`` is, at any moment, in exactly
 one of ``queued``, ``in_flight``, ``done``, ``failed`` or ``dropped``, and all
-transitions happen under the worker's lock, so :meth:`counts` is consistent.
+transitions happen under the worker's lock, so :meth:`counts` is consistent. The
+hand-over to a next stage (``on_commit``) happens under ``commit_lock``, which the
+producer side never takes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class BatchWorker(Generic[T]):
         max_batch_size: int,
         schedule_delay_s: float,
         on_drop: Callable[[int], None],
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._handler = handler
@@ -52,11 +55,14 @@ class BatchWorker(Generic[T]):
         self._max_batch = max(1, min(max_batch_size, max_queue_size))
         self._delay = schedule_delay_s
         self._on_drop = on_drop
+        self._on_commit = on_commit
+        self.commit_lock = threading.Lock()
         self._init_state()
         self.done = self.failed = self.dropped = 0
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()
+        self.commit_lock = threading.Lock()
         self._queue: deque[T] = deque()
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -117,10 +123,16 @@ class BatchWorker(Generic[T]):
             ok = max(0, min(len(batch), self._handler(batch)))
         except Exception as exc:  # the handler guards itself; this is the last net
             stats.record_failure(f"export.{self.name}.error", "%s export worker failed: %r", self.name, exc)
-        with self._lock:
-            self.in_flight = 0
-            self.done += ok
-            self.failed += len(batch) - ok
+        # ``on_commit`` hands results to the next stage in the same critical section
+        # that ends "in flight", so a snapshot taken under ``commit_lock`` never sees
+        # an item in two stages (or in none).
+        with self.commit_lock:
+            if self._on_commit is not None:
+                self._on_commit()
+            with self._lock:
+                self.in_flight = 0
+                self.done += ok
+                self.failed += len(batch) - ok
 
     def _drain(self) -> None:
         """Process what is queued now (not what arrives meanwhile), then answer flushes."""
