@@ -5,10 +5,12 @@ object when nothing matches (so the common case allocates nothing):
 
 * **e-mail** (only when the text contains ``@``): local part in RFC 5322 atom
   characters, a domain with at least one dot → ``[EMAIL]``.
-* **card**: a *maximal* run of digit groups separated by single spaces or dashes
-  with at least 12 digits, not glued to a letter, digit, ``+`` or to the first four
-  groups of a UUID. Inside the run every window of whole groups totalling 12-19
-  digits is tried, longest first, and masked when it passes the Luhn check — and,
+* **card**: a run of digit groups separated by single spaces or dashes with at
+  least 12 digits, not glued to a letter, digit or ``+``, not starting in a decimal
+  fraction (``12.34``) and never inside or into a UUID (UUIDs are matched first and
+  kept). Inside the run every window of whole groups totalling 12-19
+  digits is tried, longest first (groups of more than 8 digits only stand alone),
+  and masked when it passes the Luhn check — and,
   for 12-14 digits, also a card-issuer prefix (IIN) check → ``[CARD ****1234]``.
 * **CVV**: 3-4 digits right after ``cvv``/``cvc``/``cvn``/``csc``/``security code``
   (``cvv: 123`` → ``cvv: [REDACTED]``); elsewhere three digits are just three digits.
@@ -18,7 +20,7 @@ object when nothing matches (so the common case allocates nothing):
   as ``020 7946 0958`` → ``[PHONE]``.
 
 Why these boundaries: trace and span ids are hex, so any digit run inside them
-touches a letter; UUIDs' last group follows ``hex-``; ISO timestamps, amounts
+touches a letter; UUIDs are recognised whole; ISO timestamps, amounts
 (``1234.56``), order ids (``ord-000123``) and offsets are short runs or broken by
 ``:``/``.``/``T``. Epoch milliseconds are 13 digits starting with ``1``, which no
 13-digit card (Visa ``4``, Maestro ``50``/``56``-``69``) does — hence the IIN check
@@ -39,12 +41,16 @@ EMAIL: Final = "[EMAIL]"
 PHONE: Final = "[PHONE]"
 
 _EMAIL_RE: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_UUID: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+#: A UUID is consumed whole (and returned unchanged) so no digit run starts inside
+#: one; a run may not step into one either, nor start in a decimal fraction.
 _CARD_RUN_RE: Final = re.compile(
-    r"(?<![0-9A-Za-z+])(?<!\d[ -])"
-    r"(?<![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-)"
-    r"\d(?:[ -]?\d){11,}(?![0-9A-Za-z])"
+    rf"(?<![0-9A-Za-z])(?P<u>{_UUID})"
+    rf"|(?<![0-9A-Za-z+])(?<!\d\.)\d(?:(?:[ -](?!{_UUID}))?\d){{11,}}(?![0-9A-Za-z])"
 )
 _SEP_RE: Final = re.compile(r"([ -])")
+_MAX_GROUP: Final = 8
+_FRACTION_RE: Final = re.compile(r"\.\d")
 _PHONE_RE: Final = re.compile(
     r"(?<![0-9A-Za-z+])\+\d(?:[ .()-]{0,2}\d){6,14}(?!\d)"
     r"|(?<![0-9A-Za-z.+-])(?:"
@@ -59,7 +65,14 @@ _CVV_RE: Final = re.compile(
     r"(?i)(?<![0-9a-z])(cvv2?|cvc2?|cvn|csc|security[ _-]?code)([ \t]*[:=#]?[ \t]*)\d{3,4}(?!\d)"
 )
 
-_SHORT_IIN: Final = ("4", "6", "30", "36", "38", "39", "50", "56", "57", "58", "59")
+_MAESTRO: Final = ("50", "56", "57", "58", "59", "6")
+#: Issuer prefixes that exist at 12-14 digits: Maestro (12-19), Visa (13),
+#: Diners Club (14). Epoch milliseconds (13 digits, ``1``-``3`` until 2096) never match.
+_SHORT_IIN: Final = {
+    12: _MAESTRO,
+    13: ("4",) + _MAESTRO,
+    14: ("300", "301", "302", "303", "304", "305", "36", "38", "39") + _MAESTRO,
+}
 
 
 def luhn_ok(digits: str) -> bool:
@@ -78,11 +91,12 @@ def luhn_ok(digits: str) -> bool:
 
 
 def is_card_number(digits: str) -> bool:
-    """12-19 digits, Luhn-valid, and for 12-14 digits an issuer prefix we know."""
+    """12-19 digits, not starting with 0, Luhn-valid, and for 12-14 digits an
+    issuer prefix we know."""
     n = len(digits)
-    if n < 12 or n > 19:
-        return False
-    if n <= 14 and not digits.startswith(_SHORT_IIN):
+    if n < 12 or n > 19 or digits[0] == "0":
+        return False  # no issuer number starts with 0 (and all zeros is Luhn-valid)
+    if n <= 14 and not digits.startswith(_SHORT_IIN[n]):
         return False
     return luhn_ok(digits)
 
@@ -93,8 +107,16 @@ def card_label(digits: str) -> str:
 
 def _mask_run(m: re.Match[str]) -> str:
     run = m.group(0)
+    if m.group("u") is not None:
+        return run
     parts = _SEP_RE.split(run)  # digits, sep, digits, sep, ...
     groups = parts[0::2]
+    tail = ""
+    if len(groups) > 1 and _FRACTION_RE.match(m.string, m.end()):
+        # "... 24.00": the last group is an amount's integer part, not card digits.
+        tail = parts[-2] + parts[-1]
+        del parts[-2:]
+        groups.pop()
     out: list[str] = []
     i = 0
     changed = False
@@ -104,7 +126,12 @@ def _mask_run(m: re.Match[str]) -> str:
         total = 0
         lengths: list[tuple[int, int]] = []
         for j in range(i, n):
-            total += len(groups[j])
+            size = len(groups[j])
+            # Printed cards group 4-6 digits; a group longer than 8 stands alone
+            # (an epoch-millis value next to "27.00" is not one number).
+            if j > i and (size > _MAX_GROUP or len(groups[i]) > _MAX_GROUP):
+                break
+            total += size
             if total > 19:
                 break
             lengths.append((j, total))
@@ -126,7 +153,7 @@ def _mask_run(m: re.Match[str]) -> str:
     if not changed:
         return run
     stats.incr("privacy.masked.card")
-    return "".join(out)
+    return "".join(out) + tail
 
 
 def _mask_email(m: re.Match[str]) -> str:
@@ -149,10 +176,14 @@ def mask_text(text: str) -> str:
 
     Returns ``text`` itself (same object) when nothing was found.
     """
+    original = text
     if "@" in text:
         text = _EMAIL_RE.sub(_mask_email, text)
     if _ANY_DIGIT.search(text) is None:
         return text
     text = _CARD_RUN_RE.sub(_mask_run, text)
     text = _CVV_RE.sub(_mask_cvv, text)
-    return _PHONE_RE.sub(_mask_phone, text)
+    text = _PHONE_RE.sub(_mask_phone, text)
+    # A candidate that turned out not to be a card still makes ``sub`` build a new
+    # string; hand back the original so callers can test ``is`` for "unchanged".
+    return original if text == original else text

@@ -59,9 +59,10 @@ class Masker:
     def mask_value(self, key: str, value: AttributeValue) -> AttributeValue:
         """Mask one attribute value. Returns ``value`` itself when nothing changed.
 
-        Sequences keep their type when unchanged; a sequence of ints in which a
+        Sequences are returned as-is when unchanged; a sequence of ints in which a
         card number was found becomes a tuple of strings (attribute sequences must
-        be homogeneous).
+        be homogeneous). Nested mappings (OTel ``AnyValue``) are masked like
+        attributes, keys included; bytes are scanned as latin-1 text.
         """
         try:
             if self._keys.is_sensitive(key):
@@ -77,34 +78,31 @@ class Masker:
     def _scan(self, value: AttributeValue) -> AttributeValue:
         if isinstance(value, str):
             return mask_text(value)
-        if isinstance(value, bool) or isinstance(value, float):
+        if value is None or isinstance(value, (bool, float)):
             return value
         if isinstance(value, int):
             return _mask_int(value)
+        if isinstance(value, (bytes, bytearray)):
+            # OTel log bodies may be bytes; latin-1 maps every byte, so text found
+            # in them is masked and the rest round-trips unchanged.
+            text = bytes(value).decode("latin-1")
+            masked = mask_text(text)
+            return value if masked is text else masked.encode("latin-1", "replace")
+        if isinstance(value, Mapping):
+            return self.mask_attributes(value)
         if isinstance(value, Sequence):
             return self._scan_sequence(value)
         stats.incr("privacy.unsupported_value")
         return REDACTED
 
-    def _scan_sequence(self, values: Sequence[object]) -> AttributeValue:
-        changed = False
-        out: list[object] = []
-        for item in values:
-            if isinstance(item, str):
-                new: object = mask_text(item)
-            elif isinstance(item, int) and not isinstance(item, bool):
-                new = _mask_int(item)
-            elif isinstance(item, (bool, float)):
-                new = item
-            else:
-                stats.incr("privacy.unsupported_value")
-                new = REDACTED
-            changed = changed or new is not item
-            out.append(new)
-        if not changed:
-            return values  # type: ignore[return-value]
-        # Something became a string; attribute sequences must stay homogeneous.
-        return tuple(x if isinstance(x, str) else str(x) for x in out)
+    def _scan_sequence(self, values: Sequence[AttributeValue]) -> AttributeValue:
+        out = [self._scan(item) for item in values]
+        if all(new is old for new, old in zip(out, values)):
+            return values
+        if all(isinstance(x, (str, int, float, bool)) for x in out):
+            # A card became a string; attribute sequences must stay homogeneous.
+            return tuple(x if isinstance(x, str) else str(x) for x in out)
+        return tuple(out)
 
     def mask_attributes(self, attrs: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
         """Masked copy of ``attrs`` — or ``attrs`` itself (when it is a dict) if nothing
