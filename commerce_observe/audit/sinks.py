@@ -1,0 +1,123 @@
+"""Where audit lines go: the sink contract, an embedded SQLite file, and memory.
+
+A sink's ``write`` returns only when every line of the batch is durable there, and
+raises :class:`SinkUnavailable` (carrying the lines that did not make it) otherwise;
+the writer then spools exactly those lines. ``write`` runs on the writer's
+background thread only, never on an application thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+
+class SinkUnavailable(Exception):
+    """The sink could not take (all of) a batch; ``lines`` are the ones to spool."""
+
+    def __init__(self, message: str, lines: Sequence[bytes]) -> None:
+        super().__init__(message)
+        self.lines = list(lines)
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, lines: Sequence[bytes]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps lines in a list; ``down`` makes it refuse writes (tests of the spool path)."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.down = False
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        if self.down:
+            raise SinkUnavailable("memory sink is down", lines)
+        self.lines.extend(lines)
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, event_id BLOB NOT NULL, record BLOB NOT NULL)"
+)
+
+
+class SqliteSink:
+    """An embedded SQLite file: one row per line, one transaction per batch.
+
+    WAL journal with ``synchronous=NORMAL``: a committed batch survives the process
+    being killed (it is in the WAL); an OS crash may lose the last commits.
+    Several processes can share one file (SQLite serialises the writers; a 30 s
+    busy timeout covers them).
+    """
+
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            conn.execute("CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns)")
+            self._conn = conn
+        return self._conn
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        rows = []
+        for line in lines:
+            f = line.split(b"\t", 3)
+            rows.append((int(f[1]), f[2], line))
+        try:
+            with self._lock:
+                conn = self._connect()
+                conn.execute("BEGIN")
+                conn.executemany("INSERT INTO audit(time_ns, event_id, record) VALUES (?, ?, ?)", rows)
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise SinkUnavailable(f"sqlite {self.path}: {exc}", lines) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def read_sqlite(path: str, from_ns: int = 0, batch: int = 20_000) -> Iterator[list[bytes]]:
+    """Lines in insertion order from ``from_ns`` on, in batches (bounded memory)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        last = 0
+        if from_ns:
+            row = conn.execute("SELECT MIN(id) FROM audit WHERE time_ns >= ?", (from_ns,)).fetchone()
+            if row[0] is None:
+                return
+            last = row[0] - 1
+        while True:
+            rows = conn.execute("SELECT id, record FROM audit WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [bytes(r[1]) for r in rows]
+    finally:
+        conn.close()

@@ -1,0 +1,158 @@
+"""Writer, SQLite sink and disk spool: nothing blocks, nothing silently lost, order kept."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from commerce_observe.audit.record import decode, encode
+from commerce_observe.audit.sinks import MemorySink, SinkUnavailable, SqliteSink, read_sqlite
+from commerce_observe.audit.spool import Spool, SpoolBusy
+from commerce_observe.audit.writer import AuditWriter
+from commerce_observe.messaging.facts import MessageFact, Stage
+
+
+def fact(i: int, stage: Stage = Stage.PUBLISHED, eid: str | None = None) -> MessageFact:
+    return MessageFact(stage, "kafka", "orders", eid if eid is not None else f"e{i}", "order.created", "checkout", i,
+                       "a" * 32, "b" * 16, 1_750_000_000_000_000_000 + i, order_id=f"o{i}")
+
+
+def ids(lines: Sequence[bytes]) -> list[str]:
+    return [decode(x).event_id for x in lines]
+
+
+def test_record_round_trip_escapes_tabs_and_newlines() -> None:
+    f = MessageFact(Stage.HANDLE_FAILED, "kafka", "or\tders", "id\\1", "t", "s", 5, "a" * 32, "b" * 16, 9,
+                    partition=2, offset=7, consumer_group="g", published_ns=3, error="line1\nline2\tx")
+    r = decode(encode(f))
+    assert (r.destination, r.event_id, r.error, r.role, r.partition, r.offset, r.published_ns) == ("or\tders", "id\\1", "line1\nline2\tx", "consumer", 2, 7, 3)
+
+
+def test_sqlite_sink_round_trip_and_from_time(tmp_path: Path) -> None:
+    sink = SqliteSink(str(tmp_path / "a.sqlite"))
+    sink.write([encode(fact(i)) for i in range(100)])
+    sink.write([encode(fact(i)) for i in range(100, 150)])
+    sink.close()
+    assert ids([x for b in read_sqlite(str(tmp_path / "a.sqlite"), batch=7) for x in b]) == [f"e{i}" for i in range(150)]
+    later = [x for b in read_sqlite(str(tmp_path / "a.sqlite"), from_ns=1_750_000_000_000_000_000 + 120) for x in b]
+    assert ids(later) == [f"e{i}" for i in range(120, 150)]
+
+
+def test_writer_delivers_in_order_and_skips_facts_without_id() -> None:
+    sink = MemorySink()
+    w = AuditWriter(sink, batch_size=64, flush_interval_s=0.05).start()
+    for i in range(1000):
+        w.on_fact(fact(i))
+    w.on_fact(fact(5000, eid=""))
+    assert w.flush(10)
+    w.close()
+    assert ids(sink.lines) == [f"e{i}" for i in range(1000)]
+
+
+class SlowSink(MemorySink):
+    def write(self, lines: Sequence[bytes]) -> None:
+        time.sleep(0.2)
+        super().write(lines)
+
+
+def test_on_fact_never_blocks_and_counts_drops() -> None:
+    w = AuditWriter(SlowSink(), max_queue=100, batch_size=50, flush_interval_s=0.01).start()
+    t0 = time.perf_counter()
+    for i in range(20_000):
+        w.on_fact(fact(i))
+    per_call = (time.perf_counter() - t0) / 20_000
+    assert per_call < 50e-6, per_call
+    assert w.dropped > 0
+    w.flush(10)
+    w.close()
+    assert len(w.sink.lines) + w.dropped == 20_000  # type: ignore[attr-defined]
+
+
+def test_sink_down_spools_then_replays_in_order(tmp_path: Path) -> None:
+    sink = MemorySink()
+    spool = Spool(str(tmp_path / "spool"), segment_bytes=4096)
+    w = AuditWriter(sink, spool, batch_size=40, flush_interval_s=0.02, retry_interval_s=0.1).start()
+    for i in range(100):
+        w.on_fact(fact(i))
+    w.flush(10)
+    sink.down = True
+    for i in range(100, 700):
+        w.on_fact(fact(i))
+    w.flush(10)
+    assert w.spooled >= 600 and len(spool.segments()) > 1  # rotated
+    sink.down = False
+    for i in range(700, 800):
+        w.on_fact(fact(i))
+    deadline = time.monotonic() + 10
+    while len(sink.lines) < 800 and time.monotonic() < deadline:
+        w.flush(1)
+    w.close()
+    assert ids(sink.lines) == [f"e{i}" for i in range(800)]
+    assert not Spool(str(tmp_path / "spool")).segments()
+
+
+def test_spool_is_exclusive_ignores_torn_tail_and_resumes_from_cursor(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    spool = Spool(d)
+    with pytest.raises(SpoolBusy):
+        Spool(d)
+    spool.append([encode(fact(i)) for i in range(10)])
+    spool.close()
+    seg = Path(d) / sorted(n for n in os.listdir(d) if n.startswith("seg-"))[0]
+    with open(seg, "ab") as fh:
+        fh.write(encode(fact(10))[:30])  # a write torn by a crash
+    spool = Spool(d)
+    assert ids([x for b in spool.read_all() for x in b]) == [f"e{i}" for i in range(10)]
+
+    class FailAfter(MemorySink):
+        def write(self, lines: Sequence[bytes]) -> None:
+            if len(self.lines) >= 6:
+                raise SinkUnavailable("down", lines)
+            super().write(lines)
+
+    sink = FailAfter()
+    with pytest.raises(SinkUnavailable):
+        spool.replay(sink, batch=3)
+    again = MemorySink()
+    assert spool.replay(again, batch=3) == 4
+    assert ids(sink.lines + again.lines) == [f"e{i}" for i in range(10)]
+
+
+def test_writer_replays_a_spool_left_by_an_earlier_run(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    old = Spool(d)
+    old.append([encode(fact(i)) for i in range(5)])
+    old.close()
+    sink = MemorySink()
+    w = AuditWriter(sink, Spool(d), flush_interval_s=0.02).start()
+    w.on_fact(fact(5))
+    deadline = time.monotonic() + 5
+    while len(sink.lines) < 6 and time.monotonic() < deadline:
+        w.flush(1)
+    w.close()
+    assert ids(sink.lines) == [f"e{i}" for i in range(6)]
+
+
+def test_writer_survives_fork_in_child(tmp_path: Path) -> None:
+    sink_path = str(tmp_path / "f.sqlite")
+    w = AuditWriter(SqliteSink(sink_path), flush_interval_s=0.02).start()
+    w.on_fact(fact(1))
+    w.flush(5)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            w.sink = SqliteSink(sink_path)
+            w.on_fact(fact(2))
+            os._exit(0 if w.flush(5) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    w.close()
+    assert ids([x for b in read_sqlite(sink_path) for x in b]) == ["e1", "e2"]
+    assert threading.active_count() >= 1
