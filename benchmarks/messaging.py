@@ -1,0 +1,165 @@
+"""Per-message CPU cost of instrumented Kafka produce and consume, side by side.
+
+    python benchmarks/messaging.py --bootstrap 127.0.0.1:9092 [-n 20000] [--rounds 3]
+
+Variants, in ONE process against the REAL broker, each round in turn:
+
+* ``none``    — the client alone (commerce_observe installed, its Kafka wrappers off);
+* ``contrib`` — OpenTelemetry contrib's kafka-python / confluent-kafka
+  instrumentors on the same tracer provider and export pipeline;
+* ``ours``    — commerce_observe: span, W3C + b3 + Elastic binary headers, six
+  CloudEvents headers, sequence, and a MessageFact per stage to a hub listener.
+
+Cost is ``time.process_time()`` (all threads: the client's I/O thread, where acks
+end producer spans, and the export pipeline's thread) divided by messages. Produce
+is measured from the first ``send`` to the end of ``flush`` so every span is
+ended inside the window; consume iterates N records with ``for msg in consumer``
+from a fresh group. Broker round trips are in all variants alike, so the
+*overhead* column (variant minus ``none``) is the instrumentation's own cost; the
+last column compares overheads, ours / contrib. Median of ``--rounds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import commerce_observe
+from commerce_observe.export.memory import InMemoryExporter
+from commerce_observe.messaging import MessageFact
+
+OURS = ("kafka_python", "confluent_kafka", "aiokafka", "pika")
+
+
+class _Null(InMemoryExporter):
+    """Accepts and forgets: export cost without memory growth."""
+
+    def export(self, batch: Any) -> bool:
+        return True
+
+
+def _install(ours: bool) -> Any:
+    commerce_observe.shutdown()
+    env = {"COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS": "" if ours else ",".join(OURS),
+           "OTEL_SERVICE_NAME": "bench"}
+    runtime = commerce_observe.install(exporters=[_Null()], env=env)
+    assert runtime is not None
+    runtime.hub.subscribe(MessageFact, lambda fact: None)
+    return runtime
+
+
+def _contrib(client: str, runtime: Any) -> Callable[[], None]:
+    if client == "kafka-python":
+        from opentelemetry.instrumentation.kafka import KafkaInstrumentor as Contrib
+    else:
+        from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor as Contrib
+    instrumentor = Contrib()
+    instrumentor.instrument(tracer_provider=runtime.tracer_provider, skip_dep_check=True)
+    return lambda: instrumentor.uninstrument()
+
+
+def _cpu(fn: Callable[[], None], n: int) -> float:
+    start = time.process_time()
+    fn()
+    return (time.process_time() - start) * 1e9 / n
+
+
+def _kafka_python(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
+    import kafka
+
+    producer = kafka.KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024)
+    producer.send(topic, b"warm").get(timeout=30)
+    payload = b"x" * 200
+
+    def produce() -> None:
+        for i in range(n):
+            producer.send(topic, payload, key=str(i % 64).encode())
+        producer.flush(60)
+
+    produce_ns = _cpu(produce, n)
+    producer.close()
+    consumer = kafka.KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="b-" + uuid.uuid4().hex,
+                                   auto_offset_reset="earliest", consumer_timeout_ms=10000, max_poll_records=2000)
+
+    def consume() -> None:
+        seen = 0
+        for _ in consumer:
+            seen += 1
+            if seen == n:
+                break
+
+    consume_ns = _cpu(consume, n)
+    consumer.close()
+    return produce_ns, consume_ns
+
+
+def _confluent(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
+    import confluent_kafka
+
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    payload = b"x" * 200
+
+    def produce() -> None:
+        for i in range(n):
+            producer.produce(topic, payload, key=str(i % 64).encode())
+            if i % 1000 == 0:
+                producer.poll(0)
+        producer.flush(60)
+
+    produce_ns = _cpu(produce, n)
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "b-" + uuid.uuid4().hex,
+                                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+
+    def consume() -> None:
+        seen, deadline = 0, time.monotonic() + 60
+        while seen < n and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                seen += 1
+
+    consume_ns = _cpu(consume, n)
+    consumer.close()
+    return produce_ns, consume_ns
+
+
+CLIENTS: dict[str, Callable[[str, int, str], tuple[float, float]]] = {
+    "kafka-python": _kafka_python, "confluent-kafka": _confluent}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap", default=os.environ.get("COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("-n", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", default="kafka-python,confluent-kafka")
+    args = parser.parse_args()
+    print(f"{'client':16} {'op':8} {'variant':8} {'ns/msg':>9} {'overhead':>9} {'ours/contrib':>12}")
+    for client in args.clients.split(","):
+        results: dict[str, list[tuple[float, float]]] = {"none": [], "contrib": [], "ours": []}
+        for _ in range(args.rounds):
+            for variant in results:
+                runtime = _install(variant == "ours")
+                undo = _contrib(client, runtime) if variant == "contrib" else (lambda: None)
+                try:
+                    topic = f"bench-{variant}-{uuid.uuid4().hex[:8]}"
+                    results[variant].append(CLIENTS[client](args.bootstrap, args.n, topic))
+                finally:
+                    undo()
+                    commerce_observe.shutdown()
+        for op, index in (("produce", 0), ("consume", 1)):
+            cost = {v: statistics.median(r[index] for r in rs) for v, rs in results.items()}
+            base = cost["none"]
+            for variant in results:
+                over = cost[variant] - base
+                ratio = f"{over / (cost['contrib'] - base):.2f}" if variant == "ours" and cost["contrib"] > base else ""
+                print(f"{client:16} {op:8} {variant:8} {cost[variant]:9.0f} {over:9.0f} {ratio:>12}")
+
+
+if __name__ == "__main__":
+    main()
