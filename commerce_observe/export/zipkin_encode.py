@@ -87,6 +87,7 @@ class EndpointCache:
     def __init__(self, limit: int = 1024) -> None:
         self._endpoints: dict[tuple[object, object, object], Endpoint | None] = {}
         self._json: dict[Endpoint, dict[str, Any]] = {}
+        self._local_json: dict[str, dict[str, Any]] = {}
         self._limit = limit
 
     def get(self, service: object, host: object, port: object) -> Endpoint | None:
@@ -107,12 +108,19 @@ class EndpointCache:
         if len(self._endpoints) >= self._limit:
             self._endpoints.clear()
             self._json.clear()
+            self._local_json.clear()
         self._endpoints[key] = endpoint
         return endpoint
 
     def local(self, service: str) -> Endpoint:
         endpoint = self.get(service, None, None)
         return endpoint if endpoint is not None else Endpoint(service, None, None, None)
+
+    def local_json(self, service: str) -> dict[str, Any]:
+        hit = self._local_json.get(service)
+        if hit is None:
+            hit = self._local_json[service] = self.as_json(self.local(service))
+        return hit
 
     def remote(self, record: SpanRecord) -> Endpoint | None:
         attrs = record.attributes
@@ -150,21 +158,25 @@ class EndpointCache:
 def annotation_texts(events: Sequence[EventRecord]) -> list[tuple[str, int]]:
     """(text, timestamp in microseconds) per event, texts made unique."""
     out: list[tuple[str, int]] = []
-    seen: dict[str, int] = {}
     for event in events:
-        parts = [event.name]
-        for key, value in event.attributes.items():
-            if key not in _ANNOTATION_SKIP:
-                parts.append(f"{key}={tag_value(value)}")
-        text = " ".join(parts)[:MAX_ANNOTATION_CHARS]
-        n = seen.get(text, 0) + 1
-        seen[text] = n
-        out.append((text if n == 1 else f"{text} #{n}", event.timestamp_ns // 1000))
+        pairs = [
+            f"{key}={value if type(value) is str else tag_value(value)}"
+            for key, value in event.attributes.items()
+            if key not in _ANNOTATION_SKIP
+        ]
+        text = f"{event.name} {' '.join(pairs)}" if pairs else event.name
+        out.append((text[:MAX_ANNOTATION_CHARS], event.timestamp_ns // 1000))
+    if len(out) > 1:
+        seen: dict[str, int] = {}
+        for i, (text, ts) in enumerate(out):
+            n = seen[text] = seen.get(text, 0) + 1
+            if n > 1:
+                out[i] = (f"{text} #{n}", ts)
     return out
 
 
 def tags(record: SpanRecord) -> dict[str, str]:
-    out = {key: tag_value(value) for key, value in record.attributes.items()}
+    out = {key: value if type(value) is str else tag_value(value) for key, value in record.attributes.items()}
     if record.scope_name:
         out["otel.scope.name"] = record.scope_name
     if record.error:
@@ -215,8 +227,8 @@ def to_json_dict(record: SpanRecord, endpoints: EndpointCache) -> dict[str, Any]
     kind = _KIND.get(record.kind, Kind.LOCAL).value
     if kind is not None:
         span["kind"] = kind
-    span["localEndpoint"] = endpoints.as_json(endpoints.local(record.service_name))
-    remote = endpoints.remote(record)
+    span["localEndpoint"] = endpoints.local_json(record.service_name)
+    remote = endpoints.remote(record) if record.kind is not SpanKind.INTERNAL else None
     if remote is not None:
         span["remoteEndpoint"] = endpoints.as_json(remote)
     span_tags = tags(record)
