@@ -128,12 +128,10 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         sc.SYSTEM: system,
         sc.DESTINATION: destination,
         sc.OPERATION_TYPE: "process",
-        sc.OPERATION_NAME: "process",
         sc.OPERATION: "process",
     }
     if event_id is not None:
         attrs[sc.MESSAGE_ID] = event_id
-        attrs[sc.CE_EVENT_ID] = event_id
     if source is not None:
         attrs[sc.CE_EVENT_SOURCE] = source
     if type_header is not None:

@@ -215,13 +215,10 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
         sc.SYSTEM: endpoint.system,
         sc.DESTINATION: destination,
         sc.OPERATION_TYPE: "send" if operation == "send" else "publish",
-        sc.OPERATION_NAME: operation,
         sc.OPERATION: "publish",
         sc.MESSAGE_ID: event_id,
-        sc.CE_EVENT_ID: event_id,
         sc.CE_EVENT_SOURCE: source,
         sc.CE_EVENT_TYPE: type_header,
-        sc.CE_EVENT_SPEC_VERSION: ce.SPECVERSION,
     }
     if sequence is not None:
         attrs[sc.SEQUENCE] = sequence

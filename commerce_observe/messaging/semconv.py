@@ -3,7 +3,8 @@
 Span attributes follow the OpenTelemetry messaging semantic conventions (both the
 current ``messaging.operation.type`` and the older ``messaging.operation``, which
 Elastic APM and older Zipkin dashboards still read) and the OpenTelemetry
-CloudEvents conventions for the event identity. Two facts have no standard name
+CloudEvents conventions for the event's source and type (its id is
+``messaging.message.id``; attributes are not repeated: each one costs on every span). Two facts have no standard name
 and live in the ``commerce.*`` namespace: the per-producer sequence and the
 end-to-end latency.
 
@@ -18,7 +19,6 @@ from typing import Final
 SYSTEM: Final = "messaging.system"
 DESTINATION: Final = "messaging.destination.name"
 OPERATION_TYPE: Final = "messaging.operation.type"
-OPERATION_NAME: Final = "messaging.operation.name"
 OPERATION: Final = "messaging.operation"
 MESSAGE_ID: Final = "messaging.message.id"
 BODY_SIZE: Final = "messaging.message.body.size"
@@ -32,10 +32,8 @@ RABBITMQ_DELIVERY_TAG: Final = "messaging.rabbitmq.message.delivery_tag"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 
-CE_EVENT_ID: Final = "cloudevents.event_id"
 CE_EVENT_SOURCE: Final = "cloudevents.event_source"
 CE_EVENT_TYPE: Final = "cloudevents.event_type"
-CE_EVENT_SPEC_VERSION: Final = "cloudevents.event_spec_version"
 
 SEQUENCE: Final = "commerce.message.sequence"
 LATENCY_MS: Final = "commerce.message.latency_ms"

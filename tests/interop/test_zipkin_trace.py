@@ -53,4 +53,4 @@ def test_produce_and_consume_are_one_zipkin_trace(kafka_bootstrap: str, zipkin_u
     assert producer_span["localEndpoint"]["serviceName"] == service  # type: ignore[index]
     tags = consumer_span["tags"]
     assert tags["messaging.destination.name"] == unique_topic  # type: ignore[index]
-    assert tags["cloudevents.event_id"] == producer_span["tags"]["cloudevents.event_id"]  # type: ignore[index]
+    assert tags["messaging.message.id"] == producer_span["tags"]["messaging.message.id"]  # type: ignore[index]
