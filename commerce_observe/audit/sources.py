@@ -1,0 +1,51 @@
+"""Reading audit lines from a plain file or stream, in bounded batches.
+
+Files of lines are what ``kafka-console-consumer`` or ``sqlite3`` exports produce
+and what the benchmark measures; reading them in 1 MiB chunks keeps memory flat
+whatever the file size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+
+def iter_batches(stream: BinaryIO, chunk_bytes: int = 1 << 20) -> Iterator[list[bytes]]:
+    """Whole lines, a chunk at a time; a final line without newline is kept (files may lack it)."""
+    rest = b""
+    while True:
+        chunk = stream.read(chunk_bytes)
+        if not chunk:
+            break
+        data = rest + chunk if rest else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        lines = data[:cut].split(b"\n")
+        yield [x for x in lines if x] if b"\n\n" in data[:cut] or not lines[-1] else lines
+    if rest.strip():
+        yield [rest.rstrip(b"\r")]
+
+
+def read_lines(source: str | BinaryIO, from_ns: int = 0, chunk_bytes: int = 1 << 20) -> Iterator[list[bytes]]:
+    """Batches from a path or binary stream, starting at the first record at or after ``from_ns``."""
+    stream: BinaryIO = open(source, "rb") if isinstance(source, str) else source
+    try:
+        started = not from_ns
+        for batch in iter_batches(stream, chunk_bytes):
+            if not started:
+                for i, line in enumerate(batch):
+                    parts = line.split(b"\t", 2)
+                    if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) >= from_ns:
+                        batch = batch[i:]
+                        started = True
+                        break
+                else:
+                    continue
+            yield batch
+    finally:
+        if isinstance(source, str):
+            stream.close()

@@ -1,0 +1,70 @@
+"""``commerce-observe audit``: exit codes gate a deploy; findings carry ids and links."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from commerce_observe.audit.sinks import SqliteSink
+from commerce_observe.audit.synth import generate
+from commerce_observe.cli import main
+
+
+def _file(tmp_path: Path, lines: list[bytes]) -> str:
+    path = tmp_path / "audit.lines"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return str(path)
+
+
+def test_clean_history_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines, _ = generate(2000)
+    assert main(["audit", "--file", _file(tmp_path, lines), "--grace", "5s"]) == 0
+    assert "nothing lost" in capsys.readouterr().out
+
+
+def test_findings_exit_1_with_ids_and_links_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines, expected = generate(3000, fault_rate=0.02, seed=11)
+    sink = SqliteSink(str(tmp_path / "a.sqlite"))
+    sink.write(lines)
+    sink.close()
+    code = main(["audit", "--sqlite", str(tmp_path / "a.sqlite"), "--grace", "5s", "--format", "json",
+                 "--zipkin-url", "http://zipkin:9411", "--kibana-url", "http://kibana:5601/"])
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    lost = {(f["event_id"], f["consumer_group"]) for f in report["findings"] if f["kind"] == "LOST"}
+    assert lost == expected.faults["lost"]
+    f = next(f for f in report["findings"] if f["kind"] == "LOST")
+    assert f["links"] == {"zipkin": f"http://zipkin:9411/zipkin/traces/{f['trace_id']}",
+                          "kibana": f"http://kibana:5601/app/apm/link-to/trace/{f['trace_id']}"}
+    dup = next(f for f in report["findings"] if f["kind"] == "DUPLICATE")
+    assert len(dup["handlings"]) == 2 and dup["handlings"][0]["span_id"] != dup["handlings"][1]["span_id"]
+    assert report["summary"]["findings"]["LOST"] == len(expected.faults["lost"])
+
+
+def test_group_selection_and_from_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines, expected = generate(3000, fault_rate=0.02, seed=11)
+    path = _file(tmp_path, lines)
+    assert main(["audit", "--file", path, "--grace", "5s", "--format", "json", "--group", "ledger"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert {f.get("consumer_group") for f in report["findings"] if f["kind"] in ("LOST", "DUPLICATE", "LATE")} == {"ledger"}
+    assert main(["audit", "--file", path, "--from-time", "2099-01-01T00:00Z"]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit"],
+    ["audit", "--file", "/nonexistent/file"],
+    ["audit", "--sqlite", "/nonexistent/x.sqlite"],
+    ["audit", "--file", "x", "--sqlite", "y"],
+])
+def test_usage_and_input_errors_exit_2(argv: list[str]) -> None:
+    assert main(argv) == 2
+
+
+def test_bad_option_exits_2_via_the_console_entry() -> None:
+    proc = subprocess.run([sys.executable, "-m", "commerce_observe", "audit", "--grace", "soon", "--file", "x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a duration" in proc.stderr
