@@ -31,7 +31,7 @@ W3C = TraceContextTextMapPropagator()
 
 def per_call_us(stmt: object) -> float:
     timer = timeit.Timer(stmt)  # type: ignore[arg-type]
-    return min(timer.repeat(repeat=5, number=N)) / N * 1e6
+    return min(timer.repeat(repeat=9, number=N)) / N * 1e6
 
 
 def main() -> None:

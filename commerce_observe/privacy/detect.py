@@ -17,7 +17,8 @@ object when nothing matches (so the common case allocates nothing):
 * **phone**: E.164 (``+`` and 7-15 digits, with spaces, dots, dashes or
   parentheses between) and three common national shapes: ``(555) 123-4567``,
   ``555-123-4567`` / ``555.123.4567`` / ``555 123 4567``, and trunk-``0`` forms such
-  as ``020 7946 0958`` → ``[PHONE]``.
+  as ``020 7946 0958`` (at least 11 characters, so ``2024-01-15`` is never one)
+  → ``[PHONE]``.
 
 Why these boundaries: trace and span ids are hex, so any digit run inside them
 touches a letter; UUIDs are recognised whole; ISO timestamps, amounts
@@ -60,6 +61,11 @@ _PHONE_RE: Final = re.compile(
     r")(?![0-9A-Za-z]|[.-]\d)"
 )
 _ANY_DIGIT: Final = re.compile(r"\d")
+# Gates: single character-class repetitions, which the regex engine runs much
+# faster than the full patterns' lookarounds and nested groups.
+_CARD_GATE: Final = re.compile(r"\d[\d -]{10,}\d")
+_PHONE_GATE: Final = re.compile(r"\+\d|[\d(][\d ().-]{9,}\d")  # 11+ chars: not "2024-01-15"
+_UUID_ONLY: Final = re.compile(_UUID)
 #: A CVV cannot be recognised by its digits, only by the word in front of it.
 _CVV_RE: Final = re.compile(
     r"(?i)(?<![0-9a-z])(cvv2?|cvc2?|cvn|csc|security[ _-]?code)([ \t]*[:=#]?[ \t]*)\d{3,4}(?!\d)"
@@ -176,14 +182,22 @@ def mask_text(text: str) -> str:
 
     Returns ``text`` itself (same object) when nothing was found.
     """
+    if len(text) == 36 and _UUID_ONLY.match(text) is not None:
+        return text  # message and event ids: the most common long value
     original = text
     if "@" in text:
         text = _EMAIL_RE.sub(_mask_email, text)
     if _ANY_DIGIT.search(text) is None:
         return text
-    text = _CARD_RUN_RE.sub(_mask_run, text)
-    text = _CVV_RE.sub(_mask_cvv, text)
-    text = _PHONE_RE.sub(_mask_phone, text)
+    # Cheap gates keep the full patterns off most strings: order ids, amounts and
+    # ISO timestamps fail the card gate, and most fail the phone and CVV gates.
+    if _CARD_GATE.search(text) is not None:
+        text = _CARD_RUN_RE.sub(_mask_run, text)
+    lower = text.lower()
+    if "cv" in lower or "cs" in lower or "secur" in lower:
+        text = _CVV_RE.sub(_mask_cvv, text)
+    if _PHONE_GATE.search(text) is not None:
+        text = _PHONE_RE.sub(_mask_phone, text)
     # A candidate that turned out not to be a card still makes ``sub`` build a new
     # string; hand back the original so callers can test ``is`` for "unchanged".
     return original if text == original else text

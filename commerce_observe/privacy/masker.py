@@ -108,8 +108,16 @@ class Masker:
         """Masked copy of ``attrs`` — or ``attrs`` itself (when it is a dict) if nothing
         needed masking. Callers must treat the result as read-only."""
         out: dict[str, AttributeValue] | None = None
+        sensitive = self._keys.is_sensitive
         for key, value in attrs.items():
-            new = self.mask_value(key, value)
+            # Inlined fast path for the common clean str/number attribute.
+            kind = type(value)
+            if kind is str and not sensitive(key):
+                new: AttributeValue = mask_text(value)  # type: ignore[arg-type]
+            elif (kind is float or kind is bool) and not sensitive(key):
+                continue
+            else:
+                new = self.mask_value(key, value)
             if new is not value:
                 if out is None:
                     out = dict(attrs)
