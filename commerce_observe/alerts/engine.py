@@ -105,11 +105,12 @@ class AlertEngine:
         """Decide the current bucket: new alerts, grouped bursts, resolves. Returns what was sent."""
         if self._bucket is None:
             return []
-        at = datetime.fromtimestamp(self._bucket * self.bucket_s, timezone.utc)
+        start = datetime.fromtimestamp(self._bucket * self.bucket_s, timezone.utc)
+        at = datetime.fromtimestamp((self._bucket + 1) * self.bucket_s, timezone.utc)  # when the bucket is known
         for (i, _), found in self._found.items():
             rule = self.rules[i]
             assert isinstance(rule, AuditRule)
-            self._hit(rule.evaluate(at, found, self.links), rule.resolve_after)
+            self._hit(rule.evaluate(start, found, self.links), rule.resolve_after)
         self._found = {}
         new: list[Alert] = []
         for key, (alert, resolve_after) in self._hits.items():

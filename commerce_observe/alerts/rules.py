@@ -82,7 +82,9 @@ class AnomalyRule:
         if s.score is None or s.score < self.threshold or not fnmatch.fnmatchcase(s.series, self.series):
             return None
         dropped = s.expected is not None and s.actual < s.expected
-        if (self.direction == "drop" and not dropped) or (self.direction == "spike" and dropped):
+        # unknown direction (no expected value, e.g. the anomaly CLI's CSV) passes: better a page than a missed outage
+        known = s.expected is not None
+        if known and ((self.direction == "drop" and not dropped) or (self.direction == "spike" and dropped)):
             return None
         what, where = describe_series(s.series)
         verb = "dropped" if dropped else "spiked" if s.expected is not None else "anomalous"
