@@ -9,7 +9,7 @@ applications use to make it exact.
 The client wrappers themselves live in ``commerce_observe.instrumentation``.
 """
 
-from commerce_observe.messaging.consumer import defer, handling
+from commerce_observe.messaging.handling import defer, handling
 from commerce_observe.messaging.facts import MessageFact, Stage
 from commerce_observe.messaging.producer import current_event, publishing
 

@@ -18,7 +18,6 @@ events join the producer's trace.
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -40,7 +39,6 @@ FAILED = "messaging.consumer_failed"
 NEW_TRACE = "messaging.consume_new_trace"
 BROKEN_CONTEXT = "messaging.consume_broken_context"
 EVICTED = "messaging.pending_evicted"
-UNKNOWN_RECORD = "messaging.handling_unknown_record"
 
 #: Deliveries still open, by ``id(record)`` (the Delivery holds the record, so the
 #: id cannot be reused while registered). Bounded: an application that defers and
@@ -237,49 +235,3 @@ def delivery_of(record: object) -> Delivery | None:
     """The open delivery of a record handed out by an instrumented consumer."""
     delivery = _open.get(id(record))
     return delivery if delivery is not None and delivery.record is record else None
-
-
-def defer(record: object) -> None:
-    """Report ``record``'s outcome later, with :class:`handling`; not when polling on."""
-    delivery = delivery_of(record)
-    if delivery is None:
-        stats.incr(UNKNOWN_RECORD)
-        return
-    delivery.deferred = True
-
-
-class handling:
-    """``with handling(record):`` — the handler's work on ``record``, made explicit.
-
-    The record's CONSUMER span is current inside the block (the handler's spans
-    and domain events join the producer's trace) and ends at its exit: HANDLED,
-    or HANDLE_FAILED with the exception, which propagates unchanged. Use it when
-    handling is batched or deferred past the next poll (with :func:`defer`).
-    A record not from an instrumented consumer is counted and left alone.
-    """
-
-    __slots__ = ("record", "delivery", "_token")
-
-    def __init__(self, record: object) -> None:
-        self.record = record
-        self.delivery: Delivery | None = None
-        self._token: Any = None
-
-    def __enter__(self) -> trace.Span:
-        delivery = delivery_of(self.record)
-        if delivery is None or delivery.done:
-            stats.incr(UNKNOWN_RECORD)
-            return trace.INVALID_SPAN
-        delivery.explicit = True
-        self.delivery = delivery
-        self._token = otel_context.attach(delivery.context)
-        return delivery.span
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        delivery = self.delivery
-        if delivery is None:
-            return
-        self.delivery = None
-        otel_context.detach(self._token)
-        delivery.finish(exc)
