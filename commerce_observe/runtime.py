@@ -97,6 +97,12 @@ def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list
     return exporters, where
 
 
+def _log_targets() -> list[logging.Filterer]:
+    """Where the masking log filter goes: our own logger, and the root logger's
+    handlers present at install (which covers the application's logs too)."""
+    return [logger, *logging.getLogger().handlers]
+
+
 def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Runtime | None:
     """Set everything up once from the environment (and ``overrides``, by setting name).
 
@@ -148,7 +154,8 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         propagate.set_global_textmap(CommercePropagator())
 
         log_filter = masker.log_filter()
-        logger.addFilter(log_filter)
+        for target in _log_targets():
+            target.addFilter(log_filter)
         hub = Hub()
         _bind(hub)
         runtime = Runtime(config, provider, pipeline, chosen, hub, log_filter=log_filter, destinations=where)
@@ -183,4 +190,5 @@ def shutdown(timeout_millis: int = 30_000) -> None:
         _bind(None)
         runtime.hub.clear()
         if runtime.log_filter is not None:
-            logger.removeFilter(runtime.log_filter)
+            for target in _log_targets():
+                target.removeFilter(runtime.log_filter)

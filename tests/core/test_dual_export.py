@@ -1,0 +1,86 @@
+"""One identity in two backends: the demo flow to the real Zipkin and to Elastic APM.
+
+No Elastic APM Server can run here (its Go module cannot be installed), so the APM
+side goes to the schema-validating receiver in tests/support/apm_intake.py: every
+intake event the exporter really sent is validated against the official schemas in
+../shared/specs/elastic-apm-intake-v2/.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+import commerce_observe
+from commerce_observe.cli.demo import run_flow
+from tests.support.apm_intake import IntakeReceiver
+
+
+def _zipkin_trace(zipkin_url: str, trace_id: str, expected: int, timeout_s: float = 20.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    spans: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{zipkin_url}/api/v2/trace/{trace_id}", timeout=5) as resp:
+                spans = json.load(resp)
+            if len(spans) >= expected:
+                return spans
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"trace {trace_id} has {len(spans)} spans in Zipkin, expected {expected}")
+
+
+def test_demo_flow_has_the_same_ids_in_zipkin_and_elastic_apm(zipkin_url: str) -> None:
+    with IntakeReceiver() as apm:
+        runtime = commerce_observe.install(
+            env={"COMMERCE_OBSERVE_STRICT": "true"},
+            service_name="dual-export-test",
+            zipkin_endpoint=f"{zipkin_url}/api/v2/spans",
+            apm_server_url=apm.url,
+        )
+        assert runtime is not None
+        try:
+            result = run_flow(12, seed=3, failure_rate=0.3)
+            assert runtime.flush()
+        finally:
+            commerce_observe.shutdown()
+        assert apm.problems() == []
+        apm_by_trace: dict[str, set[str]] = {}
+        for kind in ("transaction", "span"):
+            for event in apm.events(kind):
+                apm_by_trace.setdefault(event["trace_id"], set()).add(event["id"])
+        raw_apm = json.dumps(apm.events())
+
+    for trace_id in result.trace_ids:
+        expected = len(apm_by_trace[trace_id])
+        assert expected >= 4  # server, producer, consumer, (capture)
+        spans = _zipkin_trace(zipkin_url, trace_id, expected)
+        assert {s["id"] for s in spans} == apm_by_trace[trace_id]
+        assert all(s["localEndpoint"]["serviceName"] == "dual-export-test" for s in spans)
+        raw_zipkin = json.dumps(spans)
+        for raw in (raw_zipkin, raw_apm):
+            assert "4111" not in raw, "card number left the process"
+            assert not re.search(r"buyer\d+@example\.com", raw), "e-mail left the process"
+    failed = [s for s in spans if "commerce.payment.failure_reason" in s.get("tags", {})]
+    assert sum(result.failures.values()) > 0 and isinstance(failed, list)
+
+
+def test_demo_command_reports_where_traces_went(zipkin_url: str) -> None:
+    with IntakeReceiver() as apm:
+        out = subprocess.run(
+            [sys.executable, "-m", "commerce_observe", "demo", "--orders", "40", "--zipkin", zipkin_url, "--apm", apm.url],
+            capture_output=True, text=True, timeout=180,
+        )
+        assert out.returncode == 0, out.stderr
+        assert apm.problems() == []
+        assert len(apm.events("transaction")) >= 80  # a SERVER and a CONSUMER transaction per order
+    assert f"Zipkin at {zipkin_url}/api/v2/spans" in out.stdout
+    assert f"Elastic APM at {apm.url}" in out.stdout
+    assert "orders: 40" in out.stdout and "dropped/ignored: nothing" in out.stdout
+    trace_id = re.search(r"example trace id: ([0-9a-f]{32})", out.stdout)
+    assert trace_id is not None
+    assert len(_zipkin_trace(zipkin_url, trace_id.group(1), 3)) >= 3
