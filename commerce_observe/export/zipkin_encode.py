@@ -190,6 +190,13 @@ def _times(record: SpanRecord) -> tuple[int, int]:
     return start_us, max(1, record.end_ns // 1000 - start_us)
 
 
+def _seconds(us: int) -> float:
+    """Float seconds that py-zipkin's ``int(seconds * 1e6)`` turns back into ``us``
+    exactly: the half-microsecond absorbs float rounding, which otherwise truncates
+    some values one microsecond short."""
+    return (us + 0.5) / 1e6
+
+
 def to_py_zipkin(record: SpanRecord, endpoints: EndpointCache) -> Span:
     """The record as py-zipkin's v2 span model (timestamps in float seconds)."""
     start_us, duration_us = _times(record)
@@ -199,11 +206,11 @@ def to_py_zipkin(record: SpanRecord, endpoints: EndpointCache) -> Span:
         parent_id=format(record.parent_span_id, "016x") if record.parent_span_id is not None else None,
         span_id=record.span_id_hex,
         kind=_KIND.get(record.kind, Kind.LOCAL),
-        timestamp=start_us / 1e6,
-        duration=duration_us / 1e6,
+        timestamp=_seconds(start_us),
+        duration=_seconds(duration_us),
         local_endpoint=endpoints.local(record.service_name),
         remote_endpoint=endpoints.remote(record),
-        annotations={text: ts / 1e6 for text, ts in annotation_texts(record.events)},
+        annotations={text: _seconds(ts) for text, ts in annotation_texts(record.events)},
         tags=tags(record),  # type: ignore[arg-type]
     )
 
