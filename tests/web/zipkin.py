@@ -1,0 +1,117 @@
+"""Reading traces back from the real Zipkin server, shared by the web and example tests.
+
+Zipkin is eventually consistent from the test's point of view (our exporter
+batches, Zipkin indexes asynchronously), so every read polls until what the test
+needs is there and fails with what *was* there on timeout: never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import commerce_observe
+from commerce_observe.runtime import Runtime
+
+Span = dict[str, Any]
+
+
+def new_trace_id() -> str:
+    return f"{random.getrandbits(128):032x}"
+
+
+def traceparent(trace_id: str, span_id: str | None = None) -> str:
+    return f"00-{trace_id}-{span_id or f'{random.getrandbits(64):016x}'}-01"
+
+
+def unique_service(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _get(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def trace(zipkin_url: str, trace_id: str, until: Callable[[list[Span]], bool], timeout: float = 20.0) -> list[Span]:
+    """The spans of ``trace_id`` once ``until(spans)`` holds."""
+    deadline = time.monotonic() + timeout
+    spans: list[Span] = []
+    while True:
+        spans = _get(f"{zipkin_url}/api/v2/trace/{trace_id}") or []
+        if until(spans):
+            return spans
+        if time.monotonic() > deadline:
+            raise AssertionError(f"trace {trace_id} in Zipkin never satisfied the test; it held:\n"
+                                 + json.dumps(spans, indent=1)[:6000])
+        time.sleep(0.2)
+
+
+def traces_of(zipkin_url: str, service: str, until: Callable[[list[list[Span]]], bool],
+              timeout: float = 30.0) -> list[list[Span]]:
+    """Every trace Zipkin holds for ``service`` once ``until(traces)`` holds."""
+    deadline = time.monotonic() + timeout
+    found: list[list[Span]] = []
+    while True:
+        found = _get(f"{zipkin_url}/api/v2/traces?serviceName={service}&limit=1000&lookback=3600000") or []
+        if until(found):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Zipkin traces of {service} never satisfied the test; {len(found)} trace(s):\n"
+                                 + json.dumps(found, indent=1)[:6000])
+        time.sleep(0.3)
+
+
+def by_kind(spans: list[Span], kind: str) -> list[Span]:
+    return [s for s in spans if s.get("kind") == kind]
+
+
+def named(spans: list[Span], name: str) -> list[Span]:
+    """Zipkin lower-cases span names; compare the same way."""
+    return [s for s in spans if s.get("name") == name.lower()]
+
+
+def zipkin_env(zipkin_url: str, service: str, **extra: str) -> dict[str, str]:
+    """The environment that points commerce_observe at the test bed's Zipkin."""
+    env = {
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_url}/api/v2/spans",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "COMMERCE_OBSERVE_STRICT": "true",
+    }
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def installed(zipkin_url: str, service: str, **extra: str) -> Iterator[Runtime]:
+    """commerce_observe installed against real Zipkin for the block, then flushed and removed."""
+    commerce_observe.shutdown()
+    runtime = commerce_observe.install(env=zipkin_env(zipkin_url, service, **extra))
+    assert runtime is not None
+    try:
+        yield runtime
+    finally:
+        runtime.flush()
+        commerce_observe.shutdown()
+
+
+def subprocess_env(zipkin_url: str, service: str, **extra: str) -> dict[str, str]:
+    """``os.environ`` plus :func:`zipkin_env`, for servers started as subprocesses."""
+    env = dict(os.environ)
+    env.update(zipkin_env(zipkin_url, service, **extra))
+    env.pop("COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS", None)
+    return env
