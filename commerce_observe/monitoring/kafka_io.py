@@ -1,0 +1,150 @@
+"""Kafka on both sides of the store: services publish documents, the shipper stores them.
+
+Topics (JSON, one document per message, key = ``event.id``):
+
+* ``commerce-observe.events``: the documents of every recorded domain event
+  (order and its lines, payments), published by :class:`KafkaEventPublisher`;
+* the audit topic (``commerce-observe.audit``, the audit trail's own
+  tab-separated lines), read as message documents for end-to-end latency.
+
+:class:`Shipper` is a plain consumer group: run more instances with the same
+``group_id`` to scale out (Kafka spreads the partitions). It stores a polled
+batch, and commits the offsets only after the store accepted it, so a crash
+replays the batch (at-least-once) and the store's idempotent writes by
+``event.id`` make the replay count nothing twice.
+
+Our own clients must not be traced as application messaging (that would audit
+the telemetry topic and loop), so when commerce_observe has patched kafka-python
+we call the original ``send``/``poll`` it wrapped (``__wrapped__``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from commerce_observe._internal.selfstats import logger, stats
+from commerce_observe.monitoring import documents as d
+from commerce_observe.monitoring.store import EventStore, StoreUnavailable, WriteResult
+
+EVENTS_TOPIC: Final = "commerce-observe.events"
+AUDIT_TOPIC: Final = "commerce-observe.audit"
+SHIPPER_GROUP: Final = "commerce-observe-shipper"
+
+
+def _original(cls: type, name: str) -> Callable[..., Any]:
+    """The unpatched method (guarded: any object without ``__wrapped__`` is the original)."""
+    attr = getattr(cls, name)
+    return getattr(attr, "__wrapped__", attr)  # type: ignore[no-any-return]
+
+
+class KafkaEventPublisher:
+    """A batch sink: sends documents to the events topic and waits for the broker's acks."""
+
+    def __init__(self, bootstrap: str, topic: str = EVENTS_TOPIC, **producer_config: Any) -> None:
+        from kafka import KafkaProducer
+
+        config: dict[str, Any] = {"acks": "all", "linger_ms": 20, "retries": 5, "compression_type": None}
+        config.update(producer_config)
+        self.topic = topic
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, **config)
+        self._send = _original(KafkaProducer, "send")
+
+    def __call__(self, docs: Sequence[d.Document]) -> None:
+        futures = [self._send(self._producer, self.topic, value=json.dumps(doc, separators=(",", ":")).encode(),
+                              key=str(doc["event.id"]).encode()) for doc in docs]
+        self._producer.flush()
+        for f in futures:
+            f.get(timeout=30)  # raises the send error: the batcher retries, then counts the drop
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+def decode(topic: str, value: bytes, audit_topic: str = AUDIT_TOPIC) -> d.Document | None:
+    """A consumed message as a document (None, counted, when it is not one)."""
+    try:
+        if topic == audit_topic:
+            from commerce_observe.audit.record import decode as decode_audit
+
+            return d.message_document(decode_audit(value))
+        doc = json.loads(value)
+        return doc if isinstance(doc, dict) and "event.id" in doc else None
+    except (ValueError, KeyError, TypeError):
+        stats.record_failure("monitoring.bad_message", "shipper skipped a message that is not a document")
+        return None
+
+
+class Shipper:
+    """One member of the shipper consumer group."""
+
+    def __init__(self, store: EventStore, bootstrap: str, *, group_id: str = SHIPPER_GROUP,
+                 topics: Sequence[str] = (EVENTS_TOPIC, AUDIT_TOPIC), audit_topic: str = AUDIT_TOPIC,
+                 max_records: int = 5000, retry_backoff_s: float = 1.0, **consumer_config: Any) -> None:
+        from kafka import KafkaConsumer
+
+        config: dict[str, Any] = {"auto_offset_reset": "earliest", "enable_auto_commit": False,
+                                  "max_poll_records": max_records}
+        config.update(consumer_config)
+        self.store, self.audit_topic = store, audit_topic
+        self.retry_backoff_s = retry_backoff_s
+        self.consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **config)
+        self._poll = _original(KafkaConsumer, "poll")
+        self.total = WriteResult()
+        self.messages = 0
+        self._stop = threading.Event()
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        """Poll, store, commit; returns the number of messages handled. Raises StoreUnavailable."""
+        polled = self._poll(self.consumer, timeout_ms=timeout_ms)
+        docs: list[d.Document] = []
+        count = 0
+        for tp, records in polled.items():
+            for rec in records:
+                count += 1
+                doc = decode(tp.topic, rec.value, self.audit_topic)
+                if doc is not None:
+                    docs.append(doc)
+        if count:
+            self.total += self.store.write(docs)
+            self.consumer.commit()
+            self.messages += count
+        return count
+
+    def run(self, until: Callable[[], bool] | None = None) -> WriteResult:
+        """Ship until ``stop()`` (or ``until()`` is true); store outages are waited out, not skipped."""
+        while not self._stop.is_set() and not (until and until()):
+            try:
+                self.poll_once()
+            except StoreUnavailable as exc:
+                logger.warning("store unavailable, batch will be re-polled: %s", exc)
+                self._rewind()
+                self._stop.wait(self.retry_backoff_s)
+        return self.total
+
+    def _rewind(self) -> None:
+        """Go back to the committed offsets so the failed batch is polled again."""
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is not None:
+                self.consumer.seek(tp, committed)
+            else:
+                self.consumer.seek_to_beginning(tp)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def wait_for_assignment(shipper: Shipper, timeout_s: float = 30.0) -> None:
+    """Poll until the group gave this member partitions (tests; a real shipper just runs)."""
+    deadline = time.monotonic() + timeout_s
+    while not shipper.consumer.assignment():
+        if time.monotonic() > deadline:
+            raise TimeoutError("shipper got no partitions")
+        shipper.poll_once(200)
