@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,11 @@ class SelfStats:
         self._last_warned: dict[str, float] = {}
         self.warn_interval_s = warn_interval_s
         self.strict = False
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at fork time; the child
+        # has only the forking thread, so a fresh lock is the only safe one.
+        self._lock = threading.Lock()
 
     def incr(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -75,6 +81,8 @@ class SelfStats:
 #: The process-wide instance. The runtime configures ``strict``; everything that
 #: drops or ignores something reports here.
 stats = SelfStats()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=stats._after_fork_in_child)
 
 
 @contextmanager
