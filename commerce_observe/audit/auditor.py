@@ -71,7 +71,7 @@ class Auditor:
         events = self._events
         fifo_append = self._fifo.append
         grace, sla, wm = self.grace_ns, self.sla_ns, self.watermark
-        seqs, lost, late = self._seqs, self._lost, self._late
+        seqs, lost, late, pflags = self._seqs, self._lost, self._late, _PRODUCER_FLAG
         n = bad = anon = 0
         for line in lines:
             n += 1
@@ -111,13 +111,13 @@ class Auditor:
                         handled[grp] = [g, line]
                 elif line not in g:
                     g.append(line)
-            elif code in _PRODUCER_FLAG:
+            elif code in pflags:
                 if s is None:
                     if eid in self._undelivered:
                         del self._undelivered[eid]  # reopen: a later ack or retry may deliver it
                     s = events[eid] = [None, 0, {}, None, 0, f[6]]
                     fifo_append((wm + grace, eid))
-                flag = _PRODUCER_FLAG[code]
+                flag = pflags[code]
                 if s[0] is None or flag == _ACK or (flag == _SENDFAIL and not s[1] & _ACK):
                     s[0] = line
                 if flag == _PUB or not s[4]:

@@ -18,14 +18,12 @@ def iter_batches(stream: BinaryIO, chunk_bytes: int = 1 << 20) -> Iterator[list[
         chunk = stream.read(chunk_bytes)
         if not chunk:
             break
-        data = rest + chunk if rest else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
-            continue
-        rest = data[cut + 1 :]
-        lines = data[:cut].split(b"\n")
-        yield [x for x in lines if x] if b"\n\n" in data[:cut] or not lines[-1] else lines
+        lines = (rest + chunk if rest else chunk).split(b"\n")
+        rest = lines.pop()  # the unfinished tail waits for the next chunk
+        if b"" in lines:
+            lines = [x for x in lines if x]
+        if lines:
+            yield lines
     if rest.strip():
         yield [rest.rstrip(b"\r")]
 
