@@ -46,8 +46,14 @@ def subject(n: Notification) -> str:
 
 def text(n: Notification) -> str:
     out = [subject(n), ""]
-    for a in n.alerts[:MAX_LISTED]:
-        out += alert_lines(a)
+    if len(n.alerts) > 1:  # a group or summary: one line per alert, so 40 products fit on a screen
+        out.append(f"since {_ts(min(a.since for a in n.alerts))}")
+        for a in n.alerts[:MAX_LISTED]:
+            state = " (resolved)" if a.status is Status.RESOLVED and n.kind is Kind.SUMMARY else ""
+            out.append(f"- {a.severity} {a.title}{state}: {a.where_text()}: {a.measure}")
+            out += [f"    {label}: {url}" for label, url in a.links[:2]]
+    else:
+        out += alert_lines(n.alerts[0]) if n.alerts else []
     if len(n.alerts) > MAX_LISTED:
         out.append(f"+{len(n.alerts) - MAX_LISTED} more alerts")
     if n.suppressed:
