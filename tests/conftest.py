@@ -1,0 +1,97 @@
+"""Root fixtures: strict mode for every test, and the test bed's real servers.
+
+The servers are started by `scripts/test.sh` (`python -m testbed up`), which exports
+their endpoints as COMMERCE_OBSERVE_TEST_* variables; without those, the endpoints
+written by `python -m testbed up` are read from the test bed's endpoints.json. A
+server that is missing or does not answer fails the test that needs it: never a skip,
+so a broken test bed cannot pass as a green run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+os.environ["COMMERCE_OBSERVE_STRICT"] = "true"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # `testbed/` lives at the repo root, outside the wheel
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def _endpoint(env_var: str) -> str:
+    value = os.environ.get(env_var)
+    if value:
+        return value
+    from testbed.base import ENDPOINTS_FILE
+
+    if ENDPOINTS_FILE.exists():
+        value = json.loads(ENDPOINTS_FILE.read_text()).get(env_var)
+        if value:
+            return str(value)
+    pytest.fail(f"{env_var} is not set and {ENDPOINTS_FILE} has no entry: run the tests with "
+                "`bash scripts/test.sh`, or start servers with `python -m testbed up`", pytrace=False)
+
+
+def _wait_listening(env_var: str, url: str, timeout: float = 15.0) -> None:
+    """Short readiness wait: the port must accept a TCP connection."""
+    parts = urllib.parse.urlsplit(url if "://" in url else f"tcp://{url}")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 0
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{env_var}={url} does not answer ({exc}); the test bed's logs are in "
+                            ".cache/testbed/logs/", pytrace=False)
+            time.sleep(0.2)
+
+
+def _server_fixture(env_var: str) -> Callable[[], str]:
+    def fixture() -> str:
+        url = _endpoint(env_var)
+        _wait_listening(env_var, url)
+        return url
+
+    fixture.__doc__ = f"The endpoint in {env_var}, checked to be answering."
+    return fixture
+
+
+zipkin_url = pytest.fixture(scope="session", name="zipkin_url")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_ZIPKIN_URL"))
+kafka_bootstrap = pytest.fixture(scope="session", name="kafka_bootstrap")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP"))
+elasticsearch_url = pytest.fixture(scope="session", name="elasticsearch_url")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL"))
+rabbitmq_url = pytest.fixture(scope="session", name="rabbitmq_url")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_RABBITMQ_URL"))
+
+
+@pytest.fixture(scope="session")
+def testbed_control() -> ModuleType:
+    """`testbed.control`: stop(name), start(name), restart(name), is_healthy(name), endpoint(name).
+
+    start/restart wait until the server is healthy again, on the same port and data.
+    """
+    from testbed import control
+
+    return control
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> str:
+    """A Kafka topic name no other test (or earlier run) uses; auto-created on first use."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name)[:80]
+    return f"t-{stem}-{uuid.uuid4().hex[:10]}"
