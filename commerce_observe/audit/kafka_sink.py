@@ -36,6 +36,14 @@ def _confluent() -> Any:
     return confluent_kafka
 
 
+def _raw_clients() -> Any:
+    """The C classes themselves: the instrumentation wraps the names ``confluent_kafka.Producer``
+    and ``Consumer``, and audit records must not be traced and audited in turn (a loop)."""
+    import confluent_kafka.cimpl
+
+    return confluent_kafka.cimpl
+
+
 class KafkaSink:
     name = "kafka"
 
@@ -84,7 +92,7 @@ class KafkaSink:
             if not self._topic_checked:
                 self._ensure_topic()
             if self._producer is None:
-                self._producer = ck.Producer(self._config)
+                self._producer = _raw_clients().Producer(self._config)
         except Exception as exc:
             raise SinkUnavailable(f"kafka {self.bootstrap}: {exc}", lines) from exc
         producer = self._producer
@@ -119,7 +127,7 @@ def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float
     terminates on a live topic.
     """
     ck = _confluent()
-    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "commerce-observe-audit-reader",
+    consumer = _raw_clients().Consumer({"bootstrap.servers": bootstrap, "group.id": "commerce-observe-audit-reader",
                             "enable.auto.commit": False, "enable.partition.eof": True, "logger": _LIBRDKAFKA_LOG,
                             "fetch.max.bytes": 64 << 20, "socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
     try:
