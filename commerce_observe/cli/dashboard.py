@@ -1,0 +1,53 @@
+"""``commerce-observe dashboard``: the commerce monitoring page on a local port.
+
+Reads the embedded SQLite store by default (the file the direct writer fills),
+or Elasticsearch with ``--elasticsearch URL``; nothing is fetched from the
+internet, so it works on a laptop with nothing installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_DB = "commerce-monitoring.db"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("dashboard", help="serve the commerce monitoring dashboard",
+                              description="Sales trend, orders and payments per minute, top products, payment "
+                                          "failure reasons, latency and lost/duplicate findings on one page.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--store", default=None, help=f"sqlite:PATH of the embedded store (default sqlite:{DEFAULT_DB})")
+    where.add_argument("--elasticsearch", metavar="URL", default=None, help="read the Elasticsearch data stream instead")
+    p.add_argument("--data-stream", default=None, help="Elasticsearch data stream (default logs-commerce.events-default)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--zipkin-url", default=os.environ.get("COMMERCE_OBSERVE_ZIPKIN_UI_URL"), help="Zipkin UI base for trace links")
+    p.add_argument("--kibana-url", default=os.environ.get("COMMERCE_OBSERVE_KIBANA_URL"), help="Kibana base for trace links")
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commerce_observe.dashboard import Dashboard
+    from commerce_observe.monitoring.store import EventStore, open_store
+
+    store: EventStore
+    if args.elasticsearch:
+        options = {"data_stream": args.data_stream} if args.data_stream else {}
+        store = open_store(args.elasticsearch, **options)
+    else:
+        store = open_store(args.store or f"sqlite:{DEFAULT_DB}")
+    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url,
+                    kibana_url=args.kibana_url, refresh_s=args.refresh)
+    sys.stderr.write(f"commerce_observe: dashboard at {app.url} (Ctrl-C to stop)\n")
+    try:
+        app.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+        store.close()
+    return 0

@@ -1,0 +1,77 @@
+"""The two commands as users run them: ``dashboard`` serving a store, ``ship`` on the real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from commerce_observe.monitoring.kafka_io import KafkaEventPublisher  # noqa: E402
+from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
+from tests.monitoring import contract, dataset  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def command(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "commerce_observe", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_dashboard_command_serves_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    contract.load(SqliteStore(str(db)))
+    port = free_port()
+    proc = command("dashboard", "--store", f"sqlite:{db}", "--port", str(port))
+    try:
+        url = f"http://127.0.0.1:{port}/api/summary?start_ms={contract.RANGE.start_ms}&end_ms={contract.RANGE.end_ms}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                data = json.load(urllib.request.urlopen(url, timeout=5))
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.2)
+        assert sum(r["orders"] for r in data["per_minute"]) == 60
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+
+
+@pytest.mark.kafka
+def test_ship_command_stores_the_topic_and_stops_cleanly(kafka_bootstrap: str, unique_topic: str,
+                                                         tmp_path: Path) -> None:
+    docs = [d for d in dataset.documents() if d["commerce.record"] != "message"]
+    publisher = KafkaEventPublisher(kafka_bootstrap, unique_topic)
+    publisher(docs)
+    publisher.close()
+    db = tmp_path / "m.db"
+    SqliteStore(str(db)).close()
+    proc = command("ship", "--bootstrap", kafka_bootstrap, "--store", f"sqlite:{db}", "--topic", unique_topic,
+                   "--group", unique_topic + "-g")
+    store = SqliteStore(str(db))
+    deadline = time.monotonic() + 60
+    while sum(r.orders for r in store.per_minute(contract.RANGE)) < 60:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert f"{len(docs)} written" in (proc.stderr.read() if proc.stderr else "")
+    contract.check_subrange(store)
