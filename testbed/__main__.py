@@ -9,6 +9,7 @@ progress goes to stderr so that `eval "$(python -m testbed up)"` works.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import time
@@ -17,6 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from testbed import SERVICES
 from testbed.base import ENDPOINTS_FILE, Server, TestbedError, read_state, state, write_endpoints
+
+
+_PORT_TAKEN = re.compile(r"address already in use|eaddrinuse|BindException", re.IGNORECASE)
 
 
 def _say(message: str) -> None:
@@ -67,15 +71,24 @@ def cmd_up(names: list[str]) -> int:
 
     def up(name: str) -> str:
         t0 = time.monotonic()
-        srv = SERVICES[name]()
-        srv.fetch()
+        SERVICES[name]().fetch()
         t1 = time.monotonic()
-        srv.prepare()
-        srv.start()
-        started[name] = srv
-        with state() as data:
-            data[name] = srv.to_state()
-        waited = srv.wait_healthy()
+        for attempt in range(1, 4):
+            srv = SERVICES[name]()  # fresh ports on every attempt
+            srv.prepare()
+            srv.start()
+            started[name] = srv
+            with state() as data:
+                data[name] = srv.to_state()
+            try:
+                waited = srv.wait_healthy()
+                break
+            except TestbedError as exc:
+                # Another process may have bound a port between our pick and the bind.
+                if attempt == 3 or not _PORT_TAKEN.search(str(exc)):
+                    raise
+                _say(f"{name}: a port was taken meanwhile; retrying on new ports")
+                srv.stop()
         return (f"{name} healthy at {srv.endpoint()} (fetch {t1 - t0:.1f}s, "
                 f"start {time.monotonic() - t1:.1f}s, of which health wait {waited:.1f}s)")
 

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -111,16 +112,33 @@ _ports_lock = threading.Lock()
 _ports_handed: set[int] = set()
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A loopback port that is free now and not yet handed to another server here."""
+    """A loopback port that is free now and not yet handed to another server here.
+
+    It is drawn at random below the kernel's ephemeral range: a server binds its port
+    seconds after it was picked (Kafka's controller port only after the JVM booted), and
+    a port from the ephemeral range can be taken meanwhile by any outgoing connection.
+    """
+    low = max(_ephemeral_low(), 12000)
     with _ports_lock:
         while True:
+            port = random.randrange(10000, low)
+            if port in _ports_handed:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((LOOPBACK, 0))
-                port = int(sock.getsockname()[1])
-            if port not in _ports_handed:
-                _ports_handed.add(port)
-                return port
+                try:
+                    sock.bind((LOOPBACK, port))
+                except OSError:
+                    continue
+            _ports_handed.add(port)
+            return port
 
 
 def _proc_stat(pid: int) -> list[str] | None:

@@ -53,10 +53,12 @@ def _wait_listening(env_var: str, url: str, timeout: float = 15.0) -> None:
             socket.create_connection((host, port), timeout=2).close()
             return
         except OSError as exc:
-            if time.monotonic() > deadline:
-                pytest.fail(f"{env_var}={url} does not answer ({exc}); the test bed's logs are in "
-                            ".cache/testbed/logs/", pytrace=False)
-            time.sleep(0.2)
+            error = exc
+        if time.monotonic() > deadline:
+            from testbed.base import LOG_DIR
+
+            pytest.fail(f"{env_var}={url} does not answer ({error}); server logs: {LOG_DIR}", pytrace=False)
+        time.sleep(0.2)
 
 
 def _server_fixture(env_var: str) -> Callable[[], str]:

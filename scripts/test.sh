@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The project's test command: `bash scripts/test.sh [pytest args]`.
+#
+# It sets up everything itself on a fresh machine (virtualenv, the project with its
+# [all,test] extras, Debian packages for the real servers), starts the test bed's real
+# Zipkin, Kafka, Elasticsearch and RabbitMQ on loopback, runs pytest against them, and
+# always stops the servers again. It exits with pytest's exit code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+say() { echo "test.sh: $*" >&2; }
+
+# --- Debian packages the test bed needs -------------------------------------------
+need_pkgs=()
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_pkgs+=(rabbitmq-server)
+command -v java >/dev/null || need_pkgs+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need_pkgs+=(maven)
+command -v flock >/dev/null || need_pkgs+=(util-linux)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    say "installing Debian packages: ${need_pkgs[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    # Keep package scripts from starting system services (a system RabbitMQ): the test
+    # bed runs its own node. policy-rc.d is honoured by invoke-rc.d and deb-systemd-invoke.
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod 755 /usr/sbin/policy-rc.d
+        made_policy=yes
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    [ -z "$made_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
+# --- Python environment -----------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    "${PYTHON:-python3}" -m venv .venv
+fi
+py="$repo/.venv/bin/python"
+stamp=".venv/.installed-$(cat pyproject.toml <(echo "$repo") | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    say "installing the project with its [all,test] extras"
+    "$py" -m pip install -q --disable-pip-version-check -e '.[all,test]'
+    touch "$stamp"
+fi
+
+# --- the test bed -------------------------------------------------------------------
+# One run at a time owns .cache/testbed; a second run in the same tree gets its own.
+mkdir -p .cache
+if [ -z "${TESTBED_HOME:-}" ]; then
+    exec 9>.cache/testbed.lock
+    if flock -n 9; then
+        export TESTBED_HOME="$repo/.cache/testbed"
+    else
+        export TESTBED_HOME="$repo/.cache/testbed-run-$$"
+        say "another run holds .cache/testbed; this one uses $TESTBED_HOME"
+    fi
+fi
+
+stop_testbed() {
+    local rc=$?
+    "$py" -m testbed down || true
+    case "$TESTBED_HOME" in  # a side run's folder goes, unless its logs may be needed
+        */testbed-run-*) [ "$rc" -ne 0 ] || rm -rf "$TESTBED_HOME" ;;
+    esac
+}
+trap stop_testbed EXIT
+
+exports=$("$py" -m testbed up) || { say "the test bed did not come up (logs: $TESTBED_HOME/logs)"; exit 1; }
+eval "$exports"
+export COMMERCE_OBSERVE_TEST_ZIPKIN_URL COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP \
+    COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL COMMERCE_OBSERVE_TEST_RABBITMQ_URL
+
+status=0
+"$py" -m pytest "$@" || status=$?
+exit "$status"
