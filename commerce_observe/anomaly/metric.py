@@ -1,20 +1,27 @@
 """Online detector for generic real-valued metrics (no known bucket size or seasonality).
 
-Used for machine metrics and for the Numenta Anomaly Benchmark. An ensemble of
-three cheap online detectors, each seeing only the past:
+Used for machine metrics and for the Numenta Anomaly Benchmark. Every score uses
+only the past; the model keeps learning after the learning period.
 
-* **contextual novelty**: values are quantised on the range seen so far; the
-  detector remembers every short sequence (context) of quantised levels and of
-  level changes it has seen; a point whose context was never seen is novel.
-* **robust level test**: a short-window median against a long-window median,
-  in units of the long window's robust spread (catches level shifts, drops,
-  spikes and flat-lining).
-* **range excursion**: a value beyond the range learned so far.
+* **quantiser**: at the end of the learning period the range seen so far is
+  widened by ``margin`` on each side and cut into ``levels`` equal bins; values
+  outside fall into further bins of the same width (the grid is never rescaled,
+  so what was learned keeps its meaning). The learning-period values are then
+  replayed into the memories below (no score is returned while learning).
+* **contextual novelty**: the detector remembers every short sequence
+  (1..``context_len`` points) of quantised values it has seen; the score is the
+  fraction of the current point's sequences never seen before.
+* **level-pair novelty**: the pair (mean of the last ``short_mean`` points, mean
+  of the last ``long_mean`` points), quantised on a finer grid, never seen before
+  (a level shift or a change of shape that no past pair explains).
+* **range excursion**: a value beyond the range learned so far, or beyond the
+  last ``long_window`` points' range, graded by the excursion size.
 
-The combined evidence is then shaped for alerting: after a point scores high,
-repeats within a refractory period are damped, so one incident gives one alert.
-Memory is bounded: windows are fixed-length deques and the context memory is
-capped (oldest-first eviction).
+The evidence is combined by a maximum (each component weighted), then shaped for
+alerting: a score is returned only when no returned score reached
+``rest_level`` in the last ``rest_fraction x learn_points`` points (one alert
+per incident). Memory is bounded: fixed-length windows, and the context memory
+is capped (least recently seen evicted first).
 """
 
 from __future__ import annotations
@@ -27,29 +34,29 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class MetricSettings:
-    levels: int = 24
-    context_len: int = 3
-    long_window: int = 1000
-    short_window: int = 6
-    refractory: int = 200
-    max_contexts: int = 50_000
     learn_points: int = 150
-    # weights found best on the NAB corpus (one setting for all files); novelty and
-    # the level test are kept switchable but off: on NAB they cost more false
-    # positives than they found windows
-    w_novelty: float = 0.0
-    w_level: float = 0.0
-    w_excursion: float = 1.0
-    level_threshold: float = 3.0
-    level_scale: float = 3.0
-    alert_level: float = 0.5
+    # quantiser
+    levels: int = 8
+    pair_levels: int = 16
+    margin: float = 0.5
+    # memories
+    context_len: int = 5
+    short_mean: int = 4
+    long_mean: int = 128
+    long_window: int = 1000
+    max_contexts: int = 200_000
+    # fusion weights (global, chosen on the NAB corpus; see docs/anomaly.md)
+    w_novelty: float = 1.0
+    w_pair: float = 0.9
+    w_excursion: float = 0.9
     exc_base: float = 0.5
-    exc_gain: float = 1.0
-    w_window_excursion: float = 1.0
+    # alert shaping
+    rest_fraction: float = 0.2
+    rest_level: float = 0.75
 
 
 class _SortedWindow:
-    """Fixed-length window with O(log n) median / quantiles."""
+    """Fixed-length window with O(log n) min / max / quantiles."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -73,99 +80,120 @@ class _SortedWindow:
         return len(self.fifo)
 
 
+class _RunningMean:
+    """Mean of the last ``size`` values."""
+
+    def __init__(self, size: int) -> None:
+        self.buf: deque[float] = deque(maxlen=size)
+        self.total = 0.0
+
+    def add(self, x: float) -> float:
+        if len(self.buf) == self.buf.maxlen:
+            self.total -= self.buf[0]
+        self.buf.append(x)
+        self.total += x
+        return self.total / len(self.buf)
+
+
 class MetricDetector:
     """One series; ``update(value) -> score`` in [0, 1] (None while learning)."""
 
     def __init__(self, settings: MetricSettings | None = None) -> None:
         self.s = settings or MetricSettings()
+        s = self.s
         self.n = 0
+        self.learn_until = max(2, s.learn_points)
+        self.pending: list[float] | None = []  # learning-period values, replayed at its end
+        self.origin = 0.0
+        self.width = 1.0
+        self.pair_width = 1.0
         self.lo = math.inf
         self.hi = -math.inf
-        self.long = _SortedWindow(self.s.long_window)
-        self.recent: deque[float] = deque(maxlen=self.s.short_window)
-        self.bins: deque[int] = deque(maxlen=self.s.context_len)
-        self.contexts: OrderedDict[tuple[int, ...], int] = OrderedDict()
-        self.since_alert = 10**9
-        self.last_alert_score = 0.0
+        self.window = _SortedWindow(s.long_window)
+        self.bins: deque[int] = deque(maxlen=s.context_len)
+        self.short = _RunningMean(s.short_mean)
+        self.long = _RunningMean(s.long_mean)
+        self.contexts: OrderedDict[tuple[int, ...], None] = OrderedDict()
+        self.rest = max(1, int(s.rest_fraction * s.learn_points))
+        self.recent_out: deque[float] = deque(maxlen=self.rest)
 
-    def _bin(self, x: float) -> int:
-        span = self.hi - self.lo
-        if not math.isfinite(span) or span <= 0:
-            return 0
-        return int(min(self.s.levels, max(-1, math.floor((x - self.lo) / span * self.s.levels))))
-
-    def _context_novelty(self, b: int) -> float:
-        seq = (*self.bins, b)
-        novel = 0.0
-        total = 0
-        # contexts of increasing length: every unseen one adds novelty
-        for k in range(1, len(seq) + 1):
-            key = (k, *seq[-k:])
-            total += 1
-            cnt = self.contexts.get(key)
-            if cnt is None:
-                novel += 1.0
-            self.contexts[key] = (cnt or 0) + 1
+    # -- memories ---------------------------------------------------------------------
+    def _seen(self, key: tuple[int, ...]) -> bool:
+        """Remember ``key``; True if it was already known."""
+        known = key in self.contexts
+        if known:
             self.contexts.move_to_end(key)
-        while len(self.contexts) > self.s.max_contexts:
-            self.contexts.popitem(last=False)
-        return novel / total if total else 0.0
+        else:
+            self.contexts[key] = None
+            if len(self.contexts) > self.s.max_contexts:
+                self.contexts.popitem(last=False)
+        return known
 
-    def update(self, x: float) -> float | None:
-        s = self.s
-        learning = self.n < s.learn_points
-        b = self._bin(x)
-        novelty = self._context_novelty(b)
-        self.bins.append(b)
+    def _learn(self, x: float) -> tuple[float, float]:
+        """Feed one value to the quantised memories; returns (novelty, pair novelty)."""
+        self.bins.append(math.floor((x - self.origin) / self.width))
+        seq = tuple(self.bins)
+        novel = 0
+        for k in range(1, len(seq) + 1):
+            if not self._seen((0, *seq[-k:])):
+                novel += 1
+        m_short = self.short.add(x)
+        m_long = self.long.add(x)
+        pair = (
+            1,
+            math.floor((m_short - self.origin) / self.pair_width),
+            math.floor((m_long - self.origin) / self.pair_width),
+        )
+        return novel / len(seq), 0.0 if self._seen(pair) else 1.0
 
-        # robust level test
-        level_z = 0.0
-        self.recent.append(x)
-        if len(self.long) >= 30:
-            med = self.long.quantile(0.5)
-            spread = (self.long.quantile(0.9) - self.long.quantile(0.1)) / 2.56
-            span = self.hi - self.lo
-            spread = max(spread, 0.01 * span if math.isfinite(span) else 0.0, 1e-9)
-            short_med = sorted(self.recent)[len(self.recent) // 2]
-            level_z = abs(short_med - med) / spread / math.sqrt(1.0 + 1.0 / len(self.recent))
-            level_z = max(level_z, abs(x - med) / spread / 3.0)
+    def _fix_quantiser(self, values: list[float]) -> None:
+        lo, hi = min(values), max(values)
+        span = hi - lo
+        if not span > 0:
+            span = abs(hi) if hi != 0 else 1.0
+        full = span * (1.0 + 2.0 * self.s.margin)
+        self.origin = lo - self.s.margin * span
+        self.width = full / self.s.levels
+        self.pair_width = full / self.s.pair_levels
+        for v in values:
+            self._learn(v)
 
-        # range excursion (relative to the span seen so far)
-        excursion = 0.0
+    # -- scoring ----------------------------------------------------------------------
+    def _excursion(self, x: float) -> float:
+        exc = 0.0
         span = self.hi - self.lo
         if math.isfinite(span) and span > 0:
             if x > self.hi:
-                excursion = (x - self.hi) / span
+                exc = (x - self.hi) / span
             elif x < self.lo:
-                excursion = (self.lo - x) / span
-
-        wexc = 0.0
-        if len(self.long) >= 30:
-            wlo, whi = self.long.sorted[0], self.long.sorted[-1]
+                exc = (self.lo - x) / span
+        if len(self.window) >= 30:
+            wlo, whi = self.window.sorted[0], self.window.sorted[-1]
             wspan = max(whi - wlo, 1e-9)
             if x > whi:
-                wexc = (x - whi) / wspan
+                exc = max(exc, (x - whi) / wspan)
             elif x < wlo:
-                wexc = (wlo - x) / wspan
+                exc = max(exc, (wlo - x) / wspan)
+        return min(1.0, self.s.exc_base + exc) if exc > 0 else 0.0
 
-        self.long.add(x)
+    def update(self, x: float) -> float | None:
+        s = self.s
+        excursion = self._excursion(x)
+        self.window.add(x)
         self.lo = min(self.lo, x)
         self.hi = max(self.hi, x)
         self.n += 1
-        if learning:
-            return None
-
-        raw = max(
-            s.w_novelty * novelty,
-            s.w_level * (1.0 - math.exp(-max(level_z - s.level_threshold, 0.0) / s.level_scale)),
-            s.w_excursion * min(1.0, s.exc_base + s.exc_gain * excursion) if excursion > 0 else 0.0,
-            s.w_window_excursion * min(1.0, s.exc_base + s.exc_gain * wexc) if wexc > 0 else 0.0,
-        )
-        # alert shaping: damp repeats within the refractory period
-        self.since_alert += 1
-        out = raw
-        if self.since_alert <= s.refractory:
-            out = raw * 0.5 * (self.since_alert / s.refractory)
-        if out >= s.alert_level:
-            self.since_alert = 0
+        if self.pending is not None:
+            self.pending.append(x)
+            if self.n >= self.learn_until:
+                self._fix_quantiser(self.pending)
+                self.pending = None
+            if self.n <= s.learn_points:
+                return None
+            return 0.0  # learn_points < 2: the quantiser needs two points
+        novelty, pair = self._learn(x)
+        raw = max(s.w_novelty * novelty, s.w_pair * pair, s.w_excursion * excursion)
+        # alert shaping: one alert per incident
+        out = raw if not self.recent_out or max(self.recent_out) < s.rest_level else 0.0
+        self.recent_out.append(out)
         return out
