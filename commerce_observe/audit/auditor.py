@@ -38,8 +38,11 @@ class Auditor:
     ``groups`` selects the consumer groups to check: None checks every group seen;
     otherwise a mapping group -> destinations. A group is expected on a destination
     it is explicitly mapped to, or, with an empty mapping, on every destination it
-    has been seen handling since the publication time of the event in question (so
-    a group that started late is not blamed for what came before it).
+    has been seen handling. It is not blamed for what came before it started: on a
+    Kafka partition where it handled anything, events below the lowest offset it
+    handled there are not expected (consumers read a partition onward from a
+    position); elsewhere, events published before the earliest publication it
+    handled on that destination are not expected.
     """
 
     def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None) -> None:
@@ -52,6 +55,7 @@ class Auditor:
         self._fifo: deque[tuple[int, bytes]] = deque()
         self._since: dict[bytes, dict[bytes, int]] = {}  # destination -> group -> earliest publication handled
         self._cands: dict[bytes, tuple[tuple[bytes, int], ...]] = {}
+        self._offsets: dict[tuple[bytes, bytes], dict[bytes, int]] = {}  # (destination, partition) -> group -> lowest offset
         self._seqs: dict[bytes, SeqTrack] = {}  # b"source\tdestination" -> tracker
         self.watermark = 0
         # provisional findings, as raw lines, built into Finding objects by finish()
@@ -174,13 +178,21 @@ class Auditor:
         return cands
 
     def _learn(self, dest: bytes, handled: dict[bytes, Any], ptime: int) -> None:
-        """Groups are expected on a destination from the earliest publication they handled."""
+        """Where each group reads: the earliest publication it handled on a destination, and,
+        per Kafka partition, the lowest offset (a group reads a partition onward from there)."""
         known = self._since.setdefault(dest, {})
-        for grp in handled:
+        for grp, lines in handled.items():
             old = known.get(grp)
             if old is None or ptime < old:
                 known[grp] = ptime
                 self._cands.pop(dest, None)
+            f = (lines if lines.__class__ is bytes else lines[0]).split(b"\t", 10)
+            if f[8] and f[9]:
+                offs = self._offsets.setdefault((dest, f[8]), {})
+                off = int(f[9])
+                low = offs.get(grp)
+                if low is None or off < low:
+                    offs[grp] = off
 
     def _resolve(self, eid: bytes, s: list[Any]) -> None:
         pline, flags, handled, failed, ptime, dest = s
@@ -194,8 +206,13 @@ class Auditor:
         if flags & _ACK or ((flags & _PUB) and (handled or failed)):
             if handled:
                 self._learn(dest, handled, ptime)
+            pf = pline.split(b"\t", 10)
+            offs = self._offsets.get((dest, pf[8])) if pf[8] and pf[9] else None
             for grp, since in self._candidates(dest):
-                if since <= ptime and grp not in handled:
+                if grp in handled:
+                    continue
+                low = offs.get(grp) if offs is not None else None
+                if (int(pf[9]) >= low) if low is not None else (since <= ptime):
                     self._lost[(eid, grp)] = (pline, (failed or {}).get(grp, []))
         elif not handled:
             self._undelivered[eid] = pline

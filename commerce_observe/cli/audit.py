@@ -67,8 +67,9 @@ def register(subparsers: Any) -> None:
                    help="consumer group to check (repeatable; default: every group seen, on the topics it consumes)")
     p.add_argument("--grace", type=duration, default=30.0, help="time an event has to be handled before it is LOST (default 30s)")
     p.add_argument("--sla", type=duration, default=5.0, help="publication-to-handled limit for LATE (default 5s)")
-    p.add_argument("--as-of", choices=("now", "data"), default="now",
-                   help="judge events up to now minus grace (default), or up to the newest record minus grace")
+    p.add_argument("--as-of", choices=("now", "data", "all"), default="now",
+                   help="judge events published before: now minus grace (default); the newest record minus grace; "
+                        "or all of them (the input is complete: the system was drained)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--limit", type=int, default=200, help="findings shown in the table (default 200)")
     p.add_argument("--zipkin-url", help="Zipkin UI base URL for trace links (default: configured)")
@@ -130,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if gc_was:
             gc.enable()
-    findings = auditor.finish(time.time_ns() if args.as_of == "now" else None)
+    as_of = {"now": time.time_ns(), "data": None, "all": auditor.watermark + auditor.grace_ns + 1}[args.as_of]
+    findings = auditor.finish(as_of)
     links = Links(args.zipkin_url or _default_zipkin_ui(config), args.kibana_url or config.kibana_url)
     summary = Summary(auditor.records, auditor.invalid, auditor.orphans, auditor.pending_at_finish, auditor.peak_open,
                       auditor.watermark, args.grace, args.sla, [g for g, _ in args.group or ()])
