@@ -22,7 +22,8 @@ from typing import Any
 from opentelemetry import trace
 
 from commerce_observe._internal.selfstats import guard
-from commerce_observe.instrumentation.base import Instrumentor, Patch
+from commerce_observe.instrumentation.base import Patch
+from commerce_observe.integrations.elastic_apm_coexistence import ServerInstrumentor
 from commerce_observe.integrations import server
 from commerce_observe.integrations.server import FAILED, ServerRequest
 
@@ -95,7 +96,7 @@ def _response_for_exception(wrapped: Any, instance: Any, args: tuple[Any, ...], 
     return response
 
 
-class DjangoInstrumentor(Instrumentor):
+class DjangoInstrumentor(ServerInstrumentor):
     name = "django"
     module = "django.core.handlers.base"
     requirements = ("django >= 3.2",)

@@ -21,7 +21,8 @@ from typing import Any
 
 from opentelemetry import trace
 
-from commerce_observe.instrumentation.base import Instrumentor, Patch
+from commerce_observe.instrumentation.base import Patch
+from commerce_observe.integrations.elastic_apm_coexistence import ServerInstrumentor
 from commerce_observe.integrations import server
 from commerce_observe.integrations.server import ServerRequest
 
@@ -87,7 +88,7 @@ def _is_http_exception(exc: BaseException) -> bool:
     return exceptions is not None and isinstance(exc, exceptions.HTTPException)
 
 
-class FlaskInstrumentor(Instrumentor):
+class FlaskInstrumentor(ServerInstrumentor):
     name = "flask"
     module = "flask"
     requirements = ("flask >= 2.2",)

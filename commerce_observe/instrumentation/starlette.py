@@ -34,7 +34,8 @@ from opentelemetry import context, trace
 from opentelemetry.context import Context
 
 from commerce_observe._internal.selfstats import guard
-from commerce_observe.instrumentation.base import Instrumentor, Patch
+from commerce_observe.instrumentation.base import Patch
+from commerce_observe.integrations.elastic_apm_coexistence import ServerInstrumentor
 from commerce_observe.integrations.routes import route_attributes, span_name
 from commerce_observe.integrations.server import sanitize_method
 
@@ -144,7 +145,7 @@ def _call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     return _serve(_middleware_for(instance, original), scope, receive, send)
 
 
-class StarletteInstrumentor(Instrumentor):
+class StarletteInstrumentor(ServerInstrumentor):
     """Also FastAPI's: ``FastAPI`` is a ``Starlette`` (see the module docstring)."""
 
     name = "starlette"
