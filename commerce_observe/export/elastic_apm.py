@@ -1,21 +1,26 @@
 """Elastic APM exporter: the shared span records as intake v2 events.
 
-The pipeline's worker thread calls :meth:`ElasticApmExporter.export` with a batch.
-Mapping happens here (``commerce_observe.export.elastic.mapping``); delivery is
-elastic-apm's own transport (see ``elastic.transport`` for why no Client). After
-queueing a batch the exporter asks the transport to flush and waits, at most
-``timeout_s`` plus a small grace, so it can tell the pipeline honestly whether the
-batch arrived. That wait is on the exporter's worker thread, never the app's.
+The pipeline's worker thread calls :meth:`ElasticApmExporter.export` with a batch,
+already off the application thread. Mapping happens here
+(``commerce_observe.export.elastic.mapping``); then the exporter builds the whole
+request body itself: the metadata line (encoded once per process), one line per
+event from the C JSON encoder (compact separators), gzip level 1 once per
+request. Delivery is elastic-apm's own transport (``send()``: pool, TLS, auth,
+headers; its back-off state), called from this same thread, so the result of the
+POST is known when ``export`` returns: no queue, no second thread, no flush
+handshake. See ``elastic.transport`` for why no Client.
+
+After ``os.fork()`` the child gets a fresh lock, a fresh connection pool and
+metadata carrying its own pid (``os.register_at_fork``), so it can export too.
 
 Nothing here raises for a backend or encoding problem; each is counted:
 
 - ``export.elastic_apm.failed``: batches not delivered, whatever the reason
   (the pipeline counts their spans as dropped);
 - ``export.elastic_apm.send_failed``: intake requests that failed (connection,
-  HTTP >= 400), counted by the transport thread;
+  timeout, HTTP >= 400), counted by the transport;
 - ``export.elastic_apm.backoff``: batches refused unsent while the transport backs
   off after failures (0, 1, 4, 9 ... 36 s, elastic-apm's schedule);
-- ``export.elastic_apm.timeout``: flushes not finished in time;
 - ``export.elastic_apm.mapping_failed``: spans that could not be encoded (skipped);
 - ``export.elastic_apm.error``: anything else unexpected;
 - ``export.elastic_apm.exported``: spans in delivered batches.
@@ -24,7 +29,11 @@ Nothing here raises for a backend or encoding problem; each is counted:
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import threading
+import weakref
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +50,6 @@ __all__ = ["ElasticApmExporter"]
 
 FAILED = "export.elastic_apm.failed"
 BACKOFF = "export.elastic_apm.backoff"
-TIMEOUT = "export.elastic_apm.timeout"
 MAPPING_FAILED = "export.elastic_apm.mapping_failed"
 ERROR = "export.elastic_apm.error"
 EXPORTED = "export.elastic_apm.exported"
@@ -49,6 +57,22 @@ EXPORTED = "export.elastic_apm.exported"
 #: Transactions whose children were seen but which were not exported yet; bounded so
 #: transactions that never come (dropped, unsampled) cannot grow it without end.
 _MAX_PENDING_COUNTS = 10_000
+#: Uncompressed body size above which a batch is split into several requests.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+#: gzip level: 1 is several times cheaper than elastic-apm's 5 and NDJSON of
+#: repetitive keys still shrinks about tenfold.
+GZIP_LEVEL = 1
+
+#: One compact line per event. ``ensure_ascii`` (the default) keeps the body ASCII,
+#: so lone surrogates in attribute text cannot make it unencodable.
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+#: Line prefixes per intake event type.
+_PREFIX = {t: '{"' + t + '":' for t in ("transaction", "span", "error")}
+
+
+def _gzip(body: bytes) -> bytes:
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing
+    return compressor.compress(body) + compressor.flush()
 
 
 def _own_version() -> str:
@@ -80,6 +104,8 @@ class ElasticApmExporter:
         self._child_counts: dict[int, int] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._metadata_args = (service_name, environment, resource)
+        self._metadata_line = self._build_metadata_line()
         self._transport: IntakeTransport = make_transport(
             server_url,
             secret_token=secret_token,
@@ -89,11 +115,20 @@ class ElasticApmExporter:
             user_agent=f"commerce-observe/{_own_version()} apm-agent-python/{elasticapm.VERSION}",
             metadata=lambda: build_metadata(service_name, environment, resource),
         )
+        # A weak reference: the hook must not keep a discarded exporter alive.
+        ref = weakref.ref(self)
+
+        def after_fork_in_child() -> None:
+            exporter = ref()
+            if exporter is not None:
+                exporter._after_fork_in_child()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
 
     # --- Exporter protocol --------------------------------------------------------
 
     def export(self, batch: Sequence[SpanRecord]) -> bool:
-        """Encode, queue and flush one batch; ``True`` once APM Server accepted it."""
+        """Encode one batch and POST it; ``True`` once APM Server accepted it."""
         if not batch:
             return True
         try:
@@ -105,12 +140,12 @@ class ElasticApmExporter:
                     stats.record_failure(BACKOFF, "Elastic APM intake backing off after failures; batch dropped")
                     stats.incr(FAILED)
                     return False
-                events = self._encode(batch)
-                self._transport.ensure_started()
-                before_ok, before_failed = self._transport.outcomes()
-                for event_type, data in events:
-                    self._transport.queue(event_type, data)
-                return self._flushed(before_ok, before_failed, len(batch))
+                for body in self._bodies(batch):
+                    if not self._transport.post(_gzip(body)):
+                        stats.incr(FAILED)
+                        return False
+                stats.incr(EXPORTED, len(batch))
+                return True
         except Exception as exc:
             stats.record_failure(ERROR, "Elastic APM export failed: %r", exc)
             stats.incr(FAILED)
@@ -119,13 +154,13 @@ class ElasticApmExporter:
             return False
 
     def shutdown(self) -> None:
-        """Flush what is queued and stop the transport thread (idempotent)."""
+        """Refuse later batches and close pooled connections (idempotent)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             try:
-                self._transport.stop()
+                self._transport.stop()  # nothing is buffered: only the pool to close
             except Exception as exc:
                 stats.record_failure(ERROR, "Elastic APM transport close failed: %r", exc)
                 if stats.strict:
@@ -133,17 +168,37 @@ class ElasticApmExporter:
 
     # --- internals ----------------------------------------------------------------
 
-    def _flushed(self, before_ok: int, before_failed: int, n_spans: int) -> bool:
-        if not self._transport.flush_and_wait():
-            stats.record_failure(TIMEOUT, "Elastic APM flush timed out")
-            stats.incr(FAILED)
-            return False
-        ok, failed = self._transport.outcomes()
-        if failed > before_failed or ok == before_ok:
-            stats.incr(FAILED)
-            return False
-        stats.incr(EXPORTED, n_spans)
-        return True
+    def _build_metadata_line(self) -> str:
+        meta = build_metadata(*self._metadata_args)
+        return '{"metadata":' + _dumps(meta) + "}\n"
+
+    def _after_fork_in_child(self) -> None:
+        """Runs in a forked child: the parent's worker may have held the lock and the
+        pooled connections are the parent's; the pid in the metadata is the parent's."""
+        self._lock = threading.Lock()
+        self._transport.reset_after_fork()
+        try:
+            self._metadata_line = self._build_metadata_line()
+        except Exception as exc:  # keep the parent's line rather than fail the fork
+            stats.record_failure(ERROR, "Elastic APM metadata after fork failed: %r", exc)
+
+    def _bodies(self, batch: Sequence[SpanRecord]) -> list[bytes]:
+        """NDJSON bodies (metadata line first), split above ``MAX_REQUEST_BYTES``."""
+        meta = self._metadata_line
+        bodies: list[bytes] = []
+        lines = [meta]
+        size = len(meta)
+        dumps, prefix = _dumps, _PREFIX
+        for event_type, data in self._encode(batch):
+            line = prefix[event_type] + dumps(data) + "}\n"
+            if size + len(line) > MAX_REQUEST_BYTES and len(lines) > 1:
+                bodies.append("".join(lines).encode())
+                lines, size = [meta], len(meta)
+            lines.append(line)
+            size += len(line)
+        if len(lines) > 1:
+            bodies.append("".join(lines).encode())
+        return bodies
 
     def _encode(self, batch: Sequence[SpanRecord]) -> list[tuple[str, dict[str, Any]]]:
         counts = self._child_counts

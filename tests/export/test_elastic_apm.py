@@ -8,7 +8,9 @@ Server would, and each test also asserts that no violation was recorded.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,7 +112,7 @@ def test_trace_becomes_one_transaction_and_its_spans(receiver: IntakeReceiver, m
     assert producer["context"]["message"] == {"queue": {"name": "orders"}}
     assert producer["context"]["destination"]["service"]["resource"] == "kafka/orders"
     assert producer["context"]["service"]["target"] == {"type": "kafka", "name": "orders"}
-    assert producer["context"]["tags"]["commerce_order_id"] == "ord-1"
+    assert "tags" not in producer["context"]  # attributes go once, as otel.attributes
     assert producer["otel"]["span_kind"] == "PRODUCER"
     assert producer["otel"]["attributes"]["commerce.order.id"] == "ord-1"
     assert stats.get("export.elastic_apm.exported") == 3
@@ -254,18 +256,79 @@ def test_sending_resumes_after_backend_recovery(make_exporter: Factory) -> None:
         assert back.problems() == []
 
 
-def test_shutdown_flushes_and_stops_the_thread(receiver: IntakeReceiver, make_exporter: Factory) -> None:
-    """shutdown() stops elastic-apm's sender thread; later exports are refused and
-    counted. Payloads validated against the official schemas (no APM Server can run here)."""
+def test_shutdown_refuses_later_batches(receiver: IntakeReceiver, make_exporter: Factory) -> None:
+    """Sending happens on the caller's (the pipeline worker's) thread: elastic-apm's own
+    sender thread is never started. shutdown() is idempotent and later exports are
+    refused and counted. Payloads validated against the official schemas (no APM
+    Server can run here)."""
     exporter = make_exporter(receiver.url)
     assert exporter.export([span_record()])
-    thread = exporter._transport._thread
-    assert thread is not None and thread.is_alive()
+    assert not any(t.name == "eapm event processor thread" for t in threading.enumerate())
     exporter.shutdown()
     exporter.shutdown()
-    thread.join(5)
-    assert not thread.is_alive()
     assert exporter.export([span_record()]) is False
+    assert stats.get("export.elastic_apm.failed") == 1
+    assert receiver.problems() == []
+
+
+def test_batch_is_one_gzip_request_with_compact_lines(receiver: IntakeReceiver, make_exporter: Factory) -> None:
+    """One request per batch: metadata first, one compact JSON line per event, gzip.
+    Validated against the official schemas (no APM Server can run here)."""
+    batch = [span_record(span_id=i, name=f"job {i}") for i in range(1, 51)]
+    assert make_exporter(receiver.url).export(batch)
+    (request,) = receiver.requests
+    assert request.headers["content-encoding"] == "gzip"
+    assert request.headers["content-type"] == "application/x-ndjson"
+    assert [t for t, _ in request.events] == ["metadata"] + ["transaction"] * 50
+    assert receiver.problems() == []
+
+
+def test_large_batch_is_split_into_several_requests(
+    receiver: IntakeReceiver, make_exporter: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the body size limit a batch goes as several requests, each starting with
+    metadata; all must be accepted. Validated against the official schemas."""
+    import commerce_observe.export.elastic_apm as module
+
+    monkeypatch.setattr(module, "MAX_REQUEST_BYTES", 4096)
+    batch = [span_record(span_id=i, attributes={"commerce.note": "x" * 500}) for i in range(1, 21)]
+    assert make_exporter(receiver.url).export(batch)
+    assert len(receiver.requests) > 1
+    assert all(r.events[0][0] == "metadata" for r in receiver.requests)
+    assert sorted(t["id"] for t in receiver.events("transaction")) == [f"{i:016x}" for i in range(1, 21)]
+    assert stats.get("export.elastic_apm.exported") == 20
+    assert receiver.problems() == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_exports_with_its_own_pid(receiver: IntakeReceiver, make_exporter: Factory) -> None:
+    """An exporter used in the parent (pooled connection open) keeps working in a
+    forked child: fresh pool and lock, metadata with the child's pid. The child's
+    spans reach the receiver, which validates them against the official schemas."""
+    exporter = make_exporter(receiver.url)
+    assert exporter.export([span_record(span_id=1)])
+    held = exporter._lock
+    held.acquire()  # as if the parent's worker were mid-export at fork time
+    try:
+        pid = os.fork()
+        if pid == 0:  # child: never return into pytest
+            code = 1
+            try:
+                code = 0 if exporter.export([span_record(span_id=2, name="child work")]) else 3
+            finally:
+                os._exit(code)
+    finally:
+        held.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exporter.export([span_record(span_id=3)])  # the parent still works too
+
+    by_id = {data["id"]: request for request in receiver.requests for t, data in request.events if t == "transaction"}
+    child_meta = by_id[f"{2:016x}"].events[0][1]
+    parent_meta = by_id[f"{3:016x}"].events[0][1]
+    assert child_meta["process"]["pid"] == pid
+    assert child_meta["process"]["ppid"] == os.getpid()
+    assert parent_meta["process"]["pid"] == os.getpid()
     assert receiver.problems() == []
 
 

@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from commerce_observe._internal.selfstats import stats  # noqa: E402
+from commerce_observe.export.elastic.labels import labels_from  # noqa: E402
 from commerce_observe.export.elastic.mapping import error_events, span_event, transaction_event  # noqa: E402
 from commerce_observe.export.elastic.metadata import build_metadata  # noqa: E402
 from commerce_observe.export.elastic_apm import ElasticApmExporter  # noqa: E402
@@ -139,11 +140,18 @@ def test_label_keys_and_values_are_sanitised() -> None:
     })
     (event_type, data), = _mapped(record)
     SCHEMAS.check(event_type, _wire(event_type, data))
-    assert data["context"]["tags"] == {
+    assert "tags" not in data.get("context", {})  # attributes travel once, as otel.attributes
+    assert labels_from(record.attributes) == {
         "commerce_order_id": "ord-9", "odd__key": 1, "long": "x" * 1024, "ids": "a,b", "ratio": "nan",
         "ok": True, "amount": 12.5,
     }
     assert data["otel"]["attributes"]["ids"] == ["a", "b"]
+    assert data["otel"]["attributes"]["long"] == "x" * 1024
+    assert data["otel"]["attributes"]["ratio"] == "nan"
+    error = EventRecord("exception", T0_NS, {"exception.type": "E"})
+    (err,) = error_events(span_record(attributes=record.attributes, events=(error,)))
+    SCHEMAS.check("error", _wire("error", err))
+    assert err["context"]["tags"]["commerce_order_id"] == "ord-9"  # errors have no otel field: tags
 
 
 def _to_record(span: ReadableSpan, by_id: dict[int, ReadableSpan], service: str) -> SpanRecord:

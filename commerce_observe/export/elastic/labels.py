@@ -8,15 +8,16 @@ characters: the keyword limit), numbers or booleans; attribute arrays are joined
 into one string. Non-finite floats have no JSON form, so they become strings.
 
 Everything here runs once per attribute of every exported span: keys repeat, so
-sanitised keys are cached; values are converted without copying containers
-more than once.
+sanitised keys are cached in a plain dict (bounded; a dict lookup is cheaper
+than an ``lru_cache`` call); the common value types (short str, int, bool) take
+a fast path, and containers are not copied more than once.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
@@ -29,10 +30,20 @@ JsonScalar = str | bool | int | float
 _BAD_KEY_CHARS = str.maketrans({".": "_", "*": "_", '"': "_"})
 
 
-@functools.lru_cache(maxsize=4096)
+#: Sanitised keys by raw key. Attribute keys come from code, so the set is small;
+#: the bound only guards against keys built from data.
+_KEY_CACHE: dict[str, str] = {}
+_KEY_CACHE_MAX = 4096
+
+
 def sanitize_key(key: str) -> str:
     """``commerce.order.id`` -> ``commerce_order_id``; an empty key becomes ``_``."""
-    return key.translate(_BAD_KEY_CHARS) or "_"
+    clean = _KEY_CACHE.get(key)
+    if clean is None:
+        clean = key.translate(_BAD_KEY_CHARS) or "_"
+        if len(_KEY_CACHE) < _KEY_CACHE_MAX:
+            _KEY_CACHE[key] = clean
+    return clean
 
 
 def truncate(text: str, limit: int = KEYWORD_MAX) -> str:
@@ -81,14 +92,38 @@ def otel_value(value: AttributeValue) -> JsonScalar | list[JsonScalar]:
 
 def labels_from(attributes: Mapping[str, AttributeValue]) -> dict[str, LabelValue]:
     """``context.tags`` / metadata ``labels`` from attributes; a later colliding key wins."""
-    return {sanitize_key(k): label_value(v) for k, v in attributes.items() if v is not None}
+    out: dict[str, LabelValue] = {}
+    cache = _KEY_CACHE
+    items: Iterable[tuple[str, Any]] = attributes.items()  # types checked by hand below
+    for k, v in items:
+        if v is None:
+            continue
+        key = cache.get(k) or sanitize_key(k)
+        t = type(v)
+        if t is str:
+            out[key] = v if len(v) <= KEYWORD_MAX else v[:KEYWORD_MAX]
+        elif t is int or t is bool:
+            out[key] = v
+        else:
+            out[key] = label_value(v)
+    return out
 
 
 def otel_attributes_from(
     attributes: Mapping[str, AttributeValue],
 ) -> dict[str, JsonScalar | list[JsonScalar]]:
     """Original keys, JSON-safe values: APM Server maps them the way it maps OTLP."""
-    return {k: otel_value(v) for k, v in attributes.items() if v is not None}
+    out: dict[str, JsonScalar | list[JsonScalar]] = {}
+    items: Iterable[tuple[str, Any]] = attributes.items()  # types checked by hand below
+    for k, v in items:
+        t = type(v)
+        if t is str:
+            out[k] = v if len(v) <= KEYWORD_MAX else v[:KEYWORD_MAX]
+        elif t is int or t is bool:
+            out[k] = v
+        elif v is not None:
+            out[k] = otel_value(v)
+    return out
 
 
 def first_str(attributes: Mapping[str, AttributeValue], keys: Sequence[str]) -> str | None:

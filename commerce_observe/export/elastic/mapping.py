@@ -9,7 +9,7 @@ plain spans (the span schema has no marks).
 
 Per-span cost matters (the pipeline maps every exported span), so events are
 built as plain dicts in one pass, attribute containers are read once and nothing
-is deep-copied; the error event shares the span's labels dict.
+is deep-copied. Attributes travel once, as ``otel.attributes`` (see ``_common``).
 """
 
 from __future__ import annotations
@@ -50,18 +50,31 @@ def _hex16(value: int) -> str:
     return format(value, "016x")
 
 
-def _common(record: SpanRecord, labels: dict[str, Any], context: dict[str, Any]) -> Event:
-    """Fields transactions and spans share; ``context`` is filled in place."""
-    if labels:
-        context["tags"] = labels
+#: ``otel.span_kind`` strings, looked up instead of ``SpanKind.name`` per span.
+_KIND_NAMES = {k: k.name for k in SpanKind}
+_NO_SYNC_KINDS = frozenset({SpanKind.PRODUCER, SpanKind.CONSUMER})
+
+
+def _common(record: SpanRecord, context: dict[str, Any]) -> Event:
+    """Fields transactions and spans share.
+
+    Attributes go once, under ``otel.attributes`` with their original keys, not
+    also as ``context.tags``: APM Server (7.16+) runs ``otel.attributes`` through
+    its OTLP translation, which maps the semantic-convention attributes to their
+    ECS fields and stores every other one as a label (dots replaced by ``_``,
+    numbers as numeric labels). Sending the same attributes as ``context.tags`` too
+    only produced the same labels twice. Errors have no ``otel`` field, so they
+    keep ``context.tags``.
+    """
+    name = record.name
     event: Event = {
-        "id": record.span_id_hex,
-        "trace_id": record.trace_id_hex,
-        "name": truncate(record.name),
+        "id": format(record.span_id, "016x"),
+        "trace_id": format(record.trace_id, "032x"),
+        "name": name if len(name) <= KEYWORD_MAX else name[:KEYWORD_MAX],
         "timestamp": record.start_ns // 1000,
-        "duration": record.duration_ns / 1e6,
+        "duration": max(0, record.end_ns - record.start_ns) / 1e6,
         "otel": {
-            "span_kind": record.kind.name,
+            "span_kind": _KIND_NAMES[record.kind],
             "attributes": otel_attributes_from(record.attributes),
         },
     }
@@ -80,7 +93,7 @@ def transaction_event(record: SpanRecord, started_spans: int, service: str | Non
     context = classify.transaction_context(record.kind, attrs, record.end_ns)
     if service is not None:
         context["service"] = {"name": service}
-    event = _common(record, labels_from(attrs), context)
+    event = _common(record, context)
     if record.parent_span_id is not None:
         event["parent_id"] = _hex16(record.parent_span_id)
     event["type"] = classify.transaction_type(record.kind, attrs)
@@ -88,7 +101,7 @@ def transaction_event(record: SpanRecord, started_spans: int, service: str | Non
     event["result"] = classify.result(record.error, attrs)
     event["sampled"] = record.sampled
     event["span_count"] = {"started": started_spans, "dropped": 0}
-    others = _event_offsets(record)
+    others = _event_offsets(record) if record.events else None
     if others:
         event["marks"] = {
             MARKS_GROUP: {
@@ -105,11 +118,10 @@ def span_event(record: SpanRecord, service: str | None = None) -> Event:
     context = classify.span_context(kind, attrs, record.end_ns)
     if service is not None:
         context.setdefault("service", {})["name"] = service
-    labels = labels_from(attrs)
-    others = _event_offsets(record)
+    others = _event_offsets(record) if record.events else None
     if others:
-        labels[EVENTS_LABEL] = truncate(",".join(e.name for e in others))
-    event = _common(record, labels, context)
+        context["tags"] = {EVENTS_LABEL: truncate(",".join(e.name for e in others))}
+    event = _common(record, context)
     parent = record.parent_span_id if record.parent_span_id is not None else record.transaction_id
     event["parent_id"] = _hex16(parent)
     event["transaction_id"] = _hex16(record.transaction_id)
@@ -119,7 +131,7 @@ def span_event(record: SpanRecord, service: str | None = None) -> Event:
     if kind.action is not None:
         event["action"] = kind.action
     event["outcome"] = classify.outcome(record.error, attrs, entry=False)
-    event["sync"] = record.kind not in (SpanKind.PRODUCER, SpanKind.CONSUMER)
+    event["sync"] = record.kind not in _NO_SYNC_KINDS
     return event
 
 

@@ -1,19 +1,26 @@
-"""elastic-apm's own intake transport, driven without an ``elasticapm.Client``.
+"""elastic-apm's own intake transport, driven without an ``elasticapm.Client``
+and without its event queue.
 
 Why not a Client: constructing one registers a process-wide singleton (clobbering
 the application's own Elastic agent if it has one, and ``close()`` clears it),
 hooks ``atexit`` and the logging record factory, and starts metrics and central
 config threads. The transport (``elasticapm.transport.http.Transport``) is the
-part we want: NDJSON framing with the metadata line first, gzip, its bounded event
-queue and background thread, urllib3 pooling, TLS options, the ``Authorization``
-header (``ApiKey`` over ``Bearer``) and back-off after failures. It only reads a
-handful of attributes from its client; :class:`_TransportOwner` provides exactly
-those and nothing else.
+part we want for delivery: its ``send()`` POSTs to ``/intake/v2/events`` through
+urllib3 pooling with its TLS options, the ``Authorization`` header (``ApiKey``
+over ``Bearer``) and the NDJSON/gzip content headers, and its ``TransportState``
+gives the back-off after failures. It only reads a handful of attributes from its
+client; :class:`_TransportOwner` provides exactly those and nothing else.
 
-:class:`IntakeTransport` overrides the transport's two public result hooks to
-count outcomes, which is how :class:`ElasticApmExporter` learns whether a flushed
-batch arrived, and to report failures through selfstats (rate-limited) instead of
-elastic-apm's one error log line per failed request.
+What we do not use is its per-event pipeline (``queue()`` -> its thread -> one
+JSON dump per event through its encoder -> gzip level 5 -> flush handshake):
+the exporter builds and compresses one body per batch itself and calls
+:meth:`IntakeTransport.post` from the pipeline's export worker, which is already
+off the application thread. So the transport's thread is never started.
+
+:meth:`IntakeTransport.post` reports each request's outcome through the
+transport's own result hooks (so the back-off state stays elastic-apm's), counts
+it, and reports failures through selfstats (rate-limited) instead of elastic-apm's
+one error log line per failed request.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ class _TransportOwner:
 
 
 class IntakeTransport(Transport):
-    """The elastic-apm HTTP transport, counting request outcomes."""
+    """The elastic-apm HTTP transport, posting ready-made bodies and counting outcomes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -89,25 +96,32 @@ class IntakeTransport(Transport):
     # Typed doors to the untyped base class, so the exporter stays mypy --strict.
 
     def in_backoff(self) -> bool:
-        """True while the transport would drop a flush unsent after recent failures."""
+        """True while elastic-apm's back-off says not to try after recent failures."""
         return not self.state.should_try()  # type: ignore[no-untyped-call]
 
-    def ensure_started(self) -> None:
-        """Start the sender thread on first use, and again in a forked child."""
-        if not self.is_started():  # type: ignore[no-untyped-call]
-            self.start_thread()
-
-    def flush_and_wait(self) -> bool:
-        """Send what is queued now; ``False`` if that did not finish in time."""
+    def post(self, body: bytes) -> bool:
+        """POST one gzip NDJSON body (metadata line first) with elastic-apm's ``send()``:
+        its pool, TLS settings, auth and content headers. ``True`` on a 2xx/3xx."""
         try:
-            self.flush()  # type: ignore[no-untyped-call]
-        except ValueError:  # elastic-apm's "flush timed out"
+            self.send(body)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # TransportException: connection, timeout, HTTP >= 400
+            self.handle_transport_fail(exc)
             return False
+        self.handle_transport_success()
         return True
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: no pooled connection or lock may be shared with the parent."""
+        self._outcome_lock = threading.Lock()
+        self.handle_fork()  # elastic-apm's own: drops the urllib3 PoolManager
+
     def stop(self) -> None:
-        """Send what is queued, then end the sender thread (no-op if never started)."""
-        self.close()  # type: ignore[no-untyped-call]
+        """Close pooled connections; the transport's own thread is never started."""
+        self._closed = True
+        pool = self._http
+        self._http = None
+        if pool is not None:
+            pool.clear()
 
 
 def make_transport(
@@ -123,10 +137,9 @@ def make_transport(
 ) -> IntakeTransport:
     """A transport posting to ``<server_url>/intake/v2/events``.
 
-    ``api_request_time`` is the transport's periodic flush and also how long its
-    ``flush()``/``close()`` wait, so it is tied to ``timeout_s`` (plus a grace for the
-    request itself to time out first); the exporter flushes
-    explicitly after every batch anyway.
+    ``timeout_s`` is the HTTP timeout of each request. ``api_request_time`` and
+    ``api_request_size`` only matter to the transport's own queue, which is unused;
+    they are set to sane values because the transport reads them.
     """
     base = server_url if server_url.endswith("/") else server_url + "/"
     config = _TransportConfig(
