@@ -28,6 +28,8 @@ from commerce_observe.monitoring.queries import (
 )
 from commerce_observe.monitoring.store import WriteResult
 
+HOUR_MS = 3_600_000
+
 _LAT_CASE = "CASE " + " ".join(f"WHEN NEW.latency_ms < {b} THEN {i}" for i, b in enumerate(LATENCY_BOUNDS_MS)) + \
     f" ELSE {len(LATENCY_BOUNDS_MS)} END"
 
@@ -41,6 +43,11 @@ CREATE INDEX IF NOT EXISTS docs_alerts ON docs(ts_ms) WHERE record IN ('finding'
 CREATE TABLE IF NOT EXISTS minute_rollup(minute INTEGER NOT NULL, action TEXT NOT NULL, currency TEXT NOT NULL,
   method TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER NOT NULL,
   PRIMARY KEY(minute, action, currency, method, reason)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hour_rollup(hour INTEGER NOT NULL, action TEXT NOT NULL, currency TEXT NOT NULL,
+  method TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER NOT NULL,
+  PRIMARY KEY(hour, action, currency, method, reason)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS product_hour(hour INTEGER NOT NULL, product_id TEXT NOT NULL,
+  quantity INTEGER NOT NULL, lines INTEGER NOT NULL, PRIMARY KEY(hour, product_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS product_rollup(minute INTEGER NOT NULL, product_id TEXT NOT NULL,
   quantity INTEGER NOT NULL, lines INTEGER NOT NULL, PRIMARY KEY(minute, product_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latency_rollup(minute INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
@@ -49,9 +56,14 @@ CREATE TRIGGER IF NOT EXISTS docs_minute AFTER INSERT ON docs WHEN NEW.record IN
   INSERT INTO minute_rollup VALUES(NEW.ts_ms / {MINUTE_MS}, NEW.action, coalesce(NEW.currency, ''),
     coalesce(NEW.method, ''), coalesce(NEW.reason, ''), 1, coalesce(NEW.amount_milli, 0))
   ON CONFLICT DO UPDATE SET n = n + 1, amount_milli = amount_milli + excluded.amount_milli;
+  INSERT INTO hour_rollup VALUES(NEW.ts_ms / {HOUR_MS}, NEW.action, coalesce(NEW.currency, ''),
+    coalesce(NEW.method, ''), coalesce(NEW.reason, ''), 1, coalesce(NEW.amount_milli, 0))
+  ON CONFLICT DO UPDATE SET n = n + 1, amount_milli = amount_milli + excluded.amount_milli;
 END;
 CREATE TRIGGER IF NOT EXISTS docs_product AFTER INSERT ON docs WHEN NEW.record = 'item' BEGIN
   INSERT INTO product_rollup VALUES(NEW.ts_ms / {MINUTE_MS}, NEW.product_id, NEW.quantity, 1)
+  ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity, lines = lines + 1;
+  INSERT INTO product_hour VALUES(NEW.ts_ms / {HOUR_MS}, NEW.product_id, NEW.quantity, 1)
   ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity, lines = lines + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS docs_latency AFTER INSERT ON docs WHEN NEW.latency_ms IS NOT NULL
@@ -64,6 +76,22 @@ COLUMNS = ("id", "ts_ms", "record", "action", "currency", "method", "reason", "a
            "quantity", "latency_ms", "kind", "event_id", "event_type", "order_id", "payment_id", "trace_id", "message")
 INSERT = f"INSERT OR IGNORE INTO docs({', '.join(COLUMNS)}) VALUES({', '.join('?' * len(COLUMNS))})"
 Row = tuple[Any, ...]
+
+
+def _spans(r: TimeRange, table: str, hour_table: str, columns: str) -> tuple[str, tuple[int, ...]]:
+    """A UNION ALL over whole hours (from the hourly table) and the minutes at both edges.
+
+    Why: over days, the per-minute product table has minutes x products rows;
+    the hourly one has sixty times fewer, so a week stays a few milliseconds.
+    """
+    m0, m1 = r.start_ms // MINUTE_MS, r.end_ms // MINUTE_MS
+    h0, h1 = -(-m0 // 60), m1 // 60
+    if h0 >= h1:
+        return f"SELECT {columns} FROM {table} WHERE minute >= ? AND minute < ?", (m0, m1)
+    sql = (f"SELECT {columns} FROM {table} WHERE minute >= ? AND minute < ? UNION ALL "
+           f"SELECT {columns} FROM {hour_table} WHERE hour >= ? AND hour < ? UNION ALL "
+           f"SELECT {columns} FROM {table} WHERE minute >= ? AND minute < ?")
+    return sql, (m0, h0 * 60, h0, h1, h1 * 60, m1)
 
 
 def to_row(doc: Mapping[str, Any]) -> Row:
@@ -137,6 +165,11 @@ class SqliteStore:
 
     _IN = "minute >= ? AND minute < ?"
 
+    def _rolled(self, r: TimeRange, select: str, rest: str) -> list[Any]:
+        """``SELECT select ... WHERE rest`` over minute_rollup, whole hours read from hour_rollup."""
+        union, params = _spans(r, "minute_rollup", "hour_rollup", "action, currency, method, reason, n, amount_milli")
+        return self._conn().execute(f"SELECT {select} FROM ({union}) WHERE {rest}", params).fetchall()
+
     def per_minute(self, r: TimeRange) -> list[MinuteRow]:
         rows = self._q(f"""SELECT minute, sum(n * (action = 'order.created')),
             sum(n * (action IN ('payment.authorized', 'payment.failed'))), sum(n * (action = 'payment.failed'))
@@ -145,8 +178,8 @@ class SqliteStore:
         return [MinuteRow(m * MINUTE_MS, o, p, f) for m, o, p, f in rows]
 
     def revenue(self, r: TimeRange) -> list[RevenueRow]:
-        rows = self._q(f"""SELECT currency, sum(n), sum(amount_milli) FROM minute_rollup
-            WHERE {self._IN} AND action = 'order.created' AND currency != '' GROUP BY currency ORDER BY currency""", r)
+        rows = self._rolled(r, "currency, sum(n), sum(amount_milli)",
+                            "action = 'order.created' AND currency != '' GROUP BY currency ORDER BY currency")
         return [RevenueRow(c, n, money(a), aov(money(a), n)) for c, n, a in rows]
 
     def sales_trend(self, r: TimeRange, bucket_minutes: int = 1) -> list[TrendRow]:
@@ -157,13 +190,13 @@ class SqliteStore:
         return [TrendRow(b * MINUTE_MS, c, n, money(a)) for b, c, n, a in rows]
 
     def top_products(self, r: TimeRange, limit: int = 10) -> list[ProductRow]:
-        rows = self._q(f"""SELECT product_id, sum(quantity) AS q, sum(lines) FROM product_rollup WHERE {self._IN}
-            GROUP BY product_id ORDER BY q DESC, product_id LIMIT ?""", r, limit)
+        union, params = _spans(r, "product_rollup", "product_hour", "product_id, quantity, lines")
+        rows = self._conn().execute(f"""SELECT product_id, sum(quantity) AS q, sum(lines) FROM ({union})
+            GROUP BY product_id ORDER BY q DESC, product_id LIMIT ?""", (*params, limit)).fetchall()
         return [ProductRow(p, q, n) for p, q, n in rows]
 
     def _failures(self, r: TimeRange, column: str) -> list[CountRow]:
-        rows = self._q(f"""SELECT {column}, sum(n) FROM minute_rollup WHERE {self._IN} AND action = 'payment.failed'
-            AND {column} != '' GROUP BY {column}""", r)
+        rows = self._rolled(r, f"{column}, sum(n)", f"action = 'payment.failed' AND {column} != '' GROUP BY {column}")
         return by_count(dict(rows))
 
     def failures_by_reason(self, r: TimeRange) -> list[CountRow]:
@@ -188,8 +221,7 @@ class SqliteStore:
                             tuple((b, counts.get(i, 0)) for i, b in enumerate(bounds)))
 
     def finding_counts(self, r: TimeRange) -> list[CountRow]:
-        rows = self._q(f"SELECT action, sum(n) FROM minute_rollup WHERE {self._IN} AND action LIKE 'finding.%' "
-                       "GROUP BY action", r)
+        rows = self._rolled(r, "action, sum(n)", "action LIKE 'finding.%' GROUP BY action")
         return by_count({a.split(".", 1)[1].upper(): n for a, n in rows})
 
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:

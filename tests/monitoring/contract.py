@@ -58,8 +58,20 @@ def check_subrange(q: MetricsQuery) -> None:
     assert got == {m: v for m, v in exp.items() if sub.start_ms <= m < sub.end_ms}
 
 
+def check_wide_ranges(q: MetricsQuery) -> None:
+    """Ranges spanning whole hours (read from hourly rollups) see the same totals as the tight one."""
+    for start, end in ((-120, 180), (-30, 90), (0, 60)):
+        wide = TimeRange.of(dataset.T0 + timedelta(minutes=start), dataset.T0 + timedelta(minutes=end))
+        assert q.revenue(wide) == q.revenue(RANGE)
+        assert q.top_products(wide, 3) == q.top_products(RANGE, 3)
+        assert q.failures_by_reason(wide) == q.failures_by_reason(RANGE)
+        assert q.finding_counts(wide) == q.finding_counts(RANGE)
+
+
 def comparable(q: MetricsQuery) -> dict[str, Any]:
-    """The whole dashboard summary, for comparing two stores."""
+    """The whole dashboard summary, for comparing two stores (one range cuts through the data)."""
     out = summary(q, RANGE, bucket_minutes=2)
+    edge = TimeRange.of(dataset.T0 + timedelta(minutes=3), dataset.T0 + timedelta(minutes=125))
+    out["edge"] = summary(q, edge, bucket_minutes=5)
     out["sub"] = [asdict(r) for r in q.per_minute(TimeRange.of(dataset.T0, dataset.T0 + timedelta(minutes=2)))]
     return out

@@ -44,6 +44,7 @@ def test_figures_match_the_reference_after_redelivery(elasticsearch_url: str) ->
     store.refresh()
     contract.check_figures(store)
     contract.check_subrange(store)
+    contract.check_wide_ranges(store)
 
 
 def test_same_results_as_the_embedded_store(elasticsearch_url: str, tmp_path: Path) -> None:

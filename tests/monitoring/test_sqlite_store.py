@@ -17,6 +17,7 @@ def test_figures_match_the_reference_after_redelivery(tmp_path: Path) -> None:
     contract.load(store)
     contract.check_figures(store)
     contract.check_subrange(store)
+    contract.check_wide_ranges(store)
 
 
 def test_reopened_file_keeps_counts_and_stays_idempotent(tmp_path: Path) -> None:
