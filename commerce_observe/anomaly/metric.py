@@ -51,7 +51,7 @@ class MetricSettings:
     w_excursion: float = 0.9
     exc_base: float = 0.5
     # alert shaping
-    rest_fraction: float = 0.2
+    rest_fraction: float = 0.25
     rest_level: float = 0.75
 
 
