@@ -73,7 +73,7 @@ def cached(name: str, fill: Callable[[Path], None]) -> Path:
         try:
             fill(tmp)
             (tmp / ".complete").touch()
-            tmp.chmod(0o755)  # mkdtemp made it private; the Elasticsearch user reads it
+            tmp.chmod(0o755)  # mkdtemp made it private; others (the Elasticsearch user) read it
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
         finally:
@@ -202,7 +202,7 @@ class Server:
     name: ClassVar[str]
     env_var: ClassVar[str]
     port_names: ClassVar[tuple[str, ...]] = ("port",)
-    start_timeout: ClassVar[float] = 120.0
+    start_timeout: ClassVar[float] = 180.0
 
     ports: dict[str, int] = field(default_factory=dict)
     pid: int | None = None

@@ -11,12 +11,13 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import urllib.request
 import zipfile
 from pathlib import Path
 
 from testbed import versions
-from testbed.base import CACHE_DIR, LOOPBACK, REPO_ROOT, Launch, Server, TestbedError, cached, minimal_env, mvn_copy
+from testbed.base import LOOPBACK, Launch, Server, TestbedError, cached, minimal_env, mvn_copy
 
 RUN_AS = "cotestbed"
 """The unprivileged user Elasticsearch runs as when the test bed itself is root."""
@@ -42,11 +43,27 @@ def _ensure_user() -> str | None:
     return RUN_AS
 
 
+def _let_others_walk_to(*targets: Path) -> None:
+    """Add search (o+x, not read) to the folders above `targets` that lack it.
+
+    A checkout may sit in a private folder (`mktemp -d` makes 0700) that the node's
+    user could not pass through; Java checks access(2), which ignores capabilities,
+    so the permission itself must allow it.
+    """
+    for target in targets:
+        for folder in target.parents:
+            mode = folder.stat().st_mode
+            if not mode & 0o001:
+                print(f"testbed: chmod o+x {folder} so that {RUN_AS} can reach Elasticsearch",
+                      file=sys.stderr)
+                folder.chmod(mode | 0o001)
+
+
 class Elasticsearch(Server):
     name = "elasticsearch"
     env_var = "COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL"
     port_names = ("port", "transport")
-    start_timeout = 180.0
+    start_timeout = 300.0
 
     def home(self) -> Path:
         version = versions.ELASTICSEARCH
@@ -92,13 +109,10 @@ class Elasticsearch(Server):
             (self.workdir / sub).mkdir()
         user = _ensure_user()
         if user is not None:
-            # The node must read the distribution and walk into its own work directory.
-            for folder in (*self.workdir.parents, *(CACHE_DIR / "downloads").parents):
-                if folder.is_relative_to(REPO_ROOT) and folder != REPO_ROOT:
-                    folder.chmod(folder.stat().st_mode | 0o055)
             entry = pwd.getpwnam(user)
             for path in [self.workdir, *self.workdir.rglob("*")]:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
+            _let_others_walk_to(self.home(), self.workdir)
 
     def launch(self) -> Launch:
         env = minimal_env(ES_JAVA_HOME=_java_home(), ES_PATH_CONF=str(self.workdir / "config"),
