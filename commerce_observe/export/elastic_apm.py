@@ -29,7 +29,6 @@ Nothing here raises for a backend or encoding problem; each is counted:
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import threading
 import weakref
@@ -41,7 +40,7 @@ import elasticapm
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.export.elastic.mapping import error_events, service_name, span_event, transaction_event
+from commerce_observe.export.elastic.mapping import dumps, error_events, service_name, span_line, transaction_line
 from commerce_observe.export.elastic.metadata import build_metadata
 from commerce_observe.export.elastic.transport import IntakeTransport, make_transport
 from commerce_observe.export.record import SpanRecord
@@ -63,11 +62,6 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 #: repetitive keys still shrinks about tenfold.
 GZIP_LEVEL = 1
 
-#: One compact line per event. ``ensure_ascii`` (the default) keeps the body ASCII,
-#: so lone surrogates in attribute text cannot make it unencodable.
-_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-#: Line prefixes per intake event type.
-_PREFIX = {t: '{"' + t + '":' for t in ("transaction", "span", "error")}
 
 
 def _gzip(body: bytes) -> bytes:
@@ -170,7 +164,7 @@ class ElasticApmExporter:
 
     def _build_metadata_line(self) -> str:
         meta = build_metadata(*self._metadata_args)
-        return '{"metadata":' + _dumps(meta) + "}\n"
+        return '{"metadata":' + dumps(meta) + "}\n"
 
     def _after_fork_in_child(self) -> None:
         """Runs in a forked child: the parent's worker may have held the lock and the
@@ -188,9 +182,7 @@ class ElasticApmExporter:
         bodies: list[bytes] = []
         lines = [meta]
         size = len(meta)
-        dumps, prefix = _dumps, _PREFIX
-        for event_type, data in self._encode(batch):
-            line = prefix[event_type] + dumps(data) + "}\n"
+        for line in self._encode(batch):
             if size + len(line) > MAX_REQUEST_BYTES and len(lines) > 1:
                 bodies.append("".join(lines).encode())
                 lines, size = [meta], len(meta)
@@ -200,23 +192,25 @@ class ElasticApmExporter:
             bodies.append("".join(lines).encode())
         return bodies
 
-    def _encode(self, batch: Sequence[SpanRecord]) -> list[tuple[str, dict[str, Any]]]:
+    def _encode(self, batch: Sequence[SpanRecord]) -> list[str]:
+        """NDJSON lines (each with its newline) for the batch's events, in order."""
         counts = self._child_counts
         for record in batch:
             if not record.is_entry:
                 counts[record.transaction_id] = counts.get(record.transaction_id, 0) + 1
         while len(counts) > _MAX_PENDING_COUNTS:
             del counts[next(iter(counts))]
-        out: list[tuple[str, dict[str, Any]]] = []
+        own = self._service_raw
+        out: list[str] = []
         for record in batch:
             try:
-                service = None if record.service_name == self._service_raw else self._other_service(record.service_name)
-                if record.is_entry:
-                    out.append(("transaction", transaction_event(record, counts.pop(record.span_id, 0), service)))
+                service = None if record.service_name == own else self._other_service(record.service_name)
+                if record.transaction_id == record.span_id:
+                    out.append(transaction_line(record, counts.pop(record.span_id, 0), service))
                 else:
-                    out.append(("span", span_event(record, service)))
+                    out.append(span_line(record, service))
                 if record.events:
-                    out.extend(("error", e) for e in error_events(record))
+                    out.extend('{"error":' + dumps(e) + "}\n" for e in error_events(record))
             except Exception as exc:
                 stats.record_failure(MAPPING_FAILED, "span %r not encodable for Elastic APM: %r", record.name, exc)
                 if stats.strict:

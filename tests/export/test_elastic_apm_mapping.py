@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -223,3 +224,28 @@ def test_same_ids_as_zipkin_for_tracer_provider_spans() -> None:
     assert all(e.get("transaction_id", e["id"]) == root["id"] for e in elastic.values())
     place_id = next(z["id"] for z in zipkin if z["name"] == "place order")
     assert error["parent_id"] == place_id and error["transaction_id"] == root["id"]
+
+
+@pytest.mark.parametrize("kind", list(SpanKind))
+@pytest.mark.parametrize("error", [False, True])
+def test_plain_attributes_fast_path_matches_the_rules(kind: SpanKind, error: bool) -> None:
+    """Spans with none of the attributes the rules read skip them (precomputed per
+    kind); the result must be what the rules give. Validated against the official
+    schemas (no APM Server can run here)."""
+    from commerce_observe.export.elastic import classify
+
+    attrs: dict[str, AttributeValue] = {"commerce.order.id": "ord-1", "commerce.quantity": 2}
+    txn = transaction_event(span_record(kind=kind, error=error, attributes=attrs), 0)
+    SCHEMAS.check("transaction", _wire("transaction", txn))
+    assert txn["type"] == classify.transaction_type(kind, attrs)
+    assert txn["outcome"] == classify.outcome(error, attrs, entry=True)
+    assert txn["result"] == classify.result(error, attrs)
+    assert "context" not in txn and not classify.transaction_context(kind, attrs, T0_NS)
+
+    span = span_event(span_record(kind=kind, error=error, attributes=attrs, span_id=2, transaction_id=1))
+    SCHEMAS.check("span", _wire("span", span))
+    k = classify.span_kind(kind, attrs)
+    assert (span["type"], span.get("subtype"), span.get("action")) == (k.type, k.subtype, k.action)
+    assert span["outcome"] == classify.outcome(error, attrs, entry=False)
+    assert "context" not in span and not classify.span_context(k, attrs, T0_NS)
+    assert span["otel"]["attributes"] == attrs

@@ -39,6 +39,14 @@ RPC_SYSTEM = ("rpc.system",)
 #: Producer-side publish time (epoch ns) as the consumer saw it; gives ``message.age``.
 MESSAGE_PUBLISHED_NS = ("commerce.message.published_ns",)
 
+#: Every attribute the rules here read. A span with none of them (most commerce
+#: spans) classifies by its kind alone, which the mapping precomputes.
+CLASSIFY_KEYS = frozenset(
+    MESSAGING_SYSTEM + MESSAGING_DESTINATION + MESSAGING_OPERATION + ROUTING_KEY + HTTP_METHOD + HTTP_STATUS
+    + HTTP_URL + HTTP_PATH + SERVER_HOST + SERVER_PORT + DB_SYSTEM + DB_NAME + DB_STATEMENT + RPC_SYSTEM
+    + MESSAGE_PUBLISHED_NS
+)
+
 _SEND_OPS = frozenset({"publish", "send", "create"})
 _RECEIVE_OPS = frozenset({"receive"})
 
