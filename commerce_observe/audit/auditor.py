@@ -38,11 +38,12 @@ class Auditor:
     ``groups`` selects the consumer groups to check: None checks every group seen;
     otherwise a mapping group -> destinations. A group is expected on a destination
     it is explicitly mapped to, or, with an empty mapping, on every destination it
-    has been seen handling. It is not blamed for what came before it started: on a
-    Kafka partition where it handled anything, events below the lowest offset it
-    handled there are not expected (consumers read a partition onward from a
-    position); elsewhere, events published before the earliest publication it
-    handled on that destination are not expected.
+    has been seen handling - for events published no more than one grace period
+    before the earliest publication it handled there. So a group that started
+    later is not blamed for older history, while a burst published just before
+    the group's first poll (partitions interleave it) is still checked in full.
+    The price: a group that joins live traffic at the latest offset may be blamed
+    for up to one grace period of events published just before it joined.
     """
 
     def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None) -> None:
@@ -55,7 +56,6 @@ class Auditor:
         self._fifo: deque[tuple[int, bytes]] = deque()
         self._since: dict[bytes, dict[bytes, int]] = {}  # destination -> group -> earliest publication handled
         self._cands: dict[bytes, tuple[tuple[bytes, int], ...]] = {}
-        self._offsets: dict[tuple[bytes, bytes], dict[bytes, int]] = {}  # (destination, partition) -> group -> lowest offset
         self._seqs: dict[bytes, SeqTrack] = {}  # b"source\tdestination" -> tracker
         self.watermark = 0
         # provisional findings, as raw lines, built into Finding objects by finish()
@@ -75,7 +75,7 @@ class Auditor:
         events = self._events
         fifo_append = self._fifo.append
         grace, sla, wm = self.grace_ns, self.sla_ns, self.watermark
-        seqs, lost, late, pflags = self._seqs, self._lost, self._late, _PRODUCER_FLAG
+        seqs, lost, late, pflags, since = self._seqs, self._lost, self._late, _PRODUCER_FLAG, self._since
         n = bad = anon = 0
         for line in lines:
             n += 1
@@ -108,6 +108,9 @@ class Auditor:
                         pub = int(f[4])
                         if t - pub > sla:
                             late[(eid, grp)] = (line, pub)
+                        d = since.get(f[6])  # learn who reads where as soon as it shows
+                        if d is None or d.get(grp, pub + 1) > pub:
+                            self._learn_since(f[6], grp, pub)
                     else:
                         s[1] |= _NEEDS_LATE
                 elif g.__class__ is bytes:
@@ -177,26 +180,20 @@ class Auditor:
             cands = self._cands[dest] = tuple(merged.items())
         return cands
 
-    def _learn(self, dest: bytes, handled: dict[bytes, Any], ptime: int) -> None:
-        """Where each group reads: the earliest publication it handled on a destination, and,
-        per Kafka partition, the lowest offset (a group reads a partition onward from there)."""
+    def _learn_since(self, dest: bytes, grp: bytes, pub: int) -> None:
         known = self._since.setdefault(dest, {})
-        for grp, lines in handled.items():
-            old = known.get(grp)
-            if old is None or ptime < old:
-                known[grp] = ptime
-                self._cands.pop(dest, None)
-            f = (lines if lines.__class__ is bytes else lines[0]).split(b"\t", 10)
-            if f[8] and f[9]:
-                offs = self._offsets.setdefault((dest, f[8]), {})
-                off = int(f[9])
-                low = offs.get(grp)
-                if low is None or off < low:
-                    offs[grp] = off
+        if known.get(grp, pub + 1) > pub:
+            known[grp] = pub
+            self._cands.pop(dest, None)
+
+    def _learn(self, dest: bytes, handled: dict[bytes, Any], ptime: int) -> None:
+        """Learn from handlings whose record had no publication time (the producer's time stands in)."""
+        for grp in handled:
+            self._learn_since(dest, grp, ptime)
 
     def _resolve(self, eid: bytes, s: list[Any]) -> None:
         pline, flags, handled, failed, ptime, dest = s
-        sel = self._selected
+        sel, grace = self._selected, self.grace_ns
         for grp, lines in handled.items():
             if lines.__class__ is list and (sel is None or grp in sel):
                 self._dups[(eid, grp)] = lines
@@ -206,13 +203,8 @@ class Auditor:
         if flags & _ACK or ((flags & _PUB) and (handled or failed)):
             if handled:
                 self._learn(dest, handled, ptime)
-            pf = pline.split(b"\t", 10)
-            offs = self._offsets.get((dest, pf[8])) if pf[8] and pf[9] else None
             for grp, since in self._candidates(dest):
-                if grp in handled:
-                    continue
-                low = offs.get(grp) if offs is not None else None
-                if (int(pf[9]) >= low) if low is not None else (since <= ptime):
+                if since - grace <= ptime and grp not in handled:
                     self._lost[(eid, grp)] = (pline, (failed or {}).get(grp, []))
         elif not handled:
             self._undelivered[eid] = pline

@@ -28,13 +28,13 @@ class Ev:
         return self._fact(Stage.PUBLISHED, dt)
 
     def acked(self, dt: float = 0.005, partition: int = 0) -> bytes:
-        return self._fact(Stage.ACKED, dt, partition=partition, offset=1)
+        return self._fact(Stage.ACKED, dt, partition=partition, offset=self.seq or 1)
 
     def send_failed(self, dt: float = 0.03) -> bytes:
         return self._fact(Stage.SEND_FAILED, dt, error="KafkaTimeoutError: 30s")
 
     def handled(self, group: str, dt: float = 0.02, span: str = "c" * 16, pub: bool = True) -> bytes:
-        return self._fact(Stage.HANDLED, dt, consumer_group=group, span=span, partition=0, offset=1,
+        return self._fact(Stage.HANDLED, dt, consumer_group=group, span=span, partition=0, offset=self.seq or 1,
                           published_ns=self.at if pub else None)
 
     def handle_failed(self, group: str, dt: float = 0.02, span: str = "e" * 16) -> bytes:

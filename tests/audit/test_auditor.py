@@ -125,8 +125,15 @@ def test_eviction_resolves_after_grace_only() -> None:
 
 def test_group_that_starts_late_is_not_blamed_for_earlier_events() -> None:
     early = [line for i in range(5) for line in Ev(f"a{i}", seq=i + 1, at=i).ok("billing")]
-    late = [line for i in range(5, 10) for line in Ev(f"a{i}", seq=i + 1, at=i).ok("billing", "audit-log")]
-    assert run(early + late) == []
+    late = [line for i in range(5, 10) for line in Ev(f"a{i}", seq=i + 1, at=100 + i).ok("billing", "audit-log")]
+    assert run(early + late, grace=10.0) == []
+
+
+def test_burst_before_a_groups_first_handling_is_still_checked() -> None:
+    burst = [Ev(f"b{i}", seq=i + 1, at=i * 0.001) for i in range(6)]
+    lines = [line for e in burst for line in (e.published(), e.acked())]
+    lines += [line for e in burst[3:] for line in (e.handled("billing", 2.0),)]  # b0..b2 were lost
+    assert kinds(run(lines, grace=10.0)) == {("LOST", f"b{i}", "billing") for i in range(3)}
 
 
 def test_groups_only_expected_on_destinations_they_consume() -> None:
