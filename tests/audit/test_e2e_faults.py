@@ -39,7 +39,8 @@ class Trail:
     attachment: Attachment
 
     def producer(self, **kw: Any) -> Any:
-        return kafka.KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, **kw)
+        kw.setdefault("linger_ms", 5)
+        return kafka.KafkaProducer(bootstrap_servers=self.bootstrap, **kw)
 
     def consumer(self, group: str, **kw: Any) -> Any:
         kw.setdefault("max_poll_records", 500)
