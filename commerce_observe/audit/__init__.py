@@ -9,5 +9,12 @@ links into Zipkin and Kibana APM. Importing this package starts nothing.
 from commerce_observe.audit.auditor import Auditor
 from commerce_observe.audit.findings import Finding, Handling, Kind, Links
 from commerce_observe.audit.record import AuditRecord, decode, encode
+from commerce_observe.audit.sinks import MemorySink, SinkUnavailable, SqliteSink
+from commerce_observe.audit.spool import Spool
+from commerce_observe.audit.wiring import Attachment, attach
+from commerce_observe.audit.writer import AuditWriter
 
-__all__ = ["AuditRecord", "Auditor", "Finding", "Handling", "Kind", "Links", "decode", "encode"]
+__all__ = [
+    "Attachment", "AuditRecord", "AuditWriter", "Auditor", "Finding", "Handling", "Kind", "Links",
+    "MemorySink", "SinkUnavailable", "Spool", "SqliteSink", "attach", "decode", "encode",
+]

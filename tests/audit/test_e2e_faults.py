@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from commerce_observe.audit.attach import Attachment, attach
+from commerce_observe.audit import Attachment, attach
 from commerce_observe.audit.kafka_sink import KafkaSink
 from commerce_observe.cli import main
 from commerce_observe.messaging.handling import defer, handling
