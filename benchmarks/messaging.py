@@ -17,6 +17,11 @@ ended inside the window; consume iterates N records with ``for msg in consumer``
 from a fresh group. Broker round trips are in all variants alike, so the
 *overhead* column (variant minus ``none``) is the instrumentation's own cost; the
 last column compares overheads, ours / contrib. Median of ``--rounds``.
+
+The closing ``floor`` lines put both in proportion: the CPU of one bare SDK span
+(``start_span`` + ``end`` through the same export pipeline, no Kafka, no headers)
+with contrib's four attributes and with ours' eleven — what any instrumentation
+pays before it does anything else.
 """
 
 from __future__ import annotations
@@ -128,6 +133,25 @@ def _confluent(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
     return produce_ns, consume_ns
 
 
+def _floor(n: int, attributes: int) -> float:
+    """CPU per bare span (start + end, same pipeline) carrying ``attributes`` string attributes."""
+    from opentelemetry.trace import SpanKind
+
+    runtime = _install(False)
+    try:
+        tracer = runtime.tracer_provider.get_tracer("bench.floor")
+        attrs = {f"messaging.attr{i}": "value" for i in range(attributes)}
+
+        def spans() -> None:
+            for _ in range(n):
+                tracer.start_span("send bench", kind=SpanKind.PRODUCER, attributes=attrs).end()
+
+        spans()  # warm
+        return _cpu(spans, n)
+    finally:
+        commerce_observe.shutdown()
+
+
 CLIENTS: dict[str, Callable[[str, int, str], tuple[float, float]]] = {
     "kafka-python": _kafka_python, "confluent-kafka": _confluent}
 
@@ -159,6 +183,9 @@ def main() -> None:
                 over = cost[variant] - base
                 ratio = f"{over / (cost['contrib'] - base):.2f}" if variant == "ours" and cost["contrib"] > base else ""
                 print(f"{client:16} {op:8} {variant:8} {cost[variant]:9.0f} {over:9.0f} {ratio:>12}")
+    for attributes in (4, 11):
+        floor = statistics.median(_floor(min(args.n, 5000), attributes) for _ in range(args.rounds))
+        print(f"{'floor':16} {'span':8} {f'{attributes} attr':8} {floor:9.0f}")
 
 
 if __name__ == "__main__":

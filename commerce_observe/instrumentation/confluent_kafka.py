@@ -20,8 +20,9 @@ from typing import Any
 
 from commerce_observe.instrumentation.base import Instrumentor, Patch
 from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.consumer import begin_delivery, tracker_for
-from commerce_observe.messaging.producer import Publication, begin_publish, endpoint_for, split_server
+from commerce_observe.messaging.consumer import Tracker, begin_delivery, tracker_for
+from commerce_observe.messaging.producer import (Publication, begin_publish, cached_endpoint, endpoint_for,
+                                                 split_server)
 from commerce_observe.propagation import Format, KafkaHeaders
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
@@ -59,10 +60,10 @@ class _ProducerMixin:
         headers = kwargs.get("headers")
         if isinstance(headers, dict):
             headers = list(headers.items())
-        carrier = KafkaHeaders(list(headers) if isinstance(headers, (list, tuple)) else None)
+        carrier = KafkaHeaders(list(headers) if headers and isinstance(headers, (list, tuple)) else None)
         conf = self._co_conf
-        endpoint = endpoint_for(self, sc.KAFKA, str(conf.get("client.id") or "confluent-kafka"),
-                                conf.get("bootstrap.servers"))
+        endpoint = cached_endpoint(self) or endpoint_for(
+            self, sc.KAFKA, str(conf.get("client.id") or "confluent-kafka"), conf.get("bootstrap.servers"))
         key = args[1] if len(args) > 1 else kwargs.get("key")
         publication = begin_publish(endpoint, topic, carrier, FORMATS, key=key)
         if publication is None:
@@ -77,13 +78,15 @@ class _ProducerMixin:
             raise
 
 
-def _open(consumer: Any, msg: Any) -> Any:
-    conf = consumer._co_conf
+def _open(consumer: Any, msg: Any, tracker: Tracker) -> Any:
+    info = tracker.info
+    if info is None:  # the config, read once per consumer
+        conf = consumer._co_conf
+        info = tracker.info = (conf.get("group.id"), split_server(conf.get("bootstrap.servers")))
     stamp = msg.timestamp()
     return begin_delivery(
         msg, sc.KAFKA, msg.topic(), KafkaHeaders(msg.headers()), partition=msg.partition(),
-        offset=msg.offset(), key=msg.key(), group=conf.get("group.id"),
-        server=split_server(conf.get("bootstrap.servers")),
+        offset=msg.offset(), key=msg.key(), group=info[0], server=info[1],
         timestamp_ms=stamp[1] if stamp and stamp[0] == _CREATE_TIME else None,
     )
 
@@ -97,7 +100,7 @@ class _ConsumerMixin:
         parent: Any = super()
         msg = parent.poll(*args, **kwargs)
         if msg is not None and msg.error() is None:
-            delivery = _open(self, msg)
+            delivery = _open(self, msg, tracker)
             if delivery is not None:
                 tracker.activate(delivery)
         return msg
@@ -109,7 +112,7 @@ class _ConsumerMixin:
         msgs = parent.consume(*args, **kwargs)
         for msg in msgs or ():
             if msg.error() is None:
-                delivery = _open(self, msg)
+                delivery = _open(self, msg, tracker)
                 if delivery is not None:
                     tracker.add(delivery)
         return msgs

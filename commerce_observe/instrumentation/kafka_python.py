@@ -19,7 +19,8 @@ from typing import Any
 from commerce_observe.instrumentation.base import Instrumentor, Patch
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.consumer import Tracker, begin_delivery, tracker_for
-from commerce_observe.messaging.producer import Publication, begin_publish, endpoint_for, split_server
+from commerce_observe.messaging.producer import (Publication, begin_publish, cached_endpoint, endpoint_for,
+                                                 split_server)
 from commerce_observe.propagation import Format, KafkaHeaders
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
@@ -43,9 +44,9 @@ def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     topic, key, headers = _send_args(*args, **kwargs)
     if not isinstance(topic, str):
         return wrapped(*args, **kwargs)
-    carrier = KafkaHeaders(list(headers) if isinstance(headers, (list, tuple)) else None)
-    endpoint = endpoint_for(instance, sc.KAFKA, str(_config(instance, "client_id") or "kafka-python"),
-                            _config(instance, "bootstrap_servers"))
+    carrier = KafkaHeaders(list(headers) if headers and isinstance(headers, (list, tuple)) else None)
+    endpoint = cached_endpoint(instance) or endpoint_for(
+        instance, sc.KAFKA, str(_config(instance, "client_id") or "kafka-python"), _config(instance, "bootstrap_servers"))
     publication = begin_publish(endpoint, topic, carrier, FORMATS, key=key)
     if publication is None:
         return wrapped(*args, **kwargs)
@@ -73,36 +74,32 @@ def _watch(future: Any, publication: Publication) -> None:
         publication.failed(f"cannot watch send future: {exc!r}")
 
 
-def _open(instance: Any, record: Any) -> Any:
+def _consumer_info(tracker: Tracker, instance: Any) -> tuple[Any, tuple[str | None, int | None]]:
+    """Group id and first server of a consumer, read from its config once."""
+    info = tracker.info
+    if info is None:
+        info = tracker.info = (_config(instance, "group_id"), split_server(_config(instance, "bootstrap_servers")))
+    return info  # type: ignore[no-any-return]
+
+
+def _open(instance: Any, record: Any, tracker: Tracker) -> Any:
+    group, server = _consumer_info(tracker, instance)
     return begin_delivery(
         record, sc.KAFKA, record.topic, KafkaHeaders(record.headers),
-        partition=record.partition, offset=record.offset, key=record.key,
-        group=_config(instance, "group_id"), server=split_server(_config(instance, "bootstrap_servers")),
+        partition=record.partition, offset=record.offset, key=record.key, group=group, server=server,
         timestamp_ms=record.timestamp if getattr(record, "timestamp_type", 0) == 0 else None,
     )
-
-
-class _Busy:
-    """Marks a tracker while ``__next__`` runs so its inner ``poll`` passes through."""
-
-    __slots__ = ("tracker",)
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-
-    def __enter__(self) -> None:
-        self.tracker.busy = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.tracker.busy = False
 
 
 def _next(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     tracker = tracker_for(instance)
     tracker.settle()
-    with _Busy(tracker):
+    tracker.busy = True  # inline rather than ``with _Busy(...)``: one object less per record
+    try:
         record = wrapped(*args, **kwargs)
-    delivery = _open(instance, record)
+    finally:
+        tracker.busy = False
+    delivery = _open(instance, record, tracker)
     if delivery is not None:
         tracker.activate(delivery)
     return record
@@ -137,7 +134,7 @@ def _poll(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     if isinstance(batches, dict):
         for records in batches.values():
             for record in records:
-                delivery = _open(instance, record)
+                delivery = _open(instance, record, tracker)
                 if delivery is not None:
                     tracker.add(delivery)
     return batches

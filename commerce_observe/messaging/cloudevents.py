@@ -87,12 +87,35 @@ def format_time(ns: int) -> str:
     return f"{prefix}.{rem // 1000:06d}Z"
 
 
+_parsed_second: tuple[str, int] = ("", 0)
+
+
 def parse_time(text: str | None) -> int | None:
-    """Epoch nanoseconds of an RFC 3339 time, or None when it is not one."""
+    """Epoch nanoseconds of an RFC 3339 time, or None when it is not one.
+
+    Our own shape (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, what :func:`format_time`
+    writes) takes a fast path: the seconds part is parsed once per second and
+    cached, the microseconds are an ``int``. Anything else goes to ``fromisoformat``.
+    """
+    global _parsed_second
     if not text or len(text) > 40:
         return None
+    if len(text) == 27 and text[19] == "." and text.isascii() and text[26] == "Z" and text[20:26].isdigit():
+        prefix = text[:19]
+        cached, seconds = _parsed_second
+        if cached != prefix:
+            whole = _parse_iso(prefix + "+00:00")
+            if whole is None:
+                return None
+            seconds = whole // 1_000_000_000
+            _parsed_second = (prefix, seconds)
+        return seconds * 1_000_000_000 + int(text[20:26]) * 1000
+    return _parse_iso(text.replace("Z", "+00:00").replace("z", "+00:00"))
+
+
+def _parse_iso(text: str) -> int | None:
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
     if parsed.tzinfo is None:

@@ -48,18 +48,43 @@ _open: dict[int, Delivery] = {}
 
 
 class Delivery:
-    """One received message and its CONSUMER span."""
+    """One received message and its CONSUMER span.
 
-    __slots__ = ("span", "context", "record", "fact", "explicit", "deferred", "done")
+    The identity for the :class:`MessageFact` is kept as plain fields and the fact
+    built only at :meth:`finish`, and only when the hub has a listener for it.
+    """
 
-    def __init__(self, span: trace.Span, record: object, fact: MessageFact) -> None:
+    __slots__ = ("span", "context", "record", "system", "stream", "event_id", "event_type", "source",
+                 "sequence", "partition", "offset", "group", "published", "explicit", "deferred", "done")
+
+    def __init__(self, span: trace.Span, record: object, system: str, stream: str, event_id: str | None,
+                 event_type: str | None, source: str | None, sequence: int | None, partition: int | None,
+                 offset: int | None, group: str | None, published: int | None) -> None:
         self.span = span
         self.context = trace.set_span_in_context(span)
         self.record = record
-        self.fact = fact
+        self.system = system
+        self.stream = stream
+        self.event_id = event_id
+        self.event_type = event_type
+        self.source = source
+        self.sequence = sequence
+        self.partition = partition
+        self.offset = offset
+        self.group = group
+        self.published = published
         self.explicit = False
         self.deferred = False
         self.done = False
+
+    def _fact(self, stage: Stage, now: int, error: str | None) -> MessageFact:
+        ctx = self.span.get_span_context()
+        return MessageFact(
+            stage, self.system, self.stream, self.event_id, self.event_type, self.source, self.sequence,
+            format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
+            partition=self.partition, offset=self.offset, consumer_group=self.group,
+            published_ns=self.published, error=error,
+        )
 
     def finish(self, error: BaseException | None = None) -> None:
         """End the span and report HANDLED (``error`` None) or HANDLE_FAILED, once."""
@@ -74,14 +99,10 @@ class Delivery:
             span.set_status(Status(StatusCode.ERROR, text))
             span.record_exception(error)
         span.end()
-        if hub().has_listeners(MessageFact):
-            f = self.fact
-            hub().emit(MessageFact(
-                Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, f.system, f.destination,
-                f.event_id, f.event_type, f.source, f.sequence, f.trace_id, f.span_id, time.time_ns(),
-                partition=f.partition, offset=f.offset, consumer_group=f.consumer_group,
-                published_ns=f.published_ns, error=text,
-            ))
+        the_hub = hub()
+        if the_hub.has_listeners(MessageFact):
+            the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED,
+                                    time.time_ns(), text))
 
 
 def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
@@ -105,6 +126,34 @@ def begin_delivery(record: object, system: str, destination: str, carrier: Carri
         return None
 
 
+#: Per (system, destination, group, server): the CONSUMER span's name and the
+#: attributes all its records share, built once (bounded).
+_constants: dict[tuple[str, str, str | None, str | None, int | None], tuple[str, dict[str, AttributeValue]]] = {}
+
+
+def _constant_attributes(system: str, destination: str, group: str | None,
+                         server: tuple[str | None, int | None]) -> tuple[str, dict[str, AttributeValue]]:
+    key = (system, destination, group, server[0], server[1])
+    found = _constants.get(key)
+    if found is None:
+        attrs: dict[str, AttributeValue] = {
+            sc.SYSTEM: system,
+            sc.DESTINATION: destination,
+            sc.OPERATION_TYPE: "process",
+            sc.OPERATION: "process",
+        }
+        if group:
+            attrs[sc.CONSUMER_GROUP] = group
+        if server[0] is not None:
+            attrs[sc.SERVER_ADDRESS] = server[0]
+            if server[1] is not None:
+                attrs[sc.SERVER_PORT] = server[1]
+        found = (f"process {destination}", attrs)
+        if len(_constants) < 4096:
+            _constants[key] = found
+    return found
+
+
 def _begin(record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
            offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
            timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
@@ -114,20 +163,17 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         stats.incr(NEW_TRACE)
         if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
             stats.incr(BROKEN_CONTEXT)
-    event_id = ce.header_text(carrier.get(sc.H_ID))
-    type_header = ce.header_text(carrier.get(sc.H_TYPE))
-    source = ce.header_text(carrier.get(sc.H_SOURCE))
-    sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
-    published = ce.parse_time(ce.header_text(carrier.get(sc.H_TIME)))
+    text = ce.header_text
+    event_id = text(carrier.get(sc.H_ID))
+    type_header = text(carrier.get(sc.H_TYPE))
+    source = text(carrier.get(sc.H_SOURCE))
+    sequence = ce.parse_sequence(text(carrier.get(sc.H_SEQUENCE)))
+    published = ce.parse_time(text(carrier.get(sc.H_TIME)))
     if published is None and timestamp_ms is not None and timestamp_ms > 0:
         published = timestamp_ms * 1_000_000
 
-    attrs: dict[str, AttributeValue] = {
-        sc.SYSTEM: system,
-        sc.DESTINATION: destination,
-        sc.OPERATION_TYPE: "process",
-        sc.OPERATION: "process",
-    }
+    name, constants = _constant_attributes(system, destination, group, server)
+    attrs = dict(constants)
     if event_id is not None:
         attrs[sc.MESSAGE_ID] = event_id
     if source is not None:
@@ -140,12 +186,6 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         attrs[sc.PARTITION] = str(partition)
     if offset is not None and offset >= 0:
         attrs[sc.KAFKA_OFFSET] = offset
-    if group:
-        attrs[sc.CONSUMER_GROUP] = group
-    if server[0] is not None:
-        attrs[sc.SERVER_ADDRESS] = server[0]
-        if server[1] is not None:
-            attrs[sc.SERVER_PORT] = server[1]
     if isinstance(key, (bytes, bytearray, str)):
         try:
             attrs[sc.KAFKA_KEY] = key if isinstance(key, str) else bytes(key).decode("utf-8")
@@ -155,15 +195,10 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         attrs[sc.LATENCY_MS] = (now - published) / 1e6
     if extra:
         attrs.update(extra)
-    span = _tracer.start_span(f"process {destination}", parent, SpanKind.CONSUMER, attrs, start_time=now)
-    ctx = span.get_span_context()
+    span = _tracer.start_span(name, parent, SpanKind.CONSUMER, attrs, start_time=now)
     event_type = type_header[9:] if type_header and type_header.startswith("commerce.") else None
-    fact = MessageFact(
-        Stage.HANDLED, system, stream, event_id, event_type if event_type != "message" else None,
-        source, sequence, format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
-        partition=partition, offset=offset, consumer_group=group, published_ns=published,
-    )
-    delivery = Delivery(span, record, fact)
+    delivery = Delivery(span, record, system, stream, event_id, event_type if event_type != "message" else None,
+                        source, sequence, partition, offset, group, published)
     if len(_open) >= MAX_OPEN:
         _evict()
     _open[id(record)] = delivery
@@ -184,9 +219,11 @@ def _evict() -> None:
 class Tracker:
     """The open implicit deliveries of one consumer (or channel), and the active one."""
 
-    __slots__ = ("pending", "active", "token", "busy", "__weakref__")
+    __slots__ = ("pending", "active", "token", "busy", "info", "__weakref__")
 
     def __init__(self) -> None:
+        #: What the client wrapper reads once per consumer (config: group, servers).
+        self.info: Any = None
         self.pending: list[Delivery] = []
         self.active: Delivery | None = None
         self.token: Any = None

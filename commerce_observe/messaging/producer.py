@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Set as AbstractSet
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.context import get_value
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
@@ -32,7 +34,12 @@ from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.facts import MessageFact, Stage
-from commerce_observe.propagation import Carrier, Format, inject
+from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
+from commerce_observe.propagation import formats as pf
+from commerce_observe.propagation.api import B3_DEBUG_KEY
+
+_W3C, _B3S, _B3M, _EL, _ELB = (Format.W3C.value, Format.B3_SINGLE.value, Format.B3_MULTI.value,
+                               Format.ELASTIC.value, Format.ELASTIC_BINARY.value)
 
 _tracer = trace.get_tracer("commerce_observe.messaging")
 _event: ContextVar[DomainEvent | None] = ContextVar("commerce_observe.publishing", default=None)
@@ -96,16 +103,23 @@ def split_server(servers: object) -> tuple[str | None, int | None]:
 class Endpoint:
     """One producer instance: its CloudEvents source, its sequences, its servers."""
 
-    __slots__ = ("system", "source", "sequencer", "server_address", "server_port", "__weakref__")
+    __slots__ = ("system", "source", "sequencer", "server_address", "server_port", "constants", "__weakref__")
 
     def __init__(self, system: str, label: str, servers: object) -> None:
         self.system = system
         self.source = ce.source_for(service_name(), label)
         self.sequencer = ce.Sequencer()
         self.server_address, self.server_port = split_server(servers)
+        #: Per (destination, operation): the span attributes all its messages share.
+        self.constants: dict[tuple[str, str], dict[str, AttributeValue]] = {}
 
 
 _endpoints: WeakKeyDictionary[Any, Endpoint] = WeakKeyDictionary()
+
+
+def cached_endpoint(client: Any) -> Endpoint | None:
+    """The :class:`Endpoint` of ``client`` if it sent before (lets wrappers skip reading its config)."""
+    return _endpoints.get(client)
 
 
 def endpoint_for(client: Any, system: str, label: str, servers: Any) -> Endpoint:
@@ -182,64 +196,133 @@ def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, format
         return None
 
 
+_SPAN_NAMES: dict[tuple[str, str], str] = {}
+_TRACE_BITS = (Format.W3C | Format.B3_SINGLE | Format.B3_MULTI | Format.ELASTIC | Format.ELASTIC_BINARY).value
+_B3_BITS = (Format.B3_SINGLE | Format.B3_MULTI).value
+
+
+def _constant_attributes(endpoint: Endpoint, destination: str, operation: str) -> dict[str, AttributeValue]:
+    """The attributes every message of ``endpoint`` to ``destination`` shares, built once."""
+    key = (destination, operation)
+    attrs = endpoint.constants.get(key)
+    if attrs is None:
+        attrs = {
+            sc.SYSTEM: endpoint.system,
+            sc.DESTINATION: destination,
+            sc.OPERATION_TYPE: "send" if operation == "send" else "publish",
+            sc.OPERATION: "publish",
+        }
+        if endpoint.server_address is not None:
+            attrs[sc.SERVER_ADDRESS] = endpoint.server_address
+            if endpoint.server_port is not None:
+                attrs[sc.SERVER_PORT] = endpoint.server_port
+        if len(endpoint.constants) < 1024:  # bounded: destinations are few, but not trusted to be
+            endpoint.constants[key] = attrs
+    return attrs
+
+
+def _trace_headers(span_context: SpanContext, bits: int) -> list[tuple[str, bytes]]:
+    """Every requested trace header of a new span as Kafka header bytes, ids rendered once.
+
+    The same values :func:`~commerce_observe.propagation.inject` writes, for a
+    carrier that has none of them yet (the caller checks).
+    """
+    sampled = span_context.trace_flags.sampled
+    tid = format(span_context.trace_id, "032x")
+    sid = format(span_context.span_id, "016x")
+    debug = bool(bits & _B3_BITS) and get_value(B3_DEBUG_KEY) is True
+    out: list[tuple[str, bytes]] = []
+    traceparent = None
+    if bits & _W3C:
+        traceparent = pf.format_traceparent(tid, sid, sampled).encode()
+        out.append((pf.TRACEPARENT, traceparent))
+        if span_context.trace_state:
+            out.append((pf.TRACESTATE, span_context.trace_state.to_header().encode()))
+    if bits & _B3S:
+        out.append((pf.B3, pf.format_b3_single(tid, sid, sampled, debug).encode()))
+    if bits & _B3M:
+        out.extend((name, value.encode()) for name, value in pf.format_b3_multi(tid, sid, sampled, debug))
+    if bits & _EL:
+        out.append((pf.ELASTIC_TRACEPARENT, traceparent or pf.format_traceparent(tid, sid, sampled).encode()))
+    if bits & _ELB:
+        out.append((pf.ELASTIC_BINARY_HEADER, pf.format_elastic_binary(span_context.trace_id, span_context.span_id,
+                                                                       sampled)))
+    return out
+
+
 def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, operation: str,
            key: object, stream: str, extra: dict[str, AttributeValue] | None) -> Publication:
     event = _event.get()
-    present = carrier.names()
     now = time.time_ns()
+    # Fast path: a Kafka record without application headers (the common case) gets
+    # its whole header list built here at once; anything else goes through the carrier.
+    fresh = type(carrier) is KafkaHeaders and not carrier.headers
+    present: AbstractSet[str] = frozenset() if fresh else carrier.names()
+    ours: list[tuple[str, str]] = []
     event_id = ce.header_text(carrier.get(sc.H_ID)) if sc.H_ID in present else None
     if event_id is None:
         event_id = event.event_id if event is not None else ce.new_id()
-        carrier.set(sc.H_ID, event_id)
+        ours.append((sc.H_ID, event_id))
     if sc.H_TYPE in present:
         type_header = ce.header_text(carrier.get(sc.H_TYPE)) or ce.GENERIC_TYPE
     else:
         type_header = ce.event_type_header(event.type.value if event is not None else None)
-        carrier.set(sc.H_TYPE, type_header)
+        ours.append((sc.H_TYPE, type_header))
     if sc.H_SOURCE in present:
         source = ce.header_text(carrier.get(sc.H_SOURCE)) or endpoint.source
     else:
         source = endpoint.source
-        carrier.set(sc.H_SOURCE, source)
+        ours.append((sc.H_SOURCE, source))
     if sc.H_SPECVERSION not in present:
-        carrier.set(sc.H_SPECVERSION, ce.SPECVERSION)
+        ours.append((sc.H_SPECVERSION, ce.SPECVERSION))
     if sc.H_TIME not in present:
-        carrier.set(sc.H_TIME, ce.format_time(now))
+        ours.append((sc.H_TIME, ce.format_time(now)))
+    sequence: int | None
     if sc.H_SEQUENCE in present:
         sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
     else:
         sequence = endpoint.sequencer.next(stream)
-        carrier.set(sc.H_SEQUENCE, ce.format_sequence(sequence))
+        ours.append((sc.H_SEQUENCE, f"{sequence:020d}"))
 
-    attrs: dict[str, AttributeValue] = {
-        sc.SYSTEM: endpoint.system,
-        sc.DESTINATION: destination,
-        sc.OPERATION_TYPE: "send" if operation == "send" else "publish",
-        sc.OPERATION: "publish",
-        sc.MESSAGE_ID: event_id,
-        sc.CE_EVENT_SOURCE: source,
-        sc.CE_EVENT_TYPE: type_header,
-    }
+    attrs = dict(_constant_attributes(endpoint, destination, operation))
+    attrs[sc.MESSAGE_ID] = event_id
+    attrs[sc.CE_EVENT_SOURCE] = source
+    attrs[sc.CE_EVENT_TYPE] = type_header
     if sequence is not None:
         attrs[sc.SEQUENCE] = sequence
-    if endpoint.server_address is not None:
-        attrs[sc.SERVER_ADDRESS] = endpoint.server_address
-        if endpoint.server_port is not None:
-            attrs[sc.SERVER_PORT] = endpoint.server_port
     if key is not None:
-        text = key if isinstance(key, str) else _utf8(key)
-        if text is not None:
-            attrs[sc.KAFKA_KEY] = text
+        if type(key) is bytes:
+            try:
+                attrs[sc.KAFKA_KEY] = key.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        else:
+            text = key if isinstance(key, str) else _utf8(key)
+            if text is not None:
+                attrs[sc.KAFKA_KEY] = text
     if event is not None:
         attrs.update(event_attributes(event))
     if extra:
         attrs.update(extra)
-    span = _tracer.start_span(f"{operation} {destination}", kind=SpanKind.PRODUCER, attributes=attrs, start_time=now)
-    inject(carrier, trace.set_span_in_context(span), formats)
+    names = _SPAN_NAMES.get((operation, destination))
+    if names is None:
+        names = f"{operation} {destination}"
+        if len(_SPAN_NAMES) < 4096:
+            _SPAN_NAMES[(operation, destination)] = names
+    span = _tracer.start_span(names, kind=SpanKind.PRODUCER, attributes=attrs, start_time=now)
+    ctx = span.get_span_context()
+    if fresh:
+        headers = [(name, value.encode()) for name, value in ours]
+        if ctx.is_valid:
+            headers += _trace_headers(ctx, formats.value & _TRACE_BITS)
+        carrier.headers = headers  # type: ignore[attr-defined]
+    else:
+        for name, value in ours:
+            carrier.set(name, value)
+        inject(carrier, trace.set_span_in_context(span), formats)
 
     fact = None
     if hub().has_listeners(MessageFact):
-        ctx = span.get_span_context()
         fact = MessageFact(
             Stage.PUBLISHED, endpoint.system, stream, event_id,
             event.type.value if event is not None else None, source, sequence,
