@@ -146,8 +146,11 @@ class Publication:
         self._done = True
         span = self.span
         if partition is not None and partition >= 0:
-            span.set_attribute(sc.PARTITION, str(partition))
-        if offset is not None and offset >= 0:
+            if offset is not None and offset >= 0:  # one attribute-lock round trip, not two
+                span.set_attributes({sc.PARTITION: str(partition), sc.KAFKA_OFFSET: offset})
+            else:
+                span.set_attribute(sc.PARTITION, str(partition))
+        elif offset is not None and offset >= 0:
             span.set_attribute(sc.KAFKA_OFFSET, offset)
         span.end()
         self._report(Stage.ACKED, partition, offset, None)
