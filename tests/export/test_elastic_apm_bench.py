@@ -1,5 +1,6 @@
-"""Per-span CPU cost of the Elastic APM exporter's own work: mapping, and building
-the request body (compact JSON lines + gzip level 1), all on the exporter's thread.
+"""Per-span CPU cost of the Elastic APM exporter's own work: mapping each span to its
+NDJSON line, and building the request body (join + gzip level 1), all on the
+exporter's thread.
 
 Prints the numbers (``pytest -s tests/export/test_elastic_apm_bench.py``) and fails
 only on a gross regression. Sending is left out on purpose: the local receiver's
@@ -48,7 +49,7 @@ def _batch(n: int = 512) -> list[Any]:
 
 
 def test_mapping_and_body_cost_per_span() -> None:
-    """Mapping + JSON + gzip stay in the low tens of microseconds per span."""
+    """Mapping to NDJSON lines + gzip stay in the low tens of microseconds per span."""
     exporter = ElasticApmExporter("http://127.0.0.1:9", "bench")
     batch, rounds = _batch(), 20
     try:
@@ -64,6 +65,6 @@ def test_mapping_and_body_cost_per_span() -> None:
     finally:
         exporter.shutdown()
     assert bodies
-    print(f"\nElastic APM per span (exporter thread): mapping {mapping * 1e6:.1f} us, "
-          f"JSON+gzip {(total - mapping) * 1e6:.1f} us, total {total * 1e6:.1f} us")
+    print(f"\nElastic APM per span (exporter thread): map + NDJSON lines {mapping * 1e6:.1f} us, "
+          f"join + gzip {(total - mapping) * 1e6:.1f} us, total {total * 1e6:.1f} us")
     assert mapping < 500e-6 and total < 600e-6

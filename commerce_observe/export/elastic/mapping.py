@@ -135,6 +135,16 @@ def _head(record: SpanRecord, event_type: str) -> list[str]:
     ]
 
 
+def _marks_json(events: list[EventRecord], start_ns: int) -> str:
+    """``{"<sanitised name>": ms after the start, ...}``; a later colliding name wins,
+    as in a dict. Offsets are finite floats, written with ``repr`` as json does."""
+    if len(events) == 1:
+        (e,) = events
+        return "{" + _esc(sanitize_key(e.name)) + ":" + repr(max(0.0, (e.timestamp_ns - start_ns) / 1e6)) + "}"
+    marks = {sanitize_key(e.name): max(0.0, (e.timestamp_ns - start_ns) / 1e6) for e in events}
+    return dumps(marks)
+
+
 def _event_offsets(record: SpanRecord) -> list[EventRecord]:
     return [e for e in record.events if e.name != EXCEPTION_EVENT]
 
@@ -173,9 +183,7 @@ def transaction_line(record: SpanRecord, started_spans: int, service: str | None
     )
     others = _event_offsets(record) if record.events else None
     if others:
-        start_ns = record.start_ns
-        marks = {sanitize_key(e.name): max(0.0, (e.timestamp_ns - start_ns) / 1e6) for e in others}
-        out += (',"marks":{"', MARKS_GROUP, '":', dumps(marks), "}")
+        out += (',"marks":{"', MARKS_GROUP, '":', _marks_json(others, record.start_ns), "}")
     out.append("}}\n")
     return "".join(out)
 
