@@ -14,7 +14,10 @@ PAYMENTS = "payments"
 
 
 def topic(prefix: str, name: str) -> str:
-    """``shop.orders``: the runner gives every run its own prefix when asked."""
+    """``shop.orders``: the runner gives every run its own prefix when asked.
+
+    Consumer groups are named under the same prefix, so two runs (or two test
+    sessions) never share a group and never wait on each other's rebalances."""
     return f"{prefix}.{name}"
 
 

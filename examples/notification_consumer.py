@@ -48,7 +48,7 @@ def main() -> None:
     stop = threading.Event()
     exit_on_sigterm(stop)
     consumer = KafkaConsumer(topic(args.topic_prefix, PAYMENTS), bootstrap_servers=args.kafka,
-                             group_id="notification-service", client_id="notification-service",
+                             group_id=f"{args.topic_prefix}.notification-service", client_id="notification-service",
                              auto_offset_reset="earliest")
     with open(args.log, "a", encoding="utf-8") as log:
         try:

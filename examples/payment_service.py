@@ -109,7 +109,7 @@ def consume(kafka: str, prefix: str, payments: Payments, stop: threading.Event) 
     """Charge every order published on ``<prefix>.orders``; publish the outcome."""
     from kafka import KafkaConsumer, KafkaProducer
 
-    consumer = KafkaConsumer(topic(prefix, ORDERS), bootstrap_servers=kafka, group_id="payment-service",
+    consumer = KafkaConsumer(topic(prefix, ORDERS), bootstrap_servers=kafka, group_id=f"{prefix}.payment-service",
                              client_id="payment-service", auto_offset_reset="earliest")
     producer = KafkaProducer(bootstrap_servers=kafka, client_id="payment-service", linger_ms=5)
     try:

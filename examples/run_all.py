@@ -76,8 +76,30 @@ class Shop:
         self.procs[service] = subprocess.Popen([sys.executable, "-m", module, *args], env=self._env(service),
                                                stdout=log, stderr=subprocess.STDOUT)
 
+    def create_topics(self) -> None:
+        """Create both topics before any consumer subscribes: a consumer subscribed
+        to a topic that does not exist yet sees it only at its next metadata refresh
+        (minutes), so auto-creation by the first send would race the consumers."""
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        from examples.common import ORDERS, PAYMENTS, topic
+
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka, client_id="example-runner")
+        try:
+            for name in (ORDERS, PAYMENTS):
+                try:
+                    admin.create_topics([NewTopic(topic(self.prefix, name), num_partitions=3, replication_factor=1)])
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            admin.close()
+
     def start(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.kafka:
+            self.create_topics()
         pay_port, order_port = free_port(), free_port()
         self.payment_url, self.order_url = f"http://127.0.0.1:{pay_port}", f"http://127.0.0.1:{order_port}"
         kafka = ["--kafka", self.kafka, "--topic-prefix", self.prefix] if self.kafka else []
