@@ -118,6 +118,20 @@ class KafkaSink:
             self._producer = None
 
 
+def _high_watermark(ck: Any, consumer: Any, tp: Any, timeout_s: float) -> int:
+    """End offset of a partition, retried while leadership settles (right after a broker restart)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(high)
+        except ck.KafkaException as exc:
+            if time.monotonic() > deadline or not exc.args[0].retriable() and exc.args[0].code() not in (
+                    ck.KafkaError.NOT_LEADER_FOR_PARTITION, ck.KafkaError.LEADER_NOT_AVAILABLE):
+                raise
+            time.sleep(0.5)
+
+
 def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float = 30.0,
                batch: int = 10_000) -> Iterator[list[bytes]]:
     """Every audit line in ``topic`` from ``from_ns`` up to the end as of the call, in batches.
@@ -141,8 +155,7 @@ def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float
             parts = consumer.offsets_for_times(parts, timeout=timeout_s)
         ends: dict[int, int] = {}
         for tp in parts:
-            _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-            ends[tp.partition] = high
+            ends[tp.partition] = _high_watermark(ck, consumer, tp, timeout_s)
         todo = [tp for tp in parts if tp.offset != ck.OFFSET_END and (tp.offset < 0 or tp.offset < ends[tp.partition])
                 and ends[tp.partition] > 0]
         if not todo:
