@@ -152,7 +152,7 @@ def queries(args: argparse.Namespace) -> None:
         whole = TimeRange(base, end_ms // 60_000 * 60_000 + 60_000)
         print(f"{have:>11,} events  file {os.path.getsize(path) / 2**20:>6,.0f} MiB  "
               f"last hour {time_query(store, last_hour, 1):>7.1f} ms  "
-              f"all {whole.minutes // 1440 + 1} days {time_query(store, whole, 60, 3):>8.1f} ms  "
+              f"all {whole.minutes / 1440:.1f} days {time_query(store, whole, 60, 3):>8.1f} ms  "
               f"(inserted {(have - previous) / load_s:,.0f} events/s)")
         previous = have
     store.close()
