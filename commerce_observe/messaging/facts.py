@@ -23,9 +23,12 @@ class Stage(str, enum.Enum):
         return "producer" if self in (Stage.PUBLISHED, Stage.ACKED, Stage.SEND_FAILED) else "consumer"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessageFact:
-    """One message at one stage.
+    """One message at one stage (treat as immutable).
+
+    Not ``frozen``: a frozen dataclass pays an ``object.__setattr__`` per field in
+    ``__init__``, and two facts are built per produced message.
 
     ``event_id``/``sequence``/``source`` come from the CloudEvents headers
     (``ce_id``, ``ce_sequence``, ``ce_source``) that the producer side adds;
