@@ -31,8 +31,9 @@ def test_send_async_for_one_trace(obs: Capture, kafka_bootstrap: str, unique_top
         producer = aiokafka.AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, client_id="mail-svc")
         await producer.start()
         try:
-            metadata = await producer.send_and_wait(unique_topic, b"1", key=b"ord-7", headers=[("app", b"x")])
-            await (await producer.send(unique_topic, b"2"))
+            # one partition, so consumption order is send order
+            metadata = await producer.send_and_wait(unique_topic, b"1", key=b"ord-7", headers=[("app", b"x")], partition=0)
+            await (await producer.send(unique_topic, b"2", partition=0))
         finally:
             await producer.stop()
         consumer = _consumer(kafka_bootstrap, unique_topic)

@@ -47,8 +47,9 @@ def test_headers_all_formats_cloudevents_sequence_and_app_headers(obs: Capture, 
     other = unique_topic + "-b"
     producer = _producer(kafka_bootstrap)
     app_headers = [("app", b"kept"), ("ce_id", b"app-chosen-id")]
-    producer.send(unique_topic, b"1", headers=app_headers).get(timeout=30)
-    producer.send(unique_topic, b"2").get(timeout=30)
+    # one partition, so offsets order the records as they were sent
+    producer.send(unique_topic, b"1", headers=app_headers, partition=0).get(timeout=30)
+    producer.send(unique_topic, b"2", partition=0).get(timeout=30)
     producer.send(other, b"3").get(timeout=30)
     producer.close()
     assert app_headers == [("app", b"kept"), ("ce_id", b"app-chosen-id")], "caller's list mutated"
