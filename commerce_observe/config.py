@@ -142,6 +142,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("COMMERCE_OBSERVE_SENSITIVE_FIELDS", "sensitive_fields", _csv, _csv(DEFAULT_SENSITIVE), "Attribute/field names whose values are always redacted."),
     Setting("COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS", "disabled_instrumentations", _csv, (), "Integrations not to wire, e.g. `kafka_python,flask`."),
     Setting("COMMERCE_OBSERVE_AUDIT_SINK", "audit_sink", _choice("auto", "kafka", "sqlite", "none"), "auto", "Where audit records go (`auto`: Kafka when a Kafka client is used, else SQLite)."),
+    Setting("COMMERCE_OBSERVE_AUDIT_BOOTSTRAP", "audit_bootstrap", _opt_str, None, "Kafka bootstrap servers for the audit topic (with sink `auto`, setting it selects Kafka)."),
     Setting("COMMERCE_OBSERVE_AUDIT_TOPIC", "audit_topic", _str, "commerce-observe.audit", "Kafka topic for audit records."),
     Setting("COMMERCE_OBSERVE_AUDIT_PATH", "audit_path", _str, "commerce-observe-audit.sqlite", "SQLite file for audit records (sink `sqlite`)."),
     Setting("COMMERCE_OBSERVE_SPOOL_DIR", "spool_dir", _str, ".commerce-observe-spool", "Local spool for audit records while the sink is unreachable."),

@@ -61,6 +61,7 @@ def capture(*, strict: bool = True, env: dict[str, str] | None = None, **overrid
     shutdown()
     exporter = InMemoryExporter()
     settings = {"COMMERCE_OBSERVE_STRICT": "true" if strict else "false", **(env or {})}
+    overrides.setdefault("audit_sink", "none")  # no audit files unless a test asks for them
     runtime = install(exporters=[exporter], env=settings, **overrides)
     assert runtime is not None, "commerce_observe is disabled by the given settings"
     cap = Capture(runtime, exporter)

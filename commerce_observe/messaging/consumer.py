@@ -196,8 +196,14 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
     if extra:
         attrs.update(extra)
     span = _tracer.start_span(name, parent, SpanKind.CONSUMER, attrs, start_time=now)
-    event_type = type_header[9:] if type_header and type_header.startswith("commerce.") else None
-    delivery = Delivery(span, record, system, stream, event_id, event_type if event_type != "message" else None,
+    # Our own producers write ``commerce.<event type>``; any other producer's ce_type is kept as it is.
+    if not type_header or type_header == ce.GENERIC_TYPE:
+        event_type = None
+    elif type_header.startswith("commerce."):
+        event_type = type_header[9:]
+    else:
+        event_type = type_header
+    delivery = Delivery(span, record, system, stream, event_id, event_type,
                         source, sequence, partition, offset, group, published)
     if len(_open) >= MAX_OPEN:
         _evict()
