@@ -6,6 +6,15 @@ probation, at most 750 rows) is the learning period, told to the detector the
 same way NAB tells every detector (and the way ``--train-until`` does in our CLI).
 
     .venv/bin/python -m benchmarks.nab.run [--out /tmp/nab_ours] [--jobs 2]
+    .venv/bin/python -m benchmarks.nab.run --perturb   # each setting nudged (+-1 bin, +-20%)
+    .venv/bin/python -m benchmarks.nab.run --split     # 2-fold by file: choose on one half, report on the other
+
+``--perturb`` scores the corpus with one setting changed at a time (the detector
+is otherwise the default one) and prints the spread. ``--split`` cuts the files
+into two halves (alternating within each category, by name), chooses among the
+perturbation candidates on one half (best standard score there) and reports the
+chosen settings on the other half twice: at the threshold chosen on the first
+half (strict hold-out) and at the other half's own best threshold (as NAB scores).
 """
 
 from __future__ import annotations
@@ -13,10 +22,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -24,25 +37,98 @@ from benchmarks.nab import scorer  # noqa: E402
 from commerce_observe.anomaly.metric import MetricDetector, MetricSettings  # noqa: E402
 
 DETECTOR = "commerceObserve"
+Overrides = dict[str, Any]
+Scored = dict[str, tuple[scorer.FileLayout, scorer.FloatArray]]
+
+
+def _read(nab_dir: str, rel: str) -> list[list[str]]:
+    with open(Path(nab_dir) / "data" / rel, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))[1:]
+
+
+def _detect(rows: list[list[str]], overrides: Overrides) -> list[float]:
+    det = MetricDetector(MetricSettings(learn_points=scorer.probation_length(len(rows)), **overrides))
+    out = []
+    for _, val in rows:
+        s = det.update(float(val))
+        out.append(0.0 if s is None else s)
+    return out
 
 
 def run_file(args: tuple[str, str, str]) -> tuple[str, int, float]:
     rel, nab_dir, out_dir = args
     t0 = time.perf_counter()
-    with open(Path(nab_dir) / "data" / rel, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))[1:]
-    n = len(rows)
-    det = MetricDetector(MetricSettings(learn_points=scorer.probation_length(n)))
+    rows = _read(nab_dir, rel)
+    scores = _detect(rows, {})
     cat, name = rel.split("/")
     dest = Path(out_dir) / DETECTOR / cat
     dest.mkdir(parents=True, exist_ok=True)
     with open(dest / f"{DETECTOR}_{name}", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["timestamp", "value", "anomaly_score"])
-        for ts, val in rows:
-            s = det.update(float(val))
-            w.writerow([ts, val, f"{0.0 if s is None else s:.6f}"])
-    return rel, n, time.perf_counter() - t0
+        for (ts, val), s in zip(rows, scores):
+            w.writerow([ts, val, f"{s:.6f}"])
+    return rel, len(rows), time.perf_counter() - t0
+
+
+def _score_file(args: tuple[str, str, Overrides]) -> tuple[str, list[str], list[float]]:
+    rel, nab_dir, overrides = args
+    rows = _read(nab_dir, rel)
+    return rel, [r[0] for r in rows], _detect(rows, overrides)
+
+
+def run_in_memory(overrides: Overrides, nab_dir: Path, ex: ProcessPoolExecutor) -> Scored:
+    windows = scorer.load_windows(nab_dir)
+    out: Scored = {}
+    for rel, ts, sc in ex.map(_score_file, [(f, str(nab_dir), overrides) for f in sorted(windows)]):
+        out[rel] = (scorer.layout_for(ts, windows[rel]), np.asarray(sc, dtype=np.float64))
+    return out
+
+
+def score(scored: Scored, files: list[str], nab_dir: Path, thresholds: dict[str, float] | None = None) -> dict[str, scorer.Result]:
+    """Normalised scores on ``files``; at the given thresholds, else at each profile's best."""
+    sel = [scored[f] for f in files]
+    res = {}
+    for p in scorer.load_profiles(nab_dir):
+        sweep = scorer.sweep_corpus(sel, p)
+        res[p.name] = scorer.result_at(sweep, p, thresholds[p.name]) if thresholds else scorer.best_result(sweep, p)
+    return res
+
+
+def perturbations(base: MetricSettings) -> list[tuple[str, Overrides]]:
+    """The default settings, then each one nudged: +-1 for bin counts and lengths, +-20% otherwise."""
+    out: list[tuple[str, Overrides]] = [("default", {})]
+    for name, step in (("levels", 1), ("pair_levels", 1), ("context_len", 1)):
+        v = getattr(base, name)
+        out += [(f"{name}={v - step}", {name: v - step}), (f"{name}={v + step}", {name: v + step})]
+    for name in ("margin", "short_mean", "long_mean", "long_window", "rest_fraction", "rest_level", "w_pair", "w_excursion"):
+        v = getattr(base, name)
+        for f in (0.8, 1.2):
+            nv = type(v)(round(v * f, 4)) if isinstance(v, float) else max(1, round(v * f))
+            if name == "rest_level":
+                nv = min(nv, 1.0)
+            out.append((f"{name}={nv}", {name: nv}))
+    for sh in (0.25, 0.5, 0.75):
+        out.append((f"grid shift {sh} bin", {"shift": base.shift + sh}))
+    return out
+
+
+def halves(files: list[str]) -> tuple[list[str], list[str]]:
+    a: list[str] = []
+    b: list[str] = []
+    by_cat: dict[str, list[str]] = {}
+    for f in sorted(files):
+        by_cat.setdefault(f.split("/")[0], []).append(f)
+    flip = False
+    for cat in sorted(by_cat):
+        for f in by_cat[cat]:
+            (b if flip else a).append(f)
+            flip = not flip
+    return a, b
+
+
+def _fmt(res: dict[str, scorer.Result]) -> str:
+    return " / ".join(f"{r.normalized:6.2f}" for r in res.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +136,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nab-dir", type=Path, default=scorer.NAB_DIR)
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nab_ours")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--perturb", action="store_true", help="score with each setting nudged")
+    ap.add_argument("--split", action="store_true", help="2-fold hold-out by file (over the same candidates)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
+    if args.perturb or args.split:
+        files = sorted(scorer.load_windows(args.nab_dir))
+        cands = perturbations(MetricSettings())
+        runs: list[tuple[str, Scored]] = []
+        with ProcessPoolExecutor(args.jobs) as ex:
+            for label, ov in cands:
+                runs.append((label, run_in_memory(ov, args.nab_dir, ex)))
+                if args.perturb:
+                    print(f"{label:30s} {_fmt(score(runs[-1][1], files, args.nab_dir))}", flush=True)
+        if args.perturb:
+            std = [score(sc, files, args.nab_dir)["standard"].normalized for _, sc in runs]
+            print(f"standard over {len(std)} variants: min {min(std):.2f} median {statistics.median(std):.2f} max {max(std):.2f}")
+        if args.split:
+            a, b = halves(files)
+            for name_c, choose, name_r, report in (("A", a, "B", b), ("B", b, "A", a)):
+                best = max(runs, key=lambda r: score(r[1], choose, args.nab_dir)["standard"].normalized)
+                on_choose = score(best[1], choose, args.nab_dir)
+                thr = {k: r.threshold for k, r in on_choose.items()}
+                default_report = score(runs[0][1], report, args.nab_dir)
+                print(f"choose on {name_c} ({len(choose)} files): {best[0]}  {name_c}: {_fmt(on_choose)}")
+                print(f"  report on {name_r} ({len(report)} files), {name_c}'s thresholds: {_fmt(score(best[1], report, args.nab_dir, thr))}")
+                print(f"  report on {name_r}, {name_r}'s own best thresholds:  {_fmt(score(best[1], report, args.nab_dir))}")
+                print(f"  default settings on {name_r} (own thresholds):        {_fmt(default_report)}")
+        print(f"profiles: standard / reward_low_FP_rate / reward_low_FN_rate; {time.perf_counter() - t0:.0f}s")
+        return 0
     files = sorted(scorer.load_windows(args.nab_dir))
     with ProcessPoolExecutor(args.jobs) as ex:
         done = list(ex.map(run_file, [(f, str(args.nab_dir), str(args.out)) for f in files]))

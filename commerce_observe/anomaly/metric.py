@@ -16,6 +16,11 @@ only the past; the model keeps learning after the learning period.
   (a level shift or a change of shape that no past pair explains).
 * **range excursion**: a value beyond the range learned so far, or beyond the
   last ``long_window`` points' range, graded by the excursion size.
+* **shifted grids**: both quantised memories are kept on ``offsets`` grids whose
+  origins are 1/offsets of a bin apart, and the per-grid novelties are voted
+  (median by default), so a score does not hinge on where one grid's edges fall.
+* **calibration**: each signal is weighted by its rank among its own past
+  outputs in this series (a series that is often novel is trusted less).
 
 The evidence is combined by a maximum (each component weighted), then shaped for
 alerting: a score is returned only when no returned score reached
@@ -45,13 +50,26 @@ class MetricSettings:
     long_mean: int = 128
     long_window: int = 1000
     max_contexts: int = 200_000
+    # shifted grids: each quantiser is used at ``offsets`` origins spaced 1/offsets of a
+    # bin apart; per-grid novelty is combined by ``vote`` ("min", "median", "mean")
+    offsets: int = 3
+    vote: str = "median"
+    shift: float = 0.0  # grid origin shift, in bins (robustness checks)
+    # a never-seen level pair next to a seen one (one bin away) scores this much
+    pair_near: float = 1.0
+    # graded level-pair novelty: pairs kept on a grid ``pair_fine`` times finer; the
+    # score is the distance to the nearest seen pair, in pair bins, capped at 1
+    pair_fine: int = 0
     # fusion weights (global, chosen on the NAB corpus; see docs/anomaly.md)
     w_novelty: float = 1.0
     w_pair: float = 0.9
     w_excursion: float = 0.9
     exc_base: float = 0.5
+    # calibration: each signal v becomes v x ((1 - calibrate) + calibrate x rank), rank =
+    # the share of this signal's own past outputs (after learning) that were lower
+    calibrate: float = 0.5
     # alert shaping
-    rest_fraction: float = 0.25
+    rest_fraction: float = 0.3
     rest_level: float = 0.75
 
 
@@ -110,10 +128,12 @@ class MetricDetector:
         self.lo = math.inf
         self.hi = -math.inf
         self.window = _SortedWindow(s.long_window)
-        self.bins: deque[int] = deque(maxlen=s.context_len)
+        self.bins: list[deque[int]] = [deque(maxlen=s.context_len) for _ in range(max(1, s.offsets))]
         self.short = _RunningMean(s.short_mean)
         self.long = _RunningMean(s.long_mean)
         self.contexts: OrderedDict[tuple[int, ...], None] = OrderedDict()
+        self.hist: list[list[int]] = [[0] * 101 for _ in range(3)]
+        self.fine_pairs: set[tuple[int, int]] = set()
         self.rest = max(1, int(s.rest_fraction * s.learn_points))
         self.recent_out: deque[float] = deque(maxlen=self.rest)
 
@@ -125,26 +145,79 @@ class MetricDetector:
             self.contexts.move_to_end(key)
         else:
             self.contexts[key] = None
-            if len(self.contexts) > self.s.max_contexts:
+            if len(self.contexts) > self.s.max_contexts * len(self.bins):
                 self.contexts.popitem(last=False)
         return known
 
+    def _combine(self, vals: list[float]) -> float:
+        if len(vals) == 1:
+            return vals[0]
+        v = self.s.vote
+        if v == "min":
+            return min(vals)
+        if v == "mean":
+            return sum(vals) / len(vals)
+        if v == "max":
+            return max(vals)
+        srt = sorted(vals)
+        return srt[len(srt) // 2] if len(srt) % 2 else 0.5 * (srt[len(srt) // 2 - 1] + srt[len(srt) // 2])
+
+    def _pair_novelty(self, g: int, a: int, b: int) -> float:
+        if self._seen((1, g, a, b)):
+            return 0.0
+        if self.s.pair_near >= 1.0:
+            return 1.0
+        for da in (-1, 0, 1):
+            for db in (-1, 0, 1):
+                if (da or db) and (1, g, a + da, b + db) in self.contexts:
+                    return self.s.pair_near
+        return 1.0
+
+    def _pair_distance(self, a: int, b: int) -> float:
+        f = self.s.pair_fine
+        seen = self.fine_pairs
+        d = f
+        if (a, b) in seen:
+            d = 0
+        else:
+            for r in range(1, f):
+                hit = False
+                for i in range(-r, r + 1):
+                    if (a + i, b - r) in seen or (a + i, b + r) in seen or (a - r, b + i) in seen or (a + r, b + i) in seen:
+                        hit = True
+                        break
+                if hit:
+                    d = r
+                    break
+            seen.add((a, b))
+        return d / f
+
     def _learn(self, x: float) -> tuple[float, float]:
         """Feed one value to the quantised memories; returns (novelty, pair novelty)."""
-        self.bins.append(math.floor((x - self.origin) / self.width))
-        seq = tuple(self.bins)
-        novel = 0
-        for k in range(1, len(seq) + 1):
-            if not self._seen((0, *seq[-k:])):
-                novel += 1
         m_short = self.short.add(x)
         m_long = self.long.add(x)
-        pair = (
-            1,
-            math.floor((m_short - self.origin) / self.pair_width),
-            math.floor((m_long - self.origin) / self.pair_width),
-        )
-        return novel / len(seq), 0.0 if self._seen(pair) else 1.0
+        k_grids = len(self.bins)
+        nov: list[float] = []
+        pairs: list[float] = []
+        for g, bins in enumerate(self.bins):
+            shift = g / k_grids + self.s.shift
+            bins.append(math.floor((x - self.origin) / self.width + shift))
+            seq = tuple(bins)
+            novel = 0
+            for k in range(1, len(seq) + 1):
+                if not self._seen((0, g, *seq[-k:])):
+                    novel += 1
+            nov.append(novel / len(seq))
+            a = math.floor((m_short - self.origin) / self.pair_width + shift)
+            b = math.floor((m_long - self.origin) / self.pair_width + shift)
+            pairs.append(self._pair_novelty(g, a, b))
+        if self.s.pair_fine > 0:
+            fw = self.pair_width / self.s.pair_fine
+            shift = self.s.shift * self.s.pair_fine
+            a = math.floor((m_short - self.origin) / fw + shift)
+            b = math.floor((m_long - self.origin) / fw + shift)
+            pairs = [self._pair_distance(a, b)]
+        return self._combine(nov), self._combine(pairs)
 
     def _fix_quantiser(self, values: list[float]) -> None:
         lo, hi = min(values), max(values)
@@ -176,6 +249,16 @@ class MetricDetector:
                 exc = max(exc, (wlo - x) / wspan)
         return min(1.0, self.s.exc_base + exc) if exc > 0 else 0.0
 
+    def _calibrated(self, i: int, v: float) -> float:
+        h = self.hist[i]
+        b = min(100, max(0, round(v * 100)))
+        below = sum(h[:b])
+        h[b] += 1
+        if v <= 0:
+            return 0.0
+        rank = (below + 1) / (below + sum(h[b:]) + 1)
+        return (1 - self.s.calibrate) * v + self.s.calibrate * v * rank
+
     def update(self, x: float) -> float | None:
         s = self.s
         excursion = self._excursion(x)
@@ -192,6 +275,8 @@ class MetricDetector:
                 return None
             return 0.0  # learn_points < 2: the quantiser needs two points
         novelty, pair = self._learn(x)
+        if s.calibrate > 0:
+            novelty, pair, excursion = (self._calibrated(i, v) for i, v in enumerate((novelty, pair, excursion)))
         raw = max(s.w_novelty * novelty, s.w_pair * pair, s.w_excursion * excursion)
         # alert shaping: one alert per incident
         out = raw if not self.recent_out or max(self.recent_out) < s.rest_level else 0.0
