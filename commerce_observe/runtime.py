@@ -29,7 +29,7 @@ from commerce_observe.config import Config, load_config
 from commerce_observe.export.base import Exporter
 from commerce_observe.hub import Hub, _bind
 from commerce_observe.instrumentation.base import Instrumentor
-from commerce_observe.messaging.facts import MessageFact
+from commerce_observe.listeners import attach_all
 
 _lock = threading.RLock()
 _runtime: Runtime | None = None
@@ -49,7 +49,7 @@ class Runtime:
     instrumentors: list[Instrumentor] = field(default_factory=list)
     log_filter: logging.Filter | None = None
     destinations: list[str] = field(default_factory=list)
-    detach_audit: Callable[[], None] | None = None
+    detachers: list[Callable[[], None]] = field(default_factory=list)
 
     def flush(self, timeout_millis: int = 30_000) -> bool:
         return bool(self.tracer_provider.force_flush(timeout_millis))
@@ -97,40 +97,6 @@ def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list
         )
         where.append(f"Elastic APM at {config.apm_server_url}")
     return exporters, where
-
-
-def _audit_on_first_message(runtime: Runtime) -> Callable[[], None] | None:
-    """Start the audit trail when the first message fact arrives, not before.
-
-    A service that never publishes or consumes a message gets no audit file, no
-    spool folder and no writer thread.
-    """
-    if runtime.config.audit_sink == "none":
-        return None
-    lock = threading.Lock()
-    state: dict[str, Callable[[], None]] = {}
-
-    def first(fact: MessageFact) -> None:
-        with lock:
-            if "detach" in state:
-                return
-            from commerce_observe.audit import attach
-
-            unsubscribe()
-            attachment = attach(runtime, bootstrap=runtime.config.audit_bootstrap)
-            state["detach"] = attachment
-            if attachment.writer is not None:
-                attachment.writer.on_fact(fact)
-
-    unsubscribe = runtime.hub.subscribe(MessageFact, first)
-
-    def detach() -> None:
-        with lock:
-            unsubscribe()
-            if "detach" in state:
-                state.pop("detach")()
-
-    return detach
 
 
 def _log_targets() -> list[logging.Filterer]:
@@ -196,7 +162,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         _bind(hub)
         runtime = Runtime(config, provider, pipeline, chosen, hub, log_filter=log_filter, destinations=where)
         _runtime = runtime
-        runtime.detach_audit = _audit_on_first_message(runtime)
+        runtime.detachers = attach_all(runtime)
         runtime.instrumentors = enable_all(config.disabled_instrumentations)
         if not _atexit_registered:
             atexit.register(shutdown)
@@ -220,8 +186,8 @@ def shutdown(timeout_millis: int = 30_000) -> None:
         from commerce_observe.instrumentation.registry import disable_all
 
         disable_all(runtime.instrumentors)
-        if runtime.detach_audit is not None:
-            runtime.detach_audit()
+        for detach in runtime.detachers:
+            detach()
         runtime.tracer_provider.force_flush(timeout_millis)
         runtime.tracer_provider.shutdown()
         if _proxy is not None:

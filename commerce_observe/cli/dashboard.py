@@ -8,7 +8,6 @@ internet, so it works on a laptop with nothing installed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 DEFAULT_DB = "commerce-monitoring.db"
@@ -24,15 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--data-stream", default=None, help="Elasticsearch data stream (default logs-commerce.events-default)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--zipkin-url", default=os.environ.get("COMMERCE_OBSERVE_ZIPKIN_UI_URL"), help="Zipkin UI base for trace links")
-    p.add_argument("--kibana-url", default=os.environ.get("COMMERCE_OBSERVE_KIBANA_URL"), help="Kibana base for trace links")
+    p.add_argument("--zipkin-url", default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL)")
+    p.add_argument("--kibana-url", default=None, help="Kibana base for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from commerce_observe.config import load_config
     from commerce_observe.dashboard import Dashboard
     from commerce_observe.monitoring.store import EventStore, open_store
+
+    config = load_config()
 
     store: EventStore
     if args.elasticsearch:
@@ -40,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(args.elasticsearch, **options)
     else:
         store = open_store(args.store or f"sqlite:{DEFAULT_DB}")
-    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url,
-                    kibana_url=args.kibana_url, refresh_s=args.refresh)
+    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui_url,
+                    kibana_url=args.kibana_url or config.kibana_url, refresh_s=args.refresh)
     sys.stderr.write(f"commerce_observe: dashboard at {app.url} (Ctrl-C to stop)\n")
     try:
         app.serve_forever()

@@ -1,0 +1,44 @@
+"""Settings attach the products that listen: event shipping and live metrics."""
+
+import socket
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import commerce_observe
+from commerce_observe.monitoring import TimeRange, open_store
+from commerce_observe.testing import capture
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_event_store_setting_ships_recorded_events(tmp_path: Path) -> None:
+    spec = f"sqlite:{tmp_path / 'events.db'}"
+    with capture(event_store=spec) as cap:
+        commerce_observe.order_created("ord-1", amount=Decimal("12.50"), currency="EUR", items=[("sku-1", 1, Decimal("12.50"))])
+        commerce_observe.payment_failed("pay-1", order_id="ord-1", reason="declined", method="card")
+        assert any(spec in d for d in cap.runtime.destinations)
+    store = open_store(spec)
+    try:
+        window = TimeRange.last(60)
+        revenue = store.revenue(window)  # type: ignore[attr-defined]
+        assert [(r.currency, r.orders, r.revenue) for r in revenue] == [("EUR", 1, Decimal("12.50"))]
+        reasons = store.failures_by_reason(window)  # type: ignore[attr-defined]
+        assert [(r.key, r.count) for r in reasons] == [("declined", 1)]
+    finally:
+        store.close()
+
+
+def test_prometheus_port_setting_serves_live_commerce_metrics() -> None:
+    port = _free_port()
+    with capture(prometheus_port=port):
+        commerce_observe.order_created("ord-2", amount=Decimal("3.00"), currency="EUR")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            body = resp.read().decode()
+    assert "commerce" in body and "ord-2" not in body
+    metric_lines = [line for line in body.splitlines() if line.startswith("commerce") and "order" in line]
+    assert metric_lines and any(float(line.rsplit(" ", 1)[1]) >= 1 for line in metric_lines)
