@@ -104,7 +104,7 @@ class Elasticsearch(Server):
             "action.destructive_requires_name: false",
             "",
         ]))
-        (config / "jvm.options.d" / "testbed.options").write_text("-Xms512m\n-Xmx512m\n")
+        (config / "jvm.options.d" / "testbed.options").write_text("-Xms512m\n-Xmx512m\n-XX:TieredStopAtLevel=1\n")
         for sub in ("data", "logs", "tmp"):
             (self.workdir / sub).mkdir()
         user = _ensure_user()
