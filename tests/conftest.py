@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,9 +24,21 @@ import pytest
 
 os.environ["COMMERCE_OBSERVE_STRICT"] = "true"
 
+from commerce_observe._internal.selfstats import stats  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # `testbed/` lives at the repo root, outside the wheel
     sys.path.insert(0, str(REPO_ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _strict_stats() -> Iterator[None]:
+    """Strict mode: any internal error reaches the test; counters start at zero."""
+    stats.reset()
+    old = stats.strict
+    stats.strict = True
+    yield
+    stats.strict = old
 
 
 def _endpoint(env_var: str) -> str:

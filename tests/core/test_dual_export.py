@@ -10,28 +10,11 @@ import json
 import re
 import subprocess
 import sys
-import time
-import urllib.request
-from typing import Any
 
 import commerce_observe
 from commerce_observe.cli.demo import run_flow
 from tests.support.apm_intake import IntakeReceiver
-
-
-def _zipkin_trace(zipkin_url: str, trace_id: str, expected: int, timeout_s: float = 20.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    spans: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{zipkin_url}/api/v2/trace/{trace_id}", timeout=5) as resp:
-                spans = json.load(resp)
-            if len(spans) >= expected:
-                return spans
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"trace {trace_id} has {len(spans)} spans in Zipkin, expected {expected}")
+from tests.support.zipkin import read_trace
 
 
 def test_demo_flow_has_the_same_ids_in_zipkin_and_elastic_apm(zipkin_url: str) -> None:
@@ -58,7 +41,7 @@ def test_demo_flow_has_the_same_ids_in_zipkin_and_elastic_apm(zipkin_url: str) -
     for trace_id in result.trace_ids:
         expected = len(apm_by_trace[trace_id])
         assert expected >= 3  # server, producer, consumer (+ capture when paid)
-        spans = _zipkin_trace(zipkin_url, trace_id, expected)
+        spans = read_trace(zipkin_url, trace_id, expected)
         assert {s["id"] for s in spans} == apm_by_trace[trace_id]
         assert all(s["localEndpoint"]["serviceName"] == "dual-export-test" for s in spans)
         raw_zipkin = json.dumps(spans)
@@ -83,4 +66,4 @@ def test_demo_command_reports_where_traces_went(zipkin_url: str) -> None:
     assert "orders: 40" in out.stdout and "dropped/ignored: nothing" in out.stdout
     trace_id = re.search(r"example trace id: ([0-9a-f]{32})", out.stdout)
     assert trace_id is not None
-    assert len(_zipkin_trace(zipkin_url, trace_id.group(1), 3)) >= 3
+    assert len(read_trace(zipkin_url, trace_id.group(1), 3)) >= 3

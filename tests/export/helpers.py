@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
+from tests.support.zipkin import read_trace  # noqa: F401  (re-exported for the export tests)
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.pipeline import ExportPipeline
 from commerce_observe.export.record import SpanRecord
@@ -95,22 +93,3 @@ def wait_until(predicate: Any, what: str, limit_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def read_trace(zipkin_url: str, trace_id_hex: str, expect: int, limit_s: float = 60.0) -> list[dict[str, Any]]:
-    """GET /api/v2/trace/{id} until it has ``expect`` spans (Zipkin stores asynchronously)."""
-    found: list[dict[str, Any]] = []
-
-    def ready() -> bool:
-        nonlocal found
-        try:
-            with urllib.request.urlopen(f"{zipkin_url}/api/v2/trace/{trace_id_hex}", timeout=5) as resp:
-                found = json.load(resp)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
-            found = []
-        except OSError:
-            found = []
-        return len(found) >= expect
-
-    wait_until(ready, f"{expect} spans of trace {trace_id_hex} in Zipkin", limit_s)
-    return found

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
 import uuid
 
 import kafka
@@ -13,23 +9,9 @@ import pytest
 
 from commerce_observe.testing import capture
 
+from tests.support.zipkin import read_trace
+
 pytestmark = [pytest.mark.kafka, pytest.mark.zipkin]
-
-
-def _trace(zipkin_url: str, trace_hex: str, want: int) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 30
-    spans: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{zipkin_url}/api/v2/trace/{trace_hex}", timeout=5) as response:
-                spans = json.load(response)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
-        if len(spans) >= want:
-            return spans
-        time.sleep(0.2)
-    raise AssertionError(f"Zipkin has {len(spans)} of {want} spans of trace {trace_hex}")
 
 
 def test_produce_and_consume_are_one_zipkin_trace(kafka_bootstrap: str, zipkin_url: str, unique_topic: str) -> None:
@@ -45,7 +27,7 @@ def test_produce_and_consume_are_one_zipkin_trace(kafka_bootstrap: str, zipkin_u
             break
         consumer.close()
         send = cap.span(f"send {unique_topic}")
-    spans = _trace(zipkin_url, f"{send.trace_id:032x}", 2)
+    spans = read_trace(zipkin_url, f"{send.trace_id:032x}", 2)
     by_kind = {str(s["kind"]): s for s in spans}
     assert set(by_kind) == {"PRODUCER", "CONSUMER"}
     producer_span, consumer_span = by_kind["PRODUCER"], by_kind["CONSUMER"]

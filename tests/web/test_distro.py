@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from commerce_observe.distro import REPLACED, CommerceObserveConfigurator, CommerceObserveDistro
-from tests.web import zipkin as z
+from tests.support import zipkin as z
 from tests.web.servers import REPO
 
 pytestmark = pytest.mark.zipkin

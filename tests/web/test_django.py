@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import path
 
-from tests.web import zipkin as z
+from tests.support import zipkin as z
 
 pytestmark = pytest.mark.zipkin
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.apm_intake import IntakeReceiver
-from tests.web import zipkin as z
+from tests.support import zipkin as z
 from tests.web.servers import REPO
 
 OURS, THEIRS = "ours-svc", "elastic-svc"

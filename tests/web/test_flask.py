@@ -10,7 +10,7 @@ import wrapt
 from opentelemetry import trace as otel_trace
 
 from commerce_observe.propagation import HttpHeaders, extract
-from tests.web import zipkin as z
+from tests.support import zipkin as z
 from tests.web.servers import wsgi_server
 
 pytestmark = pytest.mark.zipkin

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web import zipkin as z
+from tests.support import zipkin as z
 from tests.web.servers import REPO, free_port, stop, wait_http
 
 pytestmark = pytest.mark.zipkin

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests.web import zipkin as z
+from tests.support import zipkin as z
 
 pytestmark = pytest.mark.zipkin
 

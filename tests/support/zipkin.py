@@ -1,4 +1,4 @@
-"""Reading traces back from the real Zipkin server, shared by the web and example tests.
+"""Reading traces back from the real Zipkin server, shared by every test that does.
 
 Zipkin is eventually consistent from the test's point of view (our exporter
 batches, Zipkin indexes asynchronously), so every read polls until what the test
@@ -115,3 +115,8 @@ def subprocess_env(zipkin_url: str, service: str, **extra: str) -> dict[str, str
     env.update(zipkin_env(zipkin_url, service, **extra))
     env.pop("COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS", None)
     return env
+
+
+def read_trace(zipkin_url: str, trace_id: str, expect: int, timeout: float = 30.0) -> list[Span]:
+    """The spans of ``trace_id`` once Zipkin holds at least ``expect`` of them."""
+    return trace(zipkin_url, trace_id, lambda spans: len(spans) >= expect, timeout)
