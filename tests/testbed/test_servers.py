@@ -120,3 +120,23 @@ def test_zipkin_restarts_in_place(zipkin_url: str, testbed_control: ModuleType) 
     assert testbed_control.endpoint("zipkin") == zipkin_url
     status, health = _http("GET", f"{zipkin_url}/health")
     assert (status, health["status"]) == (200, "UP"), f"not healthy {seconds:.1f}s after restart"
+
+
+@pytest.mark.kafka
+def test_kafka_restarts_in_place_and_keeps_its_messages(kafka_bootstrap: str, unique_topic: str,
+                                                        testbed_control: ModuleType) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        producer.send(unique_topic, b"before-restart").get(timeout=30)
+    finally:
+        producer.close()
+    testbed_control.restart("kafka")
+    assert testbed_control.endpoint("kafka") == kafka_bootstrap
+    consumer = KafkaConsumer(unique_topic, bootstrap_servers=kafka_bootstrap, group_id=f"g-{unique_topic}",
+                             auto_offset_reset="earliest", consumer_timeout_ms=30000)
+    try:
+        assert next(iter(consumer)).value == b"before-restart"
+    finally:
+        consumer.close()
