@@ -32,8 +32,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
         made_policy=yes
     fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
     [ -z "$made_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
+    if [[ " ${need_pkgs[*]} " == *" rabbitmq-server "* ]] && pgrep -u rabbitmq beam.smp >/dev/null; then
+        say "stopping the system RabbitMQ service that the package started"
+        $sudo invoke-rc.d rabbitmq-server stop >/dev/null 2>&1 || $sudo service rabbitmq-server stop >/dev/null 2>&1 || true
+    fi
 fi
 
 # --- Python environment -----------------------------------------------------------
