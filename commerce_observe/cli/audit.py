@@ -74,7 +74,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, default=200, help="findings shown in the table (default 200)")
     p.add_argument("--zipkin-url", help="Zipkin UI base URL for trace links (default: configured)")
     p.add_argument("--kibana-url", help="Kibana base URL for APM trace links (default: configured)")
+    p.add_argument("--store", metavar="SPEC",
+                   help="also write the findings to the monitoring store (sqlite:PATH or an Elasticsearch URL), "
+                        "where the dashboard's loss/duplicate panel shows them (default: COMMERCE_OBSERVE_EVENT_STORE)")
     p.set_defaults(func=run)
+
+
+def _store_findings(spec: str, findings: list[Any]) -> None:
+    """Findings become alert documents, idempotent by kind, event and group (re-runs do not double count)."""
+    from commerce_observe.monitoring import finding_document, open_store
+
+    store = open_store(spec)
+    try:
+        store.write([finding_document(f) for f in findings])
+    finally:
+        store.close()
 
 
 def _batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]:
@@ -136,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
     links = Links(args.zipkin_url or _default_zipkin_ui(config), args.kibana_url or config.kibana_url)
     summary = Summary(auditor.records, auditor.invalid, auditor.orphans, auditor.pending_at_finish, auditor.peak_open,
                       auditor.watermark, args.grace, args.sla, [g for g, _ in args.group or ()])
+    store_spec = args.store or config.event_store
+    if store_spec and findings:
+        try:
+            _store_findings(store_spec, findings)
+        except Exception as exc:
+            sys.stderr.write(f"commerce-observe audit: findings not stored in {store_spec}: {exc}\n")
     if args.format == "json":
         sys.stdout.write(render_json(findings, links, summary) + "\n")
     else:

@@ -68,3 +68,23 @@ def test_bad_option_exits_2_via_the_console_entry() -> None:
     proc = subprocess.run([sys.executable, "-m", "commerce_observe", "audit", "--grace", "soon", "--file", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "not a duration" in proc.stderr
+
+
+def test_findings_reach_the_dashboard_store_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from commerce_observe.monitoring import TimeRange, open_store
+
+    lines, expected = generate(3000, fault_rate=0.02, seed=11)
+    source = _file(tmp_path, lines)
+    spec = f"sqlite:{tmp_path / 'monitoring.db'}"
+    reports = []
+    for _ in range(2):  # a re-run must not count the same finding twice
+        assert main(["audit", "--file", source, "--grace", "5s", "--format", "json", "--store", spec]) == 1
+        reports.append(json.loads(capsys.readouterr().out))
+    store = open_store(spec)
+    try:
+        counts = {row.key: row.count for row in store.finding_counts(TimeRange.last(10**7))}  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    assert counts.get("LOST") == len(expected.faults["lost"])
+    assert reports[0]["summary"]["findings"] == reports[1]["summary"]["findings"]
+    assert counts["LOST"] == reports[0]["summary"]["findings"]["LOST"]
