@@ -101,13 +101,19 @@ def perturbations(base: MetricSettings) -> list[tuple[str, Overrides]]:
     for name, step in (("levels", 1), ("pair_levels", 1), ("context_len", 1)):
         v = getattr(base, name)
         out += [(f"{name}={v - step}", {name: v - step}), (f"{name}={v + step}", {name: v + step})]
-    for name in ("margin", "short_mean", "long_mean", "long_window", "rest_fraction", "rest_level", "w_pair", "w_excursion"):
+    for name in ("margin", "short_mean", "long_mean", "long_window", "rest_fraction", "rest_level", "w_pair", "w_excursion", "tie"):
         v = getattr(base, name)
         for f in (0.8, 1.2):
             nv = type(v)(round(v * f, 4)) if isinstance(v, float) else max(1, round(v * f))
             if name == "rest_level":
                 nv = min(nv, 1.0)
             out.append((f"{name}={nv}", {name: nv}))
+    for i, member in enumerate(base.ensemble):
+        for key, mstep in (("levels", 1.0), ("skip", 0.2)):
+            mval = dict(member)[key]
+            for mv in ((mval - mstep, mval + mstep) if key == "levels" else (round(mval * (1 - mstep), 4), round(mval * (1 + mstep), 4))):
+                ens = tuple(tuple((k, mv if k == key else x) for k, x in m) if j == i else m for j, m in enumerate(base.ensemble))
+                out.append((f"member {i} {key}={mv:g}", {"ensemble": ens}))
     for sh in (0.25, 0.5, 0.75):
         out.append((f"grid shift {sh} bin", {"shift": base.shift + sh}))
     return out

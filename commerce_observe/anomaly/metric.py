@@ -34,7 +34,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,18 @@ class MetricSettings:
     # calibration: each signal v becomes v x ((1 - calibrate) + calibrate x rank), rank =
     # the share of this signal's own past outputs (after learning) that were lower
     calibrate: float = 0.5
+    # continuous tie-breaker, u = z / (1 + z), z = |x - median| / (interquartile range) of
+    # the last ``long_window`` points (robust excursion size): the fused score v becomes
+    # v + tie x u x (1 - v) (``tie_mode`` "add"), or (1 - tie) x v + tie x u where v > 0
+    # ("pos") or everywhere ("all")
+    tie: float = 0.05
+    tie_mode: str = "add"
+    # ensemble: further detectors, each these settings with the given overrides (name,
+    # value pairs); the raw scores are fused by maximum before the rest period
+    ensemble: tuple[tuple[tuple[str, float], ...], ...] = ((("context_len", 3.0), ("levels", 6.0), ("skip", 0.4)),)
+    # a detector (ensemble member) ignores its first ``skip x learn_points`` points: its
+    # own learning period (and fixed grid) then follows the series' learning period
+    skip: float = 0.0
     # alert shaping
     rest_fraction: float = 0.3
     rest_level: float = 0.75
@@ -120,6 +132,7 @@ class MetricDetector:
         self.s = settings or MetricSettings()
         s = self.s
         self.n = 0
+        self.skipped = 0
         self.learn_until = max(2, s.learn_points)
         self.pending: list[float] | None = []  # learning-period values, replayed at its end
         self.origin = 0.0
@@ -136,6 +149,7 @@ class MetricDetector:
         self.fine_pairs: set[tuple[int, int]] = set()
         self.rest = max(1, int(s.rest_fraction * s.learn_points))
         self.recent_out: deque[float] = deque(maxlen=self.rest)
+        self.members = [MetricDetector(replace(s, ensemble=(), **{k: type(getattr(s, k))(v) for k, v in ov})) for ov in s.ensemble]
 
     # -- memories ---------------------------------------------------------------------
     def _seen(self, key: tuple[int, ...]) -> bool:
@@ -259,8 +273,34 @@ class MetricDetector:
         rank = (below + 1) / (below + sum(h[b:]) + 1)
         return (1 - self.s.calibrate) * v + self.s.calibrate * v * rank
 
+    def _robust_size(self, x: float) -> float:
+        if len(self.window) < 10:
+            return 0.0
+        med = self.window.quantile(0.5)
+        iqr = self.window.quantile(0.75) - self.window.quantile(0.25)
+        if not iqr > 0:
+            iqr = max(self.window.sorted[-1] - self.window.sorted[0], 1e-9)
+        z = abs(x - med) / iqr
+        return z / (1.0 + z)
+
     def update(self, x: float) -> float | None:
+        """Score ``x`` (None while learning), with the rest period applied."""
+        raw = self.raw_update(x)
+        if raw is None:
+            return None
+        # alert shaping: one alert per incident
+        out = raw if not self.recent_out or max(self.recent_out) < self.s.rest_level else 0.0
+        self.recent_out.append(out)
+        return out
+
+    def raw_update(self, x: float) -> float | None:
+        """Score ``x`` without the rest period (None while learning)."""
         s = self.s
+        fused = [m.raw_update(x) for m in self.members]
+        if self.skipped < int(s.skip * s.learn_points):
+            self.skipped += 1
+            return None
+        size = self._robust_size(x) if s.tie > 0 else 0.0
         excursion = self._excursion(x)
         self.window.add(x)
         self.lo = min(self.lo, x)
@@ -278,7 +318,9 @@ class MetricDetector:
         if s.calibrate > 0:
             novelty, pair, excursion = (self._calibrated(i, v) for i, v in enumerate((novelty, pair, excursion)))
         raw = max(s.w_novelty * novelty, s.w_pair * pair, s.w_excursion * excursion)
-        # alert shaping: one alert per incident
-        out = raw if not self.recent_out or max(self.recent_out) < s.rest_level else 0.0
-        self.recent_out.append(out)
-        return out
+        if s.tie > 0 and (raw > 0 or s.tie_mode != "pos"):
+            if s.tie_mode == "add":
+                raw = raw + s.tie * size * (1.0 - raw)
+            else:
+                raw = (1.0 - s.tie) * raw + s.tie * size
+        return max([raw] + [v or 0.0 for v in fused])
