@@ -31,6 +31,7 @@ from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.messaging.spans import add_clean
 from commerce_observe.propagation import Carrier, extract
 
 _tracer = trace.get_tracer("commerce_observe.messaging")
@@ -98,11 +99,13 @@ class Delivery:
             text = f"{type(error).__name__}: {error}"
             span.set_status(Status(StatusCode.ERROR, text))
             span.record_exception(error)
-        span.end()
         the_hub = hub()
-        if the_hub.has_listeners(MessageFact):
-            the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED,
-                                    time.time_ns(), text))
+        if not the_hub.has_listeners(MessageFact):
+            span.end()
+            return
+        now = time.time_ns()  # one clock read for the span's end and the fact
+        span.end(now)
+        the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, now, text))
 
 
 def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
@@ -143,7 +146,7 @@ def _constant_attributes(system: str, destination: str, group: str | None,
             sc.OPERATION: "process",
         }
         if group:
-            attrs[sc.CONSUMER_GROUP] = group
+            attrs[sc.CONSUMER_GROUP] = str(group)
         if server[0] is not None:
             attrs[sc.SERVER_ADDRESS] = server[0]
             if server[1] is not None:
@@ -173,7 +176,7 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         published = timestamp_ms * 1_000_000
 
     name, constants = _constant_attributes(system, destination, group, server)
-    attrs = dict(constants)
+    attrs = constants.copy()
     if event_id is not None:
         attrs[sc.MESSAGE_ID] = event_id
     if source is not None:
@@ -193,9 +196,11 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
             pass
     if published is not None:
         attrs[sc.LATENCY_MS] = (now - published) / 1e6
-    if extra:
-        attrs.update(extra)
-    span = _tracer.start_span(name, parent, SpanKind.CONSUMER, attrs, start_time=now)
+    span = _tracer.start_span(name, parent, SpanKind.CONSUMER, None, None, now)
+    if span.is_recording():
+        add_clean(span, attrs)  # all str/int/float, built here: no need for the SDK's per-value checks
+        if extra:
+            span.set_attributes(extra)  # the caller's: validated
     # Our own producers write ``commerce.<event type>``; any other producer's ce_type is kept as it is.
     if not type_header or type_header == ce.GENERIC_TYPE:
         event_type = None

@@ -34,6 +34,7 @@ from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.messaging.spans import add_clean
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
 from commerce_observe.propagation import formats as pf
 from commerce_observe.propagation.api import B3_DEBUG_KEY
@@ -103,11 +104,13 @@ def split_server(servers: object) -> tuple[str | None, int | None]:
 class Endpoint:
     """One producer instance: its CloudEvents source, its sequences, its servers."""
 
-    __slots__ = ("system", "source", "sequencer", "server_address", "server_port", "constants", "__weakref__")
+    __slots__ = ("system", "source", "source_header", "sequencer", "server_address", "server_port", "constants",
+                 "__weakref__")
 
     def __init__(self, system: str, label: str, servers: object) -> None:
         self.system = system
         self.source = ce.source_for(service_name(), label)
+        self.source_header = (sc.H_SOURCE, self.source.encode())  #: the ``ce_source`` Kafka header, shared
         self.sequencer = ce.Sequencer()
         self.server_address, self.server_port = split_server(servers)
         #: Per (destination, operation): the span attributes all its messages share.
@@ -140,6 +143,15 @@ class Publication:
         self.fact = fact
         self._done = False
 
+    def on_ack(self, metadata: Any) -> None:
+        """Future callback (kafka-python ``RecordMetadata``, aiokafka alike): a bound
+        method, so a send needs no closure."""
+        try:
+            partition, offset = metadata.partition, metadata.offset
+        except AttributeError:
+            partition = offset = None
+        self.acked(partition, offset)
+
     def acked(self, partition: int | None = None, offset: int | None = None) -> None:
         if self._done:
             return
@@ -147,13 +159,17 @@ class Publication:
         span = self.span
         if partition is not None and partition >= 0:
             if offset is not None and offset >= 0:  # one attribute-lock round trip, not two
-                span.set_attributes({sc.PARTITION: str(partition), sc.KAFKA_OFFSET: offset})
+                add_clean(span, {sc.PARTITION: str(partition), sc.KAFKA_OFFSET: offset})
             else:
-                span.set_attribute(sc.PARTITION, str(partition))
+                add_clean(span, {sc.PARTITION: str(partition)})
         elif offset is not None and offset >= 0:
-            span.set_attribute(sc.KAFKA_OFFSET, offset)
-        span.end()
-        self._report(Stage.ACKED, partition, offset, None)
+            add_clean(span, {sc.KAFKA_OFFSET: offset})
+        if self.fact is None:
+            span.end()
+            return
+        now = time.time_ns()  # one clock read for the span's end and the fact
+        span.end(now)
+        self._report(Stage.ACKED, partition, offset, None, now)
 
     def failed(self, error: BaseException | str) -> None:
         if self._done:
@@ -164,17 +180,22 @@ class Publication:
         span.set_status(Status(StatusCode.ERROR, text))
         if isinstance(error, BaseException):
             span.record_exception(error)
-        span.end()
-        self._report(Stage.SEND_FAILED, None, None, text)
+        now = time.time_ns()
+        span.end(now)
+        self._report(Stage.SEND_FAILED, None, None, text, now)
 
-    def _report(self, stage: Stage, partition: int | None, offset: int | None, error: str | None) -> None:
+    def _report(self, stage: Stage, partition: int | None, offset: int | None, error: str | None,
+                now: int) -> None:
         base = self.fact
-        if base is None or not hub().has_listeners(MessageFact):
+        if base is None:
             return
-        hub().emit(MessageFact(
+        the_hub = hub()
+        if not the_hub.has_listeners(MessageFact):
+            return
+        the_hub.emit(MessageFact(
             stage, base.system, base.destination, base.event_id, base.event_type, base.source,
-            base.sequence, base.trace_id, base.span_id, time.time_ns(), partition=partition,
-            offset=offset, order_id=base.order_id, payment_id=base.payment_id, error=error,
+            base.sequence, base.trace_id, base.span_id, now, partition, offset,
+            None, None, base.order_id, base.payment_id, error,
         ))
 
 
@@ -224,15 +245,14 @@ def _constant_attributes(endpoint: Endpoint, destination: str, operation: str) -
     return attrs
 
 
-def _trace_headers(span_context: SpanContext, bits: int) -> list[tuple[str, bytes]]:
-    """Every requested trace header of a new span as Kafka header bytes, ids rendered once.
+def _trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int) -> list[tuple[str, bytes]]:
+    """Every requested trace header of a new span as Kafka header bytes.
 
-    The same values :func:`~commerce_observe.propagation.inject` writes, for a
-    carrier that has none of them yet (the caller checks).
+    ``tid``/``sid`` are the ids as hex, rendered once by the caller (the fact uses
+    them too). The same values :func:`~commerce_observe.propagation.inject`
+    writes, for a carrier that has none of them yet (the caller checks).
     """
     sampled = span_context.trace_flags.sampled
-    tid = format(span_context.trace_id, "032x")
-    sid = format(span_context.span_id, "016x")
     debug = bool(bits & _B3_BITS) and get_value(B3_DEBUG_KEY) is True
     out: list[tuple[str, bytes]] = []
     traceparent = None
@@ -253,41 +273,72 @@ def _trace_headers(span_context: SpanContext, bits: int) -> list[tuple[str, byte
     return out
 
 
+_SPECVERSION_HEADER = (sc.H_SPECVERSION, ce.SPECVERSION.encode())
+#: ``ce_type`` header tuples by type text (event types are a closed set; bounded anyway).
+_TYPE_HEADERS: dict[str, tuple[str, bytes]] = {}
+
+
+def _type_header(type_text: str) -> tuple[str, bytes]:
+    found = _TYPE_HEADERS.get(type_text)
+    if found is None:
+        found = (sc.H_TYPE, type_text.encode())
+        if len(_TYPE_HEADERS) < 256:
+            _TYPE_HEADERS[type_text] = found
+    return found
+
+
+def _span_name(operation: str, destination: str) -> str:
+    name = _SPAN_NAMES.get((operation, destination))
+    if name is None:
+        name = f"{operation} {destination}"
+        if len(_SPAN_NAMES) < 4096:
+            _SPAN_NAMES[(operation, destination)] = name
+    return name
+
+
 def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, operation: str,
            key: object, stream: str, extra: dict[str, AttributeValue] | None) -> Publication:
     event = _event.get()
     now = time.time_ns()
     # Fast path: a Kafka record without application headers (the common case) gets
-    # its whole header list built here at once; anything else goes through the carrier.
+    # its whole header list built here at once, from cached header tuples where the
+    # value is per producer or constant; anything else goes through the carrier.
     fresh = type(carrier) is KafkaHeaders and not carrier.headers
-    present: AbstractSet[str] = frozenset() if fresh else carrier.names()
     ours: list[tuple[str, str]] = []
-    event_id = ce.header_text(carrier.get(sc.H_ID)) if sc.H_ID in present else None
-    if event_id is None:
-        event_id = event.event_id if event is not None else ce.new_id()
-        ours.append((sc.H_ID, event_id))
-    if sc.H_TYPE in present:
-        type_header = ce.header_text(carrier.get(sc.H_TYPE)) or ce.GENERIC_TYPE
-    else:
-        type_header = ce.event_type_header(event.type.value if event is not None else None)
-        ours.append((sc.H_TYPE, type_header))
-    if sc.H_SOURCE in present:
-        source = ce.header_text(carrier.get(sc.H_SOURCE)) or endpoint.source
-    else:
-        source = endpoint.source
-        ours.append((sc.H_SOURCE, source))
-    if sc.H_SPECVERSION not in present:
-        ours.append((sc.H_SPECVERSION, ce.SPECVERSION))
-    if sc.H_TIME not in present:
-        ours.append((sc.H_TIME, ce.format_time(now)))
+    event_id: str | None
     sequence: int | None
-    if sc.H_SEQUENCE in present:
-        sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
-    else:
+    if fresh:
+        event_id = event.event_id if event is not None else ce.new_id()
+        type_header = ce.event_type_header(event.type.value if event is not None else None)
+        source = endpoint.source
         sequence = endpoint.sequencer.next(stream)
-        ours.append((sc.H_SEQUENCE, f"{sequence:020d}"))
+    else:
+        present: AbstractSet[str] = carrier.names()
+        event_id = ce.header_text(carrier.get(sc.H_ID)) if sc.H_ID in present else None
+        if event_id is None:
+            event_id = event.event_id if event is not None else ce.new_id()
+            ours.append((sc.H_ID, event_id))
+        if sc.H_TYPE in present:
+            type_header = ce.header_text(carrier.get(sc.H_TYPE)) or ce.GENERIC_TYPE
+        else:
+            type_header = ce.event_type_header(event.type.value if event is not None else None)
+            ours.append((sc.H_TYPE, type_header))
+        if sc.H_SOURCE in present:
+            source = ce.header_text(carrier.get(sc.H_SOURCE)) or endpoint.source
+        else:
+            source = endpoint.source
+            ours.append((sc.H_SOURCE, source))
+        if sc.H_SPECVERSION not in present:
+            ours.append((sc.H_SPECVERSION, ce.SPECVERSION))
+        if sc.H_TIME not in present:
+            ours.append((sc.H_TIME, ce.format_time(now)))
+        if sc.H_SEQUENCE in present:
+            sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
+        else:
+            sequence = endpoint.sequencer.next(stream)
+            ours.append((sc.H_SEQUENCE, f"{sequence:020d}"))
 
-    attrs = dict(_constant_attributes(endpoint, destination, operation))
+    attrs = _constant_attributes(endpoint, destination, operation).copy()
     attrs[sc.MESSAGE_ID] = event_id
     attrs[sc.CE_EVENT_SOURCE] = source
     attrs[sc.CE_EVENT_TYPE] = type_header
@@ -300,24 +351,25 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
             except UnicodeDecodeError:
                 pass
         else:
-            text = key if isinstance(key, str) else _utf8(key)
+            text = key if type(key) is str else _utf8(key)
             if text is not None:
                 attrs[sc.KAFKA_KEY] = text
-    if event is not None:
-        attrs.update(event_attributes(event))
-    if extra:
-        attrs.update(extra)
-    names = _SPAN_NAMES.get((operation, destination))
-    if names is None:
-        names = f"{operation} {destination}"
-        if len(_SPAN_NAMES) < 4096:
-            _SPAN_NAMES[(operation, destination)] = names
-    span = _tracer.start_span(names, kind=SpanKind.PRODUCER, attributes=attrs, start_time=now)
+    span = _tracer.start_span(_span_name(operation, destination), None, SpanKind.PRODUCER, None, None, now)
+    if span.is_recording():
+        add_clean(span, attrs)  # all str/int, built here: no need for the SDK's per-value checks
+        if event is not None:
+            span.set_attributes(event_attributes(event))  # may hold sequences: validated
+        if extra:
+            span.set_attributes(extra)
     ctx = span.get_span_context()
+    tid = format(ctx.trace_id, "032x")
+    sid = format(ctx.span_id, "016x")
     if fresh:
-        headers = [(name, value.encode()) for name, value in ours]
+        headers = [(sc.H_ID, event_id.encode()), _type_header(type_header), endpoint.source_header,
+                   _SPECVERSION_HEADER, (sc.H_TIME, ce.format_time(now).encode()),
+                   (sc.H_SEQUENCE, b"%020d" % sequence)]  # type: ignore[str-format]
         if ctx.is_valid:
-            headers += _trace_headers(ctx, formats.value & _TRACE_BITS)
+            headers += _trace_headers(ctx, tid, sid, formats.value & _TRACE_BITS)
         carrier.headers = headers  # type: ignore[attr-defined]
     else:
         for name, value in ours:
@@ -325,15 +377,15 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
         inject(carrier, trace.set_span_in_context(span), formats)
 
     fact = None
-    if hub().has_listeners(MessageFact):
-        fact = MessageFact(
-            Stage.PUBLISHED, endpoint.system, stream, event_id,
-            event.type.value if event is not None else None, source, sequence,
-            format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
-            order_id=event.order_id if event is not None else None,
-            payment_id=event.payment_id if event is not None else None,
-        )
-        hub().emit(fact)
+    the_hub = hub()
+    if the_hub.has_listeners(MessageFact):
+        if event is None:
+            fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, None, source, sequence,
+                               tid, sid, now)
+        else:
+            fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, event.type.value, source,
+                               sequence, tid, sid, now, order_id=event.order_id, payment_id=event.payment_id)
+        the_hub.emit(fact)
     return Publication(span, fact)
 
 
