@@ -99,7 +99,9 @@ def _open(channel: Any, method: Any, properties: Any, queue: Any) -> Delivery | 
                                   sc.RABBITMQ_DELIVERY_TAG: int(method.delivery_tag)}
     if isinstance(queue, str):
         attributes[sc.SUBSCRIPTION] = queue
+    # A queue is RabbitMQ's consumer group: its consumers compete, other queues get their own copy.
     return begin_delivery(method, sc.RABBITMQ, destination, AmqpHeaders(getattr(properties, "headers", None)),
+                          group=queue if isinstance(queue, str) else None,
                           server=(host, port), stream=stream, attributes=attributes,
                           timestamp_ms=stamp * 1000 if isinstance(stamp, int) else None)
 

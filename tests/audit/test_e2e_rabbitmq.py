@@ -13,14 +13,9 @@ broker sees a dead connection: with ``auto_ack=True`` what it had delivered is g
 flushes its audit writer just before dying, so the ground truth is exact (what a
 ``kill -9`` may lose on top is bounded separately, see ``test_crash_bound.py``).
 
-Consumer group: the auditor reconciles per consumer group; for RabbitMQ that should be
-the queue. The pika integration does not fill ``MessageFact.consumer_group`` today
-(``instrumentation/pika.py`` never passes ``group=`` to ``begin_delivery``), so every
-RabbitMQ handling lands in the empty group. The fault tests below pin the group the
-integration actually reports through :func:`reported_group`; the strict-xfail test
-``test_each_queue_is_its_own_consumer_group`` shows what the gap costs (two queues on
-one fanout exchange look like one group handling each event twice) and starts
-failing - as a reminder to update :func:`reported_group` - once the gap is fixed.
+Consumer group: the auditor reconciles per consumer group; for RabbitMQ that is the
+queue (its consumers compete; every other queue bound to the exchange gets its own
+copy), which the pika integration reports as ``MessageFact.consumer_group``.
 """
 
 from __future__ import annotations
@@ -49,12 +44,8 @@ pytestmark = pytest.mark.rabbitmq
 
 
 def reported_group(queue: str) -> str | None:
-    """The consumer group the audit reports for handlings from ``queue``.
-
-    Should be ``queue``; the pika integration leaves it empty (see the module doc),
-    so the auditor's group is the empty string.
-    """
-    return ""
+    """The consumer group the audit reports for handlings from ``queue``: the queue."""
+    return queue
 
 
 @dataclass
@@ -319,8 +310,6 @@ def test_clean_run_of_5000_messages_reports_nothing(trail: Trail, capsys: pytest
     assert report["summary"]["records"] >= 3 * n  # published + acked + handled for every message
 
 
-@pytest.mark.xfail(strict=True, reason="pika integration does not fill MessageFact.consumer_group with the queue: "
-                   "every RabbitMQ handling is in one empty group")
 def test_each_queue_is_its_own_consumer_group(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     """Two queues bound to one fanout exchange, each consumed once: nothing is wrong."""
     exchange = f"audit-fan-{uuid.uuid4().hex[:10]}"
