@@ -59,6 +59,14 @@ def source_for(service: str, label: str) -> str:
     return f"/{service}/{label}-{os.urandom(4).hex()}"
 
 
+def event_type_of(type_header: str | None) -> str | None:
+    """The event type a ``ce_type`` header names: ``commerce.order.created`` (ours) ->
+    ``order.created``; another producer's type is kept as it is; the generic one is None."""
+    if not type_header or type_header == GENERIC_TYPE:
+        return None
+    return type_header[len(_TYPE_PREFIX):] if type_header.startswith(_TYPE_PREFIX) else type_header
+
+
 def event_type_header(event_type: str | None) -> str:
     return _TYPE_PREFIX + event_type if event_type else GENERIC_TYPE
 

@@ -201,14 +201,7 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         add_clean(span, attrs)  # all str/int/float, built here: no need for the SDK's per-value checks
         if extra:
             span.set_attributes(extra)  # the caller's: validated
-    # Our own producers write ``commerce.<event type>``; any other producer's ce_type is kept as it is.
-    if not type_header or type_header == ce.GENERIC_TYPE:
-        event_type = None
-    elif type_header.startswith("commerce."):
-        event_type = type_header[9:]
-    else:
-        event_type = type_header
-    delivery = Delivery(span, record, system, stream, event_id, event_type,
+    delivery = Delivery(span, record, system, stream, event_id, ce.event_type_of(type_header),
                         source, sequence, partition, offset, group, published)
     if len(_open) >= MAX_OPEN:
         _evict()

@@ -380,8 +380,8 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
     the_hub = hub()
     if the_hub.has_listeners(MessageFact):
         if event is None:
-            fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, None, source, sequence,
-                               tid, sid, now)
+            fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, ce.event_type_of(type_header),
+                               source, sequence, tid, sid, now)
         else:
             fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, event.type.value, source,
                                sequence, tid, sid, now, order_id=event.order_id, payment_id=event.payment_id)
