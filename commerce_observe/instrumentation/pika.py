@@ -16,6 +16,16 @@ so each delivery gets exactly one span, at the time the application handles it.
 ``BlockingChannel.basic_get`` behaves like a poll: settled by the next
 ``basic_get``, the next delivery on the channel, or ``close``.
 
+``BlockingChannel.consume`` (the generator) is handled like kafka-python's
+iterator: each yielded message opens its span, current while the loop body runs,
+and is settled (HANDLED) when the application asks for the next item (a message
+or the ``(None, None, None)`` of an inactivity timeout, which opens nothing),
+when the generator ends, or on ``cancel()`` / ``close()`` / ``basic_get``.
+Leaving the loop (``break``, an exception) only stops the span being current:
+whether the body failed cannot be seen from the generator, so the outcome stays
+open until ``cancel()`` (which pika asks for after leaving the loop), ``close()``
+or a :class:`~commerce_observe.messaging.handling` block settles it.
+
 The AMQP destination is the exchange (``amq.default`` for ""); sequences and
 facts are per ``exchange/routing_key``.
 """
@@ -23,6 +33,7 @@ facts are per ``exchange/routing_key``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Generator, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -159,9 +170,50 @@ def _get(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
     return result
 
 
-def _close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _settle_first(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``close`` / ``cancel``: what the channel handed out before is handled."""
     tracker_for(instance).settle()
     return wrapped(*args, **kwargs)
+
+
+def _consume_generator(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def bind(queue: Any, *rest: Any, **kw: Any) -> Any:
+        return queue
+
+    messages = wrapped(*args, **kwargs)
+    if not isinstance(messages, Generator):
+        return messages  # not the generator we know: leave it alone
+    return _traced_messages(instance, messages, bind(*args, **kwargs))
+
+
+Message = tuple[Any, Any, Any]
+
+
+def _traced_messages(channel: Any, messages: Generator[Message, None, None],
+                     queue: Any) -> Iterator[Message]:
+    """Yield pika's items; each message's span is current until the next item is asked for."""
+    tracker = tracker_for(channel)
+    try:
+        while True:
+            tracker.settle()  # the application asks for more: the previous message is handled
+            try:
+                item = next(messages)
+            except StopIteration:  # cancelled (by the client or the broker)
+                return
+            method = item[0] if isinstance(item, tuple) and len(item) == 3 else None
+            if method is not None:
+                delivery = _open(channel, method, item[1], queue)
+                if delivery is not None:
+                    tracker.activate(delivery)
+            yield item
+    finally:
+        # Left by break / exception / close: stop being current, outcome stays open.
+        # Closed later from another context (garbage collection): its token is not ours to reset.
+        active = tracker.active
+        if active is not None and otel_context.get_current() is not active.context:
+            tracker.token = None
+        tracker.release()
+        messages.close()
 
 
 class PikaInstrumentor(Instrumentor):
@@ -177,7 +229,9 @@ class PikaInstrumentor(Instrumentor):
             Patch(blocking, "BlockingChannel.basic_consume", _consume),
             Patch("pika.channel", "Channel.basic_consume", _consume),
             Patch(blocking, "BlockingChannel.basic_get", _get),
-            Patch(blocking, "BlockingChannel.close", _close),
+            Patch(blocking, "BlockingChannel.consume", _consume_generator),
+            Patch(blocking, "BlockingChannel.cancel", _settle_first),
+            Patch(blocking, "BlockingChannel.close", _settle_first),
         ]
 
 
