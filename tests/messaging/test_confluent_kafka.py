@@ -45,9 +45,10 @@ def test_produce_headers_ack_and_user_callback(obs: Capture, kafka_bootstrap: st
     assert isinstance(producer, confluent_kafka.Producer)
     delivered: list[tuple[Any, int]] = []
     app_headers = {"app": b"kept"}
-    producer.produce(unique_topic, b"a", headers=app_headers,
+    # one partition, so the consumer sees them in send order
+    producer.produce(unique_topic, b"a", headers=app_headers, partition=0,
                      on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
-    producer.produce(unique_topic, value=b"b", key=b"k")
+    producer.produce(unique_topic, value=b"b", key=b"k", partition=0)
     assert producer.flush(30) == 0
     assert app_headers == {"app": b"kept"}
     assert [err for err, _ in delivered] == [None]
