@@ -18,18 +18,25 @@ records (an at-least-once sink or a spool replay repeats some) count once.
 
 from __future__ import annotations
 
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from commerce_observe.audit.findings import Finding, Kind, from_line, handling_of
 from commerce_observe.audit.sequence import SeqTrack
 
-# event state slots: producer line, flags, {group: handled line | [lines]}, {group: [failed lines]} | None,
-# producer time, destination
-_PLINE, _FLAGS, _GROUPS, _FAILED, _PTIME, _DEST = range(6)
-_PUB, _ACK, _SENDFAIL, _NEEDS_LATE = 1, 2, 4, 8
-_PRODUCER_FLAG = {b"P": _PUB, b"A": _ACK, b"F": _SENDFAIL}
+# event state: a list [producer line | None, flags, {group: handled line | [lines]}, {group: [failed lines]} | None,
+# producer time, destination, sequence and source a producer record of it gave the sequence tracker (b"": none)].
+# Giving a tracker a number it already has is a no-op (the number is pending, or behind the expected one and in no
+# gap), so the second producer record of an event (publish and ack carry the same number) skips the tracker.
+_PLINE, _FLAGS, _GROUPS, _FAILED, _PTIME, _DEST, _SEQ, _SOURCE = range(8)
+_PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT = 1, 2, 4, 8, 16  # _REPEAT: some group holds a list of handlings
+_NEVER = 1 << 80  # later than any time in ns: "no pending sequence number"
+_COMPACT_AT = 1 << 14  # resolved deadline-queue entries kept before the queue is compacted
+
+#: per destination: (latest of its groups' earliest publications, groups learned there,
+#: candidate (group, expected-since) pairs, candidate groups)
+DestInfo = tuple[int, frozenset[bytes], tuple[tuple[bytes, int], ...], frozenset[bytes]]
 
 
 class Auditor:
@@ -44,6 +51,14 @@ class Auditor:
     the group's first poll (partitions interleave it) is still checked in full.
     The price: a group that joins live traffic at the latest offset may be blamed
     for up to one grace period of events published just before it joined.
+
+    Hot path (``benchmarks/auditor.py``): :meth:`feed` is one loop over the batch
+    with no per-record calls - one ``split`` unpacked into the fields every stage
+    needs, ``int`` only for times and sequence numbers, one dict look-up by the raw
+    event id, branches per stage letter. The deadline queue is two parallel lists
+    cut with one ``bisect``. Resolving an event is inlined and takes set-level fast
+    paths for the common case (every expected group handled it once, nothing new
+    to learn about who reads the destination).
     """
 
     def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None) -> None:
@@ -53,10 +68,17 @@ class Auditor:
         if groups is not None:
             self._selected = {g.encode(): frozenset(d.encode() for d in dests) for g, dests in groups.items()}
         self._events: dict[bytes, list[Any]] = {}
-        self._fifo: deque[tuple[int, bytes]] = deque()
+        self._names: dict[bytes, bytes] = {}  # group and destination names, one object each
+        # deadline queue: the watermark when each event was opened (non-decreasing, as the watermark only grows)
+        # and its id, as parallel lists; entries before _head are resolved
+        self._opened: list[int] = []
+        self._opened_ids: list[bytes] = []
+        self._head = 0
         self._since: dict[bytes, dict[bytes, int]] = {}  # destination -> group -> earliest publication handled
-        self._cands: dict[bytes, tuple[tuple[bytes, int], ...]] = {}
+        self._dest: dict[bytes, DestInfo] = {}  # derived from _since and the selection, rebuilt when they change
         self._seqs: dict[bytes, SeqTrack] = {}  # b"source\tdestination" -> tracker
+        # same keys -> [tracker, lower bound of its pending times]: before that bound it has nothing to resolve
+        self._seq_state: dict[bytes, list[Any]] = {}
         self.watermark = 0
         # provisional findings, as raw lines, built into Finding objects by finish()
         self._lost: dict[tuple[bytes, bytes], tuple[bytes, list[bytes]]] = {}
@@ -72,80 +94,149 @@ class Auditor:
 
     def feed(self, lines: Iterable[bytes]) -> None:
         """Ingest one batch of lines (any order across events), then resolve what is due."""
+        if lines.__class__ is not list:
+            lines = list(lines)
         events = self._events
-        fifo_append = self._fifo.append
-        grace, sla, wm = self.grace_ns, self.sla_ns, self.watermark
-        seqs, lost, late, pflags, since = self._seqs, self._lost, self._late, _PRODUCER_FLAG, self._since
-        n = bad = anon = 0
+        get = events.get
+        op_append, id_append = self._opened.append, self._opened_ids.append
+        sla, wm = self.sla_ns, self.watermark
+        seqs, seq_state, lost, late, since, undelivered = (
+            self._seqs, self._seq_state, self._lost, self._late, self._since, self._undelivered)
+        _int, intern = int, self._names.setdefault
+        bad = anon = 0
         for line in lines:
-            n += 1
-            f = line.split(b"\t", 8)
-            if len(f) < 9:
+            # the fields the stages need, unpacked at once; fewer than 9 fields: not a record
+            try:
+                code, ts, eid, grp, pb, src, dest, sq, _ = line.split(b"\t", 8)
+            except ValueError:
                 bad += 1
                 continue
-            code = f[0]
-            eid = f[2]
             if not eid:
                 anon += 1
                 continue
-            t = int(f[1])
+            t = _int(ts)
             if t > wm:
                 wm = t
-            s = events.get(eid)
             if code == b"H":
-                grp = f[3]
+                grp = intern(grp, grp)  # shared group and destination objects: compact state, warm keys
+                s = get(eid)
                 if s is None:
-                    if (eid, grp) in lost or eid in self._undelivered:
-                        self._late_evidence(eid, grp, line, f, t)
+                    if (eid, grp) in lost or eid in undelivered:
+                        self._late_evidence(eid, grp, line, pb, t)
                         continue
-                    s = events[eid] = [None, 0, {}, None, 0, f[6]]
-                    fifo_append((wm + grace, eid))
-                handled = s[2]
-                g = handled.get(grp)
-                if g is None:
-                    handled[grp] = line  # one handling: the line itself, a list only for repeats
-                    if f[4]:
-                        pub = int(f[4])
-                        if t - pub > sla:
-                            late[(eid, grp)] = (line, pub)
-                        d = since.get(f[6])  # learn who reads where as soon as it shows
-                        if d is None or d.get(grp, pub + 1) > pub:
-                            self._learn_since(f[6], grp, pub)
+                    s = events[eid] = [None, 0, {grp: line}, None, 0, intern(dest, dest), b"", b""]
+                    op_append(wm)
+                    id_append(eid)
+                else:
+                    handled = s[2]
+                    g = handled.setdefault(grp, line)  # one handling: the line itself, a list only for repeats
+                    if g is not line:
+                        if g.__class__ is bytes:
+                            if g != line:
+                                handled[grp] = [g, line]
+                                s[1] |= _REPEAT
+                        elif line not in g:
+                            g.append(line)
+                        continue
+                if pb:
+                    pub = _int(pb)
+                    if t - pub > sla:
+                        late[(eid, grp)] = (line, pub)
+                    d = since.get(dest)  # learn who reads where as soon as it shows
+                    if d is None:
+                        self._learn_since(dest, grp, pub)
                     else:
-                        s[1] |= _NEEDS_LATE
-                elif g.__class__ is bytes:
-                    if g != line:
-                        handled[grp] = [g, line]
-                elif line not in g:
-                    g.append(line)
-            elif code in pflags:
+                        known = d.get(grp)
+                        if known is None or known > pub:
+                            self._learn_since(dest, grp, pub)
+                else:
+                    s[1] |= _NEEDS_LATE
+                continue
+            # producer stages: the line kept is the ack, else the first; the time is the publication's
+            if code == b"A":
+                s = get(eid)
                 if s is None:
-                    if eid in self._undelivered:
-                        del self._undelivered[eid]  # reopen: a later ack or retry may deliver it
-                    s = events[eid] = [None, 0, {}, None, 0, f[6]]
-                    fifo_append((wm + grace, eid))
-                flag = pflags[code]
-                if s[0] is None or flag == _ACK or (flag == _SENDFAIL and not s[1] & _ACK):
+                    if eid in undelivered:
+                        del undelivered[eid]  # reopen: a later ack or retry may deliver it
+                    s = events[eid] = [line, _ACK, {}, None, t, intern(dest, dest), sq, src]
+                    op_append(wm)
+                    id_append(eid)
+                else:
                     s[0] = line
-                if flag == _PUB or not s[4]:
-                    s[4] = t
-                s[1] |= flag
-                if f[7]:
-                    key = f[5] + b"\t" + f[6]
-                    tr = seqs.get(key)
-                    if tr is None:
-                        tr = seqs[key] = SeqTrack()
-                    tr.add(int(f[7]), t)
-            elif code == b"X":
+                    if not s[4]:
+                        s[4] = t
+                    s[1] |= _ACK
+                    if sq == s[6] and src == s[7] and dest == s[5]:
+                        continue  # the sequence number this event's first producer record gave
+                    if not s[6] and dest == s[5]:
+                        s[6], s[7] = sq, src
+            elif code == b"P":
+                s = get(eid)
                 if s is None:
-                    s = events[eid] = [None, 0, {}, None, 0, f[6]]
-                    fifo_append((wm + grace, eid))
+                    if eid in undelivered:
+                        del undelivered[eid]
+                    s = events[eid] = [line, _PUB, {}, None, t, intern(dest, dest), sq, src]
+                    op_append(wm)
+                    id_append(eid)
+                else:
+                    if s[0] is None:
+                        s[0] = line
+                    s[4] = t
+                    s[1] |= _PUB
+                    if sq == s[6] and src == s[7] and dest == s[5]:
+                        continue  # the sequence number this event's first producer record gave
+                    if not s[6] and dest == s[5]:
+                        s[6], s[7] = sq, src
+            elif code == b"F":
+                s = get(eid)
+                if s is None:
+                    if eid in undelivered:
+                        del undelivered[eid]
+                    s = events[eid] = [line, _SENDFAIL, {}, None, t, intern(dest, dest), sq, src]
+                    op_append(wm)
+                    id_append(eid)
+                else:
+                    if s[0] is None or not s[1] & _ACK:
+                        s[0] = line
+                    if not s[4]:
+                        s[4] = t
+                    s[1] |= _SENDFAIL
+                    if sq == s[6] and src == s[7] and dest == s[5]:
+                        continue  # the sequence number this event's first producer record gave
+                    if not s[6] and dest == s[5]:
+                        s[6], s[7] = sq, src
+            elif code == b"X":
+                s = get(eid)
+                if s is None:
+                    s = events[eid] = [None, 0, {}, None, 0, intern(dest, dest), b"", b""]
+                    op_append(wm)
+                    id_append(eid)
                 if s[3] is None:
                     s[3] = {}
-                s[3].setdefault(f[3], []).append(line)
+                s[3].setdefault(grp, []).append(line)
+                continue
             else:
                 bad += 1
-        self.records += n
+                continue
+            # sequence numbers per (source, destination)
+            if sq:
+                key = src + b"\t" + dest
+                st = seq_state.get(key)
+                if st is None:
+                    st = seq_state[key] = [SeqTrack(), _NEVER]
+                    seqs[key] = st[0]
+                tr = st[0]
+                seq = _int(sq)
+                exp = tr.expected
+                if exp is None or seq > exp:  # SeqTrack.add's common case, inlined: ahead of the expected one
+                    pending = tr.pending
+                    if seq not in pending:
+                        pending[seq] = t
+                        if t < st[1]:
+                            st[1] = t
+                else:
+                    tr.add(seq, t)  # the expected one (drains what follows) or an old one (may retract a gap)
+        self.records += len(lines)
         self.invalid += bad
         self.unidentified += anon
         self.watermark = wm
@@ -157,69 +248,87 @@ class Auditor:
         """Resolve every event and sequence whose deadline is at or before ``watermark_ns``."""
         if watermark_ns > self.watermark:
             self.watermark = watermark_ns
-        fifo, events, resolve = self._fifo, self._events, self._resolve
-        while fifo and fifo[0][0] <= watermark_ns:
-            _, eid = fifo.popleft()
-            s = events.pop(eid, None)
-            if s is not None:
-                resolve(eid, s)
-        horizon = watermark_ns - self.grace_ns
-        for tr in self._seqs.values():
-            if tr.pending:
-                tr.resolve(horizon)
+        horizon = watermark_ns - self.grace_ns  # due: opened at or before it (deadline = opened + grace)
+        opened, head = self._opened, self._head
+        end = bisect_right(opened, horizon, head)
+        if end > head:
+            due = self._opened_ids[head:end]
+            if end >= _COMPACT_AT and 2 * end >= len(opened):
+                del opened[:end]
+                del self._opened_ids[:end]
+                end = 0
+            self._head = end
+            self._resolve(due)
+        for st in self._seq_state.values():
+            if st[1] <= horizon:  # otherwise all its pending numbers are too recent: resolve would do nothing
+                pending = st[0].pending
+                if pending:
+                    st[0].resolve(horizon)
+                st[1] = min(pending.values()) if pending else _NEVER
 
-    def _candidates(self, dest: bytes) -> tuple[tuple[bytes, int], ...]:
-        """(group, expected-since) pairs for ``dest``: learned groups, then explicit ones."""
-        cands = self._cands.get(dest)
-        if cands is None:
-            sel = self._selected
-            learned = [(g, t) for g, t in self._since.get(dest, {}).items() if sel is None or g in sel]
-            explicit = [(g, -1) for g, dests in (sel or {}).items() if dest in dests]
-            merged = dict(learned)
-            merged.update(explicit)
-            cands = self._cands[dest] = tuple(merged.items())
-        return cands
+    def _dest_info(self, dest: bytes) -> DestInfo:
+        """What resolution needs about ``dest``: learned groups, then explicit ones, as candidates."""
+        sel = self._selected
+        known = self._since.get(dest, {})
+        learned = [(g, t) for g, t in known.items() if sel is None or g in sel]
+        explicit = [(g, -1) for g, dests in (sel or {}).items() if dest in dests]
+        merged = dict(learned)
+        merged.update(explicit)
+        info = self._dest[dest] = (max(known.values(), default=0), frozenset(known), tuple(merged.items()), frozenset(merged))
+        return info
 
     def _learn_since(self, dest: bytes, grp: bytes, pub: int) -> None:
         known = self._since.setdefault(dest, {})
         if known.get(grp, pub + 1) > pub:
             known[grp] = pub
-            self._cands.pop(dest, None)
+            self._dest.pop(dest, None)
 
-    def _learn(self, dest: bytes, handled: dict[bytes, Any], ptime: int) -> None:
-        """Learn from handlings whose record had no publication time (the producer's time stands in)."""
-        for grp in handled:
-            self._learn_since(dest, grp, ptime)
+    def _resolve(self, due: list[bytes]) -> None:
+        """Resolve the events ``due`` (in deadline order) into provisional findings and evict them."""
+        pop, sel, grace, sla = self._events.pop, self._selected, self.grace_ns, self.sla_ns
+        info_of, learn = self._dest.get, self._learn_since
+        dups, lost, undelivered, late = self._dups, self._lost, self._undelivered, self._late
+        orphans = 0
+        for eid in due:
+            s = pop(eid, None)
+            if s is None:
+                continue
+            pline, flags, handled, failed, ptime, dest, _, _ = s
+            if flags & _REPEAT:
+                for grp, lines in handled.items():
+                    if lines.__class__ is list and (sel is None or grp in sel):
+                        dups[(eid, grp)] = lines
+            if pline is None:
+                orphans += 1
+                continue
+            if flags & _ACK or ((flags & _PUB) and (handled or failed)):
+                info = info_of(dest) or self._dest_info(dest)
+                hk = handled.keys()
+                # learn from the handlings with the producer's time standing in for the publication time:
+                # nothing to learn when every group is known here no later than that
+                if handled and (ptime < info[0] or not hk <= info[1]):
+                    for grp in handled:
+                        learn(dest, grp, ptime)
+                    info = info_of(dest) or self._dest_info(dest)
+                if not hk >= info[3]:  # some candidate group did not handle it
+                    for grp, gsince in info[2]:
+                        if gsince - grace <= ptime and grp not in handled:
+                            lost[(eid, grp)] = (pline, (failed or {}).get(grp, []))
+            elif not handled:
+                undelivered[eid] = pline
+            if flags & _NEEDS_LATE:
+                for grp, lines in handled.items():
+                    first = lines if lines.__class__ is bytes else lines[0]
+                    f = first.split(b"\t", 5)
+                    if not f[4] and int(f[1]) - ptime > sla:
+                        late[(eid, grp)] = (first, ptime)
+        self.orphans += orphans
 
-    def _resolve(self, eid: bytes, s: list[Any]) -> None:
-        pline, flags, handled, failed, ptime, dest = s
-        sel, grace = self._selected, self.grace_ns
-        for grp, lines in handled.items():
-            if lines.__class__ is list and (sel is None or grp in sel):
-                self._dups[(eid, grp)] = lines
-        if pline is None:
-            self.orphans += 1
-            return
-        if flags & _ACK or ((flags & _PUB) and (handled or failed)):
-            if handled:
-                self._learn(dest, handled, ptime)
-            for grp, since in self._candidates(dest):
-                if since - grace <= ptime and grp not in handled:
-                    self._lost[(eid, grp)] = (pline, (failed or {}).get(grp, []))
-        elif not handled:
-            self._undelivered[eid] = pline
-        if flags & _NEEDS_LATE:
-            for grp, lines in handled.items():
-                first = lines if lines.__class__ is bytes else lines[0]
-                f = first.split(b"\t", 5)
-                if not f[4] and int(f[1]) - ptime > self.sla_ns:
-                    self._late[(eid, grp)] = (first, ptime)
-
-    def _late_evidence(self, eid: bytes, grp: bytes, line: bytes, f: list[bytes], t: int) -> None:
+    def _late_evidence(self, eid: bytes, grp: bytes, line: bytes, pb: bytes, t: int) -> None:
         """A handling of an already-resolved event: retract LOST/UNDELIVERED, judge lateness."""
         entry = self._lost.pop((eid, grp), None)
         self._undelivered.pop(eid, None)
-        pub = int(f[4]) if f[4] else (int(entry[0].split(b"\t", 2)[1]) if entry else t)
+        pub = int(pb) if pb else (int(entry[0].split(b"\t", 2)[1]) if entry else t)
         if t - pub > self.sla_ns and (eid, grp) not in self._late:
             self._late[(eid, grp)] = (line, pub)
 
