@@ -32,16 +32,7 @@ def _begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClientCall | None:
 
 
 def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    call = _begin(args, kwargs)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        call.end(exc=exc)
-        raise
-    call.end(getattr(response, "status_code", None))
-    return response
+    return client.call_through(_begin(args, kwargs), wrapped, args, kwargs)
 
 
 def _send_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

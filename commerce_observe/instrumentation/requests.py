@@ -26,16 +26,7 @@ def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     url = getattr(request, "url", None)
     if headers is None or not isinstance(url, str):
         return wrapped(*args, **kwargs)
-    call = client.begin(getattr(request, "method", None), url, headers)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        call.end(exc=exc)
-        raise
-    call.end(getattr(response, "status_code", None))
-    return response
+    return client.call_through(client.begin(getattr(request, "method", None), url, headers), wrapped, args, kwargs)
 
 
 class RequestsInstrumentor(Instrumentor):

@@ -11,9 +11,9 @@ asked) while it is not for a server span: that is the OpenTelemetry HTTP rule.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from contextvars import Token
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import context, trace
@@ -70,6 +70,21 @@ class ClientCall:
             context.detach(self._token)
             self._token = None
         self.span.end()
+
+
+def call_through(call: ClientCall | None, wrapped: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+    """Run the library's own send inside ``call``: its exception is recorded and
+    re-raised unchanged, its response's status ends the span."""
+    if call is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        call.end(exc=exc)
+        raise
+    call.end(getattr(response, "status_code", None))
+    return response
 
 
 def begin(method: str | None, url: str, headers: MutableMapping[str, str]) -> ClientCall | None:
