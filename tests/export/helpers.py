@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
 from tests.support.zipkin import read_trace  # noqa: F401  (re-exported for the export tests)
-from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.pipeline import ExportPipeline
 from commerce_observe.export.record import SpanRecord
 
 SERVICE = "checkout"
-
-
-@pytest.fixture(autouse=True)
-def strict_stats() -> Iterator[None]:
-    """Strict mode: internal errors reach the test; counters start at zero."""
-    stats.reset()
-    old = stats.strict
-    stats.strict = True
-    yield
-    stats.strict = old
 
 
 class RedactingMasker:

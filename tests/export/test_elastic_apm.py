@@ -32,14 +32,6 @@ SERVER, INTERNAL, PRODUCER = 0x00F067AA0BA902B7, 0x1111111111111111, 0x222222222
 Factory = Callable[..., ElasticApmExporter]
 
 
-@pytest.fixture(autouse=True)
-def _strict_stats() -> Iterator[None]:
-    stats.reset()
-    old, stats.strict = stats.strict, True
-    yield
-    stats.strict = old
-
-
 @pytest.fixture
 def receiver() -> Iterator[IntakeReceiver]:
     with IntakeReceiver() as r:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from opentelemetry.util.types import AttributeValue
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from commerce_observe._internal.selfstats import stats  # noqa: E402
 from commerce_observe.export.elastic.labels import labels_from  # noqa: E402
 from commerce_observe.export.elastic.mapping import error_events, span_event, transaction_event  # noqa: E402
 from commerce_observe.export.elastic.metadata import build_metadata  # noqa: E402
@@ -37,14 +35,6 @@ from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_spa
 from tests.support.apm_intake import T0_NS, IntakeReceiver, IntakeSchemas, span_record  # noqa: E402
 
 SCHEMAS = IntakeSchemas()
-
-
-@pytest.fixture(autouse=True)
-def _strict_stats() -> Iterator[None]:
-    stats.reset()
-    old, stats.strict = stats.strict, True
-    yield
-    stats.strict = old
 
 
 def _wire(event_type: str, data: dict[str, Any]) -> dict[str, Any]:

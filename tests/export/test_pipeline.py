@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from commerce_observe._internal.selfstats import stats  # noqa: E402
 from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
 from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
-from tests.export.helpers import GatedExporter, RedactingMasker, accounted, provider, strict_stats  # noqa: E402,F401
+from tests.export.helpers import GatedExporter, RedactingMasker, accounted, provider  # noqa: E402,F401
 
 
 def test_transaction_ids_parents_and_masking() -> None:

@@ -20,7 +20,7 @@ from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
 from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
 from commerce_observe.export.record import EventRecord  # noqa: E402
 from commerce_observe.export.zipkin import ZipkinExporter  # noqa: E402
-from tests.export.helpers import SERVICE, RedactingMasker, provider, read_trace, strict_stats  # noqa: E402,F401
+from tests.export.helpers import SERVICE, RedactingMasker, provider, read_trace  # noqa: E402,F401
 from tests.support.apm_intake import span_record  # noqa: E402
 
 

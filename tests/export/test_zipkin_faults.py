@@ -23,7 +23,7 @@ from commerce_observe._internal.selfstats import stats  # noqa: E402
 from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
 from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
 from commerce_observe.export.zipkin import ZipkinExporter  # noqa: E402
-from tests.export.helpers import accounted, provider, read_trace, strict_stats, wait_until  # noqa: E402,F401
+from tests.export.helpers import accounted, provider, read_trace, wait_until  # noqa: E402,F401
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 
 MAX_QUEUE = 50
