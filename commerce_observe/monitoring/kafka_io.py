@@ -141,7 +141,7 @@ class Shipper:
         self.consumer.close()
 
 
-def wait_for_assignment(shipper: Shipper, timeout_s: float = 30.0) -> None:
+def wait_for_assignment(shipper: Shipper, timeout_s: float = 90.0) -> None:
     """Poll until the group gave this member partitions (tests; a real shipper just runs)."""
     deadline = time.monotonic() + timeout_s
     while not shipper.consumer.assignment():
