@@ -87,6 +87,17 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+_PROPAGATORS = ("tracecontext", "b3", "b3multi", "elastic", "baggage", "none")
+
+
+def _propagators(raw: str) -> tuple[str, ...]:
+    names = _csv(raw.lower())
+    unknown = [n for n in names if n not in _PROPAGATORS]
+    if unknown:
+        raise ValueError(f"unknown propagator(s) {', '.join(unknown)}; expected some of " + ", ".join(_PROPAGATORS))
+    return names
+
+
 def _key_values(raw: str) -> tuple[tuple[str, str], ...]:
     """W3C-baggage-like ``k=v,k2=v2`` as OTEL_RESOURCE_ATTRIBUTES uses it."""
     pairs = []
@@ -124,6 +135,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("OTEL_RESOURCE_ATTRIBUTES", "resource_attributes", _key_values, (), "Extra resource attributes, `k=v,k2=v2` (`deployment.environment`, `service.version`...)."),
     Setting("OTEL_TRACES_SAMPLER", "sampler", _choice("always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"), "parentbased_always_on", "Sampler, as in the OpenTelemetry specification."),
     Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_range(0.0, 1.0), 1.0, "Ratio for the `traceidratio` samplers."),
+    Setting("OTEL_PROPAGATORS", "propagators", _propagators, (), "Trace header formats written: `tracecontext`, `b3`, `b3multi`, `elastic` (default: all; every format is always read)."),
     Setting("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin_endpoint", _url, None, "Zipkin v2 spans URL (`http://host:9411/api/v2/spans`); turns Zipkin export on."),
     Setting("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "zipkin_timeout_ms", _int_range(1, 600_000), 10_000, "Zipkin request timeout in milliseconds."),
     Setting("OTEL_BSP_MAX_QUEUE_SIZE", "max_queue_size", _int_range(1, 10_000_000), 2048, "Spans buffered per exporter before new ones are dropped (and counted)."),

@@ -37,6 +37,7 @@ from commerce_observe.messaging.facts import MessageFact, Stage
 from commerce_observe.messaging.spans import add_clean
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
 from commerce_observe.propagation import formats as pf
+from commerce_observe.propagation.api import allowed_bits
 from commerce_observe.propagation.api import B3_DEBUG_KEY
 
 _W3C, _B3S, _B3M, _EL, _ELB = (Format.W3C.value, Format.B3_SINGLE.value, Format.B3_MULTI.value,
@@ -369,7 +370,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
                    _SPECVERSION_HEADER, (sc.H_TIME, ce.format_time(now).encode()),
                    (sc.H_SEQUENCE, b"%020d" % sequence)]  # type: ignore[str-format]
         if ctx.is_valid:
-            headers += _trace_headers(ctx, tid, sid, formats.value & _TRACE_BITS)
+            headers += _trace_headers(ctx, tid, sid, formats.value & _TRACE_BITS & allowed_bits())
         carrier.headers = headers  # type: ignore[attr-defined]
     else:
         for name, value in ours:

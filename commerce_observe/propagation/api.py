@@ -53,6 +53,32 @@ _W3C, _B3S, _B3M, _EL, _ELB = (
 )
 
 
+_ALL_FORMATS: Final = _W3C | _B3S | _B3M | _EL | _ELB
+_allowed = _ALL_FORMATS
+
+#: ``OTEL_PROPAGATORS`` names and the formats they allow; ``elastic`` is ours.
+PROPAGATOR_NAMES: Final[dict[str, f.Format]] = {
+    "tracecontext": f.Format.W3C,
+    "b3": f.Format.B3_SINGLE,
+    "b3multi": f.Format.B3_MULTI,
+    "elastic": f.Format.ELASTIC | f.Format.ELASTIC_BINARY,
+}
+
+
+def allow(formats: f.Format | None) -> None:
+    """Limit what every injection writes (``OTEL_PROPAGATORS``); None allows all.
+
+    Set by the runtime on install and shutdown only. Extraction is not limited:
+    we still read whatever a peer sends.
+    """
+    global _allowed
+    _allowed = _ALL_FORMATS if formats is None else formats.value
+
+
+def allowed_bits() -> int:
+    return _allowed
+
+
 def _text_ids(carrier: Carrier, name: str, parse: Callable[[str], f.Ids | None]) -> f.Ids | None:
     text = as_text(carrier.get(name))
     if not text:
@@ -149,7 +175,7 @@ def inject(carrier: Carrier, context: Context | None = None, formats: f.Format |
         span_context = trace.get_current_span(context).get_span_context()
         if not span_context.is_valid:
             return
-        bits = (carrier.default_formats if formats is None else formats).value
+        bits = (carrier.default_formats if formats is None else formats).value & _allowed
         sampled = span_context.trace_flags.sampled
         # Render the ids once; every text format shares the two strings.
         tid = format(span_context.trace_id, "032x")

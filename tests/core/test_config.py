@@ -42,6 +42,7 @@ def test_resource_attributes_and_lists_parse() -> None:
         ("COMMERCE_OBSERVE_STRICT", "maybe"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
+        ("OTEL_PROPAGATORS", "tracecontext,jaeger"),
     ],
 )
 def test_invalid_value_names_the_variable(name: str, value: str) -> None:
