@@ -50,12 +50,17 @@ class _Null(InMemoryExporter):
         return True
 
 
+_PROPAGATORS = ""
+
+
 def _install(ours: bool) -> Any:
     commerce_observe.shutdown()
     env = {"COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS": "" if ours else ",".join(OURS),
            "OTEL_SERVICE_NAME": "bench",
            # the audit trail stays on (part of what ours costs), written outside the working tree
            "COMMERCE_OBSERVE_AUDIT_PATH": os.path.join(_TMP, "audit.sqlite")}
+    if ours and _PROPAGATORS:
+        env["OTEL_PROPAGATORS"] = _PROPAGATORS
     runtime = commerce_observe.install(exporters=[_Null()], env=env)
     assert runtime is not None
     runtime.hub.subscribe(MessageFact, lambda fact: None)
@@ -166,8 +171,12 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", default="kafka-python,confluent-kafka")
+    parser.add_argument("--propagators", default="",
+                        help="OTEL_PROPAGATORS for our variant (default: all formats), e.g. tracecontext")
     args = parser.parse_args()
     print(f"{'client':16} {'op':8} {'variant':8} {'ns/msg':>9} {'overhead':>9} {'ours/contrib':>12}")
+    global _PROPAGATORS
+    _PROPAGATORS = args.propagators
     for client in args.clients.split(","):
         results: dict[str, list[tuple[float, float]]] = {"none": [], "contrib": [], "ours": []}
         for _ in range(args.rounds):
