@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import kafka  # kafka-python, a test dependency: its absence fails the run
 import pytest
 
 from commerce_observe.audit import Attachment, attach
@@ -27,7 +28,6 @@ from commerce_observe.cli import main
 from commerce_observe.messaging.handling import defer, handling
 from commerce_observe.testing import capture
 
-kafka = pytest.importorskip("kafka")  # kafka-python is a test dependency; its absence must fail loudly below
 pytestmark = pytest.mark.kafka
 
 

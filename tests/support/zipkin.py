@@ -46,33 +46,30 @@ def _get(url: str) -> Any:
         raise
 
 
+def _poll(url: str, until: Callable[[Any], bool], what: str, timeout: float, interval: float) -> Any:
+    """GET ``url`` until ``until(answer)`` holds; fail with what was there on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _get(url) or []
+        if until(found):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} in Zipkin never satisfied the test; it held:\n" + json.dumps(found, indent=1)[:6000])
+        time.sleep(interval)
+
+
 def trace(zipkin_url: str, trace_id: str, until: Callable[[list[Span]], bool], timeout: float = 20.0) -> list[Span]:
     """The spans of ``trace_id`` once ``until(spans)`` holds."""
-    deadline = time.monotonic() + timeout
-    spans: list[Span] = []
-    while True:
-        spans = _get(f"{zipkin_url}/api/v2/trace/{trace_id}") or []
-        if until(spans):
-            return spans
-        if time.monotonic() > deadline:
-            raise AssertionError(f"trace {trace_id} in Zipkin never satisfied the test; it held:\n"
-                                 + json.dumps(spans, indent=1)[:6000])
-        time.sleep(0.2)
+    spans: list[Span] = _poll(f"{zipkin_url}/api/v2/trace/{trace_id}", until, f"trace {trace_id}", timeout, 0.2)
+    return spans
 
 
 def traces_of(zipkin_url: str, service: str, until: Callable[[list[list[Span]]], bool],
               timeout: float = 30.0) -> list[list[Span]]:
     """Every trace Zipkin holds for ``service`` once ``until(traces)`` holds."""
-    deadline = time.monotonic() + timeout
-    found: list[list[Span]] = []
-    while True:
-        found = _get(f"{zipkin_url}/api/v2/traces?serviceName={service}&limit=1000&lookback=3600000") or []
-        if until(found):
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Zipkin traces of {service} never satisfied the test; {len(found)} trace(s):\n"
-                                 + json.dumps(found, indent=1)[:6000])
-        time.sleep(0.3)
+    url = f"{zipkin_url}/api/v2/traces?serviceName={service}&limit=1000&lookback=3600000"
+    traces: list[list[Span]] = _poll(url, until, f"traces of {service}", timeout, 0.3)
+    return traces
 
 
 def by_kind(spans: list[Span], kind: str) -> list[Span]:
