@@ -66,6 +66,8 @@ _ANY_DIGIT: Final = re.compile(r"\d")
 _CARD_GATE: Final = re.compile(r"\d[\d -]{10,}\d")
 _PHONE_GATE: Final = re.compile(r"\+\d|[\d(][\d ().-]{9,}\d")  # 11+ chars: not "2024-01-15"
 _UUID_ONLY: Final = re.compile(_UUID)
+#: Hex text with at least one letter (ids): nothing in it can be masked.
+_HEX_WORD: Final = re.compile(r"(?=[0-9]*[a-fA-F])[0-9a-fA-F]+")
 #: A CVV cannot be recognised by its digits, only by the word in front of it.
 _CVV_RE: Final = re.compile(
     r"(?i)(?<![0-9a-z])(cvv2?|cvc2?|cvn|csc|security[ _-]?code)([ \t]*[:=#]?[ \t]*)\d{3,4}(?!\d)"
@@ -184,6 +186,16 @@ def mask_text(text: str) -> str:
     """
     if len(text) == 36 and _UUID_ONLY.match(text) is not None:
         return text  # message and event ids: the most common long value
+    if _HEX_WORD.fullmatch(text) is not None:
+        # Trace, span and CloudEvents ids: every digit run touches a letter or is
+        # the whole string, which holds a letter — so no card; no ``@``, ``+``,
+        # separator or CVV word either.
+        return text
+    return _mask_full(text)
+
+
+def _mask_full(text: str) -> str:
+    """:func:`mask_text` without its id shortcuts (the property tests check they agree)."""
     original = text
     if "@" in text:
         text = _EMAIL_RE.sub(_mask_email, text)

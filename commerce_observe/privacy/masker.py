@@ -27,6 +27,10 @@ from .keys import DEFAULT_SENSITIVE_KEYS, KeyPolicy
 REDACTED: Final = "[REDACTED]"
 _CARD_MIN: Final = 10**11
 _CARD_MAX: Final = 10**19
+#: Clean-string memo bounds: span attributes repeat (system, destination, group,
+#: source, type, server), so a value scanned clean once is not scanned again.
+_CLEAN_MAX: Final = 4096
+_CLEAN_LEN: Final = 256
 
 
 def _mask_int(value: int) -> int | str:
@@ -43,6 +47,11 @@ class Masker:
 
     def __init__(self, sensitive_keys: Iterable[str] = DEFAULT_SENSITIVE_KEYS) -> None:
         self._keys = KeyPolicy(sensitive_keys)
+        #: Strings :func:`mask_text` returned unchanged. ``mask_text`` is a pure
+        #: function of the text, so membership means "clean"; key sensitivity is
+        #: still checked per attribute. Cleared when full (bounded memory; set
+        #: operations are atomic under the GIL, so threads may share it).
+        self._clean: set[str] = set()
 
     @property
     def sensitive_keys(self) -> frozenset[str]:
@@ -109,11 +118,19 @@ class Masker:
         needed masking. Callers must treat the result as read-only."""
         out: dict[str, AttributeValue] | None = None
         sensitive = self._keys.is_sensitive
+        clean = self._clean
         for key, value in attrs.items():
             # Inlined fast path for the common clean str/number attribute.
             kind = type(value)
             if kind is str and not sensitive(key):
+                if value in clean:
+                    continue
                 new: AttributeValue = mask_text(value)  # type: ignore[arg-type]
+                if new is value and len(value) <= _CLEAN_LEN:  # type: ignore[arg-type]
+                    if len(clean) >= _CLEAN_MAX:
+                        clean.clear()
+                    clean.add(value)  # type: ignore[arg-type]
+                    continue
             elif (kind is float or kind is bool) and not sensitive(key):
                 continue
             else:

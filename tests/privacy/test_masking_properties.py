@@ -124,3 +124,34 @@ def test_epoch_range_ints_pass() -> None:
     for step in range(0, 10_000, 7):
         v = now + step * int(timedelta(hours=1).total_seconds() * 1000)
         assert M.mask_value("ts", v) == v
+
+
+hex_words = st.text(alphabet="0123456789abcdefABCDEF", min_size=1, max_size=64).filter(
+    lambda t: any(c.isalpha() for c in t))
+
+
+@settings(max_examples=500)
+@given(st.one_of(hex_words, card_numbers().flatmap(
+    lambda c: st.tuples(hex_words, hex_words).map(lambda hw: hw[0] + c + hw[1]))))
+def test_id_shortcut_agrees_with_full_scan(text: str) -> None:
+    """``mask_text`` returns hex ids (with a letter) without scanning: the full scan must
+    leave them unchanged too, even with a valid card number glued inside."""
+    from commerce_observe.privacy.detect import _mask_full, mask_text
+
+    assert mask_text(text) is text
+    assert _mask_full(text) == text
+
+
+@settings(max_examples=200)
+@given(card_numbers())
+def test_all_digit_card_is_not_taken_for_an_id(card: str) -> None:
+    from commerce_observe.privacy.detect import mask_text
+
+    assert card not in mask_text(card)
+
+
+def test_clean_memo_does_not_bypass_sensitive_keys() -> None:
+    """A value first seen clean under a harmless key is still redacted under a sensitive one."""
+    masker = Masker()
+    assert masker.mask_attributes({"note": "hello"}) == {"note": "hello"}
+    assert masker.mask_attributes({"note": "hello", "card.cvv": "hello"})["card.cvv"] == "[REDACTED]"
