@@ -72,6 +72,14 @@ def _contrib(client: str, runtime: Any) -> Callable[[], None]:
         from opentelemetry.instrumentation.kafka import KafkaInstrumentor as Contrib
     else:
         from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor as Contrib
+    from opentelemetry import propagate
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    # What a contrib user has: OpenTelemetry's default propagators (W3C trace context
+    # and baggage, one header), not the all-formats propagator our install() sets.
+    propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()]))
     instrumentor = Contrib()
     instrumentor.instrument(tracer_provider=runtime.tracer_provider, skip_dep_check=True)
     return lambda: instrumentor.uninstrument()
