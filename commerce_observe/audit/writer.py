@@ -34,7 +34,7 @@ class AuditWriter:
         sink: Sink,
         spool: Spool | None = None,
         *,
-        max_queue: int = 10_000,
+        max_queue: int = 100_000,
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         retry_interval_s: float = 2.0,

@@ -17,9 +17,10 @@ from commerce_observe.audit.writer import AuditWriter
 from commerce_observe.messaging.facts import MessageFact, Stage
 
 
-def fact(i: int, stage: Stage = Stage.PUBLISHED, eid: str | None = None) -> MessageFact:
+def fact(i: int, stage: Stage = Stage.PUBLISHED, eid: str | None = None, time_ns: int | None = None) -> MessageFact:
     return MessageFact(stage, "kafka", "orders", eid if eid is not None else f"e{i}", "order.created", "checkout", i,
-                       "a" * 32, "b" * 16, 1_750_000_000_000_000_000 + i, order_id=f"o{i}")
+                       "a" * 32, "b" * 16, 1_750_000_000_000_000_000 + i if time_ns is None else time_ns,
+                       order_id=f"o{i}")
 
 
 def ids(lines: Sequence[bytes]) -> list[str]:
@@ -41,6 +42,26 @@ def test_sqlite_sink_round_trip_and_from_time(tmp_path: Path) -> None:
     assert ids([x for b in read_sqlite(str(tmp_path / "a.sqlite"), batch=7) for x in b]) == [f"e{i}" for i in range(150)]
     later = [x for b in read_sqlite(str(tmp_path / "a.sqlite"), from_ns=1_750_000_000_000_000_000 + 120) for x in b]
     assert ids(later) == [f"e{i}" for i in range(120, 150)]
+
+
+def test_sqlite_from_time_bisects_ids_despite_disorder(tmp_path: Path) -> None:
+    """Without a time index the start row is found by bisecting ids; batches committed
+    up to a minute late (several writer processes) must not move it."""
+    import random
+    import sqlite3
+
+    rng = random.Random(7)
+    base = 1_750_000_000_000_000_000
+    times = [base + i * 10**9 + rng.randrange(-60, 60) * 10**9 for i in range(5000)]  # 1 s apart, ±1 min
+    sink = SqliteSink(str(tmp_path / "t.sqlite"))
+    for start in range(0, 5000, 500):
+        sink.write([encode(fact(i, time_ns=times[i])) for i in range(start, start + 500)])
+    sink.close()
+    conn = sqlite3.connect(str(tmp_path / "t.sqlite"))
+    for from_ns in (base - 10**12, base + 1234 * 10**9, base + 4990 * 10**9, base + 10**13):
+        expect = conn.execute("SELECT MIN(id) FROM audit WHERE time_ns >= ?", (from_ns,)).fetchone()[0]
+        got = [x for b in read_sqlite(str(tmp_path / "t.sqlite"), from_ns=from_ns) for x in b]
+        assert len(got) == (0 if expect is None else 5000 - expect + 1), from_ns
 
 
 def test_writer_delivers_in_order_and_skips_facts_without_id() -> None:
