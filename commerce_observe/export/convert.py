@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from commerce_observe._internal.lightspan import LightSpan
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_span
 
@@ -121,7 +122,7 @@ class SpanConverter:
             return attributes
         return self._masker.mask_attributes(attributes)
 
-    def convert(self, span: ReadableSpan, transaction_id: int) -> SpanRecord:
+    def convert(self, span: ReadableSpan | LightSpan, transaction_id: int) -> SpanRecord:
         ctx = span.context
         parent = span.parent
         status = span.status

@@ -39,13 +39,14 @@ from collections.abc import Callable, Sequence
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from commerce_observe._internal.lightspan import LightSpan
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.base import Exporter
 from commerce_observe.export.convert import AttributeMasker, SpanConverter, TransactionTracker
 from commerce_observe.export.queue import BatchWorker
 from commerce_observe.export.record import SpanRecord
 
-_Queued = tuple[ReadableSpan, int]
+_Queued = tuple[ReadableSpan | LightSpan, int]
 
 
 def _drop_counter(name: str, what: str) -> Callable[[int], None]:
@@ -110,6 +111,10 @@ class ExportPipeline(SpanProcessor):
         if ctx is None or not ctx.trace_flags.sampled:
             return
         self._ingest.put((span, self._txn.on_end(ctx.span_id)))
+
+    def submit(self, span: LightSpan) -> None:
+        """A light span that ended: sampled by construction, its transaction id on it."""
+        self._ingest.put((span, span.transaction_id))
 
     # --- conversion thread -------------------------------------------------------
 

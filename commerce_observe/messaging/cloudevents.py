@@ -133,6 +133,8 @@ def _parse_iso(text: str) -> int | None:
 
 def header_text(value: object) -> str | None:
     """An application- or peer-set ``ce_*`` header as text (bytes are UTF-8)."""
+    if type(value) is bytes:  # Kafka headers: the common case first
+        return value.decode("utf-8", "replace")
     if isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray)):

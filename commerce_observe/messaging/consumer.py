@@ -23,6 +23,7 @@ from weakref import WeakKeyDictionary
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -31,10 +32,9 @@ from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.facts import MessageFact, Stage
-from commerce_observe.messaging.spans import add_clean
+from commerce_observe.messaging.spans import start_span
 from commerce_observe.propagation import Carrier, extract
 
-_tracer = trace.get_tracer("commerce_observe.messaging")
 
 FAILED = "messaging.consumer_failed"
 NEW_TRACE = "messaging.consume_new_trace"
@@ -80,11 +80,10 @@ class Delivery:
 
     def _fact(self, stage: Stage, now: int, error: str | None) -> MessageFact:
         ctx = self.span.get_span_context()
-        return MessageFact(
+        return MessageFact(  # positional: measurably cheaper than keywords on this path
             stage, self.system, self.stream, self.event_id, self.event_type, self.source, self.sequence,
             format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
-            partition=self.partition, offset=self.offset, consumer_group=self.group,
-            published_ns=self.published, error=error,
+            self.partition, self.offset, self.group, self.published, None, None, error,
         )
 
     def finish(self, error: BaseException | None = None) -> None:
@@ -161,17 +160,19 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
            offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
            timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
     now = time.time_ns()
-    parent = extract(carrier)
-    if not trace.get_current_span(parent).get_span_context().is_valid:
+    empty = Context()
+    parent = extract(carrier, empty)  # returns ``empty`` itself when there is no usable parent
+    if parent is empty:
         stats.incr(NEW_TRACE)
         if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
             stats.incr(BROKEN_CONTEXT)
     text = ce.header_text
-    event_id = text(carrier.get(sc.H_ID))
-    type_header = text(carrier.get(sc.H_TYPE))
-    source = text(carrier.get(sc.H_SOURCE))
-    sequence = ce.parse_sequence(text(carrier.get(sc.H_SEQUENCE)))
-    published = ce.parse_time(text(carrier.get(sc.H_TIME)))
+    get = carrier.get
+    event_id = text(get(sc.H_ID))
+    type_header = text(get(sc.H_TYPE))
+    source = text(get(sc.H_SOURCE))
+    sequence = ce.parse_sequence(text(get(sc.H_SEQUENCE)))
+    published = ce.parse_time(text(get(sc.H_TIME)))
     if published is None and timestamp_ms is not None and timestamp_ms > 0:
         published = timestamp_ms * 1_000_000
 
@@ -196,11 +197,9 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
             pass
     if published is not None:
         attrs[sc.LATENCY_MS] = (now - published) / 1e6
-    span = _tracer.start_span(name, parent, SpanKind.CONSUMER, None, None, now)
-    if span.is_recording():
-        add_clean(span, attrs)  # all str/int/float, built here: no need for the SDK's per-value checks
-        if extra:
-            span.set_attributes(extra)  # the caller's: validated
+    span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float, built here
+    if extra and span.is_recording():
+        span.set_attributes(extra)  # the caller's: validated
     delivery = Delivery(span, record, system, stream, event_id, ce.event_type_of(type_header),
                         source, sequence, partition, offset, group, published)
     if len(_open) >= MAX_OPEN:

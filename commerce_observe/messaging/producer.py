@@ -34,7 +34,7 @@ from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.facts import MessageFact, Stage
-from commerce_observe.messaging.spans import add_clean
+from commerce_observe.messaging.spans import add_clean, start_span
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
 from commerce_observe.propagation import formats as pf
 from commerce_observe.propagation.api import allowed_bits
@@ -43,7 +43,6 @@ from commerce_observe.propagation.api import B3_DEBUG_KEY
 _W3C, _B3S, _B3M, _EL, _ELB = (Format.W3C.value, Format.B3_SINGLE.value, Format.B3_MULTI.value,
                                Format.ELASTIC.value, Format.ELASTIC_BINARY.value)
 
-_tracer = trace.get_tracer("commerce_observe.messaging")
 _event: ContextVar[DomainEvent | None] = ContextVar("commerce_observe.publishing", default=None)
 
 FAILED = "messaging.producer_failed"
@@ -355,9 +354,8 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
             text = key if type(key) is str else _utf8(key)
             if text is not None:
                 attrs[sc.KAFKA_KEY] = text
-    span = _tracer.start_span(_span_name(operation, destination), None, SpanKind.PRODUCER, None, None, now)
-    if span.is_recording():
-        add_clean(span, attrs)  # all str/int, built here: no need for the SDK's per-value checks
+    span = start_span(_span_name(operation, destination), None, SpanKind.PRODUCER, now, attrs)  # attrs: all str/int
+    if (event is not None or extra) and span.is_recording():
         if event is not None:
             span.set_attributes(event_attributes(event))  # may hold sequences: validated
         if extra:

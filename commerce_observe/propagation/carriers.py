@@ -75,8 +75,20 @@ class KafkaHeaders:
         self._index: dict[str, object] | None = None
 
     def _build(self) -> dict[str, object]:
-        index: dict[str, object] = {}
         headers = self.headers
+        if headers and type(headers) is list:
+            # Fast path: every item a ``(str, value)`` pair, as kafka-python and
+            # aiokafka hand them out — one C-level comprehension. An item of any
+            # other shape makes it raise or come out short; the checked loop below
+            # then decides (duplicates also come out short: same result, slower).
+            try:
+                index: dict[str, object] = {key.lower(): value for key, value in headers if type(key) is str}
+            except (TypeError, ValueError, AttributeError):
+                index = {}
+            if len(index) == len(headers):
+                self._index = index
+                return index
+        index = {}
         if headers:
             if not isinstance(headers, (list, tuple)):
                 stats.incr(INVALID_CARRIER)
