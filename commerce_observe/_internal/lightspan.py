@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from random import getrandbits
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -39,7 +40,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, Tracer as SdkTracer
 from opentelemetry.sdk.trace import sampling
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue, Attributes
@@ -52,6 +53,10 @@ logger = logging.getLogger("commerce_observe")
 TXN_ATTR = "_commerce_observe_txn"
 _UNSET = Status(StatusCode.UNSET)
 _ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+#: Trace flags by (sampled, random trace id), built once.
+_FLAGS = {(sampled, rand): TraceFlags((TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+                                      | (TraceFlags.RANDOM_TRACE_ID if rand else 0))
+          for sampled in (False, True) for rand in (False, True)}
 DROPPED_ATTRIBUTES = "span.attributes_dropped"
 ENDED_TWICE = "span.ended_twice"
 
@@ -186,7 +191,7 @@ class LightSpan(trace.Span):
 class LightTracer:
     """Starts :class:`LightSpan` objects for one SDK tracer whose only processor is ours."""
 
-    __slots__ = ("sdk_tracer", "processors", "resource", "scope", "sampler", "default_sampler", "ids",
+    __slots__ = ("sdk_tracer", "processors", "resource", "scope", "sampler", "default_sampler", "ids", "fast_ids",
                  "random_ids", "max_attributes", "max_events", "submit")
 
     def __init__(self, sdk_tracer: SdkTracer, processors: tuple[object, ...], submit: Any) -> None:
@@ -197,6 +202,8 @@ class LightTracer:
         self.sampler: sampling.Sampler = sdk_tracer.sampler
         self.default_sampler = _is_parent_based_always_on(self.sampler)
         self.ids: IdGenerator = sdk_tracer.id_generator
+        #: The SDK's random generator is ``random.getrandbits`` (retrying a zero): inline it.
+        self.fast_ids = type(self.ids) is RandomIdGenerator
         self.random_ids = bool(self.ids.is_trace_id_random())
         limits = sdk_tracer._span_limits  # noqa: SLF001
         self.max_attributes: int | None = limits.max_span_attributes
@@ -210,7 +217,7 @@ class LightTracer:
         ids = self.ids
         if parent is None or not parent.is_valid:
             parent = None
-            trace_id = ids.generate_trace_id()
+            trace_id = (self.fast_ids and getrandbits(128)) or ids.generate_trace_id()
             random_id = self.random_ids
         else:
             trace_id = parent.trace_id
@@ -224,9 +231,8 @@ class LightTracer:
             trace_state = result.trace_state
             if result.attributes:
                 attributes = {**result.attributes, **attributes}
-        flags = (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
-        span_id = ids.generate_span_id()
-        ctx = SpanContext(trace_id, span_id, False, TraceFlags(flags), trace_state)
+        span_id = (self.fast_ids and getrandbits(64)) or ids.generate_span_id()
+        ctx = SpanContext(trace_id, span_id, False, _FLAGS[sampled, random_id], trace_state)
         if not sampled:
             return trace.NonRecordingSpan(ctx)
         if parent is None or parent.is_remote or kind in _ENTRY_KINDS:
