@@ -48,6 +48,12 @@ class KeyPolicy:
     def names(self) -> frozenset[str]:
         return self._names
 
+    @property
+    def decided(self) -> dict[str, bool]:
+        """The decisions made so far, by key (read-only for callers; one lookup
+        instead of a method call on the masker's hot loop)."""
+        return self._cache
+
     def is_sensitive(self, key: str) -> bool:
         hit = self._cache.get(key)
         if hit is not None:

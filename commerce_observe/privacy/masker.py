@@ -117,22 +117,28 @@ class Masker:
         """Masked copy of ``attrs`` — or ``attrs`` itself (when it is a dict) if nothing
         needed masking. Callers must treat the result as read-only."""
         out: dict[str, AttributeValue] | None = None
-        sensitive = self._keys.is_sensitive
+        decide = self._keys.is_sensitive
+        decided = self._keys.decided
         clean = self._clean
         for key, value in attrs.items():
-            # Inlined fast path for the common clean str/number attribute.
+            # Inlined fast paths for the common clean str/number attribute.
+            sensitive = decided.get(key)
+            if sensitive is None:
+                sensitive = decide(key)
             kind = type(value)
-            if kind is str and not sensitive(key):
+            if sensitive:
+                new: AttributeValue = self.mask_value(key, value)
+            elif kind is str:
                 if value in clean:
                     continue
-                new: AttributeValue = mask_text(value)  # type: ignore[arg-type]
-                if new is value and len(value) <= _CLEAN_LEN:  # type: ignore[arg-type]
+                new = mask_text(value)  # type: ignore[arg-type]
+                if new is value and len(value) <= _CLEAN_LEN:
                     if len(clean) >= _CLEAN_MAX:
                         clean.clear()
-                    clean.add(value)  # type: ignore[arg-type]
+                    clean.add(value)
                     continue
-            elif (kind is float or kind is bool) and not sensitive(key):
-                continue
+            elif kind is float or kind is bool or (kind is int and not _CARD_MIN <= value < _CARD_MAX):  # type: ignore[operator]
+                continue  # an int this small cannot be a card number
             else:
                 new = self.mask_value(key, value)
             if new is not value:
