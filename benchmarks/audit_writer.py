@@ -14,10 +14,11 @@ dropped (a drop would make a run look cheaper); batch size and flush interval ar
 the defaults.
 
 "old" is a verbatim copy of the writer's listener/drain, the per-field encoder and
-the SQLite insert loop before the hot-path rework, kept here so both are measured
-on the same machine in the same run; each round runs both, alternating, on a fresh
-SQLite file each, and the best round of each is reported. The old and new files are
-compared row by row: the stored lines must be byte-identical.
+the SQLite sink (a row per line in table ``audit``, with its time index) before the
+hot-path rework, kept here so both are measured on the same machine in the same run;
+each round runs both, alternating, on a fresh SQLite file each, and the best round
+of each is reported. Both files are read back through ``read_sqlite`` (which reads
+either layout): the stored lines must be byte-identical.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ sys.path.insert(0, ROOT)
 
 from commerce_observe._internal.selfstats import stats  # noqa: E402
 from commerce_observe.audit.record import STAGE_CODE  # noqa: E402
-from commerce_observe.audit.sinks import SinkUnavailable, SqliteSink  # noqa: E402
+from commerce_observe.audit.sinks import SinkUnavailable, SqliteSink, read_sqlite  # noqa: E402
 from commerce_observe.audit.writer import AuditWriter  # noqa: E402
 from commerce_observe.messaging.facts import MessageFact, Stage  # noqa: E402
 
@@ -66,6 +67,20 @@ def old_encode(fact: MessageFact) -> bytes:
 
 
 class OldSqliteSink(SqliteSink):
+    """Its own schema (a row per line, with the time index the old version had);
+    only ``__init__`` and ``close`` come from :class:`SqliteSink`."""
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS audit ("
+                         " id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, event_id BLOB NOT NULL, record BLOB NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns)")
+            self._conn = conn
+        return self._conn
+
     def write(self, lines: Sequence[bytes]) -> None:
         rows = []
         for line in lines:
@@ -146,11 +161,8 @@ def run_once(old: bool, facts: list[MessageFact], path: str) -> tuple[float, flo
 
 
 def stored(path: str) -> list[bytes]:
-    conn = sqlite3.connect(path)
-    try:
-        return [bytes(r[0]) for r in conn.execute("SELECT record FROM audit ORDER BY id")]
-    finally:
-        conn.close()
+    """The lines of either layout, as the auditor reads them."""
+    return [line for batch in read_sqlite(path) for line in batch]
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -45,23 +46,87 @@ def test_sqlite_sink_round_trip_and_from_time(tmp_path: Path) -> None:
 
 
 def test_sqlite_from_time_bisects_ids_despite_disorder(tmp_path: Path) -> None:
-    """Without a time index the start row is found by bisecting ids; batches committed
-    up to a minute late (several writer processes) must not move it."""
+    """Without a time index the start batch is found by bisecting ids; lines stored
+    up to a minute late (several writer processes), and batches spanning longer than
+    TIME_DISORDER_NS, must not move the first line read."""
     import random
-    import sqlite3
 
     rng = random.Random(7)
     base = 1_750_000_000_000_000_000
     times = [base + i * 10**9 + rng.randrange(-60, 60) * 10**9 for i in range(5000)]  # 1 s apart, ±1 min
+    lines = [encode(fact(i, time_ns=times[i])) for i in range(5000)]
     sink = SqliteSink(str(tmp_path / "t.sqlite"))
-    for start in range(0, 5000, 500):
-        sink.write([encode(fact(i, time_ns=times[i])) for i in range(start, start + 500)])
+    for start in range(0, 5000, 500):  # a batch spans 500 s
+        sink.write(lines[start:start + 500])
     sink.close()
-    conn = sqlite3.connect(str(tmp_path / "t.sqlite"))
-    for from_ns in (base - 10**12, base + 1234 * 10**9, base + 4990 * 10**9, base + 10**13):
-        expect = conn.execute("SELECT MIN(id) FROM audit WHERE time_ns >= ?", (from_ns,)).fetchone()[0]
-        got = [x for b in read_sqlite(str(tmp_path / "t.sqlite"), from_ns=from_ns) for x in b]
-        assert len(got) == (0 if expect is None else 5000 - expect + 1), from_ns
+    starts = [base - 10**12, base + 1234 * 10**9, base + 4990 * 10**9, base + 10**13]
+    starts += [base + rng.randrange(-100, 5100) * 10**9 for _ in range(100)]
+    for from_ns in starts:
+        first = next((i for i, t in enumerate(times) if t >= from_ns), len(times))
+        got = [x for b in read_sqlite(str(tmp_path / "t.sqlite"), from_ns=from_ns, batch=700) for x in b]
+        assert got == lines[first:], from_ns
+
+
+def test_sqlite_stores_one_row_per_write(tmp_path: Path) -> None:
+    lines = [encode(fact(i)) for i in range(301)]
+    sink = SqliteSink(str(tmp_path / "b.sqlite"))
+    sink.write([])
+    sink.write(lines[:300])
+    sink.write(lines[300:])
+    sink.close()
+    conn = sqlite3.connect(str(tmp_path / "b.sqlite"))
+    rows = conn.execute("SELECT time_ns, lines FROM audit_batch ORDER BY id").fetchall()
+    conn.close()
+    assert rows == [(1_750_000_000_000_000_000, b"\n".join(lines[:300])), (1_750_000_000_000_000_300, lines[300])]
+
+
+def test_sqlite_sink_refusal_carries_the_lines(tmp_path: Path) -> None:
+    lines = [encode(fact(i)) for i in range(3)]
+    with pytest.raises(SinkUnavailable) as caught:
+        SqliteSink(str(tmp_path / "missing-dir" / "c.sqlite")).write(lines)
+    assert caught.value.lines == lines
+
+
+def _old_version_file(path: str, lines: Sequence[bytes]) -> None:
+    """A file as the previous version wrote it: a row per line in table ``audit``."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, event_id BLOB NOT NULL,"
+                 " record BLOB NOT NULL)")
+    conn.execute("CREATE INDEX audit_time ON audit(time_ns)")
+    conn.executemany("INSERT INTO audit(time_ns, event_id, record) VALUES (?, ?, ?)",
+                     [(int(x.split(b"\t")[1]), x.split(b"\t")[2], x) for x in lines])
+    conn.commit()
+    conn.close()
+
+
+def test_sqlite_reads_and_appends_to_a_file_of_the_previous_version(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.sqlite")
+    lines = [encode(fact(i)) for i in range(250)]
+    _old_version_file(path, lines[:100])
+
+    def read(from_ns: int = 0) -> list[bytes]:
+        return [x for b in read_sqlite(path, from_ns=from_ns, batch=30) for x in b]
+
+    assert read() == lines[:100]
+    assert read(1_750_000_000_000_000_000 + 40) == lines[40:100]
+    sink = SqliteSink(path)
+    sink.write(lines[100:200])
+    sink.close()
+    sink = SqliteSink(path)  # a second connection appends to the same new table
+    sink.write(lines[200:])
+    sink.close()
+    assert read() == lines
+    assert read(1_750_000_000_000_000_000 + 40) == lines[40:]
+    assert read(1_750_000_000_000_000_000 + 150) == lines[150:]
+    assert read(1_750_000_000_000_000_000 + 250) == []
+
+
+def test_read_sqlite_refuses_a_file_without_an_audit_table(tmp_path: Path) -> None:
+    path = str(tmp_path / "other.sqlite")
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(sqlite3.OperationalError, match="no audit table"):
+        list(read_sqlite(path))
 
 
 def test_writer_delivers_in_order_and_skips_facts_without_id() -> None:
