@@ -1,20 +1,39 @@
-"""Per-message CPU cost of instrumented Kafka produce and consume, side by side.
+"""Per-message CPU cost of instrumented Kafka and RabbitMQ produce and consume, side by side.
 
     python benchmarks/messaging.py --bootstrap 127.0.0.1:9092 [-n 20000] [--rounds 3]
+    python benchmarks/messaging.py --clients aiokafka,pika --amqp amqp://guest:guest@127.0.0.1:5672/
+
+``--clients`` picks from kafka-python, confluent-kafka (the default), aiokafka and
+pika; pika talks to the RabbitMQ at ``--amqp`` (default: the
+``COMMERCE_OBSERVE_TEST_RABBITMQ_URL`` environment variable), the others to the
+Kafka at ``--bootstrap``.
 
 Variants, in ONE process against the REAL broker, each round in turn:
 
-* ``none``    — the client alone (commerce_observe installed, its Kafka wrappers off);
-* ``contrib`` — OpenTelemetry contrib's kafka-python / confluent-kafka
-  instrumentors on the same tracer provider and export pipeline;
-* ``ours``    — commerce_observe: span, W3C + b3 + Elastic binary headers, six
+* ``none``    — the client alone (commerce_observe installed, its messaging wrappers off);
+* ``contrib`` — OpenTelemetry contrib's instrumentor for that client (kafka-python,
+  confluent-kafka, aiokafka, pika) on the same tracer provider and export pipeline;
+* ``ours``    — commerce_observe: span, W3C + b3 + Elastic headers, six
   CloudEvents headers, sequence, and a MessageFact per stage to a hub listener.
 
 Cost is ``time.process_time()`` (all threads: the client's I/O thread, where acks
 end producer spans, and the export pipeline's thread) divided by messages. Produce
 is measured from the first ``send`` to the end of ``flush`` so every span is
 ended inside the window; consume iterates N records with ``for msg in consumer``
-from a fresh group. Broker round trips are in all variants alike, so the
+from a fresh group (``async for`` on aiokafka: both instrumentations trace its
+``getone``). aiokafka runs one event loop per client call and one task per phase,
+timed inside the task after the producer / consumer has started and before it stops.
+
+pika publishes N messages with ``basic_publish`` on a ``BlockingChannel`` to a
+fresh queue (non-durable, not auto-deleted), publisher confirms OFF — the default,
+and with them on every variant would wait a broker round trip per message alike.
+Consume starts once the broker counts all N: a ``basic_consume`` callback that
+acks each message and stops the loop after N (both instrumentations trace
+callbacks and the ``consume()`` generator; with a callback both see handling end).
+Contrib pika decorates the ``BlockingChannel`` and its inner ``Channel`` alike, so
+it opens two PRODUCER spans per publish; that is what its users get, and counted.
+
+Broker round trips are in all variants alike, so the
 *overhead* column (variant minus ``none``) is the instrumentation's own cost; the
 last column compares overheads, ours / contrib. Median of ``--rounds``.
 
@@ -27,6 +46,8 @@ pays before it does anything else.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import os
 import statistics
 import tempfile
@@ -67,11 +88,17 @@ def _install(ours: bool) -> Any:
     return runtime
 
 
+_CONTRIB = {
+    "kafka-python": ("opentelemetry.instrumentation.kafka", "KafkaInstrumentor"),
+    "confluent-kafka": ("opentelemetry.instrumentation.confluent_kafka", "ConfluentKafkaInstrumentor"),
+    "aiokafka": ("opentelemetry.instrumentation.aiokafka", "AIOKafkaInstrumentor"),
+    "pika": ("opentelemetry.instrumentation.pika", "PikaInstrumentor"),
+}
+
+
 def _contrib(client: str, runtime: Any) -> Callable[[], None]:
-    if client == "kafka-python":
-        from opentelemetry.instrumentation.kafka import KafkaInstrumentor as Contrib
-    else:
-        from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor as Contrib
+    module, name = _CONTRIB[client]
+    Contrib = getattr(importlib.import_module(module), name)
     from opentelemetry import propagate
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.propagators.composite import CompositePropagator
@@ -88,6 +115,11 @@ def _contrib(client: str, runtime: Any) -> Callable[[], None]:
 def _cpu(fn: Callable[[], None], n: int) -> float:
     start = time.process_time()
     fn()
+    return _since(start, n)
+
+
+def _since(start: float, n: int) -> float:
+    """CPU nanoseconds per message since ``start`` (a ``time.process_time()``)."""
     return (time.process_time() - start) * 1e9 / n
 
 
@@ -150,6 +182,90 @@ def _confluent(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
     return produce_ns, consume_ns
 
 
+def _aiokafka(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
+    import aiokafka
+
+    payload = b"x" * 200
+
+    # One coroutine (one task) per phase, timed inside it: client start and stop stay
+    # outside the window and run in the task that used the client, as in an application.
+    async def produce() -> float:
+        producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"warm")
+            start = time.process_time()
+            # What a throughput-minded application does: ``send`` only buffers (its future
+            # resolves on the broker's ack), so N sends then one ``flush``; awaiting each
+            # future (``send_and_wait``) would make it a round trip per message.
+            for i in range(n):
+                await producer.send(topic, payload, key=str(i % 64).encode())
+            await producer.flush()
+            return _since(start, n)
+        finally:
+            await producer.stop()
+
+    async def consume() -> float:
+        consumer = aiokafka.AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="b-" + uuid.uuid4().hex,
+                                             auto_offset_reset="earliest", max_poll_records=2000)
+        await consumer.start()
+        try:
+            start, seen = time.process_time(), 0
+            async for _ in consumer:
+                seen += 1
+                if seen == n:
+                    break
+            return _since(start, n)
+        finally:
+            await consumer.stop()
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(produce()), loop.run_until_complete(asyncio.wait_for(consume(), 60))
+    finally:
+        loop.close()
+
+
+def _pika(url: str, n: int, queue: str) -> tuple[float, float]:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()  # after contrib's instrument(): it wraps channels as they are opened
+        channel.queue_declare(queue, durable=False, auto_delete=False)
+        payload = b"x" * 200
+
+        def produce() -> None:
+            for _ in range(n):
+                channel.basic_publish("", queue, payload)
+
+        produce_ns = _cpu(produce, n)
+        deadline = time.monotonic() + 60
+        while channel.queue_declare(queue, passive=True).method.message_count < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"RabbitMQ did not count {n} messages in {queue}")
+            connection.sleep(0.05)
+        channel.basic_qos(prefetch_count=1000)
+        seen = 0
+
+        def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            nonlocal seen
+            ch.basic_ack(method.delivery_tag)
+            seen += 1
+            if seen == n:
+                ch.stop_consuming()
+
+        def consume() -> None:
+            channel.basic_consume(queue, on_message)
+            channel.start_consuming()
+
+        consume_ns = _cpu(consume, n)
+        channel.queue_delete(queue)
+    finally:
+        connection.close()
+    return produce_ns, consume_ns
+
+
 def _floor(n: int, attributes: int) -> float:
     """CPU per bare span (start + end, same pipeline) carrying ``attributes`` string attributes."""
     from opentelemetry.trace import SpanKind
@@ -170,15 +286,18 @@ def _floor(n: int, attributes: int) -> float:
 
 
 CLIENTS: dict[str, Callable[[str, int, str], tuple[float, float]]] = {
-    "kafka-python": _kafka_python, "confluent-kafka": _confluent}
+    "kafka-python": _kafka_python, "confluent-kafka": _confluent, "aiokafka": _aiokafka, "pika": _pika}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", default=os.environ.get("COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--amqp", help="RabbitMQ URL (pika)",
+                        default=os.environ.get("COMMERCE_OBSERVE_TEST_RABBITMQ_URL", "amqp://127.0.0.1:5672/"))
     parser.add_argument("-n", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", default="kafka-python,confluent-kafka")
+    parser.add_argument("--clients", default="kafka-python,confluent-kafka",
+                        help="comma-separated: " + ", ".join(CLIENTS))
     parser.add_argument("--propagators", default="",
                         help="OTEL_PROPAGATORS for our variant (default: all formats), e.g. tracecontext")
     args = parser.parse_args()
@@ -193,7 +312,8 @@ def main() -> None:
                 undo = _contrib(client, runtime) if variant == "contrib" else (lambda: None)
                 try:
                     topic = f"bench-{variant}-{uuid.uuid4().hex[:8]}"
-                    results[variant].append(CLIENTS[client](args.bootstrap, args.n, topic))
+                    address = args.amqp if client == "pika" else args.bootstrap
+                    results[variant].append(CLIENTS[client](address, args.n, topic))
                 finally:
                     undo()
                     commerce_observe.shutdown()
