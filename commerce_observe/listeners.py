@@ -13,7 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from commerce_observe.messaging.clusters import kafka_bootstrap
 from commerce_observe.messaging.facts import MessageFact
+from commerce_observe.messaging.semconv import KAFKA
 
 if TYPE_CHECKING:
     from commerce_observe.runtime import Runtime
@@ -26,6 +28,7 @@ def audit_on_first_message(runtime: Runtime) -> Detach | None:
         return None
     lock = threading.Lock()
     state: dict[str, Detach] = {}
+    flushers: list[Callable[[float], bool]] = []  # the started writer's flush, if any
 
     def first(fact: MessageFact) -> None:
         with lock:
@@ -34,16 +37,25 @@ def audit_on_first_message(runtime: Runtime) -> Detach | None:
             from commerce_observe.audit import attach
 
             unsubscribe()
-            attachment = attach(runtime, bootstrap=runtime.config.audit_bootstrap)
+            bootstrap = runtime.config.audit_bootstrap
+            if bootstrap is None and fact.system == KAFKA:  # the audit topic lives where the events do
+                bootstrap = kafka_bootstrap()
+            attachment = attach(runtime, bootstrap=bootstrap)
             state["detach"] = attachment
             if attachment.writer is not None:
                 attachment.writer.on_fact(fact)
+                flushers.append(attachment.writer.flush)
+                runtime.flushers.append(flushers[0])
 
     unsubscribe = runtime.hub.subscribe(MessageFact, first)
 
     def detach() -> None:
         with lock:
             unsubscribe()
+            for flusher in flushers:
+                if flusher in runtime.flushers:
+                    runtime.flushers.remove(flusher)
+            flushers.clear()
             if "detach" in state:
                 state.pop("detach")()
 

@@ -50,9 +50,16 @@ class Runtime:
     log_filter: logging.Filter | None = None
     destinations: list[str] = field(default_factory=list)
     detachers: list[Callable[[], None]] = field(default_factory=list)
+    #: Background writers besides the span pipeline (the audit trail, once started):
+    #: each takes a timeout in seconds and says whether it caught up.
+    flushers: list[Callable[[float], bool]] = field(default_factory=list)
 
     def flush(self, timeout_millis: int = 30_000) -> bool:
-        return bool(self.tracer_provider.force_flush(timeout_millis))
+        """Deliver every span ended and every audit record emitted so far (or time out: False)."""
+        ok = bool(self.tracer_provider.force_flush(timeout_millis))
+        for flush in list(self.flushers):
+            ok = flush(timeout_millis / 1000) and ok
+        return ok
 
 
 def _sampler(config: Config) -> sampling.Sampler:

@@ -7,6 +7,7 @@ unsubscribes first, so no fact arrives while the writer drains and closes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,11 @@ def choose_sink(config: Any, bootstrap: str | None) -> Sink | None:
     if kind == "kafka" or (kind == "auto" and bootstrap):
         if not bootstrap:
             stats.warn("audit.no_bootstrap", "audit sink 'kafka' needs bootstrap servers; using SQLite %s", config.audit_path)
+        elif importlib.util.find_spec("confluent_kafka") is None:
+            # The sink's producer is librdkafka's: a pure-Python one would cost the
+            # writer thread several times more per record.
+            stats.warn("audit.no_confluent_kafka", "audit sink 'kafka' needs confluent-kafka "
+                       "(pip install 'commerce-observe[confluent]'); using SQLite %s", config.audit_path)
         else:
             from commerce_observe.audit.kafka_sink import KafkaSink
 

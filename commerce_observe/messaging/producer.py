@@ -33,6 +33,7 @@ from commerce_observe.events.recorder import event_attributes
 from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
+from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
 from commerce_observe.messaging.spans import add_clean, start_span
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
@@ -113,6 +114,8 @@ class Endpoint:
         self.source_header = (sc.H_SOURCE, self.source.encode())  #: the ``ce_source`` Kafka header, shared
         self.sequencer = ce.Sequencer()
         self.server_address, self.server_port = split_server(servers)
+        if system == sc.KAFKA:
+            note_kafka(servers)
         #: Per (destination, operation): the span attributes all its messages share.
         self.constants: dict[tuple[str, str], dict[str, AttributeValue]] = {}
 
