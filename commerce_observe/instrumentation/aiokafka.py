@@ -10,6 +10,8 @@ record, settled on the next fetch or ``stop()``.
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from commerce_observe.instrumentation.base import Instrumentor, Patch
@@ -84,16 +86,20 @@ def _open(consumer: Any, record: Any) -> Delivery | None:
 
 async def _getone(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     tracker = tracker_for(instance)
+    task = asyncio.current_task()
+    tracker.disown(task)
     tracker.settle()
     record = await wrapped(*args, **kwargs)
     delivery = _open(instance, record)
     if delivery is not None:
         tracker.activate(delivery)
+        tracker.owner = task
     return record
 
 
 async def _getmany(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     tracker = tracker_for(instance)
+    tracker.disown(asyncio.current_task())
     tracker.settle()
     batches = await wrapped(*args, **kwargs)
     if isinstance(batches, dict):
@@ -106,7 +112,9 @@ async def _getmany(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
 
 
 async def _stop(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    tracker_for(instance).settle()
+    tracker = tracker_for(instance)
+    tracker.disown(asyncio.current_task())  # stop() often runs in a shutdown task, not the consuming one
+    tracker.settle()
     return await wrapped(*args, **kwargs)
 
 

@@ -31,6 +31,7 @@ from commerce_observe._internal.selfstats import stats
 from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
+from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
 from commerce_observe.messaging.spans import start_span
 from commerce_observe.propagation import Carrier, extract
@@ -128,6 +129,8 @@ def begin_delivery(record: object, system: str, destination: str, carrier: Carri
         return None
 
 
+_PRIMITIVE = (str, int, float, bool)
+
 #: Per (system, destination, group, server): the CONSUMER span's name and the
 #: attributes all its records share, built once (bounded).
 _constants: dict[tuple[str, str, str | None, str | None, int | None], tuple[str, dict[str, AttributeValue]]] = {}
@@ -150,6 +153,8 @@ def _constant_attributes(system: str, destination: str, group: str | None,
             attrs[sc.SERVER_ADDRESS] = server[0]
             if server[1] is not None:
                 attrs[sc.SERVER_PORT] = server[1]
+            if system == sc.KAFKA:  # built once per consumer and topic: before its first fact
+                note_kafka(server[0] if server[1] is None else f"{server[0]}:{server[1]}")
         found = (f"process {destination}", attrs)
         if len(_constants) < 4096:
             _constants[key] = found
@@ -197,9 +202,16 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
             pass
     if published is not None:
         attrs[sc.LATENCY_MS] = (now - published) / 1e6
-    span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float, built here
-    if extra and span.is_recording():
-        span.set_attributes(extra)  # the caller's: validated
+    checked = None
+    if extra:
+        for k, v in extra.items():
+            if type(v) in _PRIMITIVE:
+                attrs[k] = v  # a wrapper's str/int (routing key, delivery tag): already valid
+            else:
+                checked = extra
+    span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
+    if checked and span.is_recording():
+        span.set_attributes({k: v for k, v in checked.items() if type(v) not in _PRIMITIVE})  # validated
     delivery = Delivery(span, record, system, stream, event_id, ce.event_type_of(type_header),
                         source, sequence, partition, offset, group, published)
     if len(_open) >= MAX_OPEN:
@@ -222,7 +234,7 @@ def _evict() -> None:
 class Tracker:
     """The open implicit deliveries of one consumer (or channel), and the active one."""
 
-    __slots__ = ("pending", "active", "token", "busy", "info", "__weakref__")
+    __slots__ = ("pending", "active", "token", "owner", "busy", "info", "__weakref__")
 
     def __init__(self) -> None:
         #: What the client wrapper reads once per consumer (config: group, servers).
@@ -230,6 +242,9 @@ class Tracker:
         self.pending: list[Delivery] = []
         self.active: Delivery | None = None
         self.token: Any = None
+        #: The asyncio task that attached ``token`` (async clients set it): a token can
+        #: only be detached in the context that attached it.
+        self.owner: object = None
         self.busy = False  # a client method that calls another traced one is running
 
     def settle(self) -> None:
@@ -239,6 +254,14 @@ class Tracker:
         for delivery in pending:
             if not (delivery.explicit or delivery.deferred):
                 delivery.finish()
+
+    def disown(self, task: object) -> None:
+        """Called by async wrappers with the running task: a current-span token that
+        another task attached cannot be detached from here, so it is dropped (that
+        task's context keeps the span current until the task ends)."""
+        if self.token is not None and self.owner is not task:
+            self.token = None
+            self.active = None
 
     def release(self) -> None:
         """The loop was left (break or exception): stop being current, keep the outcome open.

@@ -87,3 +87,39 @@ def test_getmany_with_handling(obs: Capture, kafka_bootstrap: str, unique_topic:
     asyncio.run(main())
     assert [f.stage for f in obs.facts if f.stage.role == "consumer"] == [Stage.HANDLE_FAILED]
     assert obs.span(f"process {unique_topic}").error
+
+
+def test_stop_from_another_task_settles_without_a_detach_error(obs: Capture, kafka_bootstrap: str, unique_topic: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A shutdown handler often stops the consumer from a task other than the one that
+    iterated: the record is still settled, and no context token is reset in the wrong context."""
+    loop = asyncio.new_event_loop()
+    try:
+        async def produce() -> None:
+            producer = aiokafka.AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+            await producer.start()
+            try:
+                await producer.send_and_wait(unique_topic, b"1")
+            finally:
+                await producer.stop()
+
+        async def start() -> Any:
+            consumer = _consumer(kafka_bootstrap, unique_topic)
+            await consumer.start()
+            return consumer
+
+        async def one(consumer: Any) -> None:
+            async with asyncio.timeout(30):
+                async for _ in consumer:
+                    break
+
+        loop.run_until_complete(produce())
+        consumer = loop.run_until_complete(start())
+        loop.run_until_complete(one(consumer))
+        assert [f.stage for f in obs.facts].count(Stage.HANDLED) == 0
+        with caplog.at_level("ERROR"):
+            loop.run_until_complete(consumer.stop())  # a task of its own
+    finally:
+        loop.close()
+    assert [f.stage for f in obs.facts].count(Stage.HANDLED) == 1
+    assert not [r for r in caplog.records if "Failed to detach" in r.getMessage()]
