@@ -33,7 +33,7 @@ from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
-from commerce_observe.messaging.spans import start_span
+from commerce_observe.messaging.spans import merge_clean, start_span
 from commerce_observe.propagation import Carrier, extract
 
 
@@ -129,8 +129,6 @@ def begin_delivery(record: object, system: str, destination: str, carrier: Carri
         return None
 
 
-_PRIMITIVE = (str, int, float, bool)
-
 #: Per (system, destination, group, server): the CONSUMER span's name and the
 #: attributes all its records share, built once (bounded).
 _constants: dict[tuple[str, str, str | None, str | None, int | None], tuple[str, dict[str, AttributeValue]]] = {}
@@ -202,16 +200,10 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
             pass
     if published is not None:
         attrs[sc.LATENCY_MS] = (now - published) / 1e6
-    checked = None
-    if extra:
-        for k, v in extra.items():
-            if type(v) in _PRIMITIVE:
-                attrs[k] = v  # a wrapper's str/int (routing key, delivery tag): already valid
-            else:
-                checked = extra
+    rest = merge_clean(attrs, extra)
     span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
-    if checked and span.is_recording():
-        span.set_attributes({k: v for k, v in checked.items() if type(v) not in _PRIMITIVE})  # validated
+    if rest and span.is_recording():
+        span.set_attributes(rest)  # validated
     delivery = Delivery(span, record, system, stream, event_id, ce.event_type_of(type_header),
                         source, sequence, partition, offset, group, published)
     if len(_open) >= MAX_OPEN:

@@ -35,7 +35,7 @@ from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
-from commerce_observe.messaging.spans import add_clean, start_span
+from commerce_observe.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
 from commerce_observe.propagation import formats as pf
 from commerce_observe.propagation.api import allowed_bits
@@ -357,12 +357,13 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
             text = key if type(key) is str else _utf8(key)
             if text is not None:
                 attrs[sc.KAFKA_KEY] = text
+    rest = merge_clean(attrs, extra)
     span = start_span(_span_name(operation, destination), None, SpanKind.PRODUCER, now, attrs)  # attrs: all str/int
-    if (event is not None or extra) and span.is_recording():
+    if (event is not None or rest) and span.is_recording():
         if event is not None:
             span.set_attributes(event_attributes(event))  # may hold sequences: validated
-        if extra:
-            span.set_attributes(extra)
+        if rest:
+            span.set_attributes(rest)
     ctx = span.get_span_context()
     tid = format(ctx.trace_id, "032x")
     sid = format(ctx.span_id, "016x")

@@ -52,6 +52,26 @@ def add_clean(span: trace.Span, attributes: dict[str, AttributeValue]) -> None:
     span.set_attributes(attributes)
 
 
+_PRIMITIVE = (str, int, float, bool)
+
+
+def merge_clean(attrs: dict[str, AttributeValue], extra: dict[str, AttributeValue] | None) -> dict[str, AttributeValue] | None:
+    """Move the ``str``/``int``/``float``/``bool`` values of a wrapper's ``extra``
+    attributes (routing key, delivery tag) into ``attrs``; return the others, which
+    must go through ``set_attributes`` (validated), or None."""
+    if not extra:
+        return None
+    rest = None
+    for key, value in extra.items():
+        if type(value) in _PRIMITIVE:
+            attrs[key] = value
+        else:
+            if rest is None:
+                rest = {}
+            rest[key] = value
+    return rest
+
+
 #: (runtime, its LightTracer or None) for the installed runtime, found once.
 _light: tuple[Any, LightTracer | None] = (None, None)
 _runtime_module: Any = None

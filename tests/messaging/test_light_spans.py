@@ -177,3 +177,15 @@ def test_unsampled_parent_is_followed_by_the_default_sampler(cap: Capture) -> No
     assert delivery.span.get_span_context().trace_id == 0x0AF7651916CD43DD8448EB211C80319C
     delivery.finish()
     assert cap.spans() == []
+
+
+def test_wrapper_attributes_arrive_whether_clean_or_validated(cap: Capture) -> None:
+    headers = _publish()[1]
+    delivery = begin_delivery(object(), sc.RABBITMQ, "orders", KafkaHeaders(headers), group="q1",
+                              attributes={"messaging.rabbitmq.destination.routing_key": "paid", "delivery.tag": 3,
+                                          "odd.list": [1, 2]})
+    assert delivery is not None
+    delivery.finish()
+    record = cap.span("process orders")
+    assert record.attributes["messaging.rabbitmq.destination.routing_key"] == "paid"
+    assert record.attributes["delivery.tag"] == 3 and tuple(record.attributes["odd.list"]) == (1, 2)  # type: ignore[arg-type]
