@@ -62,6 +62,9 @@ class KafkaSink:
             "message.timeout.ms": int(delivery_timeout_s * 1000),
             "socket.connection.setup.timeout.ms": int(delivery_timeout_s * 1000),
             "queue.buffering.max.messages": 1_000_000,
+            # Delivery reports (a Python call each) only for failures, the lines to
+            # spool; flush() still waits for every message to be acked or failed.
+            "delivery.report.only.error": True,
             **(config or {}),
         }
         self._producer: Any = None
