@@ -1,6 +1,7 @@
-"""CPU per audit record through AuditWriter -> SqliteSink, old path vs current, same run.
+"""CPU per audit record through AuditWriter -> SqliteSink (or KafkaSink), old path vs current, same run.
 
     .venv/bin/python benchmarks/audit_writer.py [--facts 200000] [--rounds 3] [--out /tmp/co-audit-writer]
+    .venv/bin/python benchmarks/audit_writer.py --sink kafka --bootstrap HOST:PORT [--facts 100000]
 
 What is timed (``time.process_time``: CPU of every thread of the process) is
 exactly the per-record cost the audit trail adds to a messaging service: the
@@ -19,6 +20,14 @@ hot-path rework, kept here so both are measured on the same machine in the same 
 each round runs both, alternating, on a fresh SQLite file each, and the best round
 of each is reported. Both files are read back through ``read_sqlite`` (which reads
 either layout): the stored lines must be byte-identical.
+
+``--sink kafka`` measures the Kafka sink instead, with the current writer for both:
+"old" is a verbatim copy of its per-line ``write`` (a message per line, keyed by
+event id), "new" the sink as it is (a message per write and partition). Each run
+writes a fresh topic (created, and the producer connected, before the timing; the
+CPU of librdkafka's threads is counted, up to every delivery being acknowledged);
+both topics are read back through ``read_kafka`` and must hold the same lines (as
+sets: partitions interleave differently on reading), then deleted.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ import shutil
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from commerce_observe._internal.selfstats import stats  # noqa: E402
+from commerce_observe.audit.kafka_sink import KafkaSink, read_kafka  # noqa: E402
 from commerce_observe.audit.record import STAGE_CODE  # noqa: E402
 from commerce_observe.audit.sinks import SinkUnavailable, SqliteSink, read_sqlite  # noqa: E402
 from commerce_observe.audit.writer import AuditWriter  # noqa: E402
@@ -120,6 +131,25 @@ class OldWriter(AuditWriter):
             self._deliver(lines)
 
 
+class OldKafkaSink(KafkaSink):
+    """``KafkaSink.write`` before a message held a batch: a message per line, keyed by
+    event id. The per-line loop verbatim; getting the producer and waiting for the
+    deliveries are the sink's own (unchanged but for a failure's message)."""
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        producer = self._ready(lines)
+        produce, cb, topic = producer.produce, self._on_delivery, self.topic
+        for line in lines:
+            f = line.split(b"\t", 3)  # key: event id; timestamp: the record's own time (seek by time)
+            while True:
+                try:
+                    produce(topic, line, f[2], on_delivery=cb, timestamp=int(f[1]) // 1_000_000)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        self._await_delivery(producer, lines)
+
+
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -139,15 +169,21 @@ def make_facts(n: int) -> list[MessageFact]:
     return out
 
 
-def run_once(old: bool, facts: list[MessageFact], path: str) -> tuple[float, float]:
-    """(CPU µs per record for all threads, CPU µs per record of the listener alone)."""
-    for p in (path, path + "-wal", path + "-shm"):
-        if os.path.exists(p):
-            os.remove(p)
-    sink = OldSqliteSink(path) if old else SqliteSink(path)
-    writer_cls = OldWriter if old else AuditWriter
+def run_once(old: bool, facts: list[MessageFact], target: str, bootstrap: str | None = None) -> tuple[float, float]:
+    """(CPU µs per record for all threads, CPU µs per record of the listener alone);
+    ``target`` is the SQLite file, or with ``bootstrap`` the Kafka topic."""
+    sink: SqliteSink | KafkaSink
+    writer_cls = AuditWriter
+    if bootstrap:
+        sink = OldKafkaSink(bootstrap, target) if old else KafkaSink(bootstrap, target)
+    else:
+        for p in (target, target + "-wal", target + "-shm"):
+            if os.path.exists(p):
+                os.remove(p)
+        sink = OldSqliteSink(target) if old else SqliteSink(target)
+        writer_cls = OldWriter if old else AuditWriter
     w = writer_cls(sink, max_queue=len(facts) + 1).start()
-    w.sink.write([])  # open the connection and create the schema outside the timing
+    sink.write([])  # open the connection / create the topic and the producer outside the timing
     on_fact = w.on_fact
     c0, t0 = time.process_time(), time.thread_time()
     for f in facts:
@@ -170,22 +206,42 @@ def main() -> None:
     ap.add_argument("--facts", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="/tmp/co-audit-writer")
+    ap.add_argument("--sink", choices=("sqlite", "kafka"), default="sqlite")
+    ap.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (with --sink kafka)")
     a = ap.parse_args()
+    if a.sink == "kafka" and not a.bootstrap:
+        ap.error("--sink kafka needs --bootstrap")
+    kafka = a.bootstrap if a.sink == "kafka" else None
     os.makedirs(a.out, exist_ok=True)
     facts = make_facts(a.facts)
     best: dict[str, tuple[float, float]] = {}
+    targets: dict[str, list[str]] = {"old": [], "new": []}
     for r in range(a.rounds):
         for name in (("old", "new") if r % 2 == 0 else ("new", "old")):
-            total, listener = run_once(name == "old", facts, os.path.join(a.out, f"{name}.sqlite"))
+            target = f"bench-audit-{name}-{uuid.uuid4().hex[:8]}" if kafka else os.path.join(a.out, f"{name}.sqlite")
+            targets[name].append(target)
+            total, listener = run_once(name == "old", facts, target, kafka)
             print(f"round {r + 1} {name}: {total:6.2f} µs/record (all threads), listener {listener:5.3f} µs")
             if name not in best or total < best[name][0]:
                 best[name] = (total, listener)
-    same = stored(os.path.join(a.out, "old.sqlite")) == stored(os.path.join(a.out, "new.sqlite"))
-    print(f"\n{a.facts} facts, batch 500, SqliteSink (WAL, synchronous=NORMAL); best of {a.rounds}:")
+    if kafka:
+        old_lines, new_lines = (sorted(x for b in read_kafka(kafka, targets[n][-1]) for x in b) for n in ("old", "new"))
+        same = old_lines == new_lines and len(new_lines) == a.facts
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": kafka})  # kept referenced until the deletions are done
+        for done in admin.delete_topics(targets["old"] + targets["new"]).values():
+            done.result(30)
+        what = "KafkaSink (acks=all, idempotent, lz4): old a message per line, new a message per write and partition"
+    else:
+        same = stored(os.path.join(a.out, "old.sqlite")) == stored(os.path.join(a.out, "new.sqlite"))
+        what = "SqliteSink (WAL, synchronous=NORMAL)"
+    print(f"\n{a.facts} facts, batch 500, {what}; best of {a.rounds}:")
     for name in ("old", "new"):
         total, listener = best[name]
         print(f"  {name}: {total:6.2f} µs CPU per record (all threads)   listener alone {listener:5.3f} µs")
-    print(f"  speed-up {best['old'][0] / best['new'][0]:.2f}x; stored lines byte-identical: {same}")
+    kept = "the same" if kafka else "byte-identical"
+    print(f"  speed-up {best['old'][0] / best['new'][0]:.2f}x; stored lines {kept}: {same}")
     shutil.rmtree(a.out, ignore_errors=True)
     if not same:
         sys.exit(1)

@@ -1,17 +1,26 @@
-"""The Kafka audit topic on the REAL broker: keyed records, read back by time, and
+"""The Kafka audit topic on the REAL broker: a message per write and partition (one
+event on one partition, in order), read back by time (old and new layout), and
 sink down -> spool -> broker back -> replay with nothing lost."""
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from commerce_observe.audit.kafka_sink import KafkaSink, read_kafka
+from commerce_observe.audit.kafka_sink import (
+    MAX_MESSAGE_BYTES,
+    KafkaSink,
+    _messages,
+    read_kafka,
+)
 from commerce_observe.audit.record import decode, encode
+from commerce_observe.audit.sinks import SinkUnavailable
 from commerce_observe.audit.spool import Spool
 from commerce_observe.audit.writer import AuditWriter
 from commerce_observe.messaging.facts import MessageFact, Stage
@@ -28,30 +37,153 @@ def read_all(bootstrap: str, topic: str, from_ns: int = 0) -> list[bytes]:
     return [x for b in read_kafka(bootstrap, topic, from_ns) for x in b]
 
 
-def test_records_keyed_by_event_id_and_read_back_from_a_time(kafka_bootstrap: str, unique_topic: str) -> None:
+def raw_messages(bootstrap: str, topic: str) -> list[tuple[int, int, bytes | None, bytes]]:
+    """(partition, timestamp ms, key, value) of every message, as any consumer sees them."""
     import confluent_kafka.cimpl as ck
 
+    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "audit-raw-check", "enable.auto.commit": False,
+                            "enable.partition.eof": True})
+    try:
+        parts = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        consumer.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in parts])
+        out, open_parts = [], set(parts)
+        deadline = time.monotonic() + 30
+        while open_parts and time.monotonic() < deadline:
+            for m in consumer.consume(1000, 0.5):
+                err = m.error()
+                if err is not None:
+                    assert err.code() == ck.KafkaError._PARTITION_EOF, err
+                    open_parts.discard(m.partition())
+                else:
+                    out.append((m.partition() or 0, m.timestamp()[1], m.key(), m.value() or b""))
+        assert not open_parts
+        return out
+    finally:
+        consumer.close()
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int, **config: str) -> None:
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1, config=config)])[topic].result(30)
+
+
+def test_one_message_per_write_and_partition_keeps_each_event_on_one_partition_in_order(
+        kafka_bootstrap: str, unique_topic: str) -> None:
     t0 = time.time_ns()
     sink = KafkaSink(kafka_bootstrap, unique_topic)
     lines = [encode(fact(i, t0, eid=f"e{i % 50}")) for i in range(1000)]
-    sink.write(lines[:600])
-    sink.write(lines[600:])
+    writes = [lines[:300], lines[300:600], lines[600:]]
+    for w in writes:
+        sink.write(w)
     sink.close()
     assert sorted(read_all(kafka_bootstrap, unique_topic)) == sorted(lines)
-    assert len(read_all(kafka_bootstrap, unique_topic, from_ns=t0 + 900 * 1_000_000)) == 100
-    consumer = ck.Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "audit-key-check", "auto.offset.reset": "earliest"})
-    consumer.subscribe([unique_topic])
+    msgs = raw_messages(kafka_bootstrap, unique_topic)
+    assert len(msgs) <= len(writes) * sink.partitions  # not a message per line
+    per_event: dict[str, list[tuple[int, int]]] = {}
+    for partition, ts, key, value in msgs:
+        got = value.split(b"\n")
+        assert key is None and ts == decode(got[0]).time_ns // 1_000_000
+        for line in got:
+            r = decode(line)
+            assert partition == zlib.crc32(r.event_id.encode()) % sink.partitions
+            per_event.setdefault(r.event_id, []).append((partition, r.sequence or 0))
+    for seen in per_event.values():  # one event, one partition, in write order
+        assert len({p for p, _ in seen}) == 1 and [s for _, s in seen] == sorted(s for _, s in seen)
+
+
+def test_a_large_batch_is_split_under_the_size_bound(kafka_bootstrap: str, unique_topic: str) -> None:
+    t0 = time.time_ns()
+    sink = KafkaSink(kafka_bootstrap, unique_topic)
+    # ~6 MB for one event (one partition): twelve-odd messages of at most MAX_MESSAGE_BYTES
+    big = [encode(replace(fact(i, t0, eid="big"), error="x" * 2000)) for i in range(3000)]
+    sink.write(big)
+    sink.close()
+    msgs = raw_messages(kafka_bootstrap, unique_topic)
+    assert len(msgs) >= 1 + sum(map(len, big)) // MAX_MESSAGE_BYTES  # at least the ceiling
+    assert all(len(v) <= MAX_MESSAGE_BYTES for _, _, _, v in msgs)
+    assert len({p for p, _, _, _ in msgs}) == 1
+    assert [x for _, _, _, v in msgs for x in v.split(b"\n")] == big  # in order, nothing cut
+    assert read_all(kafka_bootstrap, unique_topic) == big
+
+
+def test_message_values_split_in_order_and_a_line_above_the_bound_goes_alone() -> None:
+    lines = [b"A\t%d\te\t" % i + b"x" * 100_000 for i in range(20)]
+    lines.insert(7, b"A\t7\te\t" + b"y" * (MAX_MESSAGE_BYTES + 1))
+    msgs = list(_messages(lines))
+    assert [x for v, _ in msgs for x in v.split(b"\n")] == lines
+    assert all(first == v.split(b"\n")[0] for v, first in msgs)
+    assert all(len(v) <= MAX_MESSAGE_BYTES for v, _ in msgs if b"\n" in v)
+    assert (lines[7], lines[7]) in msgs and list(_messages([])) == []
+
+
+def test_reads_a_topic_of_the_old_layout_and_appends_the_new_one_on_the_same_partitions(
+        kafka_bootstrap: str, unique_topic: str) -> None:
+    """The previous version: a message per line, keyed by event id (librdkafka's
+    partitioner), time-stamped with the line's time. The topic has 4 partitions, not
+    the sink's default 6: the sink reads the count from the metadata."""
+    import confluent_kafka.cimpl as ck
+
+    create_topic(kafka_bootstrap, unique_topic, 4)
+    t0 = time.time_ns()
+    old = [encode(fact(i, t0, eid=f"e{i % 30}")) for i in range(300)]
+    producer = ck.Producer({"bootstrap.servers": kafka_bootstrap})
+    for line in old:
+        f = line.split(b"\t", 3)
+        producer.produce(unique_topic, line, f[2], timestamp=int(f[1]) // 1_000_000)
+    assert producer.flush(30) == 0
+    new = [encode(fact(i, t0, eid=f"e{i % 30}")) for i in range(300, 600)]
+    sink = KafkaSink(kafka_bootstrap, unique_topic)
+    sink.write(new)
+    sink.close()
+    assert sorted(read_all(kafka_bootstrap, unique_topic)) == sorted(old + new)
+    assert sorted(read_all(kafka_bootstrap, unique_topic, from_ns=t0 + 250 * 1_000_000)) == sorted((old + new)[250:])
     partitions: dict[bytes, set[int]] = {}
-    seen = 0
-    deadline = time.monotonic() + 30
-    while seen < 1000 and time.monotonic() < deadline:
-        for m in consumer.consume(1000, 1.0):
-            if m.error() is None:
-                seen += 1
-                assert m.key() == decode(m.value()).event_id.encode()
-                partitions.setdefault(m.key(), set()).add(m.partition())
-    consumer.close()
-    assert seen == 1000 and all(len(p) == 1 for p in partitions.values())  # one event, one partition, in order
+    for partition, _, _, value in raw_messages(kafka_bootstrap, unique_topic):
+        for line in value.split(b"\n"):
+            partitions.setdefault(line.split(b"\t", 3)[2], set()).add(partition)
+    assert {p for ps in partitions.values() for p in ps} <= set(range(4))
+    assert all(len(ps) == 1 for ps in partitions.values())  # old and new records of an event: one partition
+
+
+def test_from_ns_inside_a_message_keeps_its_later_lines_and_everything_after(
+        kafka_bootstrap: str, unique_topic: str) -> None:
+    """A message is time-stamped with its first line's time; lines in it at or after
+    from_ns are read, as is every later line of the partition whatever its time
+    (a spool replay), but not the earlier lines of the partition."""
+    t0 = time.time_ns()
+    sink = KafkaSink(kafka_bootstrap, unique_topic, partitions=1)
+    early = [encode(fact(i, t0 - 200_000_000_000)) for i in range(10)]  # well before, inside the seek slack
+    batch = [encode(fact(i, t0)) for i in range(1000)]  # t0 .. t0 + 999 ms, one message
+    replayed = [encode(fact(i, t0 - 100_000_000_000)) for i in range(5)]  # older times, written later
+    for w in (early, batch, replayed):
+        sink.write(w)
+    sink.close()
+    assert len(raw_messages(kafka_bootstrap, unique_topic)) == 3
+    from_ns = t0 + 400 * 1_000_000
+    assert read_all(kafka_bootstrap, unique_topic, from_ns) == batch[400:] + replayed
+    assert read_all(kafka_bootstrap, unique_topic, t0 + 5_000_000_000) == []
+    assert read_all(kafka_bootstrap, unique_topic) == early + batch + replayed
+
+
+def test_failed_messages_spool_exactly_their_lines(kafka_bootstrap: str, unique_topic: str) -> None:
+    """The topic refuses messages above 20 kB (uncompressed, so the size is ours): the
+    big event's message fails, the small event's (another partition) is stored."""
+    create_topic(kafka_bootstrap, unique_topic, 2, **{"max.message.bytes": "20000"})
+    t0 = time.time_ns()
+    big = [encode(replace(fact(i, t0, eid="big"), error="x" * 1000)) for i in range(40)]
+    small_id = next(f"s{i}" for i in range(100) if zlib.crc32(f"s{i}".encode()) % 2 != zlib.crc32(b"big") % 2)
+    small = [encode(fact(i, t0, eid=small_id)) for i in range(40, 45)]
+    sink = KafkaSink(kafka_bootstrap, unique_topic, config={"compression.type": "none"})
+    lines = [x for pair in zip(big, small) for x in pair] + big[len(small):]  # interleaved
+    with pytest.raises(SinkUnavailable) as info:
+        sink.write(lines)
+    assert info.value.lines == big  # exactly the failed message's lines, in order
+    sink.write(small)  # the sink still works
+    sink.close()
+    assert read_all(kafka_bootstrap, unique_topic) == small + small  # dedup is the auditor's job
 
 
 def test_unreachable_broker_raises_with_every_line(tmp_path: Path) -> None:
