@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
     total = shipper.run()
     shipper.close()
     store.close()
-    sys.stderr.write(f"commerce_observe: {shipper.messages} messages, {total.written} written, "
+    sys.stderr.write(f"commerce_observe: {shipper.messages} messages ({shipper.documents} documents), {total.written} written, "
                      f"{total.duplicates} duplicates, {total.rejected} rejected\n")
     return 0

@@ -64,18 +64,30 @@ class KafkaEventPublisher:
         self._producer.close(timeout=5)
 
 
-def decode(topic: str, value: bytes, audit_topic: str = AUDIT_TOPIC) -> d.Document | None:
-    """A consumed message as a document (None, counted, when it is not one)."""
-    try:
-        if topic == audit_topic:
-            from commerce_observe.audit.record import decode as decode_audit
+def decode(topic: str, value: bytes, audit_topic: str = AUDIT_TOPIC) -> list[d.Document]:
+    """The documents in a consumed message; what is not one is skipped and counted.
 
-            return d.message_document(decode_audit(value))
+    An audit-topic message holds one audit line or, as the audit sink writes them, a
+    batch of lines joined by ``\\n``; an events-topic message is one JSON document.
+    """
+    if topic == audit_topic:
+        from commerce_observe.audit.record import decode as decode_audit
+
+        docs = []
+        for line in value.split(b"\n"):
+            try:
+                docs.append(d.message_document(decode_audit(line)))
+            except (ValueError, KeyError, TypeError):
+                stats.record_failure("monitoring.bad_message", "shipper skipped an audit line that is not a record")
+        return docs
+    try:
         doc = json.loads(value)
-        return doc if isinstance(doc, dict) and "event.id" in doc else None
-    except (ValueError, KeyError, TypeError):
-        stats.record_failure("monitoring.bad_message", "shipper skipped a message that is not a document")
-        return None
+    except (ValueError, TypeError):
+        doc = None
+    if isinstance(doc, dict) and "event.id" in doc:
+        return [doc]
+    stats.record_failure("monitoring.bad_message", "shipper skipped a message that is not a document")
+    return []
 
 
 class Shipper:
@@ -95,6 +107,7 @@ class Shipper:
         self._poll = _original(KafkaConsumer, "poll")
         self.total = WriteResult()
         self.messages = 0
+        self.documents = 0  #: decoded from those messages (an audit message holds a batch of lines)
         self._stop = threading.Event()
 
     def poll_once(self, timeout_ms: int = 500) -> int:
@@ -105,13 +118,12 @@ class Shipper:
         for tp, records in polled.items():
             for rec in records:
                 count += 1
-                doc = decode(tp.topic, rec.value, self.audit_topic)
-                if doc is not None:
-                    docs.append(doc)
+                docs += decode(tp.topic, rec.value, self.audit_topic)
         if count:
             self.total += self.store.write(docs)
             self.consumer.commit()
             self.messages += count
+            self.documents += len(docs)
         return count
 
     def run(self, until: Callable[[], bool] | None = None) -> WriteResult:

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from commerce_observe import events  # noqa: E402
+from commerce_observe.audit.kafka_sink import KafkaSink  # noqa: E402
 from commerce_observe.audit.record import encode  # noqa: E402
 from commerce_observe.monitoring.attach import attach  # noqa: E402
 from commerce_observe.monitoring.kafka_io import KafkaEventPublisher, Shipper, wait_for_assignment  # noqa: E402
@@ -55,20 +56,19 @@ def test_two_shippers_share_the_topic_and_redelivery_counts_nothing_twice(
     publisher = KafkaEventPublisher(kafka_bootstrap, events_topic)
     publisher(docs)
     publisher.close()
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
-    for fact in dataset.facts():
-        producer.send(audit_topic, encode(fact), key=(fact.event_id or "").encode())
-    producer.flush()
-    producer.close()
+    # Audit lines as the audit trail's Kafka sink writes them: batches of lines per message.
+    sink = KafkaSink(kafka_bootstrap, audit_topic)
+    lines = [encode(fact) for fact in dataset.facts()]
+    for start in range(0, len(lines), 500):
+        sink.write(lines[start:start + 500])
+    sink.close()
     expected = len(docs) + len(dataset.facts())
 
     store = SqliteStore(str(tmp_path / "m.db"))
     group = unique_topic + "-shippers"
     shippers = [Shipper(store, kafka_bootstrap, group_id=group, topics=(events_topic, audit_topic),
                         audit_topic=audit_topic) for _ in range(2)]
-    ship_until(shippers, lambda: sum(s.messages for s in shippers) >= expected)
+    ship_until(shippers, lambda: sum(s.documents for s in shippers) >= expected)
     assignments = [s.consumer.assignment() for s in shippers]
     total = sum((s.total for s in shippers), WriteResult())
     for s in shippers:
@@ -80,7 +80,7 @@ def test_two_shippers_share_the_topic_and_redelivery_counts_nothing_twice(
     # A new group reads everything again (as after a lost commit): nothing is counted twice.
     again = Shipper(store, kafka_bootstrap, group_id=group + "-replay", topics=(events_topic, audit_topic),
                     audit_topic=audit_topic)
-    ship_until([again], lambda: again.messages >= expected)
+    ship_until([again], lambda: again.documents >= expected)
     again.close()
     assert again.total.written == 0 and again.total.duplicates == expected
     contract.check_figures(store)
