@@ -46,7 +46,8 @@ def test_demo_flow_has_the_same_ids_in_zipkin_and_elastic_apm(zipkin_url: str) -
         assert all(s["localEndpoint"]["serviceName"] == "dual-export-test" for s in spans)
         raw_zipkin = json.dumps(spans)
         for raw in (raw_zipkin, raw_apm):
-            assert "4111" not in raw, "card number left the process"
+            # the card's digits, not just "4111": random hex ids contain that now and then
+            assert not re.search(r"4111[ -]?1111[ -]?1111", raw), "card number left the process"
             assert not re.search(r"buyer\d+@example\.com", raw), "e-mail left the process"
     failed = [s for s in spans if "commerce.payment.failure_reason" in s.get("tags", {})]
     assert sum(result.failures.values()) > 0 and isinstance(failed, list)
