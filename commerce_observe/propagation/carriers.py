@@ -58,7 +58,27 @@ def _key_text(key: object) -> str | None:
     return None
 
 
-class KafkaHeaders:
+class _Indexed:
+    """What the three carriers share: a lower-case name index, built lazily from
+    ``_build`` (each carrier's own reading of its headers) and dropped on ``set``."""
+
+    __slots__ = ("_index",)
+    _index: dict[str, object] | None
+
+    def _build(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def get(self, name: str) -> object:
+        index = self._index
+        if index is None:
+            index = self._build()
+        return index.get(name)
+
+    def names(self) -> AbstractSet[str]:
+        return self._build().keys()
+
+
+class KafkaHeaders(_Indexed):
     """Kafka record headers: ``list[tuple[str, bytes]]`` (kafka-python, aiokafka,
     confluent-kafka; ASGI scopes use the same shape with ``bytes`` names).
 
@@ -68,7 +88,7 @@ class KafkaHeaders:
     """
 
     default_formats = Format.KAFKA
-    __slots__ = ("headers", "_index")
+    __slots__ = ("headers",)
 
     def __init__(self, headers: list[tuple[str, bytes]] | None) -> None:
         self.headers = headers
@@ -101,15 +121,6 @@ class KafkaHeaders:
         self._index = index
         return index
 
-    def get(self, name: str) -> object:
-        index = self._index
-        if index is None:
-            index = self._build()
-        return index.get(name)
-
-    def names(self) -> AbstractSet[str]:
-        return self._build().keys()
-
     def set(self, name: str, value: str | bytes) -> None:
         if self.headers is None:
             self.headers = []
@@ -117,7 +128,7 @@ class KafkaHeaders:
         self._index = None
 
 
-class AmqpHeaders:
+class AmqpHeaders(_Indexed):
     """AMQP message headers (pika ``BasicProperties.headers``): ``dict`` whose
     values are ``str`` or ``bytes`` (and, from other peers, anything).
 
@@ -126,7 +137,7 @@ class AmqpHeaders:
     """
 
     default_formats = Format.TEXT
-    __slots__ = ("headers", "_index")
+    __slots__ = ("headers",)
 
     def __init__(self, headers: MutableMapping[str, object] | None) -> None:
         self.headers = headers
@@ -146,15 +157,6 @@ class AmqpHeaders:
         self._index = index
         return index
 
-    def get(self, name: str) -> object:
-        index = self._index
-        if index is None:
-            index = self._build()
-        return index.get(name)
-
-    def names(self) -> AbstractSet[str]:
-        return self._build().keys()
-
     def set(self, name: str, value: str | bytes) -> None:
         if self.headers is None:
             self.headers = {}
@@ -162,7 +164,7 @@ class AmqpHeaders:
         self._index = None
 
 
-class HttpHeaders:
+class HttpHeaders(_Indexed):
     """HTTP headers: any mapping (dict, ``requests``' case-insensitive dict,
     ``http.client`` messages) or a WSGI ``environ``, where ``traceparent`` arrives
     as ``HTTP_TRACEPARENT`` and ``X-B3-TraceId`` as ``HTTP_X_B3_TRACEID``.
@@ -172,7 +174,7 @@ class HttpHeaders:
     """
 
     default_formats = Format.TEXT
-    __slots__ = ("headers", "_index")
+    __slots__ = ("headers",)
 
     def __init__(self, headers: Mapping[str, object]) -> None:
         self.headers = headers
@@ -195,15 +197,6 @@ class HttpHeaders:
                     index[text.lower()] = value
         self._index = index
         return index
-
-    def get(self, name: str) -> object:
-        index = self._index
-        if index is None:
-            index = self._build()
-        return index.get(name)
-
-    def names(self) -> AbstractSet[str]:
-        return self._build().keys()
 
     def set(self, name: str, value: str | bytes) -> None:
         headers = self.headers
