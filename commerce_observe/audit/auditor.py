@@ -31,6 +31,7 @@ from commerce_observe.audit.sequence import SeqTrack
 # gap), so the second producer record of an event (publish and ack carry the same number) skips the tracker.
 _PLINE, _FLAGS, _GROUPS, _FAILED, _PTIME, _DEST, _SEQ, _SOURCE = range(8)
 _PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT = 1, 2, 4, 8, 16  # _REPEAT: some group holds a list of handlings
+_PRODUCER_FLAGS = {b"P": _PUB, b"A": _ACK, b"F": _SENDFAIL}
 _NEVER = 1 << 80  # later than any time in ns: "no pending sequence number"
 _COMPACT_AT = 1 << 14  # resolved deadline-queue entries kept before the queue is compacted
 
@@ -153,54 +154,26 @@ class Auditor:
                     s[1] |= _NEEDS_LATE
                 continue
             # producer stages: the line kept is the ack, else the first; the time is the publication's
-            if code == b"A":
+            flag = _PRODUCER_FLAGS.get(code)
+            if flag is not None:
                 s = get(eid)
                 if s is None:
                     if eid in undelivered:
                         del undelivered[eid]  # reopen: a later ack or retry may deliver it
-                    s = events[eid] = [line, _ACK, {}, None, t, intern(dest, dest), sq, src]
+                    s = events[eid] = [line, flag, {}, None, t, intern(dest, dest), sq, src]
                     op_append(wm)
                     id_append(eid)
                 else:
-                    s[0] = line
-                    if not s[4]:
+                    if flag == _PUB:
+                        if s[0] is None:
+                            s[0] = line
                         s[4] = t
-                    s[1] |= _ACK
-                    if sq == s[6] and src == s[7] and dest == s[5]:
-                        continue  # the sequence number this event's first producer record gave
-                    if not s[6] and dest == s[5]:
-                        s[6], s[7] = sq, src
-            elif code == b"P":
-                s = get(eid)
-                if s is None:
-                    if eid in undelivered:
-                        del undelivered[eid]
-                    s = events[eid] = [line, _PUB, {}, None, t, intern(dest, dest), sq, src]
-                    op_append(wm)
-                    id_append(eid)
-                else:
-                    if s[0] is None:
-                        s[0] = line
-                    s[4] = t
-                    s[1] |= _PUB
-                    if sq == s[6] and src == s[7] and dest == s[5]:
-                        continue  # the sequence number this event's first producer record gave
-                    if not s[6] and dest == s[5]:
-                        s[6], s[7] = sq, src
-            elif code == b"F":
-                s = get(eid)
-                if s is None:
-                    if eid in undelivered:
-                        del undelivered[eid]
-                    s = events[eid] = [line, _SENDFAIL, {}, None, t, intern(dest, dest), sq, src]
-                    op_append(wm)
-                    id_append(eid)
-                else:
-                    if s[0] is None or not s[1] & _ACK:
-                        s[0] = line
-                    if not s[4]:
-                        s[4] = t
-                    s[1] |= _SENDFAIL
+                    else:  # an ack always replaces the line kept; a send failure only a non-ack
+                        if flag == _ACK or s[0] is None or not s[1] & _ACK:
+                            s[0] = line
+                        if not s[4]:
+                            s[4] = t
+                    s[1] |= flag
                     if sq == s[6] and src == s[7] and dest == s[5]:
                         continue  # the sequence number this event's first producer record gave
                     if not s[6] and dest == s[5]:
