@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from commerce_observe.anomaly.metric import MetricDetector, MetricSettings
+
+from .series import shifted_sine
 
 
 def _series(n: int, seed: int) -> list[float]:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    x = 10.0 + 3.0 * np.sin(t / 7.0) + rng.normal(0.0, 0.5, n)
-    x[int(n * 0.6) :] += 4.0  # level shift
+    x = shifted_sine(n, seed)
     x[int(n * 0.4)] += 20.0  # spike (well before the shift: repeats inside the rest period are muted)
     return [float(v) for v in x]
 

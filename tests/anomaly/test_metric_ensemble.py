@@ -6,12 +6,11 @@ import numpy as np
 
 from commerce_observe.anomaly.metric import MetricDetector, MetricSettings
 
+from .series import shifted_sine
+
 
 def _series(n: int, seed: int) -> list[float]:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    x = 10.0 + 3.0 * np.sin(t / 7.0) + rng.normal(0.0, 0.5, n)
-    x[int(n * 0.6) :] += 4.0
+    x = shifted_sine(n, seed)
     return [float(v) for v in x]
 
 
