@@ -19,13 +19,13 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.support.waiting import wait_for
 
 
 def free_port() -> int:
@@ -33,15 +33,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def wait_until(cond: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-    """Readiness wait: poll ``cond`` and fail (never skip) if it does not come true."""
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class HttpReceiver:
@@ -179,7 +170,7 @@ class Exim:
             except OSError:
                 return False
 
-        wait_until(up, "exim to listen")
+        wait_for("exim to listen", up)
         return self
 
     def stop(self) -> None:

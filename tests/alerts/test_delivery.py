@@ -9,7 +9,8 @@ from commerce_observe.alerts import (Alert, DeliveryError, Dispatcher, Kind, Man
                                      WebhookNotifier)
 from commerce_observe.alerts.throttle import Throttle
 from tests.alerts.helpers import T0
-from tests.alerts.receivers import HttpReceiver, wait_until
+from tests.alerts.receivers import HttpReceiver
+from tests.support.waiting import wait_for
 
 
 def note(i: int, kind: Kind = Kind.FIRING) -> Notification:
@@ -153,7 +154,7 @@ def test_a_hanging_notifier_never_blocks_submit_nor_the_other_notifiers() -> Non
     try:
         for i in range(50):
             d.submit(note(i))  # returns at once although the first notifier is stuck
-        wait_until(lambda: len(rec.sent) == 50, "the healthy notifier to receive everything")
+        wait_for("the healthy notifier to receive everything", lambda: len(rec.sent) == 50)
         assert d.channels[0].pending() >= 49
     finally:
         release.set()
@@ -167,9 +168,9 @@ def test_background_sender_delivers_when_the_receiver_comes_back() -> None:
     d.start()
     try:
         d.submit(note(0))
-        wait_until(lambda: d.channels[0].counts["failed_attempts"] >= 2, "failed attempts while the receiver is down")
+        wait_for("failed attempts while the receiver is down", lambda: d.channels[0].counts["failed_attempts"] >= 2)
         receiver.start()
-        wait_until(lambda: len(receiver.bodies()) == 1, "delivery after the receiver came back")
+        wait_for("delivery after the receiver came back", lambda: len(receiver.bodies()) == 1)
         assert d.channels[0].counts["gave_up"] == 0
     finally:
         d.stop()

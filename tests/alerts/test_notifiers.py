@@ -10,7 +10,8 @@ from commerce_observe.alerts import (AlertEngine, AuditRule, DeliveryError, Disp
                                      SlackNotifier, WebhookNotifier)
 from commerce_observe.audit.findings import Links
 from tests.alerts.helpers import T0, finding
-from tests.alerts.receivers import Exim, HttpReceiver, free_port, wait_until
+from tests.alerts.receivers import Exim, HttpReceiver, free_port
+from tests.support.waiting import wait_for
 from tests.alerts.test_delivery import note
 
 
@@ -67,7 +68,7 @@ def test_email_through_exim_has_plain_text_and_html(exim: Exim) -> None:
     n = EmailNotifier("127.0.0.1", exim.port, "alerts@shop.test", ["oncall@shop.test", "boss@shop.test"])
     d = run([n])
     assert d.channels[0].counts["sent"] == 1, d.channels[0].last_error
-    wait_until(lambda: len(exim.messages()) >= 2, "exim to deliver to both recipients")
+    wait_for("exim to deliver to both recipients", lambda: len(exim.messages()) >= 2)
     msgs = exim.messages()
     assert sorted(m["Envelope-to"] for m in msgs) == ["boss@shop.test", "oncall@shop.test"]
     m = msgs[0]

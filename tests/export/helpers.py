@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -70,14 +68,5 @@ def accounted(pipeline: ExportPipeline, exporter: str) -> int:
     p, e = s["pipeline"], s[exporter]
     return (p["dropped"] + p["convert_failed"] + p["queued"] + p["in_flight"]
             + e["queued"] + e["in_flight"] + e["exported"] + e["failed"] + e["dropped"])
-
-
-def wait_until(predicate: Any, what: str, limit_s: float = 60.0) -> None:
-    """Poll a condition (a readiness wait, not a timed assertion)."""
-    end = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 

@@ -66,9 +66,9 @@ def test_full_queue_drops_exactly_counts_and_warns_once(caplog: pytest.LogCaptur
     assert threading.get_ident() not in gated.threads
     # every span is accounted for the moment span.end() returned: nothing waits
     assert accounted(pipeline, "gated") == produced
-    from tests.export.helpers import wait_until
+    from tests.support.waiting import wait_for
 
-    wait_until(lambda: pipeline.stats()["pipeline"]["queued"] + pipeline.stats()["pipeline"]["in_flight"] == 0, "conversion")
+    wait_for("conversion", lambda: pipeline.stats()["pipeline"]["queued"] + pipeline.stats()["pipeline"]["in_flight"] == 0, 60)
     s = pipeline.stats()
     dropped = s["pipeline"]["dropped"] + s["gated"]["dropped"]
     buffered = s["gated"]["queued"] + s["gated"]["in_flight"]

@@ -23,7 +23,8 @@ from commerce_observe._internal.selfstats import stats  # noqa: E402
 from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
 from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
 from commerce_observe.export.zipkin import ZipkinExporter  # noqa: E402
-from tests.export.helpers import accounted, provider, read_trace, wait_until  # noqa: E402,F401
+from tests.export.helpers import accounted, provider, read_trace  # noqa: E402,F401
+from tests.support.waiting import wait_for  # noqa: E402
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 
 MAX_QUEUE = 50
@@ -68,8 +69,8 @@ def _run_fault(zipkin_url: str, url: str, recover: Any, caplog: pytest.LogCaptur
         s = pipeline.stats()
         return len(mem.get_finished()) + s["memory"]["dropped"] + s["pipeline"]["dropped"] == PRODUCED
 
-    wait_until(memory_done, "memory exporter")
-    wait_until(lambda: pipeline.stats()["pipeline"]["queued"] + pipeline.stats()["pipeline"]["in_flight"] == 0, "conversion")
+    wait_for("memory exporter", memory_done, 60)
+    wait_for("conversion", lambda: pipeline.stats()["pipeline"]["queued"] + pipeline.stats()["pipeline"]["in_flight"] == 0, 60)
     s = pipeline.stats()
     z, p = s["zipkin"], s["pipeline"]
     lost = p["dropped"] + z["dropped"] + z["failed"]
@@ -80,7 +81,7 @@ def _run_fault(zipkin_url: str, url: str, recover: Any, caplog: pytest.LogCaptur
 
     recover()
     # the backlog drains first (spans ended while the queue is still full are dropped, by design)
-    wait_until(lambda: pipeline.stats()["zipkin"]["queued"] + pipeline.stats()["zipkin"]["in_flight"] == 0, "backlog", 180)
+    wait_for("backlog", lambda: pipeline.stats()["zipkin"]["queued"] + pipeline.stats()["zipkin"]["in_flight"] == 0, 180)
     with tracer.start_as_current_span("after recovery") as later:
         later.add_event("commerce.order.paid", {"commerce.order.id": "o-late"})
     trace_id = format(later.get_span_context().trace_id, "032x")

@@ -3,30 +3,13 @@ in-memory exporter (strict mode), and small waits that fail instead of skipping.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
-
+from collections.abc import Iterator
 import pytest
 
 from commerce_observe.testing import Capture, capture
-
-T = TypeVar("T")
-
+from tests.support.waiting import wait_for  # noqa: F401  (the messaging tests import it from here)
 
 @pytest.fixture
 def obs() -> Iterator[Capture]:
     with capture() as cap:
         yield cap
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail (never skip) on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)

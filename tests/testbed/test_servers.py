@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_for
+
 
 def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
@@ -27,17 +29,6 @@ def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as err:
         return err.code, None
-
-
-def _eventually(what: str, probe: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_strict_mode_is_on() -> None:
@@ -57,7 +48,7 @@ def test_zipkin_stores_a_span_and_returns_it_by_trace_id(zipkin_url: str) -> Non
         code, trace = _http("GET", f"{zipkin_url}/api/v2/trace/{trace_id}")
         return trace if code == 200 else None
 
-    trace = _eventually("the span in Zipkin", fetched)
+    trace = wait_for("the span in Zipkin", fetched, interval=0.2)
     assert [(s["id"], s["name"], s["tags"]) for s in trace] == [(trace_id[:16], "testbed-check", {"order.id": "o-1"})]
 
 
@@ -106,7 +97,7 @@ def test_rabbitmq_publishes_and_gets_one_message(rabbitmq_url: str) -> None:
             method, props, body = channel.basic_get(queue, auto_ack=True)
             return (props, body) if method else None
 
-        properties, body = _eventually("the message", get_one)
+        properties, body = wait_for("the message", get_one, interval=0.2)
     finally:
         connection.close()
     assert (body, properties.headers) == (b"payment-1", {"h": "v"})
