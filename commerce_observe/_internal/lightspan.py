@@ -26,7 +26,6 @@ sends links).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from random import getrandbits
@@ -46,13 +45,13 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from opentelemetry.util.types import AttributeValue, Attributes
 
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.export.record import ENTRY_KINDS
 
-logger = logging.getLogger("commerce_observe")
-
-#: Attribute our pipeline's transaction tracker reads from a parent span.
+#: Where a span's Elastic transaction id rides on the live span object, for its local
+#: children: the pipeline's transaction tracker sets it on SDK spans, a light span
+#: has it as a slot.
 TXN_ATTR = "_commerce_observe_txn"
 _UNSET = Status(StatusCode.UNSET)
-_ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
 #: Trace flags by (sampled, random trace id), built once.
 _FLAGS = {(sampled, rand): TraceFlags((TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
                                       | (TraceFlags.RANDOM_TRACE_ID if rand else 0))
@@ -227,7 +226,7 @@ class LightTracer:
             trace_state = parent.trace_state if parent is not None else None
         else:
             result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
-            sampled = result.decision in (sampling.Decision.RECORD_AND_SAMPLE,)
+            sampled = result.decision is sampling.Decision.RECORD_AND_SAMPLE
             trace_state = result.trace_state
             if result.attributes:
                 attributes = {**result.attributes, **attributes}
@@ -235,7 +234,7 @@ class LightTracer:
         ctx = SpanContext(trace_id, span_id, False, _FLAGS[sampled, random_id], trace_state)
         if not sampled:
             return trace.NonRecordingSpan(ctx)
-        if parent is None or parent.is_remote or kind in _ENTRY_KINDS:
+        if parent is None or parent.is_remote or kind in ENTRY_KINDS:  # is_entry_span, inlined
             txn = span_id
         else:
             txn = getattr(parent_span, TXN_ATTR, span_id)

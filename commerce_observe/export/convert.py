@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from commerce_observe._internal.lightspan import LightSpan
+from commerce_observe._internal.lightspan import TXN_ATTR, LightSpan
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_span
 
@@ -27,9 +27,6 @@ from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_spa
 #: number or e-mail in an error message is redacted like any attribute value.
 STATUS_DESCRIPTION_KEY = "otel.status_description"
 
-#: Attribute set on SDK span objects in ``on_start``: the span's transaction id,
-#: read back by its local children.
-_TXN_ATTR = "_commerce_observe_txn"
 
 
 class AttributeMasker(Protocol):
@@ -64,7 +61,7 @@ class TransactionTracker:
             txn = span_id
         else:
             parent_span = trace.get_current_span(parent_context)
-            txn = getattr(parent_span, _TXN_ATTR, span_id)
+            txn = getattr(parent_span, TXN_ATTR, span_id)
             if txn != span_id:
                 if len(self._open) < self._max_open:
                     self._open[span_id] = txn
@@ -72,7 +69,7 @@ class TransactionTracker:
                     txn = span_id
                     stats.incr("export.txn.untracked")
         try:
-            setattr(span, _TXN_ATTR, txn)
+            setattr(span, TXN_ATTR, txn)
         except AttributeError:  # a span type with __slots__: children fall back
             pass
 
