@@ -18,6 +18,7 @@ from commerce_observe.messaging.facts import MessageFact
 from commerce_observe.messaging.semconv import KAFKA
 
 if TYPE_CHECKING:
+    from commerce_observe.audit.wiring import Attachment
     from commerce_observe.runtime import Runtime
 
 Detach = Callable[[], None]
@@ -27,8 +28,7 @@ def audit_on_first_message(runtime: Runtime) -> Detach | None:
     if runtime.config.audit_sink == "none":
         return None
     lock = threading.Lock()
-    state: dict[str, Detach] = {}
-    flushers: list[Callable[[float], bool]] = []  # the started writer's flush, if any
+    state: dict[str, Attachment] = {}
 
     def first(fact: MessageFact) -> None:
         with lock:
@@ -44,20 +44,18 @@ def audit_on_first_message(runtime: Runtime) -> Detach | None:
             state["detach"] = attachment
             if attachment.writer is not None:
                 attachment.writer.on_fact(fact)
-                flushers.append(attachment.writer.flush)
-                runtime.flushers.append(flushers[0])
+                runtime.flushers.append(attachment.writer.flush)
 
     unsubscribe = runtime.hub.subscribe(MessageFact, first)
 
     def detach() -> None:
         with lock:
             unsubscribe()
-            for flusher in flushers:
-                if flusher in runtime.flushers:
-                    runtime.flushers.remove(flusher)
-            flushers.clear()
-            if "detach" in state:
-                state.pop("detach")()
+            attachment = state.pop("detach", None)
+            if attachment is not None:
+                if attachment.writer is not None:  # bound methods of one writer compare equal
+                    runtime.flushers.remove(attachment.writer.flush)
+                attachment()
 
     return detach
 
