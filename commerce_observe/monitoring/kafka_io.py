@@ -90,6 +90,20 @@ def decode(topic: str, value: bytes, audit_topic: str = AUDIT_TOPIC) -> list[d.D
     return []
 
 
+def subscribe_when_known(consumer: Any, topics: Sequence[str], timeout_s: float = 10.0) -> None:
+    """Subscribe a kafka-python consumer once its metadata lists the topics' partitions
+    (or after ``timeout_s``, for topics that do not exist yet).
+
+    Subscribed first, kafka-python can join the group before its first metadata
+    answer: the leader assigns nothing, and the rebalance due when the metadata
+    arrives can stall, leaving a member without partitions for good (seen with
+    kafka-python 3.0; dpkp/kafka-python#2377 reports the empty assignment)."""
+    deadline = time.monotonic() + timeout_s
+    while not all(consumer.partitions_for_topic(t) for t in topics) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    consumer.subscribe(list(topics))
+
+
 class Shipper:
     """One member of the shipper consumer group."""
 
@@ -103,7 +117,8 @@ class Shipper:
         config.update(consumer_config)
         self.store, self.audit_topic = store, audit_topic
         self.retry_backoff_s = retry_backoff_s
-        self.consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **config)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, **config)
+        subscribe_when_known(self.consumer, topics)
         self._poll = _original(KafkaConsumer, "poll")
         self.total = WriteResult()
         self.messages = 0

@@ -117,6 +117,23 @@ def test_a_store_outage_is_waited_out_without_losing_a_batch(kafka_bootstrap: st
 
 
 @pytest.mark.kafka
+def test_the_shipper_subscribes_only_once_its_metadata_knows_the_partitions(kafka_bootstrap: str, unique_topic: str,
+                                                                            tmp_path: Path) -> None:
+    """Subscribed before its first metadata answer, a kafka-python member can be left
+    without partitions for good; so the partitions must be known when it subscribes."""
+    create_topic(kafka_bootstrap, unique_topic, 3)
+    shipper = Shipper(SqliteStore(str(tmp_path / "m.db")), kafka_bootstrap, group_id=unique_topic + "-g",
+                      topics=(unique_topic,))
+    try:
+        assert shipper.consumer.subscription() == {unique_topic}
+        assert shipper.consumer._cluster.partitions_for_topic(unique_topic) == {0, 1, 2}  # cached, not fetched
+        wait_for_assignment(shipper)
+        assert {tp.partition for tp in shipper.consumer.assignment()} == {0, 1, 2}
+    finally:
+        shipper.close()
+
+
+@pytest.mark.kafka
 def test_attach_publishes_recorded_events_to_the_topic(kafka_bootstrap: str, unique_topic: str,
                                                        tmp_path: Path) -> None:
     create_topic(kafka_bootstrap, unique_topic, 1)
