@@ -63,6 +63,7 @@ from typing import Any
 import commerce_observe
 from commerce_observe.export.memory import InMemoryExporter
 from commerce_observe.messaging import MessageFact
+from commerce_observe.monitoring.kafka_io import subscribe_when_known
 
 OURS = ("kafka_python", "confluent_kafka", "aiokafka", "pika")
 _TMP = tempfile.mkdtemp(prefix="bench-messaging-")
@@ -151,8 +152,9 @@ def _kafka_python(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
 
     produce_ns = _cpu(produce, n)
     producer.close()
-    consumer = kafka.KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="b-" + uuid.uuid4().hex,
+    consumer = kafka.KafkaConsumer(bootstrap_servers=bootstrap, group_id="b-" + uuid.uuid4().hex,
                                    auto_offset_reset="earliest", consumer_timeout_ms=10000, max_poll_records=2000)
+    subscribe_when_known(consumer, [topic])
 
     def consume() -> None:
         seen = 0

@@ -23,6 +23,7 @@ from opentelemetry import trace
 
 from commerce_observe.events import conventions as cv
 from commerce_observe.messaging import handling
+from commerce_observe.monitoring.kafka_io import subscribe_when_known
 from examples.common import PAYMENTS, exit_on_sigterm, from_bytes, topic
 
 tracer = trace.get_tracer("examples.notification_consumer")
@@ -47,9 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     stop = threading.Event()
     exit_on_sigterm(stop)
-    consumer = KafkaConsumer(topic(args.topic_prefix, PAYMENTS), bootstrap_servers=args.kafka,
-                             group_id=f"{args.topic_prefix}.notification-service", client_id="notification-service",
-                             auto_offset_reset="earliest")
+    consumer = KafkaConsumer(bootstrap_servers=args.kafka, group_id=f"{args.topic_prefix}.notification-service",
+                             client_id="notification-service", auto_offset_reset="earliest")
+    subscribe_when_known(consumer, [topic(args.topic_prefix, PAYMENTS)])  # see its note on kafka-python
     with open(args.log, "a", encoding="utf-8") as log:
         try:
             while not stop.is_set():

@@ -31,6 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import commerce_observe
 from commerce_observe import FailureReason
 from commerce_observe.messaging import handling, publishing
+from commerce_observe.monitoring.kafka_io import subscribe_when_known
 from examples.common import ORDERS, PAYMENTS, exit_on_sigterm, from_bytes, to_bytes, topic
 
 tracer = trace.get_tracer("examples.payment_service")
@@ -109,8 +110,9 @@ def consume(kafka: str, prefix: str, payments: Payments, stop: threading.Event) 
     """Charge every order published on ``<prefix>.orders``; publish the outcome."""
     from kafka import KafkaConsumer, KafkaProducer
 
-    consumer = KafkaConsumer(topic(prefix, ORDERS), bootstrap_servers=kafka, group_id=f"{prefix}.payment-service",
+    consumer = KafkaConsumer(bootstrap_servers=kafka, group_id=f"{prefix}.payment-service",
                              client_id="payment-service", auto_offset_reset="earliest")
+    subscribe_when_known(consumer, [topic(prefix, ORDERS)])  # see its note on kafka-python
     producer = KafkaProducer(bootstrap_servers=kafka, client_id="payment-service", linger_ms=5)
     try:
         while not stop.is_set():

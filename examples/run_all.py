@@ -96,6 +96,20 @@ class Shop:
         finally:
             admin.close()
 
+    def describe_groups(self) -> str:
+        """The consumer groups' state, members and assignments, for a shortfall message."""
+        from kafka import KafkaAdminClient
+
+        groups = [f"{self.prefix}.{service}" for service in SERVICES[1:]]
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka, client_id="example-runner")
+        try:  # kafka-python 3 names it describe_groups, 2 describe_consumer_groups
+            describe = getattr(admin, "describe_groups", None) or admin.describe_consumer_groups
+            return repr(describe(groups))
+        except Exception as exc:
+            return f"cannot describe {groups}: {exc!r}"
+        finally:
+            admin.close()
+
     def start(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.kafka:
@@ -209,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         placed = drive(shop, args.orders, random.Random(args.seed))
         paid = outcomes(shop, placed)
         notified = wait_notifications(shop, len(paid)) if args.kafka else None
+        if notified is not None and notified < len(paid):
+            print(f"only {notified} of {len(paid)} notifications; consumer groups: {shop.describe_groups()}",
+                  file=sys.stderr)
     finally:
         shop.stop()
     result = summary(shop, placed, paid, notified)

@@ -27,6 +27,7 @@ from commerce_observe.audit.kafka_sink import KafkaSink
 from commerce_observe.cli import main
 from commerce_observe.messaging.handling import defer, handling
 from commerce_observe.testing import capture
+from tests.support import kafka_clients
 
 pytestmark = pytest.mark.kafka
 
@@ -44,7 +45,7 @@ class Trail:
 
     def consumer(self, group: str, **kw: Any) -> Any:
         kw.setdefault("max_poll_records", 500)
-        return kafka.KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=group,
+        return kafka_clients.consumer(self.bootstrap, self.topic, group_id=group,
                                    enable_auto_commit=False, auto_offset_reset="earliest", **kw)
 
     def audit(self, capsys: pytest.CaptureFixture[str], *opts: str) -> tuple[int, dict[str, Any]]:

@@ -25,7 +25,9 @@ from tests.web.servers import REPO
 SERVICES = {"order-service", "payment-service", "notification-service"}
 
 
-def _run(out: Path, *args: str, **env_extra: str) -> dict[str, Any]:
+def _run(out: Path, *args: str, **env_extra: str) -> tuple[dict[str, Any], str]:
+    """The runner's JSON summary, and its stderr with each service's log tail (for
+    failure messages)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ELASTIC_APM_"))}
     env.pop("COMMERCE_OBSERVE_OUTPUT_FILE", None)
     env.update(OTEL_BSP_SCHEDULE_DELAY="100", **env_extra)
@@ -36,7 +38,7 @@ def _run(out: Path, *args: str, **env_extra: str) -> dict[str, Any]:
     for log in out.glob("*.log"):
         assert "Traceback" not in log.read_text(), logs
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return result, done.stderr + logs
 
 
 def _connected(spans: list[dict[str, Any]]) -> bool:
@@ -55,10 +57,10 @@ def _journey_complete(spans: list[dict[str, Any]]) -> bool:
 def test_each_order_is_one_trace_in_zipkin_and_elastic_apm(tmp_path: Path, zipkin_url: str,
                                                            kafka_bootstrap: str, unique_topic: str) -> None:
     with IntakeReceiver() as receiver:
-        result = _run(tmp_path, "--orders", "5", "--kafka", kafka_bootstrap, "--topic-prefix", unique_topic,
+        result, logs = _run(tmp_path, "--orders", "5", "--kafka", kafka_bootstrap, "--topic-prefix", unique_topic,
                       OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_url}/api/v2/spans", ELASTIC_APM_SERVER_URL=receiver.url)
-        assert result["mode"] == "kafka" and result["payments_missing"] == 0
-        assert result["notifications"] == 5
+        assert result["mode"] == "kafka" and result["payments_missing"] == 0, logs
+        assert result["notifications"] == 5, logs
         traces = result["traces"]
         assert len(set(traces.values())) == 5, "every order has its own trace"
         for order_id, trace_id in traces.items():
@@ -82,7 +84,7 @@ def test_each_order_is_one_trace_in_zipkin_and_elastic_apm(tmp_path: Path, zipki
 
 
 def test_http_only_path_writes_the_embedded_default_files(tmp_path: Path) -> None:
-    result = _run(tmp_path, "--orders", "4")
+    result, _ = _run(tmp_path, "--orders", "4")
     assert result["mode"] == "http-only" and result["notifications"] is None
     assert result["payments_missing"] == 0
     files = {Path(f).name for f in result["trace_files"]}

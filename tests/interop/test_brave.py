@@ -13,12 +13,13 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from commerce_observe.testing import Capture, capture
+from tests.support import kafka_clients
 
 pytestmark = pytest.mark.kafka
 
 
 def _consume_one(bootstrap: str, topic: str) -> Any:
-    consumer = kafka.KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="g-" + uuid.uuid4().hex[:8],
+    consumer = kafka_clients.consumer(bootstrap, topic, group_id="g-" + uuid.uuid4().hex[:8],
                                    auto_offset_reset="earliest", consumer_timeout_ms=30000)
     for record in consumer:
         consumer.close()

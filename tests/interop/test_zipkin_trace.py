@@ -9,6 +9,7 @@ import pytest
 
 from commerce_observe.testing import capture
 
+from tests.support import kafka_clients
 from tests.support.zipkin import read_trace
 
 pytestmark = [pytest.mark.kafka, pytest.mark.zipkin]
@@ -21,7 +22,7 @@ def test_produce_and_consume_are_one_zipkin_trace(kafka_bootstrap: str, zipkin_u
         producer = kafka.KafkaProducer(bootstrap_servers=kafka_bootstrap)
         producer.send(unique_topic, b"order").get(timeout=30)
         producer.close()
-        consumer = kafka.KafkaConsumer(unique_topic, bootstrap_servers=kafka_bootstrap, group_id="g-" + service,
+        consumer = kafka_clients.consumer(kafka_bootstrap, unique_topic, group_id="g-" + service,
                                        auto_offset_reset="earliest", consumer_timeout_ms=30000)
         for _ in consumer:
             break

@@ -17,6 +17,8 @@ from commerce_observe._internal.selfstats import stats
 from commerce_observe.messaging import Stage, handling, publishing
 from commerce_observe.testing import Capture
 
+from tests.support import kafka_clients
+
 from .headers import as_dict, assert_cloudevents, assert_trace_headers, text
 
 import kafka  # noqa: E402
@@ -29,7 +31,7 @@ def _producer(bootstrap: str) -> Any:
 
 
 def _consumer(bootstrap: str, *topics: str, **extra: Any) -> Any:
-    return kafka.KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id="g-" + uuid.uuid4().hex[:8],
+    return kafka_clients.consumer(bootstrap, *topics, group_id="g-" + uuid.uuid4().hex[:8],
                                auto_offset_reset="earliest", consumer_timeout_ms=15000, **extra)
 
 

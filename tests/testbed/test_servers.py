@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import kafka_clients
 from tests.support.waiting import wait_for
 
 
@@ -54,14 +55,14 @@ def test_zipkin_stores_a_span_and_returns_it_by_trace_id(zipkin_url: str) -> Non
 
 @pytest.mark.kafka
 def test_kafka_produces_and_consumes_one_message(kafka_bootstrap: str, unique_topic: str) -> None:
-    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     try:
         meta = producer.send(unique_topic, key=b"k", value=b"order-1", headers=[("h", b"v")]).get(timeout=30)
     finally:
         producer.close()
-    consumer = KafkaConsumer(unique_topic, bootstrap_servers=kafka_bootstrap, group_id=f"g-{unique_topic}",
+    consumer = kafka_clients.consumer(kafka_bootstrap, unique_topic, group_id=f"g-{unique_topic}",
                              auto_offset_reset="earliest", consumer_timeout_ms=20000)
     try:
         record = next(iter(consumer))
@@ -116,7 +117,7 @@ def test_zipkin_restarts_in_place(zipkin_url: str, testbed_control: ModuleType) 
 @pytest.mark.kafka
 def test_kafka_restarts_in_place_and_keeps_its_messages(kafka_bootstrap: str, unique_topic: str,
                                                         testbed_control: ModuleType) -> None:
-    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     try:
@@ -125,7 +126,7 @@ def test_kafka_restarts_in_place_and_keeps_its_messages(kafka_bootstrap: str, un
         producer.close()
     testbed_control.restart("kafka")
     assert testbed_control.endpoint("kafka") == kafka_bootstrap
-    consumer = KafkaConsumer(unique_topic, bootstrap_servers=kafka_bootstrap, group_id=f"g-{unique_topic}",
+    consumer = kafka_clients.consumer(kafka_bootstrap, unique_topic, group_id=f"g-{unique_topic}",
                              auto_offset_reset="earliest", consumer_timeout_ms=30000)
     try:
         assert next(iter(consumer)).value == b"before-restart"
