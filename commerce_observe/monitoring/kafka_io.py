@@ -99,7 +99,10 @@ def subscribe_when_known(consumer: Any, topics: Sequence[str], timeout_s: float 
     arrives can stall, leaving a member without partitions for good (seen with
     kafka-python 3.0; dpkp/kafka-python#2377 reports the empty assignment)."""
     deadline = time.monotonic() + timeout_s
-    while not all(consumer.partitions_for_topic(t) for t in topics) and time.monotonic() < deadline:
+    while unknown := [t for t in topics if not consumer.partitions_for_topic(t)]:
+        if time.monotonic() > deadline:
+            logger.info("topics %s not in the metadata after %.0fs: subscribing anyway", unknown, timeout_s)
+            break
         time.sleep(0.1)
     consumer.subscribe(list(topics))
 
