@@ -76,6 +76,13 @@ def by_kind(spans: list[Span], kind: str) -> list[Span]:
     return [s for s in spans if s.get("kind") == kind]
 
 
+def server_span(zipkin_url: str, trace_id: str, timeout: float = 20.0) -> Span:
+    """The one SERVER span of ``trace_id``, once Zipkin holds a SERVER span for it."""
+    spans = trace(zipkin_url, trace_id, lambda s: bool(by_kind(s, "SERVER")), timeout)
+    (server,) = by_kind(spans, "SERVER")
+    return server
+
+
 def named(spans: list[Span], name: str) -> list[Span]:
     """Zipkin lower-cases span names; compare the same way."""
     return [s for s in spans if s.get("name") == name.lower()]

@@ -51,8 +51,7 @@ def test_opentelemetry_instrument_brings_up_commerce_observe(zipkin_url: str) ->
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "commerce_observe installed: True" in done.stdout, done.stdout + done.stderr
-    spans = z.trace(zipkin_url, trace_id, lambda s: bool(z.by_kind(s, "SERVER")))
-    (server,) = z.by_kind(spans, "SERVER")
+    server = z.server_span(zipkin_url, trace_id)
     assert server["localEndpoint"]["serviceName"] == service
     assert server["tags"]["commerce.order.id"] == "ord-auto"
     assert server["tags"]["otel.scope.name"] == "commerce_observe.web", "not our Flask integration"

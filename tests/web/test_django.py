@@ -45,18 +45,12 @@ if not settings.configured:
 from django.test import AsyncClient, Client  # noqa: E402  (needs settings)
 
 
-def _server(zipkin_url: str, trace_id: str) -> dict[str, object]:
-    spans = z.trace(zipkin_url, trace_id, lambda s: bool(z.by_kind(s, "SERVER")))
-    (server,) = z.by_kind(spans, "SERVER")
-    return server
-
-
 def test_server_span_with_route_and_order_id(zipkin_url: str) -> None:
     trace_id, parent = z.new_trace_id(), "1111111111111111"
     with z.installed(zipkin_url, z.unique_service("django")):
         resp = Client().get("/orders/ord-77/", HTTP_TRACEPARENT=z.traceparent(trace_id, parent))
         assert resp.status_code == 200
-    server = _server(zipkin_url, trace_id)
+    server = z.server_span(zipkin_url, trace_id)
     assert server["name"] == "get /orders/<str:order_id>/"
     assert server["parentId"] == parent
     tags = server["tags"]
@@ -71,7 +65,7 @@ def test_async_client_path(zipkin_url: str) -> None:
     with z.installed(zipkin_url, z.unique_service("django-async")):
         resp = asyncio.run(AsyncClient().get("/orders/ord-78/", headers={"traceparent": z.traceparent(trace_id)}))
         assert resp.status_code == 200
-    assert _server(zipkin_url, trace_id)["tags"]["commerce.order.id"] == "ord-78"  # type: ignore[index]
+    assert z.server_span(zipkin_url, trace_id)["tags"]["commerce.order.id"] == "ord-78"
 
 
 def test_view_exception_is_an_error_and_404_is_not(zipkin_url: str) -> None:
@@ -80,13 +74,13 @@ def test_view_exception_is_an_error_and_404_is_not(zipkin_url: str) -> None:
         client = Client(raise_request_exception=False)
         assert client.post("/payments/pay-9/capture", HTTP_TRACEPARENT=z.traceparent(failing)).status_code == 500
         assert client.get("/missing", HTTP_TRACEPARENT=z.traceparent(absent)).status_code == 404
-    server = _server(zipkin_url, failing)
+    server = z.server_span(zipkin_url, failing)
     tags = server["tags"]
     assert isinstance(tags, dict)
     assert tags["commerce.payment.id"] == "pay-9"
     assert tags["http.response.status_code"] == "500"
     assert "insufficient funds for pay-9" in tags["error"]
-    not_found = _server(zipkin_url, absent)["tags"]
+    not_found = z.server_span(zipkin_url, absent)["tags"]
     assert isinstance(not_found, dict)
     assert not_found["http.response.status_code"] == "404" and "error" not in not_found
 

@@ -42,8 +42,7 @@ def test_server_span_with_route_status_and_commerce_ids(zipkin_url: str) -> None
         client = make_app().test_client()
         resp = client.get("/orders/ord-42", headers={"traceparent": z.traceparent(trace_id, parent)})
         assert resp.status_code == 200
-    spans = z.trace(zipkin_url, trace_id, lambda s: bool(z.by_kind(s, "SERVER")))
-    (server,) = z.by_kind(spans, "SERVER")
+    server = z.server_span(zipkin_url, trace_id)
     assert server["name"] == "get /orders/<order_id>"
     assert server["parentId"] == parent
     assert server["localEndpoint"]["serviceName"] == service
@@ -62,12 +61,12 @@ def test_view_exception_is_an_error_span_and_404_is_not(zipkin_url: str) -> None
         client = make_app().test_client()
         assert client.post("/payments/pay-7/capture", headers={"traceparent": z.traceparent(failing)}).status_code == 500
         assert client.get("/missing", headers={"traceparent": z.traceparent(missing)}).status_code == 404
-    (server,) = z.by_kind(z.trace(zipkin_url, failing, lambda s: bool(z.by_kind(s, "SERVER"))), "SERVER")
+    server = z.server_span(zipkin_url, failing)
     assert server["tags"]["commerce.payment.id"] == "pay-7"
     assert server["tags"]["http.response.status_code"] == "500"
     assert "gateway timeout for pay-7" in server["tags"]["error"]
     assert any(a["value"].startswith("exception exception.type=RuntimeError") for a in server.get("annotations", []))
-    (not_found,) = z.by_kind(z.trace(zipkin_url, missing, lambda s: bool(z.by_kind(s, "SERVER"))), "SERVER")
+    not_found = z.server_span(zipkin_url, missing)
     assert not_found["tags"]["http.response.status_code"] == "404"
     assert "error" not in not_found["tags"]
 

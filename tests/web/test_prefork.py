@@ -56,8 +56,7 @@ def _run_server(argv: list[str], zipkin_url: str, service: str) -> None:
         wait_http(f"{base}/orders/warmup", proc)
         served = _drive(base)
         for trace_id, pid in served.items():
-            spans = z.trace(zipkin_url, trace_id, lambda s: bool(z.by_kind(s, "SERVER")), timeout=30)
-            (server,) = z.by_kind(spans, "SERVER")
+            server = z.server_span(zipkin_url, trace_id, timeout=30)
             assert server["localEndpoint"]["serviceName"] == service
             assert server["tags"]["commerce.order.id"] == f"ord-{trace_id[:6]}", f"worker {pid}"
     finally:
