@@ -2,8 +2,10 @@
 
 No APM Server can run here (its Go module cannot be installed), so, as Elastic's
 own agents do in their test suites, the tests send real requests to this small
-receiver and validate every event against the official intake v2 JSON schemas
-kept in ``<repo>/../shared/specs/elastic-apm-intake-v2/``. Like APM Server, the
+receiver and validate every event against the official intake v2 JSON schemas:
+``tests/support/specs/elastic-apm-intake-v2/`` is an unchanged copy (Apache-2.0,
+see its SOURCE.md and LICENSE) of the workplace's ``../shared/specs/`` folder, kept
+in the repository so the tests run from a clone anywhere. Like APM Server, the
 receiver answers ``202 Accepted`` to ``POST /intake/v2/events`` (gzip or deflate
 NDJSON, metadata line first) and ``400`` with the reasons when an event is invalid.
 It can be told to answer an error status or to stop listening, to test failures.
@@ -28,8 +30,7 @@ from referencing.jsonschema import DRAFT7
 
 from commerce_observe.export.record import SpanRecord
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "specs" / "elastic-apm-intake-v2"
+SPEC_DIR = Path(__file__).resolve().parent / "specs" / "elastic-apm-intake-v2"
 EVENT_TYPES = ("metadata", "transaction", "span", "error", "metricset")
 INTAKE_PATH = "/intake/v2/events"
 
@@ -47,7 +48,7 @@ class IntakeSchemas:
         if missing:
             raise FileNotFoundError(
                 f"Elastic APM intake v2 schemas missing in {spec_dir}: {', '.join(missing)}.json "
-                "(expected the shared folder beside the repository)"
+                "(the copy kept in the repository)"
             )
         schemas = {t: json.loads((spec_dir / f"{t}.json").read_text()) for t in EVENT_TYPES}
         resources = [(s["$id"], Resource.from_contents(s, default_specification=DRAFT7)) for s in schemas.values()]
