@@ -64,14 +64,6 @@ def trace(zipkin_url: str, trace_id: str, until: Callable[[list[Span]], bool], t
     return spans
 
 
-def traces_of(zipkin_url: str, service: str, until: Callable[[list[list[Span]]], bool],
-              timeout: float = 30.0) -> list[list[Span]]:
-    """Every trace Zipkin holds for ``service`` once ``until(traces)`` holds."""
-    url = f"{zipkin_url}/api/v2/traces?serviceName={service}&limit=1000&lookback=3600000"
-    traces: list[list[Span]] = _poll(url, until, f"traces of {service}", timeout, 0.3)
-    return traces
-
-
 def by_kind(spans: list[Span], kind: str) -> list[Span]:
     return [s for s in spans if s.get("kind") == kind]
 
