@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import sys
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ import pytest
 os.environ["COMMERCE_OBSERVE_STRICT"] = "true"
 
 from commerce_observe._internal.selfstats import stats  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # `testbed/` lives at the repo root, outside the wheel
@@ -57,20 +57,25 @@ def _endpoint(env_var: str) -> str:
 
 def _wait_listening(env_var: str, url: str, timeout: float = 15.0) -> None:
     """Short readiness wait: the port must accept a TCP connection."""
-    parts = urllib.parse.urlsplit(url if "://" in url else f"tcp://{url}")
-    host, port = parts.hostname or "127.0.0.1", parts.port or 0
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((host, port), timeout=2).close()
-            return
-        except OSError as exc:
-            error = exc
-        if time.monotonic() > deadline:
-            from testbed.base import LOG_DIR
+    from testbed.base import LOG_DIR
 
-            pytest.fail(f"{env_var}={url} does not answer ({error}); server logs: {LOG_DIR}", pytrace=False)
-        time.sleep(0.2)
+    parts = urllib.parse.urlsplit(url if "://" in url else f"tcp://{url}")
+    address = (parts.hostname or "127.0.0.1", parts.port or 0)
+
+    def refused() -> OSError | None:
+        try:
+            socket.create_connection(address, timeout=2).close()
+            return None
+        except OSError as exc:
+            return exc
+
+    try:
+        wait_for(f"{env_var}={url} to answer", refused, timeout, 0.2, until=lambda error: error is None,
+                 describe=lambda error: f"{error}; server logs: {LOG_DIR}")
+        return
+    except AssertionError as exc:
+        failure = str(exc)
+    pytest.fail(failure, pytrace=False)  # the message says it all: no traceback
 
 
 def _server_fixture(env_var: str) -> Callable[[], str]:

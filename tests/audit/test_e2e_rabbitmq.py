@@ -39,6 +39,7 @@ from commerce_observe.audit import Attachment, attach
 from commerce_observe.audit.sinks import SqliteSink
 from commerce_observe.cli import main
 from commerce_observe.testing import capture
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -179,14 +180,12 @@ def crash_consumer(trail: Trail, queue: str, mode: str, handle_n: int, prefetch:
 def wait_consumers_gone(trail: Trail, queue: str, timeout: float = 30.0) -> int:
     """Wait until the broker dropped the dead consumer; returns the messages ready then."""
     connection, channel = trail.connect()
-    deadline = time.monotonic() + timeout
-    while True:
-        ok = channel.queue_declare(queue, passive=True).method
-        if ok.consumer_count == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    connection.close()
-    assert ok.consumer_count == 0, f"{queue}: the crashed consumer is still registered ({ok})"
+    try:
+        ok = wait_for(f"{queue}: the broker to drop the crashed consumer",
+                      lambda: channel.queue_declare(queue, passive=True).method, timeout,
+                      until=lambda ok: ok.consumer_count == 0, describe=lambda ok: f"it is still registered ({ok})")
+    finally:
+        connection.close()
     return int(ok.message_count)
 
 

@@ -24,6 +24,7 @@ from commerce_observe.audit.sinks import SinkUnavailable
 from commerce_observe.audit.spool import Spool
 from commerce_observe.audit.writer import AuditWriter
 from commerce_observe.messaging.facts import MessageFact, Stage
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -211,13 +212,9 @@ class SwitchableSink:
         self.real.close()
 
 
-def _wait_for(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list[bytes]:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = read_all(bootstrap, topic)
-        if len(set(got)) >= n or time.monotonic() > deadline:
-            return got
-        time.sleep(0.5)
+def _wait_for_distinct(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list[bytes]:
+    return wait_for(f"{n} distinct messages on {topic}", lambda: read_all(bootstrap, topic), timeout, 0.5,
+                    until=lambda got: len(set(got)) >= n, describe=lambda got: f"it held {len(set(got))}")
 
 
 def test_unreachable_sink_spools_then_replays_in_order(kafka_bootstrap: str, unique_topic: str, tmp_path: Path) -> None:
@@ -235,7 +232,7 @@ def test_unreachable_sink_spools_then_replays_in_order(kafka_bootstrap: str, uni
     sink.up = True
     for i in range(900, 1000):
         w.on_fact(fact(i, t0, eid=f"k{i % 20}"))
-    got = _wait_for(kafka_bootstrap, unique_topic, 1000)
+    got = _wait_for_distinct(kafka_bootstrap, unique_topic, 1000)
     w.close()
     assert sorted({decode(x).sequence or 0 for x in got}) == list(range(1000))  # nothing lost
     per_key: dict[str, list[int]] = {}
@@ -265,7 +262,7 @@ def test_broker_stopped_spool_then_broker_back_replays_everything(
         assert w.spooled > 0
     finally:
         testbed_control.start("kafka")
-    got = _wait_for(kafka_bootstrap, unique_topic, 1500, timeout=120)
+    got = _wait_for_distinct(kafka_bootstrap, unique_topic, 1500, timeout=120)
     w.close()
     assert {decode(x).event_id for x in got} == {f"e{i}" for i in range(1500)}  # nothing lost (repeats allowed)
     assert w.dropped == 0

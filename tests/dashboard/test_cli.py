@@ -8,9 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,12 +20,28 @@ sys.path.insert(0, str(ROOT))
 from commerce_observe.monitoring.kafka_io import KafkaEventPublisher  # noqa: E402
 from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
 from tests.monitoring import contract, dataset  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def assert_running(proc: subprocess.Popen[str]) -> None:
+    """Fail with the command's stderr once it has exited."""
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+
+
+def summary(url: str, proc: subprocess.Popen[str]) -> dict[str, Any] | None:
+    """The dashboard's JSON summary, or None while it does not answer yet."""
+    try:
+        data: dict[str, Any] = json.load(urllib.request.urlopen(url, timeout=5))
+        return data
+    except OSError:
+        assert_running(proc)
+        return None
 
 
 def command(*args: str) -> subprocess.Popen[str]:
@@ -41,14 +57,7 @@ def test_dashboard_command_serves_the_store(tmp_path: Path) -> None:
     proc = command("dashboard", "--store", f"sqlite:{db}", "--port", str(port))
     try:
         url = f"http://127.0.0.1:{port}/api/summary?start_ms={contract.RANGE.start_ms}&end_ms={contract.RANGE.end_ms}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                data = json.load(urllib.request.urlopen(url, timeout=5))
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.2)
+        data = wait_for("the dashboard's summary", lambda: summary(url, proc), 30, 0.2)
         assert sum(r["orders"] for r in data["per_minute"]) == 60
     finally:
         proc.send_signal(signal.SIGINT)
@@ -67,10 +76,12 @@ def test_ship_command_stores_the_topic_and_stops_cleanly(kafka_bootstrap: str, u
     proc = command("ship", "--bootstrap", kafka_bootstrap, "--store", f"sqlite:{db}", "--topic", unique_topic,
                    "--group", unique_topic + "-g")
     store = SqliteStore(str(db))
-    deadline = time.monotonic() + 60
-    while sum(r.orders for r in store.per_minute(contract.RANGE)) < 60:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.3)
+
+    def orders() -> int:
+        assert_running(proc)
+        return sum(r.orders for r in store.per_minute(contract.RANGE))
+
+    wait_for("60 orders in the store", orders, 60, 0.3, until=lambda n: n >= 60, describe=lambda n: f"it held {n}")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert f"{len(docs)} written" in (proc.stderr.read() if proc.stderr else "")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +19,7 @@ from typing import Any
 
 import commerce_observe
 from commerce_observe.runtime import Runtime
+from tests.support.waiting import wait_for
 
 Span = dict[str, Any]
 
@@ -46,21 +46,12 @@ def _get(url: str) -> Any:
         raise
 
 
-def _poll(url: str, until: Callable[[Any], bool], what: str, timeout: float, interval: float) -> Any:
-    """GET ``url`` until ``until(answer)`` holds; fail with what was there on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _get(url) or []
-        if until(found):
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} in Zipkin never satisfied the test; it held:\n" + json.dumps(found, indent=1)[:6000])
-        time.sleep(interval)
-
-
 def trace(zipkin_url: str, trace_id: str, until: Callable[[list[Span]], bool], timeout: float = 20.0) -> list[Span]:
-    """The spans of ``trace_id`` once ``until(spans)`` holds."""
-    spans: list[Span] = _poll(f"{zipkin_url}/api/v2/trace/{trace_id}", until, f"trace {trace_id}", timeout, 0.2)
+    """The spans of ``trace_id`` once ``until(spans)`` holds; on timeout, fail with what Zipkin held."""
+    url = f"{zipkin_url}/api/v2/trace/{trace_id}"
+    spans: list[Span] = wait_for(f"trace {trace_id} in Zipkin to satisfy the test", lambda: _get(url) or [],
+                                 timeout, 0.2, until=until,
+                                 describe=lambda found: "it held:\n" + json.dumps(found, indent=1)[:6000])
     return spans
 
 

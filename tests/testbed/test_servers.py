@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support import kafka_clients
+from tests.support import zipkin as z
 from tests.support.waiting import wait_for
 
 
@@ -45,11 +46,7 @@ def test_zipkin_stores_a_span_and_returns_it_by_trace_id(zipkin_url: str) -> Non
     status, _ = _http("POST", f"{zipkin_url}/api/v2/spans", [span])
     assert status == 202
 
-    def fetched() -> Any:
-        code, trace = _http("GET", f"{zipkin_url}/api/v2/trace/{trace_id}")
-        return trace if code == 200 else None
-
-    trace = wait_for("the span in Zipkin", fetched, interval=0.2)
+    trace = z.read_trace(zipkin_url, trace_id, 1, timeout=20)
     assert [(s["id"], s["name"], s["tags"]) for s in trace] == [(trace_id[:16], "testbed-check", {"order.id": "o-1"})]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,21 +44,20 @@ def free_port() -> int:
 
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
     """Wait until ``url`` answers (any status); fail with the server's output otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         try:
             urllib.request.urlopen(url, timeout=1).close()
-            return
+            return True
         except urllib.error.HTTPError:
-            return
+            return True
         except OSError:
             pass
         if proc is not None and proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise AssertionError(f"server exited with {proc.returncode}:\n{out[-4000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} never answered")
-        time.sleep(0.1)
+        return False
+
+    wait_for(f"{url} to answer", answers, timeout, 0.1)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> str:
