@@ -11,7 +11,8 @@ import pytest
 from commerce_observe.alerts import AnomalyRule, AuditRule, FailureRatioRule, RuleFileError, parse_config
 from commerce_observe.cli import main
 from tests.alerts.helpers import MIN, T0
-from tests.alerts.receivers import HttpReceiver, free_port
+from tests.alerts.receivers import HttpReceiver
+from tests.support.ports import free_port
 
 
 @pytest.fixture()
@@ -65,6 +66,16 @@ def test_evaluate_dry_run_prints_every_message(tmp_path: Path, capsys: pytest.Ca
     assert f"zipkin trace {'c' * 32}: http://zipkin.test:9411/zipkin/traces/{'c' * 32}" in out
     assert "8 x orders anomalous (orders) resolved" in out
     assert "LATE" not in out and "late" not in out
+
+
+def test_evaluate_links_to_the_zipkin_ui_behind_the_configured_endpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMMERCE_OBSERVE_ZIPKIN_UI_URL", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://zipkin.test:9411/api/v2/spans")
+    argv = args(write_inputs(tmp_path, "http://127.0.0.1:1/never"), "--dry-run")
+    del argv[argv.index("--zipkin-ui"):argv.index("--zipkin-ui") + 2]
+    assert main(argv) == 0
+    assert f"zipkin trace {'c' * 32}: http://zipkin.test:9411/zipkin/traces/{'c' * 32}" in capsys.readouterr().out
 
 
 def test_evaluate_delivers_to_the_webhook(tmp_path: Path, receiver: HttpReceiver) -> None:

@@ -1,6 +1,5 @@
 """Settings attach the products that listen: event shipping and live metrics."""
 
-import socket
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -8,12 +7,7 @@ from pathlib import Path
 import commerce_observe
 from commerce_observe.monitoring import TimeRange, open_store
 from commerce_observe.testing import capture
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def test_event_store_setting_ships_recorded_events(tmp_path: Path) -> None:
@@ -34,7 +28,7 @@ def test_event_store_setting_ships_recorded_events(tmp_path: Path) -> None:
 
 
 def test_prometheus_port_setting_serves_live_commerce_metrics() -> None:
-    port = _free_port()
+    port = free_port()
     with capture(prometheus_port=port):
         commerce_observe.order_created("ord-2", amount=Decimal("3.00"), currency="EUR")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:

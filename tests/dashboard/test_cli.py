@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,13 +19,8 @@ sys.path.insert(0, str(ROOT))
 from commerce_observe.monitoring.kafka_io import KafkaEventPublisher  # noqa: E402
 from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
 from tests.monitoring import contract, dataset  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def assert_running(proc: subprocess.Popen[str]) -> None:

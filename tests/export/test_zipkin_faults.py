@@ -26,6 +26,7 @@ from commerce_observe.export.zipkin import ZipkinExporter  # noqa: E402
 from tests.export.helpers import accounted, provider, read_trace  # noqa: E402,F401
 from tests.support.waiting import wait_for  # noqa: E402
 from tests.support.faultproxy import FaultProxy  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 MAX_QUEUE = 50
 PRODUCED = 400
@@ -129,11 +130,7 @@ def test_zipkin_stopped_and_restarted(zipkin_url: str, testbed_control: Any, cap
 
 
 def test_nothing_listening_never_blocks_and_gives_up() -> None:
-    import socket
-
-    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # free a moment ago: nothing listens there
     zipkin = ZipkinExporter(f"http://127.0.0.1:{port}/api/v2/spans", timeout_s=2, max_retries=1, backoff_s=0.01)
     network_threads = _watch_network_threads(zipkin)
     pipeline = ExportPipeline([zipkin], None, max_queue_size=MAX_QUEUE, max_export_batch_size=10, schedule_delay_ms=20)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,7 @@ from commerce_observe.monitoring.apm_metrics import ApmMetricsetExporter  # noqa
 from commerce_observe.monitoring.live_metrics import LiveMetrics, prometheus_provider  # noqa: E402
 from tests.monitoring import dataset  # noqa: E402
 from tests.support.apm_intake import IntakeReceiver  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 
 def feed(live: LiveMetrics) -> None:
@@ -25,12 +25,6 @@ def feed(live: LiveMetrics) -> None:
         live.fact(fact)
     for finding in dataset.findings():
         live.finding(finding)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_prometheus_endpoint_serves_the_dataset_counts() -> None:
