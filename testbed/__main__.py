@@ -120,11 +120,7 @@ def cmd_status(names: list[str]) -> int:
             print(f"{name}: not started")
             continue
         srv = SERVICES[name].from_state(entry)
-        try:
-            healthy = srv.alive() and srv.probe()
-        except Exception:
-            healthy = False
-        print(f"{name}: pid={srv.pid} {'healthy' if healthy else 'NOT healthy'} {srv.endpoint()}")
+        print(f"{name}: pid={srv.pid} {'healthy' if srv.healthy() else 'NOT healthy'} {srv.endpoint()}")
     return 0
 
 

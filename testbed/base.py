@@ -254,6 +254,13 @@ class Server:
         fields = _proc_stat(self.pid)
         return fields is not None and fields[0] != "Z" and fields[19] == self.pid_start
 
+    def healthy(self) -> bool:
+        """Alive and passing one probe now; a probe that raises counts as not healthy."""
+        try:
+            return self.alive() and self.probe()
+        except Exception:
+            return False
+
     def start(self) -> None:
         """Start the process (in its own session, so it outlives the caller)."""
         if self.alive():
@@ -312,12 +319,6 @@ class Server:
                 return True
             time.sleep(0.1)
         return False
-
-    def restart(self, timeout: float | None = None) -> float:
-        """Stop and start again on the same ports with the same data; wait until healthy."""
-        self.stop()
-        self.start()
-        return self.wait_healthy(timeout)
 
     def to_state(self) -> dict[str, Any]:
         return {"ports": self.ports, "pid": self.pid, "pid_start": self.pid_start,

@@ -35,11 +35,7 @@ def is_running(name: str) -> bool:
 
 
 def is_healthy(name: str) -> bool:
-    srv = server(name)
-    try:
-        return srv.alive() and srv.probe()
-    except Exception:
-        return False
+    return server(name).healthy()
 
 
 def stop(name: str) -> None:
@@ -60,8 +56,5 @@ def start(name: str, timeout: float | None = None) -> float:
 
 def restart(name: str, timeout: float | None = None) -> float:
     """Stop then start on the same ports and data; returns seconds until healthy."""
-    srv = server(name)
-    srv.stop()
-    srv.start()
-    _record(srv)
-    return srv.wait_healthy(timeout)
+    stop(name)
+    return start(name, timeout)

@@ -46,7 +46,6 @@ class Kafka(Server):
     name = "kafka"
     env_var = "COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP"
     port_names = ("port", "controller")
-    start_timeout = 180.0
 
     def libs(self) -> Path:
         return mvn_copy_dependencies(_POM, f"kafka-{versions.KAFKA}")

@@ -26,7 +26,6 @@ class RabbitMQ(Server):
     name = "rabbitmq"
     env_var = "COMMERCE_OBSERVE_TEST_RABBITMQ_URL"
     port_names = ("port", "dist", "epmd")
-    start_timeout = 180.0
 
     def fetch(self) -> None:
         if not (SBIN / "rabbitmq-server").exists():

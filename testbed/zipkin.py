@@ -13,7 +13,6 @@ from testbed.base import LOOPBACK, Launch, Server, minimal_env, mvn_copy
 class Zipkin(Server):
     name = "zipkin"
     env_var = "COMMERCE_OBSERVE_TEST_ZIPKIN_URL"
-    start_timeout = 180.0
 
     def jar(self) -> Path:
         folder = mvn_copy(f"io.zipkin:zipkin-server:{versions.ZIPKIN}:jar:exec", f"zipkin-server-{versions.ZIPKIN}")
