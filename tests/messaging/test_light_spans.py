@@ -7,7 +7,6 @@ the exporters receive from a light span and from an SDK span for the same messag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,37 +56,31 @@ class _Seen(SpanProcessor):
         self.ended.append(span)
 
 
-@pytest.fixture
-def cap() -> Iterator[Capture]:
-    with capture() as c:
-        yield c
-
-
 def _shape(record: SpanRecord) -> tuple[Any, ...]:
     return (record.name, record.kind, dict(record.attributes), record.error, record.status_description,
             record.service_name, record.scope_name, record.parent_is_remote, record.is_entry)
 
 
-def test_message_spans_are_light_and_export_like_sdk_spans(cap: Capture) -> None:
+def test_message_spans_are_light_and_export_like_sdk_spans(obs: Capture) -> None:
     publication, headers = _publish()
     assert type(publication.span) is LightSpan
     publication.acked(3, 42)
     delivery = _deliver(headers, object())
     assert type(delivery.span) is LightSpan
     delivery.finish()
-    light = {r.kind: r for r in cap.spans()}
+    light = {r.kind: r for r in obs.spans()}
 
     # A second processor on the provider: every span must reach it, so the SDK road is taken.
     seen = _Seen()
-    cap.runtime.tracer_provider.add_span_processor(seen)
-    cap.exporter.clear()
+    obs.runtime.tracer_provider.add_span_processor(seen)
+    obs.exporter.clear()
     publication, headers = _publish()
     assert not isinstance(publication.span, LightSpan)
     publication.acked(3, 42)
     delivery = _deliver(headers, object())
     assert not isinstance(delivery.span, LightSpan)
     delivery.finish()
-    sdk = {r.kind: r for r in cap.spans()}
+    sdk = {r.kind: r for r in obs.spans()}
     assert len(seen.ended) == 2
 
     for kind in (SpanKind.PRODUCER, SpanKind.CONSUMER):
@@ -102,7 +95,7 @@ def test_message_spans_are_light_and_export_like_sdk_spans(cap: Capture) -> None
     assert producer.attributes[sc.KAFKA_OFFSET] == 42 and producer.attributes[sc.PARTITION] == "3"
 
 
-def test_light_span_api_matches_the_sdk_contract(cap: Capture) -> None:
+def test_light_span_api_matches_the_sdk_contract(obs: Capture) -> None:
     publication, headers = _publish()
     delivery = _deliver(headers, object())
     span = delivery.span
@@ -130,7 +123,7 @@ def test_light_span_api_matches_the_sdk_contract(cap: Capture) -> None:
     span.set_attribute("after.end", "ignored")
     assert not span.is_recording()
 
-    records = {r.name: r for r in cap.spans()}
+    records = {r.name: r for r in obs.spans()}
     consumer = records["process orders (retry)"]
     assert consumer.attributes["order.note"] == "ok"
     assert "after.end" not in consumer.attributes
@@ -149,13 +142,13 @@ def test_light_span_api_matches_the_sdk_contract(cap: Capture) -> None:
     publication.acked(0, 1)
 
 
-def test_ok_status_is_final(cap: Capture) -> None:
+def test_ok_status_is_final(obs: Capture) -> None:
     publication, _ = _publish()
     span = publication.span
     span.set_status(StatusCode.OK)
     span.set_status(StatusCode.ERROR, "too late")
     publication.acked(0, 1)
-    assert not cap.span("send orders").error
+    assert not obs.span("send orders").error
 
 
 @pytest.mark.parametrize("sampler, sampled", [("always_off", False), ("parentbased_always_off", False),
@@ -170,22 +163,22 @@ def test_configured_sampler_decides(sampler: str, sampled: bool) -> None:
         assert len(cap.spans()) == (1 if sampled else 0)
 
 
-def test_unsampled_parent_is_followed_by_the_default_sampler(cap: Capture) -> None:
+def test_unsampled_parent_is_followed_by_the_default_sampler(obs: Capture) -> None:
     headers = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")]
     delivery = _deliver(headers, object())
     assert not delivery.span.is_recording()
     assert delivery.span.get_span_context().trace_id == 0x0AF7651916CD43DD8448EB211C80319C
     delivery.finish()
-    assert cap.spans() == []
+    assert obs.spans() == []
 
 
-def test_wrapper_attributes_arrive_whether_clean_or_validated(cap: Capture) -> None:
+def test_wrapper_attributes_arrive_whether_clean_or_validated(obs: Capture) -> None:
     headers = _publish()[1]
     delivery = begin_delivery(object(), sc.RABBITMQ, "orders", KafkaHeaders(headers), group="q1",
                               attributes={"messaging.rabbitmq.destination.routing_key": "paid", "delivery.tag": 3,
                                           "odd.list": [1, 2]})
     assert delivery is not None
     delivery.finish()
-    record = cap.span("process orders")
+    record = obs.span("process orders")
     assert record.attributes["messaging.rabbitmq.destination.routing_key"] == "paid"
     assert record.attributes["delivery.tag"] == 3 and tuple(record.attributes["odd.list"]) == (1, 2)  # type: ignore[arg-type]
