@@ -15,7 +15,6 @@ within seconds, rollovers once a day.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from commerce_observe.monitoring import documents as d
@@ -144,8 +143,7 @@ class ElasticsearchStore:
         for hit in res["hits"]["hits"]:
             s = hit["_source"]
             kind = s.get(d.FINDING_KIND) or "ANOMALY"
-            at = int(datetime.fromisoformat(s["@timestamp"].replace("Z", "+00:00")).timestamp() * 1000 + 0.5)
-            out.append(AlertRow(at, kind, s.get("commerce.event.id"), s.get("commerce.event.type"),
+            out.append(AlertRow(d.timestamp_ms(s), kind, s.get("commerce.event.id"), s.get("commerce.event.type"),
                                 s.get("commerce.order.id"), s.get("commerce.payment.id"), s.get("trace.id"),
                                 s.get("message")))
         return out
