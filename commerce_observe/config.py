@@ -179,6 +179,15 @@ class Config:
         except KeyError:
             raise AttributeError(name) from None
 
+    @property
+    def zipkin_ui(self) -> str | None:
+        """Base URL for trace links to Zipkin: the UI setting, else the Zipkin endpoint without its ``/api/`` path."""
+        if self.zipkin_ui_url:
+            return str(self.zipkin_ui_url)
+        if self.zipkin_endpoint:
+            return str(self.zipkin_endpoint).split("/api/", 1)[0]
+        return None
+
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets hidden, for logs and the demo."""
         out: dict[str, Any] = {}

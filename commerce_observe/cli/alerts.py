@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--series", help="input CSV of `commerce-observe anomaly` (payment failure ratios)")
     ev.add_argument("--audit", help="JSON report of `commerce-observe audit`")
     ev.add_argument("--dry-run", action="store_true", help="print notifications instead of sending")
-    ev.add_argument("--zipkin-ui", help="Zipkin UI base URL for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL)")
+    ev.add_argument("--zipkin-ui", help="Zipkin UI base URL for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
     ev.add_argument("--kibana", help="Kibana base URL for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
     tn = sub.add_parser("test-notify", help="send one sample notification to check a receiver")
     tn.add_argument("--webhook", help="generic JSON webhook URL")
@@ -75,7 +75,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"alerts: {exc}", file=sys.stderr)
         return 2
     settings = load_settings()
-    links = Links(args.zipkin_ui or settings.zipkin_ui_url, args.kibana or settings.kibana_url)
+    links = Links(args.zipkin_ui or settings.zipkin_ui, args.kibana or settings.kibana_url)
     stream: list[tuple[datetime, int, Any]] = []
     try:
         if args.scores:

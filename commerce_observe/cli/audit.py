@@ -109,14 +109,6 @@ def _batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]:
     return read_lines(sys.stdin.buffer if args.file == "-" else args.file, args.from_time)
 
 
-def _default_zipkin_ui(config: Any) -> str | None:
-    if config.zipkin_ui_url:
-        return str(config.zipkin_ui_url)
-    if config.zipkin_endpoint:
-        return str(config.zipkin_endpoint).split("/api/", 1)[0]
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     from commerce_observe.audit.auditor import Auditor
     from commerce_observe.audit.findings import Links
@@ -147,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             gc.enable()
     as_of = {"now": time.time_ns(), "data": None, "all": auditor.watermark + auditor.grace_ns + 1}[args.as_of]
     findings = auditor.finish(as_of)
-    links = Links(args.zipkin_url or _default_zipkin_ui(config), args.kibana_url or config.kibana_url)
+    links = Links(args.zipkin_url or config.zipkin_ui, args.kibana_url or config.kibana_url)
     summary = Summary(auditor.records, auditor.invalid, auditor.orphans, auditor.pending_at_finish, auditor.peak_open,
                       auditor.watermark, args.grace, args.sla, [g for g, _ in args.group or ()])
     store_spec = args.store or config.event_store

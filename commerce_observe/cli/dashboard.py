@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--data-stream", default=None, help="Elasticsearch data stream (default logs-commerce.events-default)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--zipkin-url", default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL)")
+    p.add_argument("--zipkin-url", default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
     p.add_argument("--kibana-url", default=None, help="Kibana base for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes")
     p.set_defaults(func=run)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(args.elasticsearch, **options)
     else:
         store = open_store(args.store or f"sqlite:{DEFAULT_DB}")
-    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui_url,
+    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui,
                     kibana_url=args.kibana_url or config.kibana_url, refresh_s=args.refresh)
     sys.stderr.write(f"commerce_observe: dashboard at {app.url} (Ctrl-C to stop)\n")
     try:
