@@ -10,7 +10,6 @@ the price of "extract from any, inject all", not a like-for-like race.
 from __future__ import annotations
 
 import sys
-import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -19,19 +18,14 @@ from opentelemetry import trace  # noqa: E402
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from benchmarks._timing import per_call_us  # noqa: E402
 from commerce_observe.propagation import Format, HttpHeaders, KafkaHeaders, extract, inject
 
-N = 20_000
 CTX = trace.set_span_in_context(
     NonRecordingSpan(SpanContext(0x80F198EE56343BA864FE8B2A57D3EFF7, 0xE457B5A2E4D86BD1, False, TraceFlags(1)))
 )
 TP = "00-80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-01"
 W3C = TraceContextTextMapPropagator()
-
-
-def per_call_us(stmt: object) -> float:
-    timer = timeit.Timer(stmt)  # type: ignore[arg-type]
-    return min(timer.repeat(repeat=9, number=N)) / N * 1e6
 
 
 def main() -> None:
