@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-DEFAULT_DB = "commerce-monitoring.db"
+from commerce_observe.cli._store import add_store_args, open_store_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("dashboard", help="serve the commerce monitoring dashboard",
                               description="Sales trend, orders and payments per minute, top products, payment "
                                           "failure reasons, latency and lost/duplicate findings on one page.")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--store", default=None, help=f"sqlite:PATH of the embedded store (default sqlite:{DEFAULT_DB})")
-    where.add_argument("--elasticsearch", metavar="URL", default=None, help="read the Elasticsearch data stream instead")
-    p.add_argument("--data-stream", default=None, help="Elasticsearch data stream (default logs-commerce.events-default)")
+    add_store_args(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
     p.add_argument("--zipkin-url", default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
@@ -32,16 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from commerce_observe.config import load_config
     from commerce_observe.dashboard import Dashboard
-    from commerce_observe.monitoring.store import EventStore, open_store
 
     config = load_config()
-
-    store: EventStore
-    if args.elasticsearch:
-        options = {"data_stream": args.data_stream} if args.data_stream else {}
-        store = open_store(args.elasticsearch, **options)
-    else:
-        store = open_store(args.store or f"sqlite:{DEFAULT_DB}")
+    store = open_store_from(args)
     app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui,
                     kibana_url=args.kibana_url or config.kibana_url, refresh_s=args.refresh)
     sys.stderr.write(f"commerce_observe: dashboard at {app.url} (Ctrl-C to stop)\n")

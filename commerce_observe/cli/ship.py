@@ -12,14 +12,13 @@ import signal
 import sys
 from typing import Any
 
+from commerce_observe.cli._store import add_store_args, open_store_from
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("ship", help="ship events and audit records from Kafka into the monitoring store")
     p.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--store", default=None, help="sqlite:PATH of the embedded store (default sqlite:commerce-monitoring.db)")
-    where.add_argument("--elasticsearch", metavar="URL", default=None, help="Elasticsearch URL")
-    p.add_argument("--data-stream", default=None, help="Elasticsearch data stream (default logs-commerce.events-default)")
+    add_store_args(p)
     p.add_argument("--group", default=None, help="consumer group (default commerce-observe-shipper)")
     p.add_argument("--topic", action="append", default=None,
                    help="topic to read, repeatable (default commerce-observe.events and commerce-observe.audit)")
@@ -29,12 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from commerce_observe.monitoring import kafka_io
-    from commerce_observe.monitoring.store import open_store
 
-    if args.elasticsearch:
-        store = open_store(args.elasticsearch, **({"data_stream": args.data_stream} if args.data_stream else {}))
-    else:
-        store = open_store(args.store or "sqlite:commerce-monitoring.db")
+    store = open_store_from(args)
     audit_topic = args.audit_topic or kafka_io.AUDIT_TOPIC
     topics = args.topic or [kafka_io.EVENTS_TOPIC, audit_topic]
     shipper = kafka_io.Shipper(store, args.bootstrap, group_id=args.group or kafka_io.SHIPPER_GROUP,
