@@ -3,12 +3,13 @@
     python benchmarks/messaging.py --bootstrap 127.0.0.1:9092 [-n 20000] [--rounds 3]
     python benchmarks/messaging.py --clients aiokafka,pika --amqp amqp://guest:guest@127.0.0.1:5672/
 
-``--clients`` picks from kafka-python, confluent-kafka (the default), aiokafka and
-pika; pika talks to the RabbitMQ at ``--amqp`` (default: the
+``--clients`` picks from kafka-python, confluent-kafka, aiokafka and pika (default:
+kafka-python,confluent-kafka); pika talks to the RabbitMQ at ``--amqp`` (default: the
 ``COMMERCE_OBSERVE_TEST_RABBITMQ_URL`` environment variable), the others to the
 Kafka at ``--bootstrap``.
 
-Variants, in ONE process against the REAL broker, each round in turn:
+Variants, in ONE process against the REAL broker, each round in turn (in reverse
+order every other round):
 
 * ``none``    — the client alone (commerce_observe installed, its messaging wrappers off);
 * ``contrib`` — OpenTelemetry contrib's instrumentor for that client (kafka-python,
@@ -162,6 +163,8 @@ def _kafka_python(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
             seen += 1
             if seen == n:
                 break
+        if seen < n:
+            raise RuntimeError(f"kafka-python consumed {seen} of {n} messages from {topic} (consumer_timeout_ms passed)")
 
     consume_ns = _cpu(consume, n)
     consumer.close()
@@ -179,7 +182,8 @@ def _confluent(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
             producer.produce(topic, payload, key=str(i % 64).encode())
             if i % 1000 == 0:
                 producer.poll(0)
-        producer.flush(60)
+        if left := producer.flush(60):
+            raise RuntimeError(f"confluent-kafka: {left} of {n} messages to {topic} not delivered after flush(60)")
 
     produce_ns = _cpu(produce, n)
     consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "b-" + uuid.uuid4().hex,
@@ -192,6 +196,8 @@ def _confluent(bootstrap: str, n: int, topic: str) -> tuple[float, float]:
             msg = consumer.poll(1.0)
             if msg is not None and msg.error() is None:
                 seen += 1
+        if seen < n:
+            raise RuntimeError(f"confluent-kafka consumed {seen} of {n} messages from {topic} in 60 s")
 
     consume_ns = _cpu(consume, n)
     consumer.close()
@@ -325,8 +331,8 @@ def main() -> None:
     _AUDIT_SINK = args.audit_sink
     for client in args.clients.split(","):
         results: dict[str, list[tuple[float, float]]] = {"none": [], "contrib": [], "ours": []}
-        for _ in range(args.rounds):
-            for variant in results:
+        for round_ in range(args.rounds):
+            for variant in results if round_ % 2 == 0 else reversed(results):
                 runtime = _install(variant == "ours")
                 undo = _contrib(client, runtime) if variant == "contrib" else (lambda: None)
                 try:
