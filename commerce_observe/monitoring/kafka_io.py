@@ -99,7 +99,12 @@ def subscribe_when_known(consumer: Any, topics: Sequence[str], timeout_s: float 
     arrives can stall, leaving a member without partitions for good (seen with
     kafka-python 3.0; dpkp/kafka-python#2377 reports the empty assignment)."""
     deadline = time.monotonic() + timeout_s
-    while unknown := [t for t in topics if not consumer.partitions_for_topic(t)]:
+    while True:
+        # One all-topics metadata request a pass; partitions_for_topic then reads the
+        # cache (it would send that same request itself for every topic not cached).
+        listed = consumer.topics()
+        if not (unknown := [t for t in topics if t not in listed or not consumer.partitions_for_topic(t)]):
+            break
         if time.monotonic() > deadline:
             logger.info("topics %s not in the metadata after %.0fs: subscribing anyway", unknown, timeout_s)
             break
@@ -169,12 +174,3 @@ class Shipper:
 
     def close(self) -> None:
         self.consumer.close()
-
-
-def wait_for_assignment(shipper: Shipper, timeout_s: float = 90.0) -> None:
-    """Poll until the group gave this member partitions (tests; a real shipper just runs)."""
-    deadline = time.monotonic() + timeout_s
-    while not shipper.consumer.assignment():
-        if time.monotonic() > deadline:
-            raise TimeoutError("shipper got no partitions")
-        shipper.poll_once(200)

@@ -18,11 +18,12 @@ from commerce_observe import events  # noqa: E402
 from commerce_observe.audit.kafka_sink import KafkaSink  # noqa: E402
 from commerce_observe.audit.record import encode  # noqa: E402
 from commerce_observe.monitoring.attach import attach  # noqa: E402
-from commerce_observe.monitoring.kafka_io import KafkaEventPublisher, Shipper, wait_for_assignment  # noqa: E402
+from commerce_observe.monitoring.kafka_io import KafkaEventPublisher, Shipper  # noqa: E402
 from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
 from commerce_observe.monitoring.store import StoreUnavailable, WriteResult  # noqa: E402
 from commerce_observe.testing import capture  # noqa: E402
 from tests.monitoring import contract, dataset  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
@@ -33,6 +34,17 @@ def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
         admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
         admin.close()
+
+
+def wait_for_assignment(shipper: Shipper) -> None:
+    """Poll (and ship) until the group gave this member partitions."""
+    def assigned() -> bool:
+        if shipper.consumer.assignment():
+            return True
+        shipper.poll_once(200)
+        return False
+
+    wait_for("the shipper's partitions", assigned, timeout=90.0)
 
 
 def ship_until(shippers: list[Shipper], done: Any, timeout_s: float = 60.0, what: str = "store everything") -> None:
