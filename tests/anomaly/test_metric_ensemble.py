@@ -6,45 +6,35 @@ import numpy as np
 
 from commerce_observe.anomaly.metric import MetricDetector, MetricSettings
 
-from .series import shifted_sine
-
-
-def _series(n: int, seed: int) -> list[float]:
-    x = shifted_sine(n, seed)
-    return [float(v) for v in x]
-
-
-def _raw(values: list[float], **kw: object) -> list[float]:
-    det = MetricDetector(MetricSettings(learn_points=120, **kw))  # type: ignore[arg-type]
-    return [s or 0.0 for s in (det.raw_update(v) for v in values)]
+from .series import scores, shifted_sine_values
 
 
 def test_ensemble_is_max_of_members_before_the_rest_period() -> None:
-    vals = _series(800, seed=13)
+    vals = shifted_sine_values(800, seed=13)
     member = (("context_len", 3.0), ("levels", 6.0), ("skip", 0.4))
-    alone = np.array(_raw(vals, ensemble=()))
-    other = np.array(_raw(vals, ensemble=(), context_len=3, levels=6, skip=0.4))
-    both = np.array(_raw(vals, ensemble=(member,)))
+    alone = np.array(scores(vals, ensemble=(), raw=True))
+    other = np.array(scores(vals, ensemble=(), context_len=3, levels=6, skip=0.4, raw=True))
+    both = np.array(scores(vals, ensemble=(member,), raw=True))
     assert np.allclose(both, np.maximum(alone, other))
     assert np.any(other > alone)
 
 
 def test_skip_delays_learning_and_scoring() -> None:
     det = MetricDetector(MetricSettings(learn_points=100, skip=0.5, ensemble=()))
-    out = [det.update(v) for v in _series(300, seed=1)]
+    out = [det.update(v) for v in shifted_sine_values(300, seed=1)]
     assert all(s is None for s in out[:150]) and all(s is not None for s in out[150:])
 
 
 def test_tie_breaker_orders_within_a_level_and_keeps_range() -> None:
-    vals = _series(900, seed=4)
-    plain = np.array(_raw(vals, tie=0.0, ensemble=(), calibrate=0.0))
-    tied = np.array(_raw(vals, tie=0.05, tie_mode="add", ensemble=(), calibrate=0.0))
+    vals = shifted_sine_values(900, seed=4)
+    plain = np.array(scores(vals, tie=0.0, ensemble=(), calibrate=0.0, raw=True))
+    tied = np.array(scores(vals, tie=0.05, tie_mode="add", ensemble=(), calibrate=0.0, raw=True))
     assert np.all(tied >= plain - 1e-12) and np.all(tied <= 1.0)
     assert np.all(tied - plain <= 0.05 + 1e-12)
     assert len(np.unique(np.round(tied[tied > 0.5], 9))) > len(np.unique(np.round(plain[plain > 0.5], 9)))
 
 
 def test_default_detector_still_causal_with_members() -> None:
-    vals = _series(700, seed=8)
-    full = _raw(vals)
-    assert _raw(vals[:400]) == full[:400]
+    vals = shifted_sine_values(700, seed=8)
+    full = scores(vals, raw=True)
+    assert scores(vals[:400], raw=True) == full[:400]
