@@ -12,23 +12,17 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 os.environ["COMMERCE_OBSERVE_STRICT"] = "true"
 
-from commerce_observe._internal.selfstats import stats  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `testbed/` lives at the repo root, outside the wheel
-    sys.path.insert(0, str(REPO_ROOT))
+from commerce_observe._internal.selfstats import stats
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(autouse=True)

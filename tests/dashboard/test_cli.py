@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from commerce_observe.monitoring.kafka_io import KafkaEventPublisher
+from commerce_observe.monitoring.sqlite_store import SqliteStore
+from tests.monitoring import contract, dataset
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
-from commerce_observe.monitoring.kafka_io import KafkaEventPublisher  # noqa: E402
-from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
-from tests.monitoring import contract, dataset  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def assert_running(proc: subprocess.Popen[str]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from collections import defaultdict
@@ -21,12 +20,11 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from commerce_observe.dashboard import Dashboard
+from commerce_observe.monitoring.sqlite_store import SqliteStore
+from tests.monitoring import contract, dataset
 
-from commerce_observe.dashboard import Dashboard  # noqa: E402
-from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
-from tests.monitoring import contract, dataset  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

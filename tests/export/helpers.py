@@ -10,7 +10,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
-from tests.support.zipkin import read_trace  # noqa: F401  (re-exported for the export tests)
 from commerce_observe.export.pipeline import ExportPipeline
 from commerce_observe.export.record import SpanRecord
 

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe._internal.selfstats import stats  # noqa: E402
-from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
-from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
-from tests.export.helpers import GatedExporter, RedactingMasker, accounted, provider  # noqa: E402,F401
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.export.memory import InMemoryExporter
+from commerce_observe.export.pipeline import ExportPipeline
+from tests.export.helpers import GatedExporter, RedactingMasker, accounted, provider
 
 
 def test_transaction_ids_parents_and_masking() -> None:

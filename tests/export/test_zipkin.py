@@ -4,7 +4,6 @@ structure; the file exporter writes the same structure; both encoders agree."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -12,16 +11,15 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe.export import zipkin_encode as ze  # noqa: E402
-from commerce_observe.export.file import FileExporter  # noqa: E402
-from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
-from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
-from commerce_observe.export.record import EventRecord  # noqa: E402
-from commerce_observe.export.zipkin import ZipkinExporter  # noqa: E402
-from tests.export.helpers import SERVICE, RedactingMasker, provider, read_trace  # noqa: E402,F401
-from tests.support.apm_intake import span_record  # noqa: E402
+from commerce_observe.export import zipkin_encode as ze
+from commerce_observe.export.file import FileExporter
+from commerce_observe.export.memory import InMemoryExporter
+from commerce_observe.export.pipeline import ExportPipeline
+from commerce_observe.export.record import EventRecord
+from commerce_observe.export.zipkin import ZipkinExporter
+from tests.export.helpers import SERVICE, RedactingMasker, provider
+from tests.support.apm_intake import span_record
+from tests.support.zipkin import read_trace
 
 
 def _make_trace(tracer: trace.Tracer) -> tuple[int, dict[str, int]]:

@@ -10,23 +10,20 @@ No timed assertions: the checks read queues, counters and threads.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe._internal.selfstats import stats  # noqa: E402
-from commerce_observe.export.memory import InMemoryExporter  # noqa: E402
-from commerce_observe.export.pipeline import ExportPipeline  # noqa: E402
-from commerce_observe.export.zipkin import ZipkinExporter  # noqa: E402
-from tests.export.helpers import accounted, provider, read_trace  # noqa: E402,F401
-from tests.support.waiting import wait_for  # noqa: E402
-from tests.support.faultproxy import FaultProxy  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.export.memory import InMemoryExporter
+from commerce_observe.export.pipeline import ExportPipeline
+from commerce_observe.export.zipkin import ZipkinExporter
+from tests.export.helpers import accounted, provider
+from tests.support.waiting import wait_for
+from tests.support.faultproxy import FaultProxy
+from tests.support.ports import free_port
+from tests.support.zipkin import read_trace
 
 MAX_QUEUE = 50
 PRODUCED = 400

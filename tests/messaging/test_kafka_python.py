@@ -21,7 +21,7 @@ from tests.support import kafka_clients
 
 from .headers import as_dict, assert_cloudevents, assert_trace_headers, text
 
-import kafka  # noqa: E402
+import kafka
 
 pytestmark = pytest.mark.kafka
 

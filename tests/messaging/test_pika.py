@@ -15,7 +15,7 @@ from commerce_observe._internal.selfstats import stats
 from commerce_observe.messaging import Stage, handling
 from commerce_observe.testing import Capture
 
-from .conftest import wait_for
+from tests.support.waiting import wait_for
 from .headers import assert_cloudevents, assert_trace_headers
 
 pytestmark = pytest.mark.rabbitmq

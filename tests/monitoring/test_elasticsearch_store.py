@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe.monitoring import es_mapping  # noqa: E402
-from commerce_observe.monitoring.es_client import BulkWriter, EsHttp  # noqa: E402
-from commerce_observe.monitoring.es_store import ElasticsearchStore  # noqa: E402
-from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
-from tests.monitoring import contract, dataset  # noqa: E402
+from commerce_observe.monitoring import es_mapping
+from commerce_observe.monitoring.es_client import BulkWriter, EsHttp
+from commerce_observe.monitoring.es_store import ElasticsearchStore
+from commerce_observe.monitoring.sqlite_store import SqliteStore
+from tests.monitoring import contract, dataset
 
 pytestmark = pytest.mark.elasticsearch
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import urllib.request
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # noqa: E402
-
-from commerce_observe.monitoring.apm_metrics import ApmMetricsetExporter  # noqa: E402
-from commerce_observe.monitoring.live_metrics import LiveMetrics, prometheus_provider  # noqa: E402
-from tests.monitoring import dataset  # noqa: E402
-from tests.support.apm_intake import IntakeReceiver  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+from commerce_observe.monitoring.apm_metrics import ApmMetricsetExporter
+from commerce_observe.monitoring.live_metrics import LiveMetrics, prometheus_provider
+from tests.monitoring import dataset
+from tests.support.apm_intake import IntakeReceiver
+from tests.support.ports import free_port
 
 
 def feed(live: LiveMetrics) -> None:

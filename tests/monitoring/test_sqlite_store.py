@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
-from commerce_observe.monitoring.store import open_store  # noqa: E402
-from tests.monitoring import contract, dataset  # noqa: E402
+from commerce_observe.monitoring.sqlite_store import SqliteStore
+from commerce_observe.monitoring.store import open_store
+from tests.monitoring import contract, dataset
 
 
 def test_figures_match_the_reference_after_redelivery(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import elasticapm
 
 import commerce_observe
-import commerce_observe.auto  # noqa: F401  (the one import, as an application would)
+import commerce_observe.auto  # the one import, as an application would
 
 
 def flask_requests(paths: list[tuple[str, dict[str, str]]]) -> None:
