@@ -28,6 +28,7 @@ from commerce_observe.cli import main
 from commerce_observe.messaging.handling import defer, handling
 from commerce_observe.testing import capture
 from tests.support import kafka_clients
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -106,6 +107,12 @@ def drain(consumer: Any, expect: int, handled: Counter[str], timeout: float = 60
     assert len(seen) >= expect, f"consumed {len(seen)} of {expect}"
 
 
+def first_batch(consumer: Any, timeout: float = 60.0) -> list[Any]:
+    """The records of the consumer's first poll that returns any; fail after ``timeout`` seconds."""
+    return wait_for("a first batch of records", lambda: [r for rs in consumer.poll(timeout_ms=1000).values() for r in rs],
+                    timeout, 0)
+
+
 def found(report: dict[str, Any], kind: str) -> set[tuple[str, str | None]]:
     return {(f["event_id"], f.get("consumer_group")) for f in report["findings"] if f["kind"] == kind}
 
@@ -119,9 +126,7 @@ def test_commit_before_handling_then_crash_is_lost_by_event_id(trail: Trail, cap
     assert not any(send_all(trail, sent).values())
     handled: Counter[str] = Counter()
     a = trail.consumer("billing", max_poll_records=40)
-    batch: list[Any] = []
-    while not batch:
-        batch = [r for rs in a.poll(timeout_ms=1000).values() for r in rs]
+    batch = first_batch(a)
     a.commit()  # at-most-once: offsets committed before the work
     for r in batch[:10]:
         with handling(r):
@@ -147,9 +152,7 @@ def test_handle_then_crash_before_commit_is_duplicate_by_event_id(trail: Trail, 
     assert not any(send_all(trail, sent).values())
     handled: Counter[str] = Counter()
     a = trail.consumer("shipping", max_poll_records=25)
-    batch: list[Any] = []
-    while not batch:
-        batch = [r for rs in a.poll(timeout_ms=1000).values() for r in rs]
+    batch = first_batch(a)
     for r in batch:
         with handling(r):
             handled[ce_id(r)] += 1
