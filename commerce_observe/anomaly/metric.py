@@ -70,10 +70,8 @@ class MetricSettings:
     calibrate: float = 0.5
     # continuous tie-breaker, u = z / (1 + z), z = |x - median| / (interquartile range) of
     # the last ``long_window`` points (robust excursion size): the fused score v becomes
-    # v + tie x u x (1 - v) (``tie_mode`` "add"), or (1 - tie) x v + tie x u where v > 0
-    # ("pos") or everywhere ("all")
+    # v + tie x u x (1 - v)
     tie: float = 0.05
-    tie_mode: str = "add"
     # ensemble: further detectors, each these settings with the given overrides (name,
     # value pairs); the raw scores are fused by maximum before the rest period
     ensemble: tuple[tuple[tuple[str, float], ...], ...] = ((("context_len", 3.0), ("levels", 6.0), ("skip", 0.4)),)
@@ -318,9 +316,6 @@ class MetricDetector:
         if s.calibrate > 0:
             novelty, pair, excursion = (self._calibrated(i, v) for i, v in enumerate((novelty, pair, excursion)))
         raw = max(s.w_novelty * novelty, s.w_pair * pair, s.w_excursion * excursion)
-        if s.tie > 0 and (raw > 0 or s.tie_mode != "pos"):
-            if s.tie_mode == "add":
-                raw = raw + s.tie * size * (1.0 - raw)
-            else:
-                raw = (1.0 - s.tie) * raw + s.tie * size
+        if s.tie > 0:
+            raw = raw + s.tie * size * (1.0 - raw)
         return max([raw] + [v or 0.0 for v in fused])

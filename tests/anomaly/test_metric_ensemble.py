@@ -28,7 +28,7 @@ def test_skip_delays_learning_and_scoring() -> None:
 def test_tie_breaker_orders_within_a_level_and_keeps_range() -> None:
     vals = shifted_sine_values(900, seed=4)
     plain = np.array(scores(vals, tie=0.0, ensemble=(), calibrate=0.0, raw=True))
-    tied = np.array(scores(vals, tie=0.05, tie_mode="add", ensemble=(), calibrate=0.0, raw=True))
+    tied = np.array(scores(vals, tie=0.05, ensemble=(), calibrate=0.0, raw=True))
     assert np.all(tied >= plain - 1e-12) and np.all(tied <= 1.0)
     assert np.all(tied - plain <= 0.05 + 1e-12)
     assert len(np.unique(np.round(tied[tied > 0.5], 9))) > len(np.unique(np.round(plain[plain > 0.5], 9)))
