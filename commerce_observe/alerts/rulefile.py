@@ -20,7 +20,6 @@ from .notifiers import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
 from .rules import AnomalyRule, AuditRule, FailureRatioRule, Rule
 
 T = TypeVar("T")
-_KINDS = ("LOST", "UNDELIVERED", "DUPLICATE", "LATE", "GAP")
 
 
 class RuleFileError(ValueError):
@@ -77,9 +76,12 @@ def _rule(d: Any, where: str) -> Rule:
         return FailureRatioRule(name, _get(d, "method", where, str, "*"), threshold, _get(d, "min_attempts", where, int, 20),
                                 _get(d, "resolve_after", where, int, 3))
     if kind == "audit":
+        from commerce_observe.audit.findings import Kind  # here: loading alerts does not load the audit package
+
+        known = [k.value for k in Kind]
         kinds = d.get("kinds", ["LOST", "UNDELIVERED", "DUPLICATE", "LATE"])
-        if not isinstance(kinds, list) or not kinds or any(k not in _KINDS for k in kinds):
-            raise RuleFileError(f"{where}.kinds: a non-empty list of {', '.join(_KINDS)}")
+        if not isinstance(kinds, list) or not kinds or any(k not in known for k in kinds):
+            raise RuleFileError(f"{where}.kinds: a non-empty list of {', '.join(known)}")
         return AuditRule(name, tuple(kinds), _get(d, "topic", where, str, "*"), _get(d, "min_count", where, int, 1),
                          _get(d, "resolve_after", where, int, 1), _get(d, "max_links", where, int, 5))
     raise RuleFileError(f"{where}.type: expected anomaly, failure_ratio or audit, got {kind!r}")

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from commerce_observe._internal.severity import severity
+
 from .model import Alert
 
 if TYPE_CHECKING:
     from commerce_observe.audit.findings import Finding, Links
-
-#: Same bands as ``commerce_observe.anomaly`` (kept here so alerts need no numpy).
-_BANDS = ((75.0, "critical"), (50.0, "minor"), (25.0, "warning"))
 
 #: What each series prefix of the anomaly bucketiser measures, and where.
 _SERIES = {
@@ -48,13 +47,6 @@ class ScoreLike(Protocol):
     def actual(self) -> float: ...
     @property
     def expected(self) -> float | None: ...
-
-
-def score_severity(score: float) -> str:
-    for floor, name in _BANDS:
-        if score >= floor:
-            return name
-    return "warning"
 
 
 def describe_series(series: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -90,7 +82,8 @@ class AnomalyRule:
         verb = "dropped" if dropped else "spiked" if s.expected is not None else "anomalous"
         vs = f"{s.actual:g} vs {s.expected:.1f} expected" if s.expected is not None else f"value {s.actual:g}"
         return Alert(
-            key=f"{self.name}|{s.series}", rule=self.name, title=f"{what} {verb}", severity=score_severity(s.score),
+            key=f"{self.name}|{s.series}", rule=self.name, title=f"{what} {verb}",
+            severity=severity(s.score, below="warning"),  # an alert is at least a warning
             where=where, since=s.timestamp, measure=f"anomaly score {s.score:.0f}/100 ({vs})", value=float(s.score),
         )
 

@@ -10,10 +10,11 @@ Streaming use::
 See docs/anomaly.md.
 """
 
+from commerce_observe._internal.severity import CRITICAL, MINOR, WARNING, severity
+
 from .bank import Settings
 from .calendar import Calendar, CalendarEvent
 from .detector import AnomalyDetector
-from .mathutil import CRITICAL, MINOR, WARNING, severity
 from .score import Score
 
 __all__ = [

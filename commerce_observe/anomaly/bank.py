@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from commerce_observe._internal.severity import CRITICAL
+
 from . import mathutil as mu_
 
 FloatArray = npt.NDArray[np.float64]
@@ -72,7 +74,7 @@ class Settings:
     windows: tuple[int, ...] = (1, 3, 6)
     learn_score: float = 50.0
     anomaly_weight: float = 0.05
-    alert_score: float = mu_.CRITICAL
+    alert_score: float = CRITICAL
     #: buckets after a critical point in which further critical points are not new alerts
     alert_cooldown: int = 12
     #: failure ratios only alert upwards

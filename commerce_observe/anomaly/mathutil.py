@@ -14,11 +14,6 @@ FloatArray = npt.NDArray[np.float64]
 
 _LN10 = float(np.log(10.0))
 
-#: Score at which a point counts as warning / minor / critical (Elastic severity bands).
-WARNING = 25.0
-MINOR = 50.0
-CRITICAL = 75.0
-
 #: Score points per decade of tail probability: p=1e-2 -> 25, 1e-4 -> 50, 1e-6 -> 75, 1e-8 -> 100.
 POINTS_PER_DECADE = 12.5
 
@@ -47,19 +42,6 @@ def surprise(z: FloatArray) -> FloatArray:
 def to_score(surprise_decades: FloatArray) -> FloatArray:
     """Map a surprise in decades of probability to the 0..100 score."""
     return np.clip(np.asarray(surprise_decades) * POINTS_PER_DECADE, 0.0, 100.0)
-
-
-def severity(score: float | None) -> str:
-    """Elastic-style severity band of a score."""
-    if score is None:
-        return "none"
-    if score >= CRITICAL:
-        return "critical"
-    if score >= MINOR:
-        return "minor"
-    if score >= WARNING:
-        return "warning"
-    return "low"
 
 
 def poisson_z(x: FloatArray, mu: FloatArray) -> FloatArray:

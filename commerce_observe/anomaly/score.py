@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .mathutil import severity
+from commerce_observe._internal.severity import severity
 
 
 @dataclass(frozen=True, slots=True)
