@@ -85,8 +85,8 @@ class Channel:
         """When the next attempt or throttle summary is due (None: nothing to do)."""
         with self._lock:
             due = [self._queue[0].next_at] if self._queue else []
-            if self.throttle is not None and self.throttle._held and self.throttle._start is not None:
-                due.append(self.throttle._start + self.throttle.interval_s)
+            if self.throttle is not None and (summary_at := self.throttle.summary_at()) is not None:
+                due.append(summary_at)
             return min(due) if due else None
 
     def pending(self) -> int:
@@ -187,8 +187,8 @@ class Dispatcher:
         if self._threads:
             return
         self._stop.clear()
-        for ch in self.channels:
-            t = threading.Thread(target=self._run, args=(ch, self._wakes[self.channels.index(ch)]), name=f"commerce-observe-alerts-{ch.notifier.name}", daemon=True)
+        for ch, wake in zip(self.channels, self._wakes):
+            t = threading.Thread(target=self._run, args=(ch, wake), name=f"commerce-observe-alerts-{ch.notifier.name}", daemon=True)
             t.start()
             self._threads.append(t)
 

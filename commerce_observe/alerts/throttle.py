@@ -45,9 +45,16 @@ class Throttle:
         self.held_total += 1
         return False
 
+    def summary_at(self) -> float | None:
+        """When the summary of the held notifications is due (None: nothing held)."""
+        if not self._held or self._start is None:
+            return None
+        return self._start + self.interval_s
+
     def summary_due(self, now: float) -> Notification | None:
         """The summary of held notifications once their window is over (it opens a new window)."""
-        if not self._held or self._start is None or now < self._start + self.interval_s:
+        at = self.summary_at()
+        if at is None or now < at:
             return None
         held, self._held = self._held, []
         alerts: list[Alert] = []
