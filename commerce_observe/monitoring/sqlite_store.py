@@ -165,10 +165,15 @@ class SqliteStore:
 
     _IN = "minute >= ? AND minute < ?"
 
-    def _rolled(self, r: TimeRange, select: str, rest: str) -> list[Any]:
-        """``SELECT select ... WHERE rest`` over minute_rollup, whole hours read from hour_rollup."""
-        union, params = _spans(r, "minute_rollup", "hour_rollup", "action, currency, method, reason, n, amount_milli")
-        return self._conn().execute(f"SELECT {select} FROM ({union}) WHERE {rest}", params).fetchall()
+    _EVENTS = ("minute_rollup", "hour_rollup", "action, currency, method, reason, n, amount_milli")
+    _PRODUCTS = ("product_rollup", "product_hour", "product_id, quantity, lines")
+
+    def _rolled(self, r: TimeRange, select: str, rest: str, *extra: Any,
+                tables: tuple[str, str, str] = _EVENTS) -> list[Any]:
+        """``SELECT select FROM ... rest`` over a per-minute rollup (``tables``: it, its hourly
+        table, the columns; default minute_rollup), whole hours read from the hourly table."""
+        union, params = _spans(r, *tables)
+        return self._conn().execute(f"SELECT {select} FROM ({union}) {rest}", (*params, *extra)).fetchall()
 
     def per_minute(self, r: TimeRange) -> list[MinuteRow]:
         rows = self._q(f"""SELECT minute, sum(n * (action = 'order.created')),
@@ -179,7 +184,7 @@ class SqliteStore:
 
     def revenue(self, r: TimeRange) -> list[RevenueRow]:
         rows = self._rolled(r, "currency, sum(n), sum(amount_milli)",
-                            "action = 'order.created' AND currency != '' GROUP BY currency ORDER BY currency")
+                            "WHERE action = 'order.created' AND currency != '' GROUP BY currency ORDER BY currency")
         return [RevenueRow(c, n, money(a), aov(money(a), n)) for c, n, a in rows]
 
     def sales_trend(self, r: TimeRange, bucket_minutes: int = 1) -> list[TrendRow]:
@@ -190,13 +195,12 @@ class SqliteStore:
         return [TrendRow(b * MINUTE_MS, c, n, money(a)) for b, c, n, a in rows]
 
     def top_products(self, r: TimeRange, limit: int = 10) -> list[ProductRow]:
-        union, params = _spans(r, "product_rollup", "product_hour", "product_id, quantity, lines")
-        rows = self._conn().execute(f"""SELECT product_id, sum(quantity) AS q, sum(lines) FROM ({union})
-            GROUP BY product_id ORDER BY q DESC, product_id LIMIT ?""", (*params, limit)).fetchall()
+        rows = self._rolled(r, "product_id, sum(quantity) AS q, sum(lines)",
+                            "GROUP BY product_id ORDER BY q DESC, product_id LIMIT ?", limit, tables=self._PRODUCTS)
         return [ProductRow(p, q, n) for p, q, n in rows]
 
     def _failures(self, r: TimeRange, column: str) -> list[CountRow]:
-        rows = self._rolled(r, f"{column}, sum(n)", f"action = 'payment.failed' AND {column} != '' GROUP BY {column}")
+        rows = self._rolled(r, f"{column}, sum(n)", f"WHERE action = 'payment.failed' AND {column} != '' GROUP BY {column}")
         return by_count(dict(rows))
 
     def failures_by_reason(self, r: TimeRange) -> list[CountRow]:
@@ -221,7 +225,7 @@ class SqliteStore:
                             tuple((b, counts.get(i, 0)) for i, b in enumerate(bounds)))
 
     def finding_counts(self, r: TimeRange) -> list[CountRow]:
-        rows = self._rolled(r, "action, sum(n)", "action LIKE 'finding.%' GROUP BY action")
+        rows = self._rolled(r, "action, sum(n)", "WHERE action LIKE 'finding.%' GROUP BY action")
         return by_count({a.split(".", 1)[1].upper(): n for a, n in rows})
 
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
