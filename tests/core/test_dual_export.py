@@ -2,8 +2,8 @@
 
 No Elastic APM Server can run here (its Go module cannot be installed), so the APM
 side goes to the schema-validating receiver in tests/support/apm_intake.py: every
-intake event the exporter really sent is validated against the official schemas in
-../shared/specs/elastic-apm-intake-v2/.
+intake event the exporter really sent is validated against the official schemas
+(tests/support/specs/elastic-apm-intake-v2/, a copy of ../shared/specs/).
 """
 
 import json
