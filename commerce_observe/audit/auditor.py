@@ -32,7 +32,6 @@ from commerce_observe.audit.sequence import SeqTrack
 _PLINE, _FLAGS, _GROUPS, _FAILED, _PTIME, _DEST, _SEQ, _SOURCE = range(8)
 _PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT = 1, 2, 4, 8, 16  # _REPEAT: some group holds a list of handlings
 _PRODUCER_FLAGS = {b"P": _PUB, b"A": _ACK, b"F": _SENDFAIL}
-_NEVER = 1 << 80  # later than any time in ns: "no pending sequence number"
 _COMPACT_AT = 1 << 14  # resolved deadline-queue entries kept before the queue is compacted
 
 #: per destination: (latest of its groups' earliest publications, groups learned there,
@@ -54,12 +53,12 @@ class Auditor:
     for up to one grace period of events published just before it joined.
 
     Hot path (``benchmarks/auditor.py``): :meth:`feed` is one loop over the batch
-    with no per-record calls - one ``split`` unpacked into the fields every stage
-    needs, ``int`` only for times and sequence numbers, one dict look-up by the raw
-    event id, branches per stage letter. The deadline queue is two parallel lists
-    cut with one ``bisect``. Resolving an event is inlined and takes set-level fast
-    paths for the common case (every expected group handled it once, nothing new
-    to learn about who reads the destination).
+    with no per-record calls but one ``SeqTrack.add`` per event - one ``split``
+    unpacked into the fields every stage needs, ``int`` only for times and sequence
+    numbers, one dict look-up by the raw event id, branches per stage letter. The
+    deadline queue is two parallel lists cut with one ``bisect``. Resolving an event
+    is inlined and takes set-level fast paths for the common case (every expected
+    group handled it once, nothing new to learn about who reads the destination).
     """
 
     def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None) -> None:
@@ -78,8 +77,6 @@ class Auditor:
         self._since: dict[bytes, dict[bytes, int]] = {}  # destination -> group -> earliest publication handled
         self._dest: dict[bytes, DestInfo] = {}  # derived from _since and the selection, rebuilt when they change
         self._seqs: dict[bytes, SeqTrack] = {}  # b"source\tdestination" -> tracker
-        # same keys -> [tracker, lower bound of its pending times]: before that bound it has nothing to resolve
-        self._seq_state: dict[bytes, list[Any]] = {}
         self.watermark = 0
         # provisional findings, as raw lines, built into Finding objects by finish()
         self._lost: dict[tuple[bytes, bytes], tuple[bytes, list[bytes]]] = {}
@@ -101,8 +98,7 @@ class Auditor:
         get = events.get
         op_append, id_append = self._opened.append, self._opened_ids.append
         sla, wm = self.sla_ns, self.watermark
-        seqs, seq_state, lost, late, since, undelivered = (
-            self._seqs, self._seq_state, self._lost, self._late, self._since, self._undelivered)
+        seqs, lost, late, since, undelivered = self._seqs, self._lost, self._late, self._since, self._undelivered
         _int, intern = int, self._names.setdefault
         bad = anon = 0
         for line in lines:
@@ -194,21 +190,10 @@ class Auditor:
             # sequence numbers per (source, destination)
             if sq:
                 key = src + b"\t" + dest
-                st = seq_state.get(key)
-                if st is None:
-                    st = seq_state[key] = [SeqTrack(), _NEVER]
-                    seqs[key] = st[0]
-                tr = st[0]
-                seq = _int(sq)
-                exp = tr.expected
-                if exp is None or seq > exp:  # SeqTrack.add's common case, inlined: ahead of the expected one
-                    pending = tr.pending
-                    if seq not in pending:
-                        pending[seq] = t
-                        if t < st[1]:
-                            st[1] = t
-                else:
-                    tr.add(seq, t)  # the expected one (drains what follows) or an old one (may retract a gap)
+                tr = seqs.get(key)
+                if tr is None:
+                    tr = seqs[key] = SeqTrack()
+                tr.add(_int(sq), t)
         self.records += len(lines)
         self.invalid += bad
         self.unidentified += anon
@@ -232,12 +217,8 @@ class Auditor:
                 end = 0
             self._head = end
             self._resolve(due)
-        for st in self._seq_state.values():
-            if st[1] <= horizon:  # otherwise all its pending numbers are too recent: resolve would do nothing
-                pending = st[0].pending
-                if pending:
-                    st[0].resolve(horizon)
-                st[1] = min(pending.values()) if pending else _NEVER
+        for tr in self._seqs.values():
+            tr.resolve(horizon)
 
     def _dest_info(self, dest: bytes) -> DestInfo:
         """What resolution needs about ``dest``: learned groups, then explicit ones, as candidates."""

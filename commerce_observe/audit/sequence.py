@@ -14,25 +14,30 @@ retracts its gap. Memory is the out-of-order set, bounded by the grace window.
 
 from __future__ import annotations
 
+_NEVER = 1 << 80  # later than any time in ns
+
 
 class SeqTrack:
     """Expected next number plus the numbers seen ahead of it (number -> time)."""
 
-    __slots__ = ("expected", "pending", "gaps")
+    __slots__ = ("expected", "pending", "gaps", "earliest")
 
     def __init__(self) -> None:
         self.expected: int | None = None  # unknown until the first horizon passes
         self.pending: dict[int, int] = {}
         self.gaps: list[list[int]] = []  # [first, last] inclusive, open to retraction
+        # a lower bound of the pending times: resolve() has nothing to do before it
+        self.earliest = _NEVER
 
     def add(self, seq: int, time_ns: int) -> None:
-        exp = self.expected
+        exp, pending = self.expected, self.pending
         if exp is None or seq > exp:
-            if seq not in self.pending:
-                self.pending[seq] = time_ns
+            if seq not in pending:
+                pending[seq] = time_ns
+                if time_ns < self.earliest:
+                    self.earliest = time_ns
         elif seq == exp:
             exp += 1
-            pending = self.pending
             while exp in pending:
                 del pending[exp]
                 exp += 1
@@ -51,6 +56,8 @@ class SeqTrack:
         """Declare the gaps whose following number is older than ``horizon_ns``."""
         pending = self.pending
         found: list[tuple[int, int]] = []
+        if self.earliest > horizon_ns:  # every pending number is too recent
+            return found
         while pending:
             lo = min(pending)
             if pending[lo] > horizon_ns:
@@ -65,4 +72,5 @@ class SeqTrack:
                 del pending[exp]
                 exp += 1
             self.expected = exp
+        self.earliest = min(pending.values()) if pending else _NEVER
         return found
