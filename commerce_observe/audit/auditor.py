@@ -25,11 +25,11 @@ from typing import Any
 from commerce_observe.audit.findings import Finding, Kind, from_line, handling_of
 from commerce_observe.audit.sequence import SeqTrack
 
-# event state: a list [producer line | None, flags, {group: handled line | [lines]}, {group: [failed lines]} | None,
-# producer time, destination, sequence and source a producer record of it gave the sequence tracker (b"": none)].
+# event state: a list indexed by position, [0 producer line | None, 1 flags, 2 {group: handled line | [lines]},
+# 3 {group: [failed lines]} | None, 4 producer time, 5 destination, 6 sequence and 7 source a producer record of it
+# gave the sequence tracker (b"": none)].
 # Giving a tracker a number it already has is a no-op (the number is pending, or behind the expected one and in no
 # gap), so the second producer record of an event (publish and ack carry the same number) skips the tracker.
-_PLINE, _FLAGS, _GROUPS, _FAILED, _PTIME, _DEST, _SEQ, _SOURCE = range(8)
 _PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT = 1, 2, 4, 8, 16  # _REPEAT: some group holds a list of handlings
 _PRODUCER_FLAGS = {b"P": _PUB, b"A": _ACK, b"F": _SENDFAIL}
 _COMPACT_AT = 1 << 14  # resolved deadline-queue entries kept before the queue is compacted
