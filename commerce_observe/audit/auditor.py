@@ -139,13 +139,9 @@ class Auditor:
                     pub = _int(pb)
                     if t - pub > sla:
                         late[(eid, grp)] = (line, pub)
-                    d = since.get(dest)  # learn who reads where as soon as it shows
-                    if d is None:
+                    d = since.get(dest)  # learn who reads where as soon as it shows (the check spares the call)
+                    if d is None or d.get(grp, pub + 1) > pub:
                         self._learn_since(dest, grp, pub)
-                    else:
-                        known = d.get(grp)
-                        if known is None or known > pub:
-                            self._learn_since(dest, grp, pub)
                 else:
                     s[1] |= _NEEDS_LATE
                 continue
