@@ -23,8 +23,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from opentelemetry import trace
-from opentelemetry.context import get_value
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
@@ -37,12 +36,7 @@ from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
 from commerce_observe.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
-from commerce_observe.propagation import formats as pf
-from commerce_observe.propagation.api import allowed_bits
-from commerce_observe.propagation.api import B3_DEBUG_KEY
-
-_W3C, _B3S, _B3M, _EL, _ELB = (Format.W3C.value, Format.B3_SINGLE.value, Format.B3_MULTI.value,
-                               Format.ELASTIC.value, Format.ELASTIC_BINARY.value)
+from commerce_observe.propagation.api import allowed_bits, trace_headers
 
 _event: ContextVar[DomainEvent | None] = ContextVar("commerce_observe.publishing", default=None)
 
@@ -224,8 +218,6 @@ def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, format
 
 
 _SPAN_NAMES: dict[tuple[str, str], str] = {}
-_TRACE_BITS = (Format.W3C | Format.B3_SINGLE | Format.B3_MULTI | Format.ELASTIC | Format.ELASTIC_BINARY).value
-_B3_BITS = (Format.B3_SINGLE | Format.B3_MULTI).value
 
 
 def _constant_attributes(endpoint: Endpoint, destination: str, operation: str) -> dict[str, AttributeValue]:
@@ -246,34 +238,6 @@ def _constant_attributes(endpoint: Endpoint, destination: str, operation: str) -
         if len(endpoint.constants) < 1024:  # bounded: destinations are few, but not trusted to be
             endpoint.constants[key] = attrs
     return attrs
-
-
-def _trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int) -> list[tuple[str, bytes]]:
-    """Every requested trace header of a new span as Kafka header bytes.
-
-    ``tid``/``sid`` are the ids as hex, rendered once by the caller (the fact uses
-    them too). The same values :func:`~commerce_observe.propagation.inject`
-    writes, for a carrier that has none of them yet (the caller checks).
-    """
-    sampled = span_context.trace_flags.sampled
-    debug = bool(bits & _B3_BITS) and get_value(B3_DEBUG_KEY) is True
-    out: list[tuple[str, bytes]] = []
-    traceparent = None
-    if bits & _W3C:
-        traceparent = pf.format_traceparent(tid, sid, sampled).encode()
-        out.append((pf.TRACEPARENT, traceparent))
-        if span_context.trace_state:
-            out.append((pf.TRACESTATE, span_context.trace_state.to_header().encode()))
-    if bits & _B3S:
-        out.append((pf.B3, pf.format_b3_single(tid, sid, sampled, debug).encode()))
-    if bits & _B3M:
-        out.extend((name, value.encode()) for name, value in pf.format_b3_multi(tid, sid, sampled, debug))
-    if bits & _EL:
-        out.append((pf.ELASTIC_TRACEPARENT, traceparent or pf.format_traceparent(tid, sid, sampled).encode()))
-    if bits & _ELB:
-        out.append((pf.ELASTIC_BINARY_HEADER, pf.format_elastic_binary(span_context.trace_id, span_context.span_id,
-                                                                       sampled)))
-    return out
 
 
 _SPECVERSION_HEADER = (sc.H_SPECVERSION, ce.SPECVERSION.encode())
@@ -371,8 +335,9 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
         headers = [(sc.H_ID, event_id.encode()), _type_header(type_header), endpoint.source_header,
                    _SPECVERSION_HEADER, (sc.H_TIME, ce.format_time(now).encode()),
                    (sc.H_SEQUENCE, b"%020d" % sequence)]  # type: ignore[str-format]
-        if ctx.is_valid:
-            headers += _trace_headers(ctx, tid, sid, formats.value & _TRACE_BITS & allowed_bits())
+        if ctx.is_valid:  # the carrier has no header yet: nothing to skip
+            headers += [(name, value.encode() if isinstance(value, str) else value)
+                        for name, value in trace_headers(ctx, tid, sid, formats.value & allowed_bits())]
         carrier.headers = headers  # type: ignore[attr-defined]
     else:
         for name, value in ours:

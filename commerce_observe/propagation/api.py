@@ -15,7 +15,7 @@ one carrier index, one regex match in the common case.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Set as AbstractSet
 from typing import Final
 
 from opentelemetry import trace
@@ -163,6 +163,53 @@ def extract(carrier: Carrier, context: Context | None = None) -> Context:
         return context if context is not None else Context()
 
 
+def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, context: Context | None = None,
+                  present: AbstractSet[str] = frozenset()) -> list[tuple[str, str | bytes]]:
+    """The headers of ``span_context`` in the formats of ``bits``, in the order they
+    are written: text values as ``str``, the Elastic binary one as ``bytes``.
+
+    ``tid``/``sid`` are its ids as hex, rendered once by the caller. B3 debug is
+    read from ``context`` (default: the current one). A format any of whose header
+    names is in ``present`` (lower-case names already in the carrier) is skipped
+    whole and counted (``propagation.inject_skipped_existing``). The one rule for
+    :func:`inject` and the producer's header-list fast path.
+    """
+    sampled = span_context.trace_flags.sampled
+    debug = bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True
+    out: list[tuple[str, str | bytes]] = []
+    traceparent = None
+    if bits & _W3C:
+        if present.isdisjoint(_W3C_NAMES):
+            traceparent = f.format_traceparent(tid, sid, sampled)
+            out.append((f.TRACEPARENT, traceparent))
+            if span_context.trace_state:
+                out.append((f.TRACESTATE, span_context.trace_state.to_header()))
+        else:
+            stats.incr(SKIPPED_EXISTING)
+    if bits & _B3S:
+        if "b3" not in present:
+            out.append((f.B3, f.format_b3_single(tid, sid, sampled, debug)))
+        else:
+            stats.incr(SKIPPED_EXISTING)
+    if bits & _B3M:
+        if present.isdisjoint(_B3_MULTI_NAMES):
+            out += f.format_b3_multi(tid, sid, sampled, debug)
+        else:
+            stats.incr(SKIPPED_EXISTING)
+    if bits & _EL:
+        if "elastic-apm-traceparent" not in present:
+            out.append((f.ELASTIC_TRACEPARENT, traceparent or f.format_traceparent(tid, sid, sampled)))
+        else:
+            stats.incr(SKIPPED_EXISTING)
+    if bits & _ELB:
+        if "elasticapmtraceparent" not in present:
+            out.append((f.ELASTIC_BINARY_HEADER, f.format_elastic_binary(span_context.trace_id,
+                                                                          span_context.span_id, sampled)))
+        else:
+            stats.incr(SKIPPED_EXISTING)
+    return out
+
+
 def inject(carrier: Carrier, context: Context | None = None, formats: f.Format | None = None) -> None:
     """Write the current (or ``context``'s) span into ``carrier`` in ``formats``
     (default: the carrier's :attr:`~Carrier.default_formats`).
@@ -176,41 +223,11 @@ def inject(carrier: Carrier, context: Context | None = None, formats: f.Format |
         if not span_context.is_valid:
             return
         bits = (carrier.default_formats if formats is None else formats).value & _allowed
-        sampled = span_context.trace_flags.sampled
         # Render the ids once; every text format shares the two strings.
         tid = format(span_context.trace_id, "032x")
         sid = format(span_context.span_id, "016x")
-        debug = bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True
-        present = carrier.names()
-        if bits & _W3C:
-            if present.isdisjoint(_W3C_NAMES):
-                carrier.set(f.TRACEPARENT, f.format_traceparent(tid, sid, sampled))
-                if span_context.trace_state:
-                    carrier.set(f.TRACESTATE, span_context.trace_state.to_header())
-            else:
-                stats.incr(SKIPPED_EXISTING)
-        if bits & _B3S:
-            if "b3" not in present:
-                carrier.set(f.B3, f.format_b3_single(tid, sid, sampled, debug))
-            else:
-                stats.incr(SKIPPED_EXISTING)
-        if bits & _B3M:
-            if present.isdisjoint(_B3_MULTI_NAMES):
-                for name, value in f.format_b3_multi(tid, sid, sampled, debug):
-                    carrier.set(name, value)
-            else:
-                stats.incr(SKIPPED_EXISTING)
-        if bits & _EL:
-            if "elastic-apm-traceparent" not in present:
-                carrier.set(f.ELASTIC_TRACEPARENT, f.format_traceparent(tid, sid, sampled))
-            else:
-                stats.incr(SKIPPED_EXISTING)
-        if bits & _ELB:
-            if "elasticapmtraceparent" not in present:
-                binary = f.format_elastic_binary(span_context.trace_id, span_context.span_id, sampled)
-                carrier.set(f.ELASTIC_BINARY_HEADER, binary)
-            else:
-                stats.incr(SKIPPED_EXISTING)
+        for name, value in trace_headers(span_context, tid, sid, bits, context, carrier.names()):
+            carrier.set(name, value)
     except Exception as exc:
         stats.record_failure(INJECT_FAILED, "trace context injection failed: %r", exc)
         if stats.strict:
