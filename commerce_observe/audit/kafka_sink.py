@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from commerce_observe.audit.record import first_at_or_after
 from commerce_observe.audit.sinks import TIME_DISORDER_NS, SinkUnavailable
 
 #: Upper bound of a message's value. librdkafka refuses a message above its
@@ -202,16 +203,6 @@ def _high_watermark(ck: Any, consumer: Any, tp: Any, timeout_s: float) -> int:
             time.sleep(0.5)
 
 
-def _first_at_or_after(lines: list[bytes], from_ns: int) -> int | None:
-    """Index of the first line whose time is at or after ``from_ns`` (a line that does
-    not parse - any producer may write to the topic - counts as before)."""
-    for i, line in enumerate(lines):
-        t = line.split(b"\t", 2)[1:2]
-        if t and t[0].isdigit() and int(t[0]) >= from_ns:
-            return i
-    return None
-
-
 def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float = 30.0,
                batch: int = 10_000) -> Iterator[list[bytes]]:
     """Every audit line in ``topic`` up to the end as of the call, in batches of about
@@ -275,7 +266,7 @@ def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float
                     open_parts.discard(p)
                 lines = m.value().split(b"\n")
                 if p in seeking:
-                    at = _first_at_or_after(lines, from_ns)
+                    at = first_at_or_after(lines, from_ns)
                     if at is None:
                         continue
                     lines = lines[at:]

@@ -175,6 +175,17 @@ def decode(line: bytes) -> AuditRecord:
     )
 
 
+def first_at_or_after(lines: Sequence[bytes], from_ns: int) -> int | None:
+    """Index of the first line whose time is at or after ``from_ns``, None when no line's is.
+    A line whose time does not parse (any producer may write to the topic, a file may hold
+    other text) counts as before."""
+    for i, line in enumerate(lines):
+        t = line.split(b"\t", TIME + 1)[TIME : TIME + 1]
+        if t and t[0].isdigit() and int(t[0]) >= from_ns:
+            return i
+    return None
+
+
 def key_of(line: bytes) -> bytes:
     """The event id of a line: the Kafka message key, so one event stays on one partition."""
     return line.split(b"\t", 3)[EVENT_ID]

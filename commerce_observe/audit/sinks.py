@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from commerce_observe.audit.record import first_at_or_after
+
 
 class SinkUnavailable(Exception):
     """The sink could not take (all of) a batch; ``lines`` are the ones to spool."""
@@ -173,7 +175,7 @@ def read_sqlite(path: str, from_ns: int = 0, batch: int = 20_000) -> Iterator[li
                 continue
             for lines in _pages(conn, table, column, first, max(1, batch // per_row)):
                 if seeking:
-                    at = next((i for i, x in enumerate(lines) if int(x.split(b"\t", 2)[1]) >= from_ns), None)
+                    at = first_at_or_after(lines, from_ns)
                     if at is None:
                         continue
                     lines = lines[at:]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from commerce_observe.audit.record import first_at_or_after
+
 
 def iter_batches(stream: BinaryIO, chunk_bytes: int = 1 << 20) -> Iterator[list[bytes]]:
     """Whole lines, a chunk at a time; a final line without newline is kept (files may lack it)."""
@@ -35,14 +37,11 @@ def read_lines(source: str | BinaryIO, from_ns: int = 0, chunk_bytes: int = 1 <<
         started = not from_ns
         for batch in iter_batches(stream, chunk_bytes):
             if not started:
-                for i, line in enumerate(batch):
-                    parts = line.split(b"\t", 2)
-                    if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) >= from_ns:
-                        batch = batch[i:]
-                        started = True
-                        break
-                else:
+                at = first_at_or_after(batch, from_ns)
+                if at is None:
                     continue
+                batch = batch[at:]
+                started = True
             yield batch
     finally:
         if isinstance(source, str):
