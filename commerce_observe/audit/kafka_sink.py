@@ -150,7 +150,9 @@ class KafkaSink:
         n = self._n_partitions
         groups: list[list[bytes]] = [[] for _ in range(n)]
         crc32 = zlib.crc32
-        for line in lines:  # the only per-line work: one split and a CRC of the event id
+        # The only per-line work: one split and a CRC of the event id (field record.EVENT_ID),
+        # inline: a function call per line measured 3-20% slower here.
+        for line in lines:
             groups[crc32(line.split(b"\t", 3)[2]) % n].append(line)
         produce, cb, topic = producer.produce, self._on_delivery, self.topic
         for partition, group in enumerate(groups):

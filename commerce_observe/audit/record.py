@@ -184,8 +184,3 @@ def first_at_or_after(lines: Sequence[bytes], from_ns: int) -> int | None:
         if t and t[0].isdigit() and int(t[0]) >= from_ns:
             return i
     return None
-
-
-def key_of(line: bytes) -> bytes:
-    """The event id of a line: the Kafka message key, so one event stays on one partition."""
-    return line.split(b"\t", 3)[EVENT_ID]
