@@ -77,17 +77,7 @@ def attach(runtime: Any, *, bootstrap: str | None = None, sink: Sink | None = No
     if chosen is None:
         return Attachment(None, _noop)
     writer = AuditWriter(chosen, open_spool(config.spool_dir), **writer_options).start()
-    own_topic = getattr(chosen, "topic", None)
-    if own_topic:  # never audit the audit topic, even if some client of it is instrumented
-        on_fact = writer.on_fact
-
-        def listener(fact: MessageFact) -> None:
-            if fact.destination != own_topic:
-                on_fact(fact)
-
-        unsubscribe = runtime.hub.subscribe(MessageFact, listener)
-    else:
-        unsubscribe = runtime.hub.subscribe(MessageFact, writer.on_fact)
+    unsubscribe = runtime.hub.subscribe(MessageFact, writer.on_fact)
     runtime_dest = getattr(runtime, "destinations", None)
     if isinstance(runtime_dest, list):
         runtime_dest.append(f"audit records to {chosen.name}")

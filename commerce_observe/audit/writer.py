@@ -53,6 +53,9 @@ class AuditWriter:
         self._sink_down = False
         self._spool_pending = bool(spool)  # left over from an earlier run: replay it first
         self._next_retry = 0.0
+        # A topic sink's own topic: facts about it are dropped on the writer thread, so
+        # the audit topic is never audited, even if some client of it is instrumented.
+        self._own_topic: str | None = getattr(sink, "topic", None) or None
         self.written = 0
         self.spooled = 0
         self.replayed = 0
@@ -139,13 +142,15 @@ class AuditWriter:
     def _drain(self) -> None:
         q = self._queue
         pop = q.popleft
-        batch_size = self.batch_size
+        batch_size, own = self.batch_size, self._own_topic
         self._maybe_replay()
         while q:
             facts = [pop() for _ in range(min(batch_size, len(q)))]
             ided = [f for f in facts if f.event_id]
             if len(ided) != len(facts):
                 stats.incr("audit.unidentified", len(facts) - len(ided))
+            if own is not None:
+                ided = [f for f in ided if f.destination != own]
             self._deliver(encode_batch(ided))
 
     def _deliver(self, lines: list[bytes]) -> None:
