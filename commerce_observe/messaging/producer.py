@@ -110,8 +110,8 @@ class Endpoint:
         self.server_address, self.server_port = split_server(servers)
         if system == sc.KAFKA:
             note_kafka(servers)
-        #: Per (destination, operation): the span attributes all its messages share.
-        self.constants: dict[tuple[str, str], dict[str, AttributeValue]] = {}
+        #: Per (destination, operation): the span name and the attributes all its messages share.
+        self.constants: dict[tuple[str, str], tuple[str, dict[str, AttributeValue]]] = {}
 
 
 _endpoints: WeakKeyDictionary[Any, Endpoint] = WeakKeyDictionary()
@@ -217,15 +217,13 @@ def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, format
         return None
 
 
-_SPAN_NAMES: dict[tuple[str, str], str] = {}
-
-
-def _constant_attributes(endpoint: Endpoint, destination: str, operation: str) -> dict[str, AttributeValue]:
-    """The attributes every message of ``endpoint`` to ``destination`` shares, built once."""
+def _constant_attributes(endpoint: Endpoint, destination: str,
+                         operation: str) -> tuple[str, dict[str, AttributeValue]]:
+    """The span name and the attributes every message of ``endpoint`` to ``destination`` shares, built once."""
     key = (destination, operation)
-    attrs = endpoint.constants.get(key)
-    if attrs is None:
-        attrs = {
+    found = endpoint.constants.get(key)
+    if found is None:
+        attrs: dict[str, AttributeValue] = {
             sc.SYSTEM: endpoint.system,
             sc.DESTINATION: destination,
             sc.OPERATION_TYPE: "send" if operation == "send" else "publish",
@@ -235,9 +233,10 @@ def _constant_attributes(endpoint: Endpoint, destination: str, operation: str) -
             attrs[sc.SERVER_ADDRESS] = endpoint.server_address
             if endpoint.server_port is not None:
                 attrs[sc.SERVER_PORT] = endpoint.server_port
+        found = (f"{operation} {destination}", attrs)
         if len(endpoint.constants) < 1024:  # bounded: destinations are few, but not trusted to be
-            endpoint.constants[key] = attrs
-    return attrs
+            endpoint.constants[key] = found
+    return found
 
 
 _SPECVERSION_HEADER = (sc.H_SPECVERSION, ce.SPECVERSION.encode())
@@ -252,15 +251,6 @@ def _type_header(type_text: str) -> tuple[str, bytes]:
         if len(_TYPE_HEADERS) < 256:
             _TYPE_HEADERS[type_text] = found
     return found
-
-
-def _span_name(operation: str, destination: str) -> str:
-    name = _SPAN_NAMES.get((operation, destination))
-    if name is None:
-        name = f"{operation} {destination}"
-        if len(_SPAN_NAMES) < 4096:
-            _SPAN_NAMES[(operation, destination)] = name
-    return name
 
 
 def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Format, operation: str,
@@ -303,9 +293,10 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
             sequence = ce.parse_sequence(ce.header_text(carrier.get(sc.H_SEQUENCE)))
         else:
             sequence = endpoint.sequencer.next(stream)
-            ours.append((sc.H_SEQUENCE, f"{sequence:020d}"))
+            ours.append((sc.H_SEQUENCE, ce.format_sequence(sequence)))
 
-    attrs = _constant_attributes(endpoint, destination, operation).copy()
+    span_name, constants = _constant_attributes(endpoint, destination, operation)
+    attrs = constants.copy()
     attrs[sc.MESSAGE_ID] = event_id
     attrs[sc.CE_EVENT_SOURCE] = source
     attrs[sc.CE_EVENT_TYPE] = type_header
@@ -322,7 +313,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
             if text is not None:
                 attrs[sc.KAFKA_KEY] = text
     rest = merge_clean(attrs, extra)
-    span = start_span(_span_name(operation, destination), None, SpanKind.PRODUCER, now, attrs)  # attrs: all str/int
+    span = start_span(span_name, None, SpanKind.PRODUCER, now, attrs)  # attrs: all str/int
     if (event is not None or rest) and span.is_recording():
         if event is not None:
             span.set_attributes(event_attributes(event))  # may hold sequences: validated
