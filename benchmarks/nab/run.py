@@ -77,22 +77,21 @@ def _score_file(args: tuple[str, str, Overrides]) -> tuple[str, list[str], list[
     return rel, [r[0] for r in rows], _detect(rows, overrides)
 
 
-def run_in_memory(overrides: Overrides, nab_dir: Path, ex: ProcessPoolExecutor) -> Scored:
-    windows = scorer.load_windows(nab_dir)
+def run_in_memory(overrides: Overrides, nab_dir: Path, windows: dict[str, list[tuple[str, str]]],
+                  ex: ProcessPoolExecutor) -> Scored:
     out: Scored = {}
     for rel, ts, sc in ex.map(_score_file, [(f, str(nab_dir), overrides) for f in sorted(windows)]):
         out[rel] = (scorer.layout_for(ts, windows[rel]), np.asarray(sc, dtype=np.float64))
     return out
 
 
-def score(scored: Scored, files: list[str], nab_dir: Path, thresholds: dict[str, float] | None = None) -> dict[str, scorer.Result]:
+def score(scored: Scored, files: list[str], profiles: list[scorer.Profile],
+          thresholds: dict[str, float] | None = None) -> dict[str, scorer.Result]:
     """Normalised scores on ``files``; at the given thresholds, else at each profile's best."""
     sel = [scored[f] for f in files]
-    res = {}
-    for p in scorer.load_profiles(nab_dir):
-        sweep = scorer.sweep_corpus(sel, p)
-        res[p.name] = scorer.result_at(sweep, p, thresholds[p.name]) if thresholds else scorer.best_result(sweep, p)
-    return res
+    if thresholds is None:
+        return scorer.score_files(sel, profiles)
+    return {p.name: scorer.result_at(scorer.sweep_corpus(sel, p), p, thresholds[p.name]) for p in profiles}
 
 
 def perturbations(base: MetricSettings) -> list[tuple[str, Overrides]]:
@@ -147,28 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.perturb or args.split:
-        files = sorted(scorer.load_windows(args.nab_dir))
+        windows = scorer.load_windows(args.nab_dir)
+        profiles = scorer.load_profiles(args.nab_dir)
+        files = sorted(windows)
         cands = perturbations(MetricSettings())
         runs: list[tuple[str, Scored]] = []
+        std: list[float] = []
         with ProcessPoolExecutor(args.jobs) as ex:
             for label, ov in cands:
-                runs.append((label, run_in_memory(ov, args.nab_dir, ex)))
+                runs.append((label, run_in_memory(ov, args.nab_dir, windows, ex)))
                 if args.perturb:
-                    print(f"{label:30s} {_fmt(score(runs[-1][1], files, args.nab_dir))}", flush=True)
+                    res = score(runs[-1][1], files, profiles)
+                    std.append(res["standard"].normalized)
+                    print(f"{label:30s} {_fmt(res)}", flush=True)
         if args.perturb:
-            std = [score(sc, files, args.nab_dir)["standard"].normalized for _, sc in runs]
             print(f"standard over {len(std)} variants: min {min(std):.2f} median {statistics.median(std):.2f} max {max(std):.2f}")
         if args.split:
             a, b = halves(files)
+            # every candidate at each half's own best thresholds, scored once
+            on = {name: [score(sc, half, profiles) for _, sc in runs] for name, half in (("A", a), ("B", b))}
             for name_c, choose, name_r, report in (("A", a, "B", b), ("B", b, "A", a)):
-                best = max(runs, key=lambda r: score(r[1], choose, args.nab_dir)["standard"].normalized)
-                on_choose = score(best[1], choose, args.nab_dir)
+                i = max(range(len(runs)), key=lambda j: on[name_c][j]["standard"].normalized)
+                on_choose = on[name_c][i]
                 thr = {k: r.threshold for k, r in on_choose.items()}
-                default_report = score(runs[0][1], report, args.nab_dir)
-                print(f"choose on {name_c} ({len(choose)} files): {best[0]}  {name_c}: {_fmt(on_choose)}")
-                print(f"  report on {name_r} ({len(report)} files), {name_c}'s thresholds: {_fmt(score(best[1], report, args.nab_dir, thr))}")
-                print(f"  report on {name_r}, {name_r}'s own best thresholds:  {_fmt(score(best[1], report, args.nab_dir))}")
-                print(f"  default settings on {name_r} (own thresholds):        {_fmt(default_report)}")
+                print(f"choose on {name_c} ({len(choose)} files): {runs[i][0]}  {name_c}: {_fmt(on_choose)}")
+                print(f"  report on {name_r} ({len(report)} files), {name_c}'s thresholds: {_fmt(score(runs[i][1], report, profiles, thr))}")
+                print(f"  report on {name_r}, {name_r}'s own best thresholds:  {_fmt(on[name_r][i])}")
+                print(f"  default settings on {name_r} (own thresholds):        {_fmt(on[name_r][0])}")
         print(f"profiles: standard / reward_low_FP_rate / reward_low_FN_rate; {time.perf_counter() - t0:.0f}s")
         return 0
     files = sorted(scorer.load_windows(args.nab_dir))
