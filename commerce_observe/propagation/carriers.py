@@ -75,7 +75,10 @@ class _Indexed:
         return index.get(name)
 
     def names(self) -> AbstractSet[str]:
-        return self._build().keys()
+        index = self._index
+        if index is None:
+            index = self._build()
+        return index.keys()
 
 
 class KafkaHeaders(_Indexed):
