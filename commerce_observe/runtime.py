@@ -48,6 +48,8 @@ class Runtime:
     hub: Hub
     instrumentors: list[Instrumentor] = field(default_factory=list)
     log_filter: logging.Filter | None = None
+    #: What ``log_filter`` was added to at install (so shutdown removes it from exactly those).
+    log_targets: list[logging.Filterer] = field(default_factory=list)
     destinations: list[str] = field(default_factory=list)
     detachers: list[Callable[[], None]] = field(default_factory=list)
     #: Background writers besides the span pipeline (the audit trail, once started):
@@ -176,11 +178,13 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         propagate.set_global_textmap(CommercePropagator())
 
         log_filter = masker.log_filter()
-        for target in _log_targets():
+        log_targets = _log_targets()
+        for target in log_targets:
             target.addFilter(log_filter)
         hub = Hub()
         _bind(hub)
-        runtime = Runtime(config, provider, pipeline, chosen, hub, log_filter=log_filter, destinations=where)
+        runtime = Runtime(config, provider, pipeline, chosen, hub, log_filter=log_filter,
+                          log_targets=log_targets, destinations=where)
         _runtime = runtime
         runtime.detachers = attach_all(runtime)
         runtime.instrumentors = enable_all(config.disabled_instrumentations)
@@ -218,5 +222,5 @@ def shutdown(timeout_millis: int = 30_000) -> None:
         _bind(None)
         runtime.hub.clear()
         if runtime.log_filter is not None:
-            for target in _log_targets():
+            for target in runtime.log_targets:
                 target.removeFilter(runtime.log_filter)
