@@ -14,7 +14,6 @@ restarted producer starting again at 1 is a new stream, not a gap.
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from datetime import datetime
@@ -42,16 +41,6 @@ class Sequencer:
             value = self._last.get(destination, 0) + 1
             self._last[destination] = value
             return value
-
-
-def new_id() -> str:
-    """A fresh event id, shaped like the domain events' ids (32 hex digits).
-
-    ``random.getrandbits`` (seeded from the OS, as OpenTelemetry's span ids are)
-    rather than ``os.urandom``: ids must be unique, not secret, and a getrandom
-    syscall per message measured tens of microseconds on small VMs.
-    """
-    return f"{random.getrandbits(128):032x}"
 
 
 def source_for(service: str, label: str) -> str:

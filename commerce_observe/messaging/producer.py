@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.events.model import DomainEvent
+from commerce_observe.events.model import DomainEvent, new_event_id
 from commerce_observe.events.recorder import event_attributes
 from commerce_observe.hub import hub
 from commerce_observe.messaging import cloudevents as ce
@@ -265,7 +265,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
     event_id: str | None
     sequence: int | None
     if fresh:
-        event_id = event.event_id if event is not None else ce.new_id()
+        event_id = event.event_id if event is not None else new_event_id()
         type_header = ce.event_type_header(event.type.value if event is not None else None)
         source = endpoint.source
         sequence = endpoint.sequencer.next(stream)
@@ -273,7 +273,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
         present: AbstractSet[str] = carrier.names()
         event_id = ce.header_text(carrier.get(sc.H_ID)) if sc.H_ID in present else None
         if event_id is None:
-            event_id = event.event_id if event is not None else ce.new_id()
+            event_id = event.event_id if event is not None else new_event_id()
             ours.append((sc.H_ID, event_id))
         if sc.H_TYPE in present:
             type_header = ce.header_text(carrier.get(sc.H_TYPE)) or ce.GENERIC_TYPE
