@@ -34,7 +34,6 @@ import threading
 import weakref
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import elasticapm
 from opentelemetry.util.types import AttributeValue
@@ -107,7 +106,6 @@ class ElasticApmExporter:
             verify_server_cert=verify_server_cert,
             timeout_s=timeout_s,
             user_agent=f"commerce-observe/{_own_version()} apm-agent-python/{elasticapm.VERSION}",
-            metadata=lambda: build_metadata(service_name, environment, resource),
         )
         # A weak reference: the hook must not keep a discarded exporter alive.
         ref = weakref.ref(self)

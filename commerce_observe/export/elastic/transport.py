@@ -18,16 +18,14 @@ the exporter builds and compresses one body per batch itself and calls
 off the application thread. So the transport's thread is never started.
 
 :meth:`IntakeTransport.post` reports each request's outcome through the
-transport's own result hooks (so the back-off state stays elastic-apm's), counts
-it, and reports failures through selfstats (rate-limited) instead of elastic-apm's
+transport's own result hooks (so the back-off state stays elastic-apm's) and
+reports failures through selfstats (rate-limited) instead of elastic-apm's
 one error log line per failed request.
 """
 
 from __future__ import annotations
 
 import datetime
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +35,6 @@ from elasticapm.transport.http import Transport
 from commerce_observe._internal.selfstats import stats
 
 SEND_FAILED = "export.elastic_apm.send_failed"
-#: Extra wait beyond the HTTP timeout before a flush counts as timed out.
-FLUSH_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,8 +44,9 @@ class _TransportConfig:
     server_url: str
     secret_token: str | None
     api_key: str | None
-    api_request_time: datetime.timedelta
-    api_request_size: int
+    #: Read only by the transport's own queue and thread, which are never used.
+    api_request_time: datetime.timedelta = datetime.timedelta(seconds=10)
+    api_request_size: int = 768 * 1024
     use_certifi: bool = True
     #: No ``GET /`` server-info probe: we do not gate anything on the server version.
     skip_server_info: bool = True
@@ -58,40 +55,18 @@ class _TransportConfig:
 class _TransportOwner:
     """Stands in for ``elasticapm.Client`` towards the transport, and only that."""
 
-    def __init__(self, config: _TransportConfig, metadata: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, config: _TransportConfig) -> None:
         self.config = config
         self.server_version: tuple[Any, ...] | None = None
-        self._metadata = metadata
-
-    def build_metadata(self) -> dict[str, Any]:
-        # Called by the transport thread at (re)start, so a forked child reports its own pid.
-        return self._metadata()
 
 
 class IntakeTransport(Transport):
-    """The elastic-apm HTTP transport, posting ready-made bodies and counting outcomes."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._outcome_lock = threading.Lock()
-        self.sent_ok = 0
-        self.sent_failed = 0
-
-    def handle_transport_success(self, **kwargs: Any) -> None:
-        with self._outcome_lock:
-            self.sent_ok += 1
-        super().handle_transport_success(**kwargs)
+    """The elastic-apm HTTP transport, posting ready-made bodies."""
 
     def handle_transport_fail(self, exception: BaseException | None = None, **kwargs: Any) -> None:
-        with self._outcome_lock:
-            self.sent_failed += 1
         # state.set_fail() is what the base hook does besides logging every failure.
         self.state.set_fail()
         stats.record_failure(SEND_FAILED, "Elastic APM intake request failed: %s", exception)
-
-    def outcomes(self) -> tuple[int, int]:
-        with self._outcome_lock:
-            return self.sent_ok, self.sent_failed
 
     # Typed doors to the untyped base class, so the exporter stays mypy --strict.
 
@@ -111,8 +86,7 @@ class IntakeTransport(Transport):
         return True
 
     def reset_after_fork(self) -> None:
-        """In a forked child: no pooled connection or lock may be shared with the parent."""
-        self._outcome_lock = threading.Lock()
+        """In a forked child: no pooled connection may be shared with the parent."""
         self.handle_fork()  # elastic-apm's own: drops the urllib3 PoolManager
 
     def stop(self) -> None:
@@ -132,26 +106,14 @@ def make_transport(
     verify_server_cert: bool,
     timeout_s: float,
     user_agent: str,
-    metadata: Callable[[], dict[str, Any]],
-    max_request_bytes: int = 768 * 1024,
 ) -> IntakeTransport:
-    """A transport posting to ``<server_url>/intake/v2/events``.
-
-    ``timeout_s`` is the HTTP timeout of each request. ``api_request_time`` and
-    ``api_request_size`` only matter to the transport's own queue, which is unused;
-    they are set to sane values because the transport reads them.
-    """
+    """A transport posting to ``<server_url>/intake/v2/events``; ``timeout_s`` is the
+    HTTP timeout of each request."""
     base = server_url if server_url.endswith("/") else server_url + "/"
-    config = _TransportConfig(
-        server_url=server_url,
-        secret_token=secret_token,
-        api_key=api_key,
-        api_request_time=datetime.timedelta(seconds=timeout_s + FLUSH_GRACE_S),
-        api_request_size=max_request_bytes,
-    )
+    config = _TransportConfig(server_url=server_url, secret_token=secret_token, api_key=api_key)
     return IntakeTransport(
         url=base + constants.EVENTS_API_PATH,
-        client=_TransportOwner(config, metadata),
+        client=_TransportOwner(config),
         verify_server_cert=verify_server_cert,
         headers={"User-Agent": user_agent},
         timeout=timeout_s,
