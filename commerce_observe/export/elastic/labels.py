@@ -7,17 +7,16 @@ agents replace the three of them with ``_`` (``commerce.order.id`` becomes
 characters: the keyword limit), numbers or booleans; attribute arrays are joined
 into one string. Non-finite floats have no JSON form, so they become strings.
 
-Everything here runs once per attribute of every exported span: keys repeat, so
-sanitised keys are cached in a plain dict (bounded; a dict lookup is cheaper
-than an ``lru_cache`` call); the common value types (short str, int, bool) take
-a fast path, and containers are not copied more than once.
+Span attributes go out as ``otel.attributes`` (``mapping.attributes_json``,
+through :func:`otel_value`); labels are written for metadata, errors and
+metricsets. Keys repeat, so sanitised keys are cached in a plain dict (bounded;
+a dict lookup is cheaper than an ``lru_cache`` call).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
@@ -92,38 +91,7 @@ def otel_value(value: AttributeValue) -> JsonScalar | list[JsonScalar]:
 
 def labels_from(attributes: Mapping[str, AttributeValue]) -> dict[str, LabelValue]:
     """``context.tags`` / metadata ``labels`` from attributes; a later colliding key wins."""
-    out: dict[str, LabelValue] = {}
-    cache = _KEY_CACHE
-    items: Iterable[tuple[str, Any]] = attributes.items()  # types checked by hand below
-    for k, v in items:
-        if v is None:
-            continue
-        key = cache.get(k) or sanitize_key(k)
-        t = type(v)
-        if t is str:
-            out[key] = v if len(v) <= KEYWORD_MAX else v[:KEYWORD_MAX]
-        elif t is int or t is bool:
-            out[key] = v
-        else:
-            out[key] = label_value(v)
-    return out
-
-
-def otel_attributes_from(
-    attributes: Mapping[str, AttributeValue],
-) -> dict[str, JsonScalar | list[JsonScalar]]:
-    """Original keys, JSON-safe values: APM Server maps them the way it maps OTLP."""
-    out: dict[str, JsonScalar | list[JsonScalar]] = {}
-    items: Iterable[tuple[str, Any]] = attributes.items()  # types checked by hand below
-    for k, v in items:
-        t = type(v)
-        if t is str:
-            out[k] = v if len(v) <= KEYWORD_MAX else v[:KEYWORD_MAX]
-        elif t is int or t is bool:
-            out[k] = v
-        elif v is not None:
-            out[k] = otel_value(v)
-    return out
+    return {sanitize_key(k): label_value(v) for k, v in attributes.items() if v is not None}
 
 
 def first_str(attributes: Mapping[str, AttributeValue], keys: Sequence[str]) -> str | None:

@@ -88,7 +88,7 @@ def attributes_json(attributes: Mapping[str, AttributeValue]) -> str:
 
     Short strings, ints and bools (nearly every attribute) are written directly;
     anything else goes through :func:`otel_value` and the C encoder. Equal, once
-    parsed, to ``otel_attributes_from(attributes)``.
+    parsed, to ``{k: otel_value(v) for k, v in attributes.items() if v is not None}``.
 
     Attributes are sent once, under ``otel.attributes``, not also as
     ``context.tags``: APM Server (7.16+) runs ``otel.attributes`` through its OTLP
