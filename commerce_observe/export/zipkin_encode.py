@@ -235,7 +235,7 @@ def to_json_dict(record: SpanRecord, endpoints: EndpointCache) -> dict[str, Any]
     if kind is not None:
         span["kind"] = kind
     span["localEndpoint"] = endpoints.local_json(record.service_name)
-    remote = endpoints.remote(record) if record.kind is not SpanKind.INTERNAL else None
+    remote = endpoints.remote(record)
     if remote is not None:
         span["remoteEndpoint"] = endpoints.as_json(remote)
     span_tags = tags(record)
