@@ -18,12 +18,8 @@ from commerce_observe.integrations import client
 from commerce_observe.integrations.client import ClientCall
 
 
-def _request_of(request: Any, *_rest: Any, **_kw: Any) -> Any:
-    return request
-
-
 def _begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClientCall | None:
-    request = _request_of(*args, **kwargs)
+    request = client.sent_request(*args, **kwargs)
     headers = getattr(request, "headers", None)
     url = getattr(request, "url", None)
     if headers is None or url is None:

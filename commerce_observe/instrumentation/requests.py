@@ -16,12 +16,8 @@ from commerce_observe.instrumentation.base import Instrumentor, Patch
 from commerce_observe.integrations import client
 
 
-def _send_args(request: Any, *_rest: Any, **_kw: Any) -> Any:
-    return request
-
-
 def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    request = _send_args(*args, **kwargs)
+    request = client.sent_request(*args, **kwargs)
     headers = getattr(request, "headers", None)
     url = getattr(request, "url", None)
     if headers is None or not isinstance(url, str):

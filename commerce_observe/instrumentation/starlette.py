@@ -37,7 +37,7 @@ from commerce_observe._internal.selfstats import guard
 from commerce_observe.instrumentation.base import Patch
 from commerce_observe.integrations.elastic_apm_coexistence import ServerInstrumentor
 from commerce_observe.integrations.routes import route_attributes, span_name
-from commerce_observe.integrations.server import sanitize_method
+from commerce_observe.integrations.server import sanitize_method, span_method
 
 _MARK = "commerce_observe.traced"
 FAILED = "web.asgi_route_failed"
@@ -49,8 +49,7 @@ _middlewares: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 def _route_details(app: Any, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(span name, attributes) from the first route that fully matches ``scope``."""
-    method = sanitize_method(scope.get("method"))
-    method = "HTTP" if method == "_OTHER" else method
+    method = span_method(sanitize_method(scope.get("method")))
     if scope.get("type") == "websocket":
         method = "WEBSOCKET"
     with guard(FAILED, "matching the ASGI route"):

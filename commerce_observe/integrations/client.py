@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import guard
-from commerce_observe.integrations.server import sanitize_method
+from commerce_observe.integrations.server import sanitize_method, span_method
 from commerce_observe.propagation import HttpHeaders, inject
 
 TRACER_NAME: Final = "commerce_observe.http_client"
@@ -72,6 +72,11 @@ class ClientCall:
         self.span.end()
 
 
+def sent_request(request: Any, *_rest: Any, **_kw: Any) -> Any:
+    """The request of a ``send(request, ...)`` call, given by position or by keyword."""
+    return request
+
+
 def call_through(call: ClientCall | None, wrapped: Callable[..., Any], args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
     """Run the library's own send inside ``call``: its exception is recorded and
@@ -101,7 +106,7 @@ def begin(method: str | None, url: str, headers: MutableMapping[str, str]) -> Cl
         attrs = _url_attributes(url)
         attrs["http.request.method"] = name
         tracer = trace.get_tracer(TRACER_NAME)
-        span = tracer.start_span(name if name != "_OTHER" else "HTTP", kind=SpanKind.CLIENT, attributes=attrs)
+        span = tracer.start_span(span_method(name), kind=SpanKind.CLIENT, attributes=attrs)
         ctx = trace.set_span_in_context(span)
         inject(HttpHeaders(headers), ctx)
         call = ClientCall(span, ctx)

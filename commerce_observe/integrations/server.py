@@ -40,6 +40,12 @@ def sanitize_method(method: str | None) -> str:
     return upper if upper in _METHODS else "_OTHER"
 
 
+def span_method(method: str) -> str:
+    """A :func:`sanitize_method` result as a span name: ``_OTHER`` reads ``HTTP``
+    (OpenTelemetry's HTTP span-name rule)."""
+    return "HTTP" if method == "_OTHER" else method
+
+
 class ServerRequest:
     """One request's SERVER span, current from :meth:`enter` until :meth:`end`."""
 
@@ -104,8 +110,9 @@ def begin(headers: Mapping[str, object], method: str | None, attributes: Mapping
         attrs = dict(attributes)
         attrs["http.request.method"] = name
         tracer = trace.get_tracer(TRACER_NAME)
-        span = tracer.start_span(name if name != "_OTHER" else "HTTP", parent, SpanKind.SERVER, attrs)
-        request = ServerRequest(span, name if name != "_OTHER" else "HTTP")
+        span_title = span_method(name)
+        span = tracer.start_span(span_title, parent, SpanKind.SERVER, attrs)
+        request = ServerRequest(span, span_title)
     return request
 
 
