@@ -28,19 +28,16 @@ Nothing here raises for a backend or encoding problem; each is counted:
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import threading
 import weakref
-import zlib
 from collections.abc import Mapping, Sequence
 
-import elasticapm
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.elastic.mapping import dumps, error_events, service_name, span_line, transaction_line
-from commerce_observe.export.elastic.metadata import build_metadata
+from commerce_observe.export.elastic.metadata import metadata_line
 from commerce_observe.export.elastic.transport import IntakeTransport, make_transport
 from commerce_observe.export.record import SpanRecord
 
@@ -57,22 +54,6 @@ EXPORTED = "export.elastic_apm.exported"
 _MAX_PENDING_COUNTS = 10_000
 #: Uncompressed body size above which a batch is split into several requests.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
-#: gzip level: 1 is several times cheaper than elastic-apm's 5 and NDJSON of
-#: repetitive keys still shrinks about tenfold.
-GZIP_LEVEL = 1
-
-
-
-def _gzip(body: bytes) -> bytes:
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing
-    return compressor.compress(body) + compressor.flush()
-
-
-def _own_version() -> str:
-    try:
-        return importlib.metadata.version("commerce-observe")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
 
 
 class ElasticApmExporter:
@@ -98,14 +79,13 @@ class ElasticApmExporter:
         self._lock = threading.Lock()
         self._closed = False
         self._metadata_args = (service_name, environment, resource)
-        self._metadata_line = self._build_metadata_line()
+        self._metadata_line = metadata_line(*self._metadata_args)
         self._transport: IntakeTransport = make_transport(
             server_url,
             secret_token=secret_token,
             api_key=api_key,
             verify_server_cert=verify_server_cert,
             timeout_s=timeout_s,
-            user_agent=f"commerce-observe/{_own_version()} apm-agent-python/{elasticapm.VERSION}",
         )
         # A weak reference: the hook must not keep a discarded exporter alive.
         ref = weakref.ref(self)
@@ -133,7 +113,7 @@ class ElasticApmExporter:
                     stats.incr(FAILED)
                     return False
                 for body in self._bodies(batch):
-                    if not self._transport.post(_gzip(body)):
+                    if not self._transport.post(body):
                         stats.incr(FAILED)
                         return False
                 stats.incr(EXPORTED, len(batch))
@@ -160,17 +140,12 @@ class ElasticApmExporter:
 
     # --- internals ----------------------------------------------------------------
 
-    def _build_metadata_line(self) -> str:
-        meta = build_metadata(*self._metadata_args)
-        return '{"metadata":' + dumps(meta) + "}\n"
-
     def _after_fork_in_child(self) -> None:
         """Runs in a forked child: the parent's worker may have held the lock and the
         pooled connections are the parent's; the pid in the metadata is the parent's."""
-        self._lock = threading.Lock()
-        self._transport.reset_after_fork()
+        self._lock = threading.Lock()  # the transport drops its pool itself
         try:
-            self._metadata_line = self._build_metadata_line()
+            self._metadata_line = metadata_line(*self._metadata_args)
         except Exception as exc:  # keep the parent's line rather than fail the fork
             stats.record_failure(ERROR, "Elastic APM metadata after fork failed: %r", exc)
 

@@ -7,15 +7,13 @@ instrument scope and attribute set (APM Server requires one tag set per
 metricset), the attributes as ``tags``. Counters are sent as their delta over
 the interval (``type: counter``), histograms as ``type: histogram`` with bucket
 midpoints in ``values`` and per-bucket ``counts``, as Elastic's own agents do.
-Metadata comes from the APM exporter's ``build_metadata`` so the service
-identity matches the traces.
+Metadata and delivery are the span exporter's (``export.elastic``: the same
+metadata line, so the service identity matches the traces, and the same
+elastic-apm transport: auth, TLS options, gzip NDJSON, pooled connections).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,9 +25,11 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.elastic.labels import labels_from
-from commerce_observe.export.elastic.metadata import build_metadata
+from commerce_observe.export.elastic.mapping import dumps
+from commerce_observe.export.elastic.metadata import metadata_line
+from commerce_observe.export.elastic.transport import make_transport
 
-INTAKE_PATH = "/intake/v2/events"
+FAILED = "monitoring.apm_metrics_failed"
 
 
 def _midpoints(bounds: tuple[float, ...] | list[float], counts: list[int]) -> Iterator[tuple[float, int]]:
@@ -70,42 +70,38 @@ def to_metricsets(data: MetricsData) -> list[dict[str, Any]]:
 
 
 class ApmMetricsetExporter(MetricExporter):
-    """Posts metricsets to ``server_url`` + ``/intake/v2/events`` (gzip NDJSON, metadata first)."""
+    """Posts metricsets to ``server_url`` + ``/intake/v2/events`` (gzip NDJSON, metadata first).
+
+    A failed request is counted as ``monitoring.apm_metrics_failed`` (and, with its
+    reason, by the transport as ``export.elastic_apm.send_failed``).
+    """
 
     def __init__(self, server_url: str, service_name: str, *, secret_token: str | None = None,
                  api_key: str | None = None, environment: str | None = None,
-                 resource: Mapping[str, Any] | None = None, timeout_s: float = 10.0) -> None:
+                 resource: Mapping[str, Any] | None = None, timeout_s: float = 10.0,
+                 verify_server_cert: bool = True) -> None:
         delta = AggregationTemporality.DELTA
         super().__init__(preferred_temporality={Counter: delta, ObservableCounter: delta, Histogram: delta,
                                                 UpDownCounter: AggregationTemporality.CUMULATIVE})
-        self.url = server_url.rstrip("/") + INTAKE_PATH
-        self.metadata = build_metadata(service_name, environment, resource)
-        self.timeout_s = timeout_s
-        self.headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
-        if secret_token:
-            self.headers["Authorization"] = "Bearer " + secret_token
-        elif api_key:
-            self.headers["Authorization"] = "ApiKey " + api_key
+        self.metadata_line = metadata_line(service_name, environment, resource)
+        self.transport = make_transport(server_url, secret_token=secret_token, api_key=api_key,
+                                        verify_server_cert=verify_server_cert, timeout_s=timeout_s)
 
     def body(self, metricsets: list[dict[str, Any]]) -> bytes:
-        lines = [json.dumps({"metadata": self.metadata})] + [json.dumps({"metricset": m}) for m in metricsets]
-        return gzip.compress(("\n".join(lines) + "\n").encode())
+        """The NDJSON request body (uncompressed: the transport gzips it)."""
+        return "".join([self.metadata_line, *('{"metricset":' + dumps(m) + "}\n" for m in metricsets)]).encode()
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         metricsets = [m for m in to_metricsets(metrics_data) if m["samples"]]
         if not metricsets:
             return MetricExportResult.SUCCESS
-        request = urllib.request.Request(self.url, data=self.body(metricsets), headers=self.headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:
-                resp.read()
+        if self.transport.post(self.body(metricsets)):
             return MetricExportResult.SUCCESS
-        except Exception as exc:
-            stats.record_failure("monitoring.apm_metrics_failed", "APM metricset export failed: %r", exc)
-            return MetricExportResult.FAILURE
+        stats.incr(FAILED)
+        return MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
+        self.transport.stop()

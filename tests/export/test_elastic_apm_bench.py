@@ -20,7 +20,8 @@ from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from commerce_observe.export.elastic_apm import ElasticApmExporter, _gzip  # noqa: E402
+from commerce_observe.export.elastic.transport import gzip_body  # noqa: E402
+from commerce_observe.export.elastic_apm import ElasticApmExporter  # noqa: E402
 from commerce_observe.export.record import EventRecord  # noqa: E402
 from tests.support.apm_intake import T0_NS, span_record  # noqa: E402
 
@@ -60,7 +61,7 @@ def test_mapping_and_body_cost_per_span() -> None:
 
         start = time.process_time()
         for _ in range(rounds):
-            bodies = [_gzip(body) for body in exporter._bodies(batch)]
+            bodies = [gzip_body(body) for body in exporter._bodies(batch)]
         total = (time.process_time() - start) / (rounds * len(batch))
     finally:
         exporter.shutdown()

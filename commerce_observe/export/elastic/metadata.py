@@ -25,6 +25,7 @@ import elasticapm
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe.export.elastic.labels import labels_from, truncate
+from commerce_observe.export.elastic.mapping import dumps
 from commerce_observe.export.elastic.mapping import service_name as clean_service_name
 
 AGENT_NAME = "python"
@@ -97,3 +98,12 @@ def build_metadata(
     if labels:
         metadata["labels"] = labels
     return metadata
+
+
+def metadata_line(
+    service_name: str,
+    environment: str | None,
+    resource: Mapping[str, AttributeValue] | None,
+) -> str:
+    """The first line of every intake request body (with its newline)."""
+    return '{"metadata":' + dumps(build_metadata(service_name, environment, resource)) + "}\n"
