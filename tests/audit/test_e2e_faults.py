@@ -78,14 +78,20 @@ def send_all(trail: Trail, ids: list[str], **kw: Any) -> dict[str, Exception | N
     futures = {eid: producer.send(trail.topic, b"{}", headers=[("ce_id", eid.encode()), ("ce_type", b"commerce.order.created")])
                for eid in ids}
     producer.flush(60)
+    outcome = settle(futures, 60)
+    producer.close()
+    return outcome
+
+
+def settle(futures: dict[str, Any], timeout: float) -> dict[str, Exception | None]:
+    """Each send future's outcome by event id: ``None`` when the broker acknowledged it."""
     outcome: dict[str, Exception | None] = {}
     for eid, fut in futures.items():
         try:
-            fut.get(timeout=60)
+            fut.get(timeout=timeout)
             outcome[eid] = None
         except Exception as exc:
             outcome[eid] = exc
-    producer.close()
     return outcome
 
 
@@ -225,12 +231,7 @@ def test_broker_restart_mid_stream_everything_found_and_nothing_false(
         except Exception as exc:
             outcome[eid] = exc
     producer.flush(30)
-    for eid, fut in futures.items():
-        try:
-            fut.get(timeout=30)
-            outcome[eid] = None
-        except Exception as exc:
-            outcome[eid] = exc
+    outcome.update(settle(futures, 30))
     producer.close()
     outcome.update(send_all(trail, after))
     delivered = [eid for eid, exc in outcome.items() if exc is None]
