@@ -15,6 +15,19 @@ from pathlib import Path
 from testbed import versions
 from testbed.base import LOOPBACK, Launch, Server, TestbedError, minimal_env, mvn_copy_dependencies
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes in URL-safe base64, never starting with "-".
+
+    One id in 64 would start with "-", and kafka-storage's argument parser reads
+    such a value as an option ("--cluster-id: expected one argument"). Kafka's own
+    Uuid.randomUuid draws again in that case; so does this.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 _POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.testbed</groupId><artifactId>kafka-broker</artifactId><version>1</version>
@@ -84,9 +97,8 @@ class Kafka(Server):
         ]))
         (self.workdir / "log4j2.properties").write_text(_LOG4J2)
         # A static voter set (controller.quorum.voters) formats without --standalone.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         done = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}",
                        "-c", str(self.workdir / "server.properties")),
             env=minimal_env(), cwd=self.workdir, capture_output=True, text=True)
         if done.returncode != 0:
