@@ -22,7 +22,6 @@ faults of every kind, arrival jitter as from a partitioned topic).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import os
@@ -34,11 +33,10 @@ sys.path.insert(0, ROOT)
 
 from benchmarks._timing import run_child  # noqa: E402
 from commerce_observe.audit.auditor import Auditor  # noqa: E402
-from commerce_observe.audit.record import AuditRecord, decode  # noqa: E402
+from commerce_observe.audit.record import FIELDS, decode  # noqa: E402
 from commerce_observe.audit.sources import iter_batches  # noqa: E402
 
 GRACE_S, SLA_S, RATE = 10.0, 5.0, 5000.0
-FIELDS = [field.name for field in dataclasses.fields(AuditRecord)]
 
 
 def prepare(out: str, records: int) -> tuple[str, str]:
