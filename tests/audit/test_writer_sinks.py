@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.audit.record import decode, encode
+from commerce_observe.audit.record import decode, encode, encode_batch
 from commerce_observe.audit.sinks import MemorySink, SinkUnavailable, SqliteSink, read_sqlite
 from commerce_observe.audit.spool import Spool, SpoolBusy
 from commerce_observe.audit.writer import AuditWriter
@@ -33,6 +33,25 @@ def test_record_round_trip_escapes_tabs_and_newlines() -> None:
                     partition=2, offset=7, consumer_group="g", published_ns=3, error="line1\nline2\tx")
     r = decode(encode(f))
     assert (r.destination, r.event_id, r.error, r.role, r.partition, r.offset, r.published_ns) == ("or\tders", "id\\1", "line1\nline2\tx", "consumer", 2, 7, 3)
+
+
+def test_batch_encoding_is_byte_for_byte_the_per_fact_encoding() -> None:
+    """The writer's fast ``encode_batch`` keeps its own copy of the field order;
+    ``encode`` is the reference (and its fallback for fields that need escaping)."""
+    plain = [fact(i) for i in range(5)]
+    sparse = MessageFact(Stage.ACKED, "rabbitmq", "ex/rk", "e-none", None, None, None, "a" * 32, "b" * 16, 7)
+    full = MessageFact(Stage.HANDLED, "kafka", "orders", "e-full", "payment.failed", "pay", 0, "c" * 32, "d" * 16, 8,
+                       partition=0, offset=0, consumer_group="", published_ns=0, order_id="o", payment_id="p",
+                       error="")
+    escaped = [
+        MessageFact(Stage.HANDLE_FAILED, "kafka", "or\tders", "id\\1", "t", "s", 5, "a" * 32, "b" * 16, 9, error=e)
+        for e in ("line1\nline2\tx", "cr\r", "back\\slash")
+    ]
+    unicode = MessageFact(Stage.PUBLISHED, "kafka", "bestellungen", "é-1", "Größe", "zahlung", 1, "a" * 32, "b" * 16, 10)
+    batch = [*plain[:2], sparse, escaped[0], full, *escaped[1:], unicode, *plain[2:]]
+
+    assert encode_batch(batch) == [encode(f) for f in batch]
+    assert encode_batch([]) == []
 
 
 def test_sqlite_sink_round_trip_and_from_time(tmp_path: Path) -> None:
