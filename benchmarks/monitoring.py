@@ -70,7 +70,7 @@ def domain_events(n: int, seed: int = 1) -> list[DomainEvent]:
 def ship(store: EventStore, messages: list[bytes], batch: int = 5000) -> float:
     started = time.perf_counter()
     for i in range(0, len(messages), batch):
-        docs = [doc for value in messages[i:i + batch] if (doc := decode("commerce-observe.events", value))]
+        docs = [doc for value in messages[i:i + batch] for doc in decode("commerce-observe.events", value)]
         store.write(docs)
     return time.perf_counter() - started
 
