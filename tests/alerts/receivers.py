@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.ports import free_port
+from testbed.base import free_port
 from tests.support.waiting import wait_for
 
 

@@ -12,7 +12,7 @@ from commerce_observe.alerts import AnomalyRule, AuditRule, FailureRatioRule, Ru
 from commerce_observe.cli import main
 from tests.alerts.helpers import MIN, T0
 from tests.alerts.receivers import HttpReceiver
-from tests.support.ports import free_port
+from testbed.base import free_port
 
 
 @pytest.fixture()

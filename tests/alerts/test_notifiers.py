@@ -11,7 +11,7 @@ from commerce_observe.alerts import (AlertEngine, AuditRule, DeliveryError, Disp
 from commerce_observe.audit.findings import Links
 from tests.alerts.helpers import T0, finding
 from tests.alerts.receivers import Exim, HttpReceiver
-from tests.support.ports import free_port
+from testbed.base import free_port
 from tests.support.waiting import wait_for
 from tests.alerts.test_delivery import note
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import commerce_observe
 from commerce_observe.monitoring import TimeRange, open_store
 from commerce_observe.testing import capture
-from tests.support.ports import free_port
+from testbed.base import free_port
 
 
 def test_event_store_setting_ships_recorded_events(tmp_path: Path) -> None:

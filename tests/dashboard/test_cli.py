@@ -16,7 +16,7 @@ import pytest
 from commerce_observe.monitoring.kafka_io import KafkaEventPublisher
 from commerce_observe.monitoring.sqlite_store import SqliteStore
 from tests.monitoring import contract, dataset
-from tests.support.ports import free_port
+from testbed.base import free_port
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from commerce_observe.export.zipkin import ZipkinExporter
 from tests.export.helpers import accounted, provider
 from tests.support.waiting import wait_for
 from tests.support.faultproxy import FaultProxy
-from tests.support.ports import free_port
+from testbed.base import free_port
 from tests.support.zipkin import read_trace
 
 MAX_QUEUE = 50

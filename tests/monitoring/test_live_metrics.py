@@ -11,7 +11,7 @@ from commerce_observe.monitoring.apm_metrics import ApmMetricsetExporter
 from commerce_observe.monitoring.live_metrics import LiveMetrics, prometheus_provider
 from tests.monitoring import dataset
 from tests.support.apm_intake import IntakeReceiver
-from tests.support.ports import free_port
+from testbed.base import free_port
 
 
 def feed(live: LiveMetrics) -> None:

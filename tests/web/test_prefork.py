@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import zipkin as z
-from tests.support.ports import free_port
+from testbed.base import free_port
 from tests.web.servers import REPO, stop, wait_http
 
 pytestmark = pytest.mark.zipkin
