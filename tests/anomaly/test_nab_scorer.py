@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.nab import scorer  # noqa: E402
+from benchmarks.nab import scorer
 
 NAB = scorer.NAB_DIR
 

@@ -9,22 +9,18 @@ Server would, and each test also asserts that no violation was recorded.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe._internal.selfstats import stats  # noqa: E402
-from commerce_observe.export.elastic_apm import ElasticApmExporter  # noqa: E402
-from commerce_observe.export.record import EventRecord  # noqa: E402
-from tests.support.apm_intake import T0_NS, IntakeReceiver, span_record  # noqa: E402
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.export.elastic_apm import ElasticApmExporter
+from commerce_observe.export.record import EventRecord
+from tests.support.apm_intake import T0_NS, IntakeReceiver, span_record
 
 TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SERVER, INTERNAL, PRODUCER = 0x00F067AA0BA902B7, 0x1111111111111111, 0x2222222222222222

@@ -11,19 +11,15 @@ do that, since no APM Server can run here).
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe.export.elastic.transport import gzip_body  # noqa: E402
-from commerce_observe.export.elastic_apm import ElasticApmExporter  # noqa: E402
-from commerce_observe.export.record import EventRecord  # noqa: E402
-from tests.support.apm_intake import T0_NS, span_record  # noqa: E402
+from commerce_observe.export.elastic.transport import gzip_body
+from commerce_observe.export.elastic_apm import ElasticApmExporter
+from commerce_observe.export.record import EventRecord
+from tests.support.apm_intake import T0_NS, span_record
 
 KINDS = (SpanKind.SERVER, SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CLIENT)
 EXTRA: dict[SpanKind, dict[str, Any]] = {

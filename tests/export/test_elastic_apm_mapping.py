@@ -8,8 +8,6 @@ intake v2 JSON schemas (the receiver and validator in ``tests/support/apm_intake
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,14 +23,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe.export.elastic.labels import labels_from  # noqa: E402
-from commerce_observe.export.elastic.mapping import error_events, span_event, transaction_event  # noqa: E402
-from commerce_observe.export.elastic.metadata import build_metadata  # noqa: E402
-from commerce_observe.export.elastic_apm import ElasticApmExporter  # noqa: E402
-from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_span  # noqa: E402
-from tests.support.apm_intake import T0_NS, IntakeReceiver, IntakeSchemas, span_record  # noqa: E402
+from commerce_observe.export.elastic.labels import labels_from
+from commerce_observe.export.elastic.mapping import error_events, span_event, transaction_event
+from commerce_observe.export.elastic.metadata import build_metadata
+from commerce_observe.export.elastic_apm import ElasticApmExporter
+from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_span
+from tests.support.apm_intake import T0_NS, IntakeReceiver, IntakeSchemas, span_record
 
 SCHEMAS = IntakeSchemas()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -12,18 +11,16 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from commerce_observe import events  # noqa: E402
-from commerce_observe.audit.kafka_sink import KafkaSink  # noqa: E402
-from commerce_observe.audit.record import encode  # noqa: E402
-from commerce_observe.monitoring.attach import attach  # noqa: E402
-from commerce_observe.monitoring.kafka_io import KafkaEventPublisher, Shipper  # noqa: E402
-from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
-from commerce_observe.monitoring.store import StoreUnavailable, WriteResult  # noqa: E402
-from commerce_observe.testing import capture  # noqa: E402
-from tests.monitoring import contract, dataset  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
+from commerce_observe import events
+from commerce_observe.audit.kafka_sink import KafkaSink
+from commerce_observe.audit.record import encode
+from commerce_observe.monitoring.attach import attach
+from commerce_observe.monitoring.kafka_io import KafkaEventPublisher, Shipper
+from commerce_observe.monitoring.sqlite_store import SqliteStore
+from commerce_observe.monitoring.store import StoreUnavailable, WriteResult
+from commerce_observe.testing import capture
+from tests.monitoring import contract, dataset
+from tests.support.waiting import wait_for
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
