@@ -28,13 +28,12 @@ Nothing here raises for a backend or encoding problem; each is counted:
 
 from __future__ import annotations
 
-import os
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.util.types import AttributeValue
 
+from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.elastic.mapping import dumps, error_events, service_name, span_line, transaction_line
 from commerce_observe.export.elastic.metadata import metadata_line
@@ -87,15 +86,7 @@ class ElasticApmExporter:
             verify_server_cert=verify_server_cert,
             timeout_s=timeout_s,
         )
-        # A weak reference: the hook must not keep a discarded exporter alive.
-        ref = weakref.ref(self)
-
-        def after_fork_in_child() -> None:
-            exporter = ref()
-            if exporter is not None:
-                exporter._after_fork_in_child()
-
-        os.register_at_fork(after_in_child=after_fork_in_child)
+        after_fork_in_child(self._after_fork_in_child)
 
     # --- Exporter protocol --------------------------------------------------------
 

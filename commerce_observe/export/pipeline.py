@@ -31,14 +31,13 @@ details. :meth:`ExportPipeline.stats` gives exact per-pipeline numbers, separati
 
 from __future__ import annotations
 
-import os
 import time
-import weakref
 from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.lightspan import LightSpan
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.base import Exporter
@@ -55,17 +54,6 @@ def _drop_counter(name: str, what: str) -> Callable[[int], None]:
         stats.warn(name, "%s: queue full or shut down, spans dropped", what)
 
     return on_drop
-
-
-def _register_fork_hook(ref: weakref.WeakMethod[Callable[[], None]]) -> None:
-    """Re-create queues and threads in a forked child; weak so pipelines can be freed."""
-
-    def after_in_child() -> None:
-        method = ref()
-        if method is not None:
-            method()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 class ExportPipeline(SpanProcessor):
@@ -99,7 +87,7 @@ class ExportPipeline(SpanProcessor):
             )
             for exporter in self._exporters
         ]
-        _register_fork_hook(weakref.WeakMethod(self._after_fork_in_child))
+        after_fork_in_child(self._after_fork_in_child)  # fresh queues and threads in a child
 
     # --- application thread ------------------------------------------------------
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import os
 import threading
-import weakref
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.record import SpanRecord
 from commerce_observe.export.zipkin_encode import EndpointCache, encode_lean, encode_py_zipkin
@@ -63,8 +62,7 @@ class ZipkinExporter:
         self._conn: http.client.HTTPConnection | None = None
         self._closing = threading.Event()
         self._counter = f"export.{name}"
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _forget_connection(ref))
+        after_fork_in_child(self._after_fork_in_child)
 
     def encode(self, batch: Sequence[SpanRecord]) -> bytes:
         """The request body for ``batch`` (a JSON array of v2 spans)."""
@@ -129,10 +127,7 @@ class ZipkinExporter:
         self._closing.set()
         self._drop_connection()
 
-
-def _forget_connection(ref: weakref.ref[ZipkinExporter]) -> None:
-    """In a forked child: never write on the parent's socket; open a new one."""
-    exporter = ref()
-    if exporter is not None:
-        exporter._conn = None
-        exporter._closing = threading.Event()
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: never write on the parent's socket; open a new one."""
+        self._conn = None
+        self._closing = threading.Event()

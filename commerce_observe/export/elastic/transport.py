@@ -31,10 +31,7 @@ one error log line per failed request.
 from __future__ import annotations
 
 import datetime
-import functools
 import importlib.metadata
-import os
-import weakref
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +40,7 @@ import elasticapm
 from elasticapm.conf import constants
 from elasticapm.transport.http import Transport
 
+from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 
 SEND_FAILED = "export.elastic_apm.send_failed"
@@ -134,8 +132,7 @@ def make_transport(
         timeout=timeout_s,
         processors=[],
     )
-    # A weak reference: the hook must not keep a discarded transport alive.
-    os.register_at_fork(after_in_child=functools.partial(_drop_pool_in_child, weakref.ref(transport)))
+    after_fork_in_child(transport.handle_fork)  # elastic-apm's own: drops the urllib3 PoolManager
     return transport
 
 
@@ -144,9 +141,3 @@ def _own_version() -> str:
         return importlib.metadata.version("commerce-observe")
     except importlib.metadata.PackageNotFoundError:
         return "0"
-
-
-def _drop_pool_in_child(ref: weakref.ref[IntakeTransport]) -> None:
-    transport = ref()
-    if transport is not None:
-        transport.handle_fork()  # elastic-apm's own: drops the urllib3 PoolManager
