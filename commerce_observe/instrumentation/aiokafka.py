@@ -16,8 +16,8 @@ from typing import Any
 
 from commerce_observe.instrumentation.base import Instrumentor, Patch
 from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.consumer import Delivery, begin_delivery, tracker_for
-from commerce_observe.messaging.producer import Publication, begin_publish, endpoint_for, split_server
+from commerce_observe.messaging.consumer import Delivery, Tracker, begin_delivery, kafka_consumer_info, tracker_for
+from commerce_observe.messaging.producer import Publication, begin_publish, endpoint_for
 from commerce_observe.propagation import Format, KafkaHeaders
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
@@ -75,11 +75,13 @@ def _settle(future: Any, publication: Publication) -> None:
         publication.acked(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
 
 
-def _open(consumer: Any, record: Any) -> Delivery | None:
+def _open(consumer: Any, record: Any, tracker: Tracker) -> Delivery | None:
+    info = tracker.info
+    if info is None:  # group and servers, read once per consumer
+        info = tracker.info = kafka_consumer_info(getattr(consumer, "_group_id", None), _servers(consumer))
     return begin_delivery(
         record, sc.KAFKA, record.topic, KafkaHeaders(record.headers), partition=record.partition,
-        offset=record.offset, key=record.key, group=getattr(consumer, "_group_id", None),
-        server=split_server(_servers(consumer)),
+        offset=record.offset, key=record.key, group=info[0], server=info[1],
         timestamp_ms=record.timestamp if getattr(record, "timestamp_type", 0) == 0 else None,
     )
 
@@ -90,7 +92,7 @@ async def _getone(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     tracker.disown(task)
     tracker.settle()
     record = await wrapped(*args, **kwargs)
-    delivery = _open(instance, record)
+    delivery = _open(instance, record, tracker)
     if delivery is not None:
         tracker.activate(delivery)
         tracker.owner = task
@@ -105,7 +107,7 @@ async def _getmany(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
     if isinstance(batches, dict):
         for records in batches.values():
             for record in records:
-                delivery = _open(instance, record)
+                delivery = _open(instance, record, tracker)
                 if delivery is not None:
                     tracker.add(delivery)
     return batches

@@ -20,9 +20,8 @@ from typing import Any
 
 from commerce_observe.instrumentation.base import Instrumentor, Patch
 from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.consumer import Tracker, begin_delivery, tracker_for
-from commerce_observe.messaging.producer import (Publication, begin_publish, cached_endpoint, endpoint_for,
-                                                 split_server)
+from commerce_observe.messaging.consumer import Tracker, begin_delivery, kafka_consumer_info, tracker_for
+from commerce_observe.messaging.producer import Publication, begin_publish, cached_endpoint, endpoint_for
 from commerce_observe.propagation import Format, KafkaHeaders
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
@@ -82,7 +81,7 @@ def _open(consumer: Any, msg: Any, tracker: Tracker) -> Any:
     info = tracker.info
     if info is None:  # the config, read once per consumer
         conf = consumer._co_conf
-        info = tracker.info = (conf.get("group.id"), split_server(conf.get("bootstrap.servers")))
+        info = tracker.info = kafka_consumer_info(conf.get("group.id"), conf.get("bootstrap.servers"))
     stamp = msg.timestamp()
     return begin_delivery(
         msg, sc.KAFKA, msg.topic(), KafkaHeaders(msg.headers()), partition=msg.partition(),

@@ -18,9 +18,8 @@ from typing import Any
 
 from commerce_observe.instrumentation.base import Instrumentor, Patch
 from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.consumer import Tracker, begin_delivery, tracker_for
-from commerce_observe.messaging.producer import (Publication, begin_publish, cached_endpoint, endpoint_for,
-                                                 split_server)
+from commerce_observe.messaging.consumer import Tracker, begin_delivery, kafka_consumer_info, tracker_for
+from commerce_observe.messaging.producer import Publication, begin_publish, cached_endpoint, endpoint_for
 from commerce_observe.propagation import Format, KafkaHeaders
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
@@ -75,7 +74,7 @@ def _consumer_info(tracker: Tracker, instance: Any) -> tuple[Any, tuple[str | No
     """Group id and first server of a consumer, read from its config once."""
     info = tracker.info
     if info is None:
-        info = tracker.info = (_config(instance, "group_id"), split_server(_config(instance, "bootstrap_servers")))
+        info = tracker.info = kafka_consumer_info(_config(instance, "group_id"), _config(instance, "bootstrap_servers"))
     return info  # type: ignore[no-any-return]
 
 

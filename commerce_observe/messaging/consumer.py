@@ -33,6 +33,7 @@ from commerce_observe.messaging import cloudevents as ce
 from commerce_observe.messaging import semconv as sc
 from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.messaging.producer import split_server
 from commerce_observe.messaging.spans import merge_clean, start_span
 from commerce_observe.propagation import Carrier, extract
 
@@ -108,6 +109,18 @@ class Delivery:
         the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, now, text))
 
 
+def kafka_consumer_info(group: Any, servers: object) -> tuple[Any, tuple[str | None, int | None]]:
+    """What a Kafka wrapper keeps in :attr:`Tracker.info`, from a consumer's config read once:
+    its group and the first server (the span's ``server.*``).
+
+    The bootstrap setting is also noted as given, string or list, for the default
+    audit cluster, as the producer's :class:`~commerce_observe.messaging.producer.Endpoint`
+    does: the first server alone drops the others and loses an IPv6 host's brackets.
+    """
+    note_kafka(servers)
+    return group, split_server(servers)
+
+
 def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
                    partition: int | None = None, offset: int | None = None, key: object = None,
                    group: str | None = None, server: tuple[str | None, int | None] = (None, None),
@@ -151,8 +164,6 @@ def _constant_attributes(system: str, destination: str, group: str | None,
             attrs[sc.SERVER_ADDRESS] = server[0]
             if server[1] is not None:
                 attrs[sc.SERVER_PORT] = server[1]
-            if system == sc.KAFKA:  # built once per consumer and topic: before its first fact
-                note_kafka(server[0] if server[1] is None else f"{server[0]}:{server[1]}")
         found = (f"process {destination}", attrs)
         if len(_constants) < 4096:
             _constants[key] = found
