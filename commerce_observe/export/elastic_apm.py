@@ -35,7 +35,7 @@ from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.export.elastic.mapping import dumps, error_events, service_name, span_line, transaction_line
+from commerce_observe.export.elastic.mapping import error_events, event_line, service_name, span_line, transaction_line
 from commerce_observe.export.elastic.metadata import metadata_line
 from commerce_observe.export.elastic.transport import IntakeTransport, make_transport
 from commerce_observe.export.record import SpanRecord
@@ -174,7 +174,7 @@ class ElasticApmExporter:
                 else:
                     out.append(span_line(record, service))
                 if record.events:
-                    out.extend('{"error":' + dumps(e) + "}\n" for e in error_events(record))
+                    out.extend(event_line("error", e) for e in error_events(record))
             except Exception as exc:
                 stats.record_failure(MAPPING_FAILED, "span %r not encodable for Elastic APM: %r", record.name, exc)
                 if stats.strict:

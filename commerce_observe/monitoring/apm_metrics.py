@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.export.elastic.labels import labels_from
-from commerce_observe.export.elastic.mapping import dumps
+from commerce_observe.export.elastic.mapping import event_line
 from commerce_observe.export.elastic.metadata import metadata_line
 from commerce_observe.export.elastic.transport import make_transport
 
@@ -89,7 +89,7 @@ class ApmMetricsetExporter(MetricExporter):
 
     def body(self, metricsets: list[dict[str, Any]]) -> bytes:
         """The NDJSON request body (uncompressed: the transport gzips it)."""
-        return "".join([self.metadata_line, *('{"metricset":' + dumps(m) + "}\n" for m in metricsets)]).encode()
+        return "".join([self.metadata_line, *(event_line("metricset", m) for m in metricsets)]).encode()
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         metricsets = [m for m in to_metricsets(metrics_data) if m["samples"]]

@@ -68,6 +68,13 @@ _esc: Callable[[str], str] = json.encoder.encode_basestring_ascii
 dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
+def event_line(kind: str, event: Any) -> str:
+    """One intake NDJSON line, ``{"<kind>":<event>}`` and its newline, for the events
+    built as dicts (metadata, error, metricset); transactions and spans are written
+    straight to their line by ``transaction_line``/``span_line``."""
+    return '{"' + kind + '":' + dumps(event) + "}\n"
+
+
 #: ``"<escaped key>":`` by attribute key (keys repeat; bounded like the label key cache).
 _KEY_JSON: dict[str, str] = {}
 _KEY_JSON_MAX = 4096

@@ -25,7 +25,7 @@ import elasticapm
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe.export.elastic.labels import labels_from, truncate
-from commerce_observe.export.elastic.mapping import dumps
+from commerce_observe.export.elastic.mapping import event_line
 from commerce_observe.export.elastic.mapping import service_name as clean_service_name
 
 AGENT_NAME = "python"
@@ -106,4 +106,4 @@ def metadata_line(
     resource: Mapping[str, AttributeValue] | None,
 ) -> str:
     """The first line of every intake request body (with its newline)."""
-    return '{"metadata":' + dumps(build_metadata(service_name, environment, resource)) + "}\n"
+    return event_line("metadata", build_metadata(service_name, environment, resource))
