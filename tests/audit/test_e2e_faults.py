@@ -61,9 +61,7 @@ class Trail:
 def trail(kafka_bootstrap: str, unique_topic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trail]:
     monkeypatch.chdir(tmp_path)  # the spool directory is relative to the working directory
     audit_topic = f"audit-{uuid.uuid4().hex[:10]}"
-    admin = kafka.KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([kafka.admin.NewTopic(unique_topic, 3, 1)])
-    admin.close()
+    kafka_clients.create_topic(kafka_bootstrap, unique_topic, 3)
     with capture() as cap:
         att = attach(cap.runtime, sink=KafkaSink(kafka_bootstrap, audit_topic), batch_size=2000, flush_interval_s=0.1)
         try:

@@ -24,6 +24,7 @@ from commerce_observe.audit.sinks import SinkUnavailable
 from commerce_observe.audit.spool import Spool
 from commerce_observe.audit.writer import AuditWriter
 from commerce_observe.messaging.facts import MessageFact, Stage
+from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -61,14 +62,6 @@ def raw_messages(bootstrap: str, topic: str) -> list[tuple[int, int, bytes | Non
         return out
     finally:
         consumer.close()
-
-
-def create_topic(bootstrap: str, topic: str, partitions: int, **config: str) -> None:
-    from confluent_kafka.admin import AdminClient
-    from confluent_kafka.cimpl import NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, partitions, 1, config=config)])[topic].result(30)
 
 
 def test_one_message_per_write_and_partition_keeps_each_event_on_one_partition_in_order(

@@ -20,17 +20,8 @@ from commerce_observe.monitoring.sqlite_store import SqliteStore
 from commerce_observe.monitoring.store import StoreUnavailable, WriteResult
 from commerce_observe.testing import capture
 from tests.monitoring import contract, dataset
+from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
-
-
-def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        admin.close()
 
 
 def wait_for_assignment(shipper: Shipper) -> None:
@@ -59,7 +50,7 @@ def ship_until(shippers: list[Shipper], done: Any, timeout_s: float = 60.0, what
 def test_two_shippers_share_the_topic_and_redelivery_counts_nothing_twice(
         kafka_bootstrap: str, unique_topic: str, tmp_path: Path) -> None:
     events_topic, audit_topic = unique_topic + "-events", unique_topic + "-audit"
-    create_topic(kafka_bootstrap, events_topic)
+    create_topic(kafka_bootstrap, events_topic, 4)
     create_topic(kafka_bootstrap, audit_topic, 2)
     store = SqliteStore(str(tmp_path / "m.db"))
     group = unique_topic + "-shippers"
