@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from commerce_observe._internal.severity import CRITICAL
+
 from .delivery import Dispatcher, RetryPolicy
 from .notifiers import EmailNotifier, Notifier, SlackNotifier, WebhookNotifier
 from .rules import AnomalyRule, AuditRule, FailureRatioRule, Rule
@@ -65,7 +67,7 @@ def _rule(d: Any, where: str) -> Rule:
         direction = _get(d, "direction", where, str, "any")
         if direction not in ("any", "drop", "spike"):
             raise RuleFileError(f"{where}.direction: expected any, drop or spike")
-        threshold = _get(d, "threshold", where, float, 75.0)
+        threshold = _get(d, "threshold", where, float, CRITICAL)
         if not 0 <= threshold <= 100:
             raise RuleFileError(f"{where}.threshold: an anomaly score is 0..100")
         return AnomalyRule(name, _get(d, "series", where, str, "*"), threshold, direction, _get(d, "resolve_after", where, int, 3))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from commerce_observe._internal.severity import severity
+from commerce_observe._internal.severity import CRITICAL, severity
 
 from .model import Alert
 
@@ -66,7 +66,7 @@ class AnomalyRule:
 
     name: str
     series: str = "*"
-    threshold: float = 75.0
+    threshold: float = CRITICAL  # by default only a critical score pages
     direction: str = "any"
     resolve_after: int = 3
 
