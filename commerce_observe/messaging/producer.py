@@ -36,7 +36,7 @@ from commerce_observe.messaging.clusters import note_kafka
 from commerce_observe.messaging.facts import MessageFact, Stage
 from commerce_observe.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.propagation import Carrier, Format, KafkaHeaders, inject
-from commerce_observe.propagation.api import allowed_bits, trace_headers
+from commerce_observe.propagation.api import trace_headers
 
 _event: ContextVar[DomainEvent | None] = ContextVar("commerce_observe.publishing", default=None)
 
@@ -328,7 +328,7 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
                    (sc.H_SEQUENCE, b"%020d" % sequence)]  # type: ignore[str-format]
         if ctx.is_valid:  # the carrier has no header yet: nothing to skip
             headers += [(name, value.encode() if isinstance(value, str) else value)
-                        for name, value in trace_headers(ctx, tid, sid, formats.value & allowed_bits())]
+                        for name, value in trace_headers(ctx, tid, sid, formats.value)]
         carrier.headers = headers  # type: ignore[attr-defined]
     else:
         for name, value in ours:

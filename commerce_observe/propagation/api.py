@@ -75,10 +75,6 @@ def allow(formats: f.Format | None) -> None:
     _allowed = _ALL_FORMATS if formats is None else formats.value
 
 
-def allowed_bits() -> int:
-    return _allowed
-
-
 def _text_ids(carrier: Carrier, name: str, parse: Callable[[str], f.Ids | None]) -> f.Ids | None:
     text = as_text(carrier.get(name))
     if not text:
@@ -165,8 +161,9 @@ def extract(carrier: Carrier, context: Context | None = None) -> Context:
 
 def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, context: Context | None = None,
                   present: AbstractSet[str] = frozenset()) -> list[tuple[str, str | bytes]]:
-    """The headers of ``span_context`` in the formats of ``bits``, in the order they
-    are written: text values as ``str``, the Elastic binary one as ``bytes``.
+    """The headers of ``span_context`` in the formats of ``bits`` that :func:`allow`
+    lets through (``OTEL_PROPAGATORS``), in the order they are written: text values
+    as ``str``, the Elastic binary one as ``bytes``.
 
     ``tid``/``sid`` are its ids as hex, rendered once by the caller. B3 debug is
     read from ``context`` (default: the current one). A format any of whose header
@@ -174,6 +171,7 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
     whole and counted (``propagation.inject_skipped_existing``). The one rule for
     :func:`inject` and the producer's header-list fast path.
     """
+    bits &= _allowed
     sampled = span_context.trace_flags.sampled
     debug = bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True
     out: list[tuple[str, str | bytes]] = []
@@ -222,7 +220,7 @@ def inject(carrier: Carrier, context: Context | None = None, formats: f.Format |
         span_context = trace.get_current_span(context).get_span_context()
         if not span_context.is_valid:
             return
-        bits = (carrier.default_formats if formats is None else formats).value & _allowed
+        bits = (carrier.default_formats if formats is None else formats).value
         # Render the ids once; every text format shares the two strings.
         tid = format(span_context.trace_id, "032x")
         sid = format(span_context.span_id, "016x")
