@@ -15,6 +15,7 @@ from pathlib import Path
 from testbed import versions
 from testbed.base import LOOPBACK, Launch, Server, TestbedError, minimal_env, mvn_copy_dependencies
 
+
 def new_cluster_id() -> str:
     """A random KRaft cluster id: 16 bytes in URL-safe base64, never starting with "-".
 

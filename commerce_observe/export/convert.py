@@ -28,7 +28,6 @@ from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_spa
 STATUS_DESCRIPTION_KEY = "otel.status_description"
 
 
-
 class AttributeMasker(Protocol):
     """What the pipeline needs from ``commerce_observe.privacy.Masker``."""
 
