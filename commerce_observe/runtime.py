@@ -108,18 +108,6 @@ def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list
     return exporters, where
 
 
-def _written_formats(config: Config) -> Any:
-    """The formats ``OTEL_PROPAGATORS`` lets injection write (None: all of them)."""
-    from commerce_observe.propagation import PROPAGATOR_NAMES, Format
-
-    if not config.propagators:
-        return None
-    chosen = Format(0)
-    for name in config.propagators:
-        chosen |= PROPAGATOR_NAMES.get(name, Format(0))  # baggage and none add nothing
-    return chosen
-
-
 def _log_targets() -> list[logging.Filterer]:
     """Where the masking log filter goes: our own logger, and the root logger's
     handlers present at install (which covers the application's logs too)."""
@@ -174,7 +162,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
             if trace.get_tracer_provider() is not _proxy:
                 stats.warn("runtime.foreign_provider", "another tracer provider is global; commerce_observe spans only reach it through commerce_observe tracers")
         _proxy.bind(provider)
-        allow(_written_formats(config))
+        allow(config.propagators)  # the formats injection may write
         propagate.set_global_textmap(CommercePropagator())
 
         log_filter = masker.log_filter()

@@ -11,7 +11,7 @@ See ``docs/propagation.md`` for formats, priority and counters.
 
 from __future__ import annotations
 
-from .api import B3_DEBUG_KEY, PROPAGATOR_NAMES, allow, extract, inject
+from .api import B3_DEBUG_KEY, allow, extract, inject
 from .carriers import AmqpHeaders, Carrier, HttpHeaders, KafkaHeaders
 from .formats import Format
 from .otel import CommercePropagator
@@ -24,7 +24,6 @@ __all__ = [
     "Format",
     "HttpHeaders",
     "KafkaHeaders",
-    "PROPAGATOR_NAMES",
     "allow",
     "extract",
     "inject",

@@ -15,7 +15,7 @@ one carrier index, one regex match in the common case.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Set as AbstractSet
+from collections.abc import Callable, Iterable, Set as AbstractSet
 from typing import Final
 
 from opentelemetry import trace
@@ -57,22 +57,28 @@ _ALL_FORMATS: Final = _W3C | _B3S | _B3M | _EL | _ELB
 _allowed = _ALL_FORMATS
 
 #: ``OTEL_PROPAGATORS`` names and the formats they allow; ``elastic`` is ours.
-PROPAGATOR_NAMES: Final[dict[str, f.Format]] = {
-    "tracecontext": f.Format.W3C,
-    "b3": f.Format.B3_SINGLE,
-    "b3multi": f.Format.B3_MULTI,
-    "elastic": f.Format.ELASTIC | f.Format.ELASTIC_BINARY,
+_PROPAGATOR_NAMES: Final[dict[str, int]] = {
+    "tracecontext": _W3C,
+    "b3": _B3S,
+    "b3multi": _B3M,
+    "elastic": _EL | _ELB,
 }
 
 
-def allow(formats: f.Format | None) -> None:
-    """Limit what every injection writes (``OTEL_PROPAGATORS``); None allows all.
+def allow(propagators: Iterable[str] | None) -> None:
+    """Limit what every injection writes to the formats of the ``OTEL_PROPAGATORS``
+    names (as the config checked them); None or no name allows all, ``baggage`` and
+    ``none`` add none.
 
     Set by the runtime on install and shutdown only. Extraction is not limited:
     we still read whatever a peer sends.
     """
     global _allowed
-    _allowed = _ALL_FORMATS if formats is None else formats.value
+    names = tuple(propagators or ())
+    bits = 0
+    for name in names:
+        bits |= _PROPAGATOR_NAMES.get(name, 0)
+    _allowed = bits if names else _ALL_FORMATS
 
 
 def _text_ids(carrier: Carrier, name: str, parse: Callable[[str], f.Ids | None]) -> f.Ids | None:
