@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from commerce_observe.anomaly import AnomalyDetector, Settings  # noqa: E402
+from commerce_observe.monitor.anomaly import AnomalyDetector, Settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

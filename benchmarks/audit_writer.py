@@ -46,11 +46,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from commerce_observe._internal.selfstats import stats  # noqa: E402
-from commerce_observe.audit.kafka_sink import KafkaSink, read_kafka  # noqa: E402
-from commerce_observe.audit.record import encode  # noqa: E402
-from commerce_observe.audit.sinks import SinkUnavailable, SqliteSink, read_sqlite  # noqa: E402
-from commerce_observe.audit.writer import AuditWriter  # noqa: E402
-from commerce_observe.messaging.facts import MessageFact, Stage  # noqa: E402
+from commerce_observe.agent.audit.kafka_sink import KafkaSink, read_kafka  # noqa: E402
+from commerce_observe.agent.audit.record import encode  # noqa: E402
+from commerce_observe.agent.audit.sinks import SinkUnavailable, SqliteSink, read_sqlite  # noqa: E402
+from commerce_observe.agent.audit.writer import AuditWriter  # noqa: E402
+from commerce_observe.agent.messaging.facts import MessageFact, Stage  # noqa: E402
 
 # --- the old path, verbatim (writer.py / sinks.py before the rework) ----------------
 # Its per-line encoder is record.encode, which the rework kept unchanged as the batch

@@ -32,16 +32,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks._timing import run_child  # noqa: E402
-from commerce_observe.audit.auditor import Auditor  # noqa: E402
-from commerce_observe.audit.record import FIELDS, decode  # noqa: E402
-from commerce_observe.audit.sources import iter_batches  # noqa: E402
+from commerce_observe.monitor.audit.auditor import Auditor  # noqa: E402
+from commerce_observe.agent.audit.record import FIELDS, decode  # noqa: E402
+from commerce_observe.monitor.audit.sources import iter_batches  # noqa: E402
 
 GRACE_S, SLA_S, RATE = 10.0, 5.0, 5000.0
 
 
 def prepare(out: str, records: int) -> tuple[str, str]:
     """Write the lines file and its JSON-lines twin once (cached by size)."""
-    from commerce_observe.audit.synth import generate
+    from commerce_observe.monitor.audit.synth import generate
 
     lines_path, json_path = f"{out}/audit-{records}.lines", f"{out}/audit-{records}.jsonl"
     if os.path.exists(lines_path) and os.path.exists(json_path):

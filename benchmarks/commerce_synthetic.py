@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from commerce_observe.anomaly import AnomalyDetector, Calendar, Settings  # noqa: E402
-from commerce_observe.anomaly.synthetic import SyntheticShop, generate  # noqa: E402
+from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings  # noqa: E402
+from commerce_observe.monitor.anomaly.synthetic import SyntheticShop, generate  # noqa: E402
 
 GRACE = 6  # buckets after an incident in which recovery alerts are not false alerts
 

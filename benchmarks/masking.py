@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from opentelemetry.util.types import AttributeValue  # noqa: E402
 
 from benchmarks._timing import per_call_us  # noqa: E402
-from commerce_observe.privacy import Masker  # noqa: E402
+from commerce_observe.agent.privacy import Masker  # noqa: E402
 
 CLEAN: dict[str, AttributeValue] = {
     "messaging.system": "kafka",

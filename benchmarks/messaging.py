@@ -62,9 +62,9 @@ from collections.abc import Callable
 from typing import Any
 
 import commerce_observe
-from commerce_observe.export.memory import InMemoryExporter
-from commerce_observe.messaging import MessageFact
-from commerce_observe.monitoring.kafka_io import subscribe_when_known
+from commerce_observe.agent.export.memory import InMemoryExporter
+from commerce_observe.agent.messaging import MessageFact
+from commerce_observe.store.kafka_io import subscribe_when_known
 
 OURS = ("kafka_python", "confluent_kafka", "aiokafka", "pika")
 _TMP = tempfile.mkdtemp(prefix="bench-messaging-")

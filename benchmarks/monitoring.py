@@ -32,12 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from commerce_observe.events.model import DomainEvent, EventType, LineItem  # noqa: E402
-from commerce_observe.monitoring import documents as d  # noqa: E402
-from commerce_observe.monitoring.kafka_io import decode  # noqa: E402
-from commerce_observe.monitoring.queries import TimeRange, summary  # noqa: E402
-from commerce_observe.monitoring.sqlite_store import SqliteStore  # noqa: E402
-from commerce_observe.monitoring.store import EventStore  # noqa: E402
+from commerce_observe.agent.events.model import DomainEvent, EventType, LineItem  # noqa: E402
+from commerce_observe.store import documents as d  # noqa: E402
+from commerce_observe.store.kafka_io import decode  # noqa: E402
+from commerce_observe.store.queries import TimeRange, summary  # noqa: E402
+from commerce_observe.store.sqlite_store import SqliteStore  # noqa: E402
+from commerce_observe.store.store import EventStore  # noqa: E402
 
 PRODUCTS = [f"sku-{i:04d}" for i in range(500)]
 REASONS = ("declined", "insufficient_funds", "fraud_suspected", "gateway_timeout")
@@ -86,7 +86,7 @@ def throughput(args: argparse.Namespace) -> None:
         print(f"SQLite:        {len(events) / secs:>10,.0f} events/s  {len(messages) / secs:>10,.0f} docs/s"
               f"  (redelivery of 20%: {len(messages) // 5 / again:,.0f} docs/s, all counted as duplicates)")
     if args.elasticsearch:
-        from commerce_observe.monitoring.es_store import ElasticsearchStore
+        from commerce_observe.store.es_store import ElasticsearchStore
 
         es = ElasticsearchStore(args.elasticsearch, data_stream=f"logs-commerce.events-bench{uuid.uuid4().hex[:6]}",
                                 batch_docs=2000, max_in_flight=2)

@@ -19,7 +19,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from benchmarks._timing import per_call_us  # noqa: E402
-from commerce_observe.propagation import Format, HttpHeaders, KafkaHeaders, extract, inject
+from commerce_observe.agent.propagation import Format, HttpHeaders, KafkaHeaders, extract, inject
 
 CTX = trace.set_span_in_context(
     NonRecordingSpan(SpanContext(0x80F198EE56343BA864FE8B2A57D3EFF7, 0xE457B5A2E4D86BD1, False, TraceFlags(1)))

@@ -124,9 +124,9 @@ def _otel_loop(tracer: Any, n: int) -> None:
 
 
 def _ours(sink: str, n: int, zipkin: str, elastic: bool) -> Callable[[], None]:
-    from commerce_observe.export.elastic_apm import ElasticApmExporter
-    from commerce_observe.export.pipeline import ExportPipeline
-    from commerce_observe.export.zipkin import ZipkinExporter
+    from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+    from commerce_observe.agent.export.pipeline import ExportPipeline
+    from commerce_observe.agent.export.zipkin import ZipkinExporter
 
     exporters: list[Any] = [ZipkinExporter(f"{sink}/api/v2/spans", timeout_s=10, encoder=zipkin)]
     if elastic:
@@ -211,7 +211,7 @@ def run_memory(n: int) -> None:
     """Bytes per buffered span: exporter blocked, spans converted and queued."""
     from opentelemetry.sdk.trace import SpanProcessor
 
-    from commerce_observe.export.pipeline import ExportPipeline
+    from commerce_observe.agent.export.pipeline import ExportPipeline
 
     gate = threading.Event()
 

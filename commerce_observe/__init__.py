@@ -6,7 +6,7 @@ runtime from the environment; ``shutdown()`` flushes and undoes it.
 """
 
 from commerce_observe.config import ConfigError
-from commerce_observe.events import (
+from commerce_observe.agent.events import (
     DomainEvent,
     EventType,
     FailureReason,
@@ -24,7 +24,7 @@ from commerce_observe.events import (
     payment_refunded,
     record,
 )
-from commerce_observe.runtime import Runtime, current, install, shutdown
+from commerce_observe.agent.runtime import Runtime, current, install, shutdown
 
 __version__ = "0.1.0"
 

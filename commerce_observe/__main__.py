@@ -2,6 +2,6 @@
 
 import sys
 
-from commerce_observe.cli import main
+from commerce_observe.monitor.cli import main
 
 sys.exit(main())

@@ -6,6 +6,6 @@ The only module of the package with an import-time effect: it calls
 :class:`commerce_observe.ConfigError` naming the variable.
 """
 
-from commerce_observe.runtime import install
+from commerce_observe.agent.runtime import install
 
 runtime = install()

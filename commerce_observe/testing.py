@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.events.model import DomainEvent
-from commerce_observe.export.memory import InMemoryExporter
-from commerce_observe.export.record import SpanRecord
-from commerce_observe.messaging.facts import MessageFact
-from commerce_observe.runtime import Runtime, install, shutdown
+from commerce_observe.agent.events.model import DomainEvent
+from commerce_observe.agent.export.memory import InMemoryExporter
+from commerce_observe.agent.export.record import SpanRecord
+from commerce_observe.agent.messaging.facts import MessageFact
+from commerce_observe.agent.runtime import Runtime, install, shutdown
 
 __all__ = ["Capture", "InMemoryExporter", "capture", "reset"]
 

@@ -21,9 +21,9 @@ import commerce_observe.auto  # noqa: F401  (first: wires tracing for everything
 from kafka import KafkaConsumer
 from opentelemetry import trace
 
-from commerce_observe.events import conventions as cv
-from commerce_observe.messaging import handling
-from commerce_observe.monitoring.kafka_io import subscribe_when_known
+from commerce_observe.agent.events import conventions as cv
+from commerce_observe.agent.messaging import handling
+from commerce_observe.store.kafka_io import subscribe_when_known
 from examples.common import PAYMENTS, exit_on_sigterm, from_bytes, topic
 
 tracer = trace.get_tracer("examples.notification_consumer")

@@ -24,7 +24,7 @@ import uvicorn
 from pydantic import BaseModel
 
 import commerce_observe
-from commerce_observe.messaging import publishing
+from commerce_observe.agent.messaging import publishing
 from examples.common import ORDERS, exit_on_sigterm, to_bytes, topic
 
 

@@ -30,8 +30,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import commerce_observe
 from commerce_observe import FailureReason
-from commerce_observe.messaging import handling, publishing
-from commerce_observe.monitoring.kafka_io import subscribe_when_known
+from commerce_observe.agent.messaging import handling, publishing
+from commerce_observe.store.kafka_io import subscribe_when_known
 from examples.common import ORDERS, PAYMENTS, exit_on_sigterm, from_bytes, to_bytes, topic
 
 tracer = trace.get_tracer("examples.payment_service")

@@ -1,7 +1,7 @@
 """Writes kibana/commerce-observe.ndjson: data view, Lens panels and the dashboard.
 
 Generated rather than exported from a Kibana so the fields come from one list
-(``commerce_observe.monitoring.es_mapping.FIELDS``, checked by
+(``commerce_observe.store.es_mapping.FIELDS``, checked by
 ``tests/monitoring/test_kibana_objects.py``) and a mapping change is one edit.
 Run ``python kibana/build_saved_objects.py`` after changing a panel.
 
@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from commerce_observe.monitoring.es_mapping import INDEX_PATTERN  # noqa: E402
+from commerce_observe.store.es_mapping import INDEX_PATTERN  # noqa: E402
 
 OUT = Path(__file__).with_name("commerce-observe.ndjson")
 DATA_VIEW = "commerce-observe-events"

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.nab import scorer  # noqa: E402
-from commerce_observe.anomaly.metric import MetricDetector, MetricSettings  # noqa: E402
+from commerce_observe.monitor.anomaly.metric import MetricDetector, MetricSettings  # noqa: E402
 
 DETECTOR = "commerceObserve"
 Overrides = dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from commerce_observe.audit.findings import Finding, Kind
+from commerce_observe.monitor.audit.findings import Finding, Kind
 
 T0 = datetime(2024, 3, 4, 10, 0, tzinfo=timezone.utc)
 MIN = timedelta(minutes=1)
@@ -13,7 +13,7 @@ MIN = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class FakeScore:
-    """Shaped like commerce_observe.anomaly.Score (what AnomalyRule reads)."""
+    """Shaped like commerce_observe.monitor.anomaly.Score (what AnomalyRule reads)."""
 
     series: str
     timestamp: datetime

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.alerts import AnomalyRule, AuditRule, FailureRatioRule, RuleFileError, parse_config
-from commerce_observe.cli import main
+from commerce_observe.monitor.alerts import AnomalyRule, AuditRule, FailureRatioRule, RuleFileError, parse_config
+from commerce_observe.monitor.cli import main
 from tests.alerts.helpers import MIN, T0
 from tests.alerts.receivers import HttpReceiver
 from testbed.base import free_port

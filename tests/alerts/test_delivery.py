@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from commerce_observe.alerts import (Alert, DeliveryError, Dispatcher, Kind, ManualClock, Notification, RetryPolicy,
+from commerce_observe.monitor.alerts import (Alert, DeliveryError, Dispatcher, Kind, ManualClock, Notification, RetryPolicy,
                                      WebhookNotifier)
-from commerce_observe.alerts.throttle import Throttle
+from commerce_observe.monitor.alerts.throttle import Throttle
 from tests.alerts.helpers import T0
 from tests.alerts.receivers import HttpReceiver
 from tests.support.waiting import wait_for

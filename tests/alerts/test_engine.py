@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from commerce_observe.alerts import AlertEngine, AnomalyRule, AuditRule, FailureRatioRule, Kind, Notification, Status
-from commerce_observe.audit.findings import Links
+from commerce_observe.monitor.alerts import AlertEngine, AnomalyRule, AuditRule, FailureRatioRule, Kind, Notification, Status
+from commerce_observe.monitor.audit.findings import Links
 from tests.alerts.helpers import MIN, T0, FakeScore, finding
 
 

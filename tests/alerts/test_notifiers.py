@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from commerce_observe.alerts import (AlertEngine, AuditRule, DeliveryError, Dispatcher, EmailNotifier, ManualClock,
+from commerce_observe.monitor.alerts import (AlertEngine, AuditRule, DeliveryError, Dispatcher, EmailNotifier, ManualClock,
                                      SlackNotifier, WebhookNotifier)
-from commerce_observe.audit.findings import Links
+from commerce_observe.monitor.audit.findings import Links
 from tests.alerts.helpers import T0, finding
 from tests.alerts.receivers import Exim, HttpReceiver
 from testbed.base import free_port

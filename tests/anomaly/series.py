@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from commerce_observe.anomaly.metric import MetricDetector, MetricSettings
+from commerce_observe.monitor.anomaly.metric import MetricDetector, MetricSettings
 
 
 def shifted_sine(n: int, seed: int) -> np.ndarray:

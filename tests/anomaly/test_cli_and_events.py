@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from commerce_observe.anomaly import AnomalyDetector, Settings
-from commerce_observe.anomaly.from_events import Bucketiser
-from commerce_observe.cli import anomaly as cli
+from commerce_observe.monitor.anomaly import AnomalyDetector, Settings
+from commerce_observe.monitor.anomaly.from_events import Bucketiser
+from commerce_observe.monitor.cli import anomaly as cli
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 H = timedelta(hours=1)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.anomaly import AnomalyDetector, Calendar, Settings
-from commerce_observe.anomaly.synthetic import generate
+from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings
+from commerce_observe.monitor.anomaly.synthetic import generate
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 H = timedelta(hours=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commerce_observe.anomaly.metric import MetricDetector, MetricSettings
+from commerce_observe.monitor.anomaly.metric import MetricDetector, MetricSettings
 
 from .series import shifted_sine
 

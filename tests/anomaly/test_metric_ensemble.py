@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from commerce_observe.anomaly.metric import MetricDetector, MetricSettings
+from commerce_observe.monitor.anomaly.metric import MetricDetector, MetricSettings
 
 from .series import scores, shifted_sine_values
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from commerce_observe.audit.record import encode
-from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.audit.record import encode
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
 
 S = 1_000_000_000  # one second in ns
 T0 = 1_750_000_000 * S

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import commerce_observe.audit as audit
-from commerce_observe.audit import MemorySink, SqliteSink, attach, decode
-from commerce_observe.audit.wiring import choose_sink
+import commerce_observe.agent.audit as audit
+from commerce_observe.agent.audit import MemorySink, SqliteSink, attach, decode
+from commerce_observe.agent.audit.wiring import choose_sink
 from commerce_observe.config import load_config
-from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.testing import capture
 
 

@@ -7,9 +7,9 @@ import zlib
 
 from hypothesis import given, settings, strategies as st
 
-from commerce_observe.audit.auditor import Auditor
-from commerce_observe.audit.findings import Finding, Kind
-from commerce_observe.audit.synth import generate
+from commerce_observe.monitor.audit.auditor import Auditor
+from commerce_observe.monitor.audit.findings import Finding, Kind
+from commerce_observe.monitor.audit.synth import generate
 
 from .helpers import S, Ev
 

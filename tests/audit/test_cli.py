@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.audit.sinks import SqliteSink
-from commerce_observe.audit.synth import generate
-from commerce_observe.cli import main
+from commerce_observe.agent.audit.sinks import SqliteSink
+from commerce_observe.monitor.audit.synth import generate
+from commerce_observe.monitor.cli import main
 
 
 def _file(tmp_path: Path, lines: list[bytes]) -> str:
@@ -71,7 +71,7 @@ def test_bad_option_exits_2_via_the_console_entry() -> None:
 
 
 def test_findings_reach_the_dashboard_store_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from commerce_observe.monitoring import TimeRange, open_store
+    from commerce_observe.store import TimeRange, open_store
 
     lines, expected = generate(3000, fault_rate=0.02, seed=11)
     source = _file(tmp_path, lines)

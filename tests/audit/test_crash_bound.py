@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from commerce_observe.audit.sinks import SqliteSink, read_sqlite
-from commerce_observe.audit.spool import Spool
-from commerce_observe.audit.writer import AuditWriter
-from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.audit.sinks import SqliteSink, read_sqlite
+from commerce_observe.agent.audit.spool import Spool
+from commerce_observe.agent.audit.writer import AuditWriter
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
 
 MAX_QUEUE, BATCH = 2000, 200
 

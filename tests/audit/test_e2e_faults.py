@@ -22,10 +22,10 @@ from typing import Any
 import kafka  # kafka-python, a test dependency: its absence fails the run
 import pytest
 
-from commerce_observe.audit import Attachment, attach
-from commerce_observe.audit.kafka_sink import KafkaSink
-from commerce_observe.cli import main
-from commerce_observe.messaging.handling import defer, handling
+from commerce_observe.agent.audit import Attachment, attach
+from commerce_observe.agent.audit.kafka_sink import KafkaSink
+from commerce_observe.monitor.cli import main
+from commerce_observe.agent.messaging.handling import defer, handling
 from commerce_observe.testing import capture
 from tests.support import kafka_clients
 from tests.support.waiting import wait_for

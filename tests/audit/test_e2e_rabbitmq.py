@@ -35,9 +35,9 @@ import pika
 import pika.exceptions
 import pytest
 
-from commerce_observe.audit import Attachment, attach
-from commerce_observe.audit.sinks import SqliteSink
-from commerce_observe.cli import main
+from commerce_observe.agent.audit import Attachment, attach
+from commerce_observe.agent.audit.sinks import SqliteSink
+from commerce_observe.monitor.cli import main
 from commerce_observe.testing import capture
 from tests.support.waiting import wait_for
 
@@ -141,8 +141,8 @@ def drain(trail: Trail, queue: str, handled: Counter[str], done: Callable[[], bo
 CHILD = r"""
 import json, os, sys
 import pika
-from commerce_observe.audit import attach
-from commerce_observe.audit.sinks import SqliteSink
+from commerce_observe.agent.audit import attach
+from commerce_observe.agent.audit.sinks import SqliteSink
 from commerce_observe.testing import capture
 
 url, queue, db, mode, handle_n, prefetch = sys.argv[1:]

@@ -13,17 +13,17 @@ from types import ModuleType
 
 import pytest
 
-from commerce_observe.audit.kafka_sink import (
+from commerce_observe.agent.audit.kafka_sink import (
     MAX_MESSAGE_BYTES,
     KafkaSink,
     _messages,
     read_kafka,
 )
-from commerce_observe.audit.record import decode, encode
-from commerce_observe.audit.sinks import SinkUnavailable
-from commerce_observe.audit.spool import Spool
-from commerce_observe.audit.writer import AuditWriter
-from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.audit.record import decode, encode
+from commerce_observe.agent.audit.sinks import SinkUnavailable
+from commerce_observe.agent.audit.spool import Spool
+from commerce_observe.agent.audit.writer import AuditWriter
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
 

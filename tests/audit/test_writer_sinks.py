@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.audit.record import decode, encode, encode_batch
-from commerce_observe.audit.sinks import MemorySink, SinkUnavailable, SqliteSink, read_sqlite
-from commerce_observe.audit.spool import Spool, SpoolBusy
-from commerce_observe.audit.writer import AuditWriter
-from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.audit.record import decode, encode, encode_batch
+from commerce_observe.agent.audit.sinks import MemorySink, SinkUnavailable, SqliteSink, read_sqlite
+from commerce_observe.agent.audit.spool import Spool, SpoolBusy
+from commerce_observe.agent.audit.writer import AuditWriter
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
 
 
 def fact(i: int, stage: Stage = Stage.PUBLISHED, eid: str | None = None, time_ns: int | None = None) -> MessageFact:

@@ -3,9 +3,9 @@
 import time
 from pathlib import Path
 
-from commerce_observe.audit.sinks import read_sqlite
-from commerce_observe.hub import hub
-from commerce_observe.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.audit.sinks import read_sqlite
+from commerce_observe.agent.hub import hub
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.testing import capture
 
 
@@ -35,8 +35,8 @@ def test_auto_sink_is_a_topic_on_the_cluster_the_application_uses(tmp_path: Path
     """No audit setting at all: the first Kafka producer's cluster gets the audit topic."""
     import kafka
 
-    from commerce_observe.audit.kafka_sink import read_kafka
-    from commerce_observe.messaging import clusters
+    from commerce_observe.agent.audit.kafka_sink import read_kafka
+    from commerce_observe.agent.messaging import clusters
 
     clusters._first = None  # noqa: SLF001 - another test's client may have been first in this process
     audit_topic = unique_topic + "-audit"

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from collections import Counter
 
-from commerce_observe.cli.demo import run_flow
-from commerce_observe.events.conventions import FAILURE_REASON as REASON
+from commerce_observe.monitor.cli.demo import run_flow
+from commerce_observe.agent.events.conventions import FAILURE_REASON as REASON
 from tests.support.apm_intake import IntakeReceiver
 from tests.support.zipkin import installed, read_trace
 

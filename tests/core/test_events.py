@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import commerce_observe
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.events import DomainEvent, EventType, InvalidEventError, LineItem
+from commerce_observe.agent.events import DomainEvent, EventType, InvalidEventError, LineItem
 from commerce_observe.testing import capture
 from opentelemetry import trace
 

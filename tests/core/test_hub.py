@@ -3,7 +3,7 @@
 import pytest
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.hub import Hub
+from commerce_observe.agent.hub import Hub
 
 
 class Fact:

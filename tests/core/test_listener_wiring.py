@@ -5,7 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import commerce_observe
-from commerce_observe.monitoring import TimeRange, open_store
+from commerce_observe.store import TimeRange, open_store
 from commerce_observe.testing import capture
 from testbed.base import free_port
 

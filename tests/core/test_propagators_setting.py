@@ -2,7 +2,7 @@
 
 from opentelemetry import propagate, trace
 
-from commerce_observe.propagation import KafkaHeaders, extract, inject
+from commerce_observe.agent.propagation import KafkaHeaders, extract, inject
 from commerce_observe.testing import capture
 
 

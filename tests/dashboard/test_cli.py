@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from commerce_observe.monitoring.kafka_io import KafkaEventPublisher
-from commerce_observe.monitoring.sqlite_store import SqliteStore
+from commerce_observe.agent.reporting.publisher import KafkaEventPublisher
+from commerce_observe.store.sqlite_store import SqliteStore
 from tests.monitoring import contract, dataset
 from testbed.base import free_port
 from tests.support.waiting import wait_for

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from commerce_observe.dashboard import Dashboard
-from commerce_observe.monitoring.sqlite_store import SqliteStore
+from commerce_observe.monitor.dashboard import Dashboard
+from commerce_observe.store.sqlite_store import SqliteStore
 from tests.monitoring import contract, dataset
 
 ROOT = Path(__file__).resolve().parents[2]

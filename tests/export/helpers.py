@@ -10,14 +10,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
-from commerce_observe.export.pipeline import ExportPipeline
-from commerce_observe.export.record import SpanRecord
+from commerce_observe.agent.export.pipeline import ExportPipeline
+from commerce_observe.agent.export.record import SpanRecord
 
 SERVICE = "checkout"
 
 
 class RedactingMasker:
-    """A trivial stand-in for commerce_observe.privacy.Masker: redacts by key and
+    """A trivial stand-in for commerce_observe.agent.privacy.Masker: redacts by key and
     any value containing a 16-digit card-like number."""
 
     def __init__(self, keys: Sequence[str] = ("card_number", "email")) -> None:

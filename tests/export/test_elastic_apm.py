@@ -18,8 +18,8 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.export.elastic_apm import ElasticApmExporter
-from commerce_observe.export.record import EventRecord
+from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+from commerce_observe.agent.export.record import EventRecord
 from tests.support.apm_intake import T0_NS, IntakeReceiver, span_record
 
 TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -276,7 +276,7 @@ def test_large_batch_is_split_into_several_requests(
 ) -> None:
     """Above the body size limit a batch goes as several requests, each starting with
     metadata; all must be accepted. Validated against the official schemas."""
-    import commerce_observe.export.elastic_apm as module
+    import commerce_observe.agent.export.elastic_apm as module
 
     monkeypatch.setattr(module, "MAX_REQUEST_BYTES", 4096)
     batch = [span_record(span_id=i, attributes={"commerce.note": "x" * 500}) for i in range(1, 21)]

@@ -16,9 +16,9 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from commerce_observe.export.elastic.transport import gzip_body
-from commerce_observe.export.elastic_apm import ElasticApmExporter
-from commerce_observe.export.record import EventRecord
+from commerce_observe.agent.export.elastic.transport import gzip_body
+from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+from commerce_observe.agent.export.record import EventRecord
 from tests.support.apm_intake import T0_NS, span_record
 
 KINDS = (SpanKind.SERVER, SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CLIENT)

@@ -23,11 +23,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from commerce_observe.export.elastic.labels import labels_from
-from commerce_observe.export.elastic.mapping import error_events, span_event, transaction_event
-from commerce_observe.export.elastic.metadata import build_metadata
-from commerce_observe.export.elastic_apm import ElasticApmExporter
-from commerce_observe.export.record import EventRecord, SpanRecord, is_entry_span
+from commerce_observe.agent.export.elastic.labels import labels_from
+from commerce_observe.agent.export.elastic.mapping import error_events, span_event, transaction_event
+from commerce_observe.agent.export.elastic.metadata import build_metadata
+from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+from commerce_observe.agent.export.record import EventRecord, SpanRecord, is_entry_span
 from tests.support.apm_intake import T0_NS, IntakeReceiver, IntakeSchemas, span_record
 
 SCHEMAS = IntakeSchemas()
@@ -218,7 +218,7 @@ def test_plain_attributes_fast_path_matches_the_rules(kind: SpanKind, error: boo
     """Spans with none of the attributes the rules read skip them (precomputed per
     kind); the result must be what the rules give. Validated against the official
     schemas (no APM Server can run here)."""
-    from commerce_observe.export.elastic import classify
+    from commerce_observe.agent.export.elastic import classify
 
     attrs: dict[str, AttributeValue] = {"commerce.order.id": "ord-1", "commerce.quantity": 2}
     txn = transaction_event(span_record(kind=kind, error=error, attributes=attrs), 0)

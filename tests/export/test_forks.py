@@ -13,8 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from commerce_observe._internal.forks import after_fork_in_child
-from commerce_observe.export.elastic.transport import make_transport
-from commerce_observe.export.zipkin import ZipkinExporter
+from commerce_observe.agent.export.elastic.transport import make_transport
+from commerce_observe.agent.export.zipkin import ZipkinExporter
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

@@ -12,8 +12,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.export.memory import InMemoryExporter
-from commerce_observe.export.pipeline import ExportPipeline
+from commerce_observe.agent.export.memory import InMemoryExporter
+from commerce_observe.agent.export.pipeline import ExportPipeline
 from tests.export.helpers import GatedExporter, RedactingMasker, accounted, provider
 
 

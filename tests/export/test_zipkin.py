@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from commerce_observe.export import zipkin_encode as ze
-from commerce_observe.export.file import FileExporter
-from commerce_observe.export.memory import InMemoryExporter
-from commerce_observe.export.pipeline import ExportPipeline
-from commerce_observe.export.record import EventRecord
-from commerce_observe.export.zipkin import ZipkinExporter
+from commerce_observe.agent.export import zipkin_encode as ze
+from commerce_observe.agent.export.file import FileExporter
+from commerce_observe.agent.export.memory import InMemoryExporter
+from commerce_observe.agent.export.pipeline import ExportPipeline
+from commerce_observe.agent.export.record import EventRecord
+from commerce_observe.agent.export.zipkin import ZipkinExporter
 from tests.export.helpers import SERVICE, RedactingMasker, provider
 from tests.support.apm_intake import span_record
 from tests.support.zipkin import read_trace

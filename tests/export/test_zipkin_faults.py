@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.export.memory import InMemoryExporter
-from commerce_observe.export.pipeline import ExportPipeline
-from commerce_observe.export.zipkin import ZipkinExporter
+from commerce_observe.agent.export.memory import InMemoryExporter
+from commerce_observe.agent.export.pipeline import ExportPipeline
+from commerce_observe.agent.export.zipkin import ZipkinExporter
 from tests.export.helpers import accounted, provider
 from tests.support.waiting import wait_for
 from tests.support.faultproxy import FaultProxy

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import wrapt
 
-from commerce_observe.instrumentation.base import Instrumentor
-from commerce_observe.instrumentation.registry import KNOWN, load
+from commerce_observe.agent.instrumentation.base import Instrumentor
+from commerce_observe.agent.instrumentation.registry import KNOWN, load
 
 SHIPPED = [name for name in KNOWN if load(name) is not None]
 
@@ -66,7 +66,7 @@ def test_instrument_twice_uninstrument_and_again(name: str) -> None:
 def test_import_order_does_not_matter(name: str, order: str) -> None:
     code = f"""
 import importlib, wrapt
-from commerce_observe.instrumentation.registry import load
+from commerce_observe.agent.instrumentation.registry import load
 inst = load({name!r})
 if {order!r} == "import-then-enable":
     importlib.import_module(inst.module)

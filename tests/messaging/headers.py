@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from commerce_observe.export.record import SpanRecord
+from commerce_observe.agent.export.record import SpanRecord
 
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
 B3 = re.compile(r"([0-9a-f]{32})-([0-9a-f]{16})-1")

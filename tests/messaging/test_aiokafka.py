@@ -11,7 +11,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from commerce_observe.messaging import Stage, handling
+from commerce_observe.agent.messaging import Stage, handling
 from commerce_observe.testing import Capture
 
 from .headers import as_dict, assert_cloudevents, assert_trace_headers

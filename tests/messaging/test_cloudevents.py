@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commerce_observe.messaging import cloudevents as ce
+from commerce_observe.agent.messaging import cloudevents as ce
 
 
 def test_sequence_is_gapless_per_destination_under_threads() -> None:

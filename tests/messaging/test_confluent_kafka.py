@@ -11,7 +11,7 @@ import wrapt
 from opentelemetry.trace import SpanKind
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.messaging import Stage, handling
+from commerce_observe.agent.messaging import Stage, handling
 from commerce_observe.testing import Capture
 
 from tests.support.waiting import wait_for
@@ -110,7 +110,7 @@ def test_send_failure_reported_through_the_callback(obs: Capture, kafka_bootstra
 
 
 def test_uninstrument_restores_the_classes() -> None:
-    from commerce_observe.instrumentation.confluent_kafka import INSTRUMENTOR
+    from commerce_observe.agent.instrumentation.confluent_kafka import INSTRUMENTOR
 
     instrumentor = INSTRUMENTOR()
     instrumentor.disable()

@@ -2,7 +2,7 @@
 
 No broker: each client wrapper's consumer path is driven with stand-in consumers
 and records. The audit trail's default topic lives on the cluster the application
-uses (``commerce_observe.messaging.clusters``); it must get the whole setting, as the
+uses (``commerce_observe.agent.messaging.clusters``); it must get the whole setting, as the
 producer side notes it, not a host and port rebuilt from the span's first server
 (which turned ``[::1]:9092,b:9093`` into the unusable ``::1:9092``).
 """
@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from commerce_observe.instrumentation import aiokafka as aiokafka_wrapper
-from commerce_observe.instrumentation import confluent_kafka as confluent_wrapper
-from commerce_observe.instrumentation import kafka_python as kafka_python_wrapper
-from commerce_observe.messaging import clusters
-from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.consumer import tracker_for
+from commerce_observe.agent.instrumentation import aiokafka as aiokafka_wrapper
+from commerce_observe.agent.instrumentation import confluent_kafka as confluent_wrapper
+from commerce_observe.agent.instrumentation import kafka_python as kafka_python_wrapper
+from commerce_observe.agent.messaging import clusters
+from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.consumer import tracker_for
 from commerce_observe.testing import Capture, capture
 
 IPV6_AND_MORE = "[::1]:9092,b:9093"

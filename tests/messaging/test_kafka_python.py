@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind
 
 import commerce_observe
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.messaging import Stage, handling, publishing
+from commerce_observe.agent.messaging import Stage, handling, publishing
 from commerce_observe.testing import Capture
 
 from tests.support import kafka_clients
@@ -209,7 +209,7 @@ def test_import_order(kafka_bootstrap: str, unique_topic: str, before: bool, req
 
 
 def test_uninstrument_restores_exact_originals() -> None:
-    from commerce_observe.instrumentation.kafka_python import INSTRUMENTOR
+    from commerce_observe.agent.instrumentation.kafka_python import INSTRUMENTOR
 
     originals = {name: vars(kafka.KafkaConsumer)[name] for name in ("__iter__", "__next__", "poll", "close")}
     send = vars(kafka.KafkaProducer)["send"]

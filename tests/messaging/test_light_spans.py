@@ -14,13 +14,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
-from commerce_observe._internal.lightspan import LightSpan
+from commerce_observe.agent._lightspan import LightSpan
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.export.record import SpanRecord
-from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.consumer import begin_delivery
-from commerce_observe.messaging.producer import begin_publish, endpoint_for
-from commerce_observe.propagation import Format, KafkaHeaders
+from commerce_observe.agent.export.record import SpanRecord
+from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.consumer import begin_delivery
+from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
+from commerce_observe.agent.propagation import Format, KafkaHeaders
 from commerce_observe.testing import Capture, capture
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY

@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind
 
 import commerce_observe
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.messaging import Stage, handling
+from commerce_observe.agent.messaging import Stage, handling
 from commerce_observe.testing import Capture
 
 from tests.support.waiting import wait_for

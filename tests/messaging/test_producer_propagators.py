@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from commerce_observe.messaging import semconv as sc
-from commerce_observe.messaging.producer import begin_publish, endpoint_for
-from commerce_observe.propagation import Format, KafkaHeaders
+from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
+from commerce_observe.agent.propagation import Format, KafkaHeaders
 from commerce_observe.testing import capture
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY

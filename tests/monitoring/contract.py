@@ -7,8 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from commerce_observe.monitoring.queries import LATENCY_BOUNDS_MS, MetricsQuery, TimeRange, summary
-from commerce_observe.monitoring.store import EventStore
+from commerce_observe.store.queries import LATENCY_BOUNDS_MS, MetricsQuery, TimeRange, summary
+from commerce_observe.store.store import EventStore
 from tests.monitoring import dataset
 
 RANGE = TimeRange.of(dataset.T0, dataset.T0 + timedelta(minutes=10))

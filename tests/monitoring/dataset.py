@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from commerce_observe.audit.findings import Finding, Kind
-from commerce_observe.events.model import DomainEvent, EventType, LineItem
-from commerce_observe.messaging.facts import MessageFact, Stage
-from commerce_observe.monitoring import documents as d
+from commerce_observe.monitor.audit.findings import Finding, Kind
+from commerce_observe.agent.events.model import DomainEvent, EventType, LineItem
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
+from commerce_observe.store import documents as d
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 PRODUCTS = {"sku-apple": Decimal("1.20"), "sku-bread": Decimal("2.95"), "sku-cheese": Decimal("7.49"),

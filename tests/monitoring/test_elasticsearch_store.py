@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.monitoring import es_mapping
-from commerce_observe.monitoring.es_client import BulkWriter, EsHttp
-from commerce_observe.monitoring.es_store import ElasticsearchStore
-from commerce_observe.monitoring.sqlite_store import SqliteStore
+from commerce_observe.store import es_mapping
+from commerce_observe.store.es_client import BulkWriter, EsHttp
+from commerce_observe.store.es_store import ElasticsearchStore
+from commerce_observe.store.sqlite_store import SqliteStore
 from tests.monitoring import contract, dataset
 
 pytestmark = pytest.mark.elasticsearch
@@ -75,7 +75,7 @@ def test_bulk_retries_through_503s_and_gives_up_when_unreachable(elasticsearch_u
     import threading
     import urllib.parse
 
-    from commerce_observe.monitoring.store import StoreUnavailable
+    from commerce_observe.store.store import StoreUnavailable
     from tests.support.faultproxy import FaultProxy
 
     target = urllib.parse.urlsplit(elasticsearch_url)

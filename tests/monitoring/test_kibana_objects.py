@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "kibana"))
 
 import build_saved_objects  # noqa: E402
 
-from commerce_observe.monitoring.es_mapping import FIELDS, INDEX_PATTERN  # noqa: E402
+from commerce_observe.store.es_mapping import FIELDS, INDEX_PATTERN  # noqa: E402
 
 NDJSON = ROOT / "kibana" / "commerce-observe.ndjson"
 KUERY_FIELD = re.compile(r"([A-Za-z@][\w.@]*)\s*:")

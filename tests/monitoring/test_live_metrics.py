@@ -7,8 +7,8 @@ import urllib.request
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-from commerce_observe.monitoring.apm_metrics import ApmMetricsetExporter
-from commerce_observe.monitoring.live_metrics import LiveMetrics, prometheus_provider
+from commerce_observe.agent.reporting.apm_metrics import ApmMetricsetExporter
+from commerce_observe.agent.reporting.live_metrics import LiveMetrics, prometheus_provider
 from tests.monitoring import dataset
 from tests.support.apm_intake import IntakeReceiver
 from testbed.base import free_port

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import commerce_observe.monitoring as monitoring
+import commerce_observe.store as monitoring
 
 
 def test_all_names_exist() -> None:
@@ -14,7 +14,7 @@ def test_all_names_exist() -> None:
 
 
 def test_import_loads_no_kafka_or_prometheus() -> None:
-    code = ("import sys, commerce_observe.monitoring, commerce_observe.dashboard; "
+    code = ("import sys, commerce_observe.store, commerce_observe.monitor.dashboard; "
             "print([m for m in sys.modules if m.split('.')[0] in ('kafka', 'prometheus_client')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from commerce_observe import events
-from commerce_observe.audit.kafka_sink import KafkaSink
-from commerce_observe.audit.record import encode
-from commerce_observe.monitoring.attach import attach
-from commerce_observe.monitoring.kafka_io import KafkaEventPublisher, Shipper
-from commerce_observe.monitoring.sqlite_store import SqliteStore
-from commerce_observe.monitoring.store import StoreUnavailable, WriteResult
+from commerce_observe.agent import events
+from commerce_observe.agent.audit.kafka_sink import KafkaSink
+from commerce_observe.agent.audit.record import encode
+from commerce_observe.agent.reporting.attach import attach
+from commerce_observe.agent.reporting.publisher import KafkaEventPublisher
+from commerce_observe.store.kafka_io import Shipper
+from commerce_observe.store.sqlite_store import SqliteStore
+from commerce_observe.store.store import StoreUnavailable, WriteResult
 from commerce_observe.testing import capture
 from tests.monitoring import contract, dataset
 from tests.support.kafka_clients import create_topic
@@ -171,7 +172,7 @@ def test_attach_writes_straight_to_the_store_without_kafka(tmp_path: Path) -> No
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
-    from commerce_observe.monitoring.batcher import BackgroundBatcher
+    from commerce_observe.agent.reporting.batcher import BackgroundBatcher
 
     gate = threading.Event()
     batcher = BackgroundBatcher(lambda batch: gate.wait(5), max_queue=5, batch_size=1, linger_s=0)

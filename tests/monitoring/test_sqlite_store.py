@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commerce_observe.monitoring.sqlite_store import SqliteStore
-from commerce_observe.monitoring.store import open_store
+from commerce_observe.store.sqlite_store import SqliteStore
+from commerce_observe.store.store import open_store
 from tests.monitoring import contract, dataset
 
 

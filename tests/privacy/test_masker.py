@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.privacy import REDACTED, Masker, is_card_number, luhn_ok
+from commerce_observe.agent.privacy import REDACTED, Masker, is_card_number, luhn_ok
 
 M = Masker()
 

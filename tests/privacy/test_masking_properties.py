@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from commerce_observe.privacy import Masker, luhn_ok
-from commerce_observe.privacy.detect import is_card_number
+from commerce_observe.agent.privacy import Masker, luhn_ok
+from commerce_observe.agent.privacy.detect import is_card_number
 
 M = Masker()
 
@@ -136,7 +136,7 @@ hex_words = st.text(alphabet="0123456789abcdefABCDEF", min_size=1, max_size=64).
 def test_id_shortcut_agrees_with_full_scan(text: str) -> None:
     """``mask_text`` returns hex ids (with a letter) without scanning: the full scan must
     leave them unchanged too, even with a valid card number glued inside."""
-    from commerce_observe.privacy.detect import _mask_full, mask_text
+    from commerce_observe.agent.privacy.detect import _mask_full, mask_text
 
     assert mask_text(text) is text
     assert _mask_full(text) == text
@@ -145,7 +145,7 @@ def test_id_shortcut_agrees_with_full_scan(text: str) -> None:
 @settings(max_examples=200)
 @given(card_numbers())
 def test_all_digit_card_is_not_taken_for_an_id(card: str) -> None:
-    from commerce_observe.privacy.detect import mask_text
+    from commerce_observe.agent.privacy.detect import mask_text
 
     assert card not in mask_text(card)
 

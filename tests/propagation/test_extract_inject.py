@@ -10,7 +10,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.propagation import (
+from commerce_observe.agent.propagation import (
     B3_DEBUG_KEY,
     AmqpHeaders,
     CommercePropagator,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from elasticapm.utils.disttracing import TraceParent
 
-from commerce_observe.propagation import formats as f
+from commerce_observe.agent.propagation import formats as f
 
 # W3C Trace Context, section 3.2 examples.
 W3C_TRACE = 0x0AF7651916CD43DD8448EB211C80319C

@@ -8,7 +8,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from commerce_observe.propagation import (
+from commerce_observe.agent.propagation import (
     AmqpHeaders,
     CommercePropagator,
     Format,

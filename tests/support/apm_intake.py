@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from commerce_observe.export.record import SpanRecord
+from commerce_observe.agent.export.record import SpanRecord
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs" / "elastic-apm-intake-v2"
 EVENT_TYPES = ("metadata", "transaction", "span", "error", "metricset")

@@ -1,6 +1,6 @@
 """kafka-python clients for the tests: topics created up front, and consumers subscribed
 the way the product's shipper subscribes: after the client's metadata knows the topics
-(see :func:`commerce_observe.monitoring.kafka_io.subscribe_when_known`)."""
+(see :func:`commerce_observe.store.kafka_io.subscribe_when_known`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import kafka
 
-from commerce_observe.monitoring.kafka_io import subscribe_when_known
+from commerce_observe.store.kafka_io import subscribe_when_known
 
 
 def consumer(bootstrap: str, *topics: str, **config: Any) -> Any:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import commerce_observe
-from commerce_observe.runtime import Runtime
+from commerce_observe.agent.runtime import Runtime
 from tests.support.waiting import wait_for
 
 Span = dict[str, Any]

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.distro import REPLACED, CommerceObserveConfigurator, CommerceObserveDistro
+from commerce_observe.agent.distro import REPLACED, CommerceObserveConfigurator, CommerceObserveDistro
 from tests.support import zipkin as z
 from tests.web.servers import REPO
 
 pytestmark = pytest.mark.zipkin
 
 EXPECTED = {
-    "opentelemetry_distro": "commerce_observe.distro:CommerceObserveDistro",
-    "opentelemetry_configurator": "commerce_observe.distro:CommerceObserveConfigurator",
+    "opentelemetry_distro": "commerce_observe.agent.distro:CommerceObserveDistro",
+    "opentelemetry_configurator": "commerce_observe.agent.distro:CommerceObserveConfigurator",
 }
 
 

@@ -93,7 +93,7 @@ def test_disabled_by_setting(zipkin_url: str) -> None:
                      COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS="django") as runtime:
         assert not isinstance(vars(BaseHandler)["get_response"], wrapt.FunctionWrapper)
         assert Client().get("/orders/ord-1/", HTTP_TRACEPARENT=z.traceparent(trace_id)).status_code == 200
-        from commerce_observe.propagation import HttpHeaders, extract
+        from commerce_observe.agent.propagation import HttpHeaders, extract
 
         ctx = extract(HttpHeaders({"traceparent": z.traceparent(trace_id)}))
         runtime.tracer_provider.get_tracer("test").start_span("marker", context=ctx).end()

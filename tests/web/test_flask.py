@@ -9,7 +9,7 @@ import requests
 import wrapt
 from opentelemetry import trace as otel_trace
 
-from commerce_observe.propagation import HttpHeaders, extract
+from commerce_observe.agent.propagation import HttpHeaders, extract
 from tests.support import zipkin as z
 from tests.web.servers import wsgi_server
 

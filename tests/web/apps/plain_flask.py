@@ -20,7 +20,7 @@ def main(trace_id: str) -> None:
 
     response = app.test_client().get("/orders/ord-auto", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert response.status_code == 200
-    runtime = sys.modules.get("commerce_observe.runtime")
+    runtime = sys.modules.get("commerce_observe.agent.runtime")
     installed = runtime is not None and runtime.current() is not None
     print(f"commerce_observe installed: {installed}", flush=True)
 

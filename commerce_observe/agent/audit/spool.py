@@ -1,0 +1,140 @@
+"""Local disk spool: audit lines wait here while the sink is unreachable.
+
+Append-only segment files (``seg-000000000001.log``), one ``write`` per batch
+followed by ``fsync`` (fsync policy: per batch, so a batch the writer has spooled
+survives even an OS crash; the spool is only used while the sink is down, so its
+cost does not touch the normal path). Replay sends segments oldest first, in
+order, and records its progress in a ``cursor`` file replaced atomically after
+each batch; a crash during replay therefore re-sends at most one batch, and the
+auditor counts byte-identical records once.
+
+A torn final line (no newline) is ignored on replay; a structurally invalid line
+is skipped and counted. An exclusive ``flock`` on ``.lock`` keeps two live
+processes from sharing one spool directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent.audit.record import is_valid
+from commerce_observe.agent.audit.sinks import Sink
+
+
+class SpoolBusy(Exception):
+    """Another live process holds this spool directory."""
+
+
+class Spool:
+    def __init__(self, directory: str, *, segment_bytes: int = 16 << 20, fsync: bool = True) -> None:
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        os.makedirs(directory, exist_ok=True)
+        self._lock_fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise SpoolBusy(directory) from None
+        self._fd: int | None = None
+        self._size = 0
+        self._cursor_path = os.path.join(directory, "cursor")
+
+    def segments(self) -> list[str]:
+        return sorted(n for n in os.listdir(self.directory) if n.startswith("seg-") and n.endswith(".log"))
+
+    def __bool__(self) -> bool:
+        return bool(self.segments())
+
+    def _open_segment(self) -> int:
+        segs = self.segments()
+        index = int(segs[-1][4:-4]) + 1 if segs else 1
+        path = os.path.join(self.directory, f"seg-{index:012d}.log")
+        self._size = 0
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def append(self, lines: Sequence[bytes]) -> None:
+        """Spool one batch: a single write of whole lines, then fsync."""
+        if not lines:
+            return
+        if self._fd is None or self._size >= self.segment_bytes:
+            self._close_segment()
+            self._fd = self._open_segment()
+        data = b"\n".join(lines) + b"\n"
+        os.write(self._fd, data)
+        if self.fsync:
+            os.fsync(self._fd)
+        self._size += len(data)
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _read_cursor(self) -> tuple[str, int]:
+        try:
+            with open(self._cursor_path) as fh:
+                name, _, offset = fh.read().partition(" ")
+                return name, int(offset)
+        except (OSError, ValueError):
+            return "", 0
+
+    def _write_cursor(self, name: str, offset: int) -> None:
+        tmp = self._cursor_path + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(f"{name} {offset}")
+        os.replace(tmp, self._cursor_path)
+
+    def _batches(self, name: str, start: int, batch: int) -> Iterator[tuple[list[bytes], int]]:
+        """(lines, offset after them) from one segment, skipping a torn tail."""
+        with open(os.path.join(self.directory, name), "rb") as fh:
+            fh.seek(start)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        lines = data[:end].split(b"\n")[:-1] if end else []
+        pos = start
+        for i in range(0, len(lines), batch):
+            chunk = lines[i : i + batch]
+            pos += sum(len(x) + 1 for x in chunk)
+            good = [x for x in chunk if is_valid(x)]
+            if len(good) != len(chunk):
+                stats.incr("audit.spool_invalid", len(chunk) - len(good))
+            yield good, pos
+
+    def replay(self, sink: Sink, batch: int = 1000) -> int:
+        """Send everything spooled to ``sink``, oldest first; returns lines sent.
+
+        Stops by raising the sink's :class:`SinkUnavailable` when it fails again;
+        what was sent so far is not sent again (the cursor moved past it).
+        """
+        sent = 0
+        self._close_segment()  # new appends go to a fresh segment after the ones we drain
+        for name in self.segments():
+            cur_name, offset = self._read_cursor()
+            start = offset if cur_name == name else 0
+            for lines, pos in self._batches(name, start, batch):
+                if lines:
+                    sink.write(lines)
+                    sent += len(lines)
+                self._write_cursor(name, pos)
+            os.remove(os.path.join(self.directory, name))
+        if os.path.exists(self._cursor_path):
+            os.remove(self._cursor_path)
+        return sent
+
+    def read_all(self) -> Iterator[list[bytes]]:
+        """Every spooled line not yet replayed (the CLI and tests read spools directly)."""
+        cur_name, offset = self._read_cursor()
+        for name in self.segments():
+            for lines, _ in self._batches(name, offset if name == cur_name else 0, 10_000):
+                yield lines
+
+    def close(self) -> None:
+        self._close_segment()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1

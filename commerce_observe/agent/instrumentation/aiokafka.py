@@ -1,0 +1,137 @@
+"""aiokafka: PRODUCER span per ``send``, CONSUMER span per record, in asyncio.
+
+``send`` is a coroutine returning a future: the span ends in the future's done
+callback (``await fut`` and ``send_and_wait`` both go through it). ``getone`` —
+which ``async for`` uses — makes the record's span current in the calling task
+until the next request, as iteration does for kafka-python (context variables set
+in an awaited coroutine stay set for its caller); ``getmany`` opens one span per
+record, settled on the next fetch or ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from typing import Any
+
+from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
+from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.consumer import Delivery, Tracker, begin_delivery, kafka_consumer_info, tracker_for
+from commerce_observe.agent.messaging.producer import Publication, begin_publish, endpoint_for
+from commerce_observe.agent.propagation import Format, KafkaHeaders
+
+FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
+_HEADERS_AT = 5  # send(topic, value, key, partition, timestamp_ms, headers)
+
+
+def _servers(client: Any) -> Any:
+    """Guarded: the bootstrap list lives on the internal client."""
+    try:
+        return client._client._bootstrap_servers
+    except Exception:
+        return None
+
+
+def _send_args(topic: Any, value: Any = None, key: Any = None, partition: Any = None,
+               timestamp_ms: Any = None, headers: Any = None, *_rest: Any) -> tuple[Any, Any, Any]:
+    return topic, key, headers
+
+
+async def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    topic, key, headers = _send_args(*args, **kwargs)
+    if not isinstance(topic, str):
+        return await wrapped(*args, **kwargs)
+    carrier = KafkaHeaders(list(headers) if isinstance(headers, (list, tuple)) else None)
+    client_id = getattr(instance, "client_id", None) or "aiokafka"
+    endpoint = endpoint_for(instance, sc.KAFKA, str(client_id), _servers(instance))
+    publication = begin_publish(endpoint, topic, carrier, FORMATS, key=key)
+    if publication is None:
+        return await wrapped(*args, **kwargs)
+    if len(args) > _HEADERS_AT:
+        args = args[:_HEADERS_AT] + (carrier.headers,) + args[_HEADERS_AT + 1:]
+    else:
+        kwargs = dict(kwargs, headers=carrier.headers)
+    try:
+        future = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        publication.failed(exc)
+        raise
+    try:
+        future.add_done_callback(lambda done: _settle(done, publication))
+    except Exception as exc:
+        publication.failed(f"cannot watch send future: {exc!r}")
+    return future
+
+
+def _settle(future: Any, publication: Publication) -> None:
+    if future.cancelled():
+        publication.failed("send cancelled")
+        return
+    error = future.exception()
+    if error is not None:
+        publication.failed(error)
+    else:
+        metadata = future.result()
+        publication.acked(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
+
+
+def _open(consumer: Any, record: Any, tracker: Tracker) -> Delivery | None:
+    info = tracker.info
+    if info is None:  # group and servers, read once per consumer
+        info = tracker.info = kafka_consumer_info(getattr(consumer, "_group_id", None), _servers(consumer))
+    return begin_delivery(
+        record, sc.KAFKA, record.topic, KafkaHeaders(record.headers), partition=record.partition,
+        offset=record.offset, key=record.key, group=info[0], server=info[1],
+        timestamp_ms=record.timestamp if getattr(record, "timestamp_type", 0) == 0 else None,
+    )
+
+
+async def _getone(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tracker = tracker_for(instance)
+    task = asyncio.current_task()
+    tracker.disown(task)
+    tracker.settle()
+    record = await wrapped(*args, **kwargs)
+    delivery = _open(instance, record, tracker)
+    if delivery is not None:
+        tracker.activate(delivery)
+        tracker.owner = task
+    return record
+
+
+async def _getmany(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tracker = tracker_for(instance)
+    tracker.disown(asyncio.current_task())
+    tracker.settle()
+    batches = await wrapped(*args, **kwargs)
+    if isinstance(batches, dict):
+        for records in batches.values():
+            for record in records:
+                delivery = _open(instance, record, tracker)
+                if delivery is not None:
+                    tracker.add(delivery)
+    return batches
+
+
+async def _stop(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tracker = tracker_for(instance)
+    tracker.disown(asyncio.current_task())  # stop() often runs in a shutdown task, not the consuming one
+    tracker.settle()
+    return await wrapped(*args, **kwargs)
+
+
+class AiokafkaInstrumentor(Instrumentor):
+    name = "aiokafka"
+    module = "aiokafka"
+    requirements = ("aiokafka >= 0.10",)
+
+    def patches(self) -> list[Patch]:
+        return [
+            Patch("aiokafka", "AIOKafkaProducer.send", _send),
+            Patch("aiokafka", "AIOKafkaConsumer.getone", _getone),
+            Patch("aiokafka", "AIOKafkaConsumer.getmany", _getmany),
+            Patch("aiokafka", "AIOKafkaConsumer.stop", _stop),
+        ]
+
+
+INSTRUMENTOR = AiokafkaInstrumentor

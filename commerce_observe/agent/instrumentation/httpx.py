@@ -1,0 +1,62 @@
+"""httpx: one CLIENT span per ``Client.send`` / ``AsyncClient.send``.
+
+``send`` is the one public method every httpx call goes through (``client.get``,
+``httpx.post``, ``client.stream``) with the request fully built, whatever the
+transport: a custom or mock transport, or the in-process ASGI/WSGI transports
+that Starlette's ``TestClient`` uses, are traced and propagated the same way.
+Redirects followed inside ``send`` are one span, as they are one call for the
+caller. With ``stream=True`` the span ends when the response headers arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
+from commerce_observe.agent.integrations import client
+from commerce_observe.agent.integrations.client import ClientCall
+
+
+def _begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClientCall | None:
+    request = client.sent_request(*args, **kwargs)
+    headers = getattr(request, "headers", None)
+    url = getattr(request, "url", None)
+    if headers is None or url is None:
+        return None
+    return client.begin(getattr(request, "method", None), str(url), headers)
+
+
+def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return client.call_through(_begin(args, kwargs), wrapped, args, kwargs)
+
+
+def _send_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def traced() -> Any:
+        call = _begin(args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.end(exc=exc)
+            raise
+        call.end(getattr(response, "status_code", None))
+        return response
+
+    return traced()
+
+
+class HttpxInstrumentor(Instrumentor):
+    name = "httpx"
+    module = "httpx"
+    requirements = ("httpx >= 0.23",)
+
+    def patches(self) -> Sequence[Patch]:
+        return (
+            Patch("httpx", "Client.send", _send),
+            Patch("httpx", "AsyncClient.send", _send_async),
+        )
+
+
+INSTRUMENTOR = HttpxInstrumentor

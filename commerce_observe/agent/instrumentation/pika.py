@@ -1,0 +1,238 @@
+"""pika (RabbitMQ): PRODUCER span per ``basic_publish``, CONSUMER span per delivery.
+
+Publish: both ``BlockingChannel.basic_publish`` and the core
+``Channel.basic_publish`` are wrapped (the async adapters use the core one); a
+context variable marks the blocking call so its inner core call is not traced
+twice. Headers go into a *copy* of the properties. The span ends when the call
+returns: with publisher confirms on a blocking channel that is the broker's
+ack (a nack or unroutable return raises, and is recorded as SEND_FAILED);
+without confirms it only means "written to the connection".
+
+Consume: the application's ``on_message_callback`` runs inside the delivery's
+span and reports HANDLED / HANDLE_FAILED when it returns / raises (unless it
+called :func:`~commerce_observe.agent.messaging.defer`). ``BlockingChannel`` registers
+its own dispatcher with the core channel; that one is recognised and left alone,
+so each delivery gets exactly one span, at the time the application handles it.
+``BlockingChannel.basic_get`` behaves like a poll: settled by the next
+``basic_get``, the next delivery on the channel, or ``close``.
+
+``BlockingChannel.consume`` (the generator) is handled like kafka-python's
+iterator: each yielded message opens its span, current while the loop body runs,
+and is settled (HANDLED) when the application asks for the next item (a message
+or the ``(None, None, None)`` of an inactivity timeout, which opens nothing),
+when the generator ends, or on ``cancel()`` / ``close()`` / ``basic_get``.
+Leaving the loop (``break``, an exception) only stops the span being current:
+whether the body failed cannot be seen from the generator, so the outcome stays
+open until ``cancel()`` (which pika asks for after leaving the loop), ``close()``
+or a :class:`~commerce_observe.agent.messaging.handling` block settles it.
+
+The AMQP destination is the exchange (``amq.default`` for ""); sequences and
+facts are per ``exchange/routing_key``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Generator, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
+from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.consumer import Delivery, begin_delivery, tracker_for
+from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
+from commerce_observe.agent.propagation import AmqpHeaders, Format
+
+FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC
+_in_blocking_publish: ContextVar[bool] = ContextVar("commerce_observe.pika_publish", default=False)
+
+
+def _server(channel: Any) -> tuple[str | None, int | None]:
+    """Guarded: the connection parameters sit on the (impl) connection."""
+    try:
+        conn = channel.connection
+        params = getattr(conn, "params", None) or conn._impl.params
+        return str(params.host), int(params.port)
+    except Exception:
+        return None, None
+
+
+def _names(exchange: Any, routing_key: Any) -> tuple[str, str]:
+    destination = exchange if isinstance(exchange, str) and exchange else "amq.default"
+    return destination, f"{exchange or ''}/{routing_key or ''}"
+
+
+def _publish_args(exchange: Any, routing_key: Any, body: Any = None, properties: Any = None,
+                  *_rest: Any, **_kw: Any) -> tuple[Any, Any, Any]:
+    return exchange, routing_key, properties
+
+
+def _publish(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if _in_blocking_publish.get():
+        return wrapped(*args, **kwargs)
+    exchange, routing_key, properties = _publish_args(*args, **kwargs)
+    import pika
+
+    props = copy.copy(properties) if properties is not None else pika.BasicProperties()
+    headers = props.headers
+    carrier = AmqpHeaders(dict(headers) if isinstance(headers, dict) else None)
+    destination, stream = _names(exchange, routing_key)
+    host, port = _server(instance)
+    endpoint = endpoint_for(instance, sc.RABBITMQ, "pika", f"{host}:{port}" if host else None)
+    publication = begin_publish(endpoint, destination, carrier, FORMATS, operation="publish", stream=stream,
+                                attributes={sc.RABBITMQ_ROUTING_KEY: str(routing_key)})
+    if publication is None:
+        return wrapped(*args, **kwargs)
+    props.headers = carrier.headers
+    if len(args) >= 4:
+        args = args[:3] + (props,) + args[4:]
+    else:
+        kwargs = dict(kwargs, properties=props)
+    token = _in_blocking_publish.set(True)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        publication.failed(exc)
+        raise
+    finally:
+        _in_blocking_publish.reset(token)
+    publication.acked()
+    return result
+
+
+def _open(channel: Any, method: Any, properties: Any, queue: Any) -> Delivery | None:
+    destination, stream = _names(method.exchange, method.routing_key)
+    host, port = _server(channel)
+    stamp = getattr(properties, "timestamp", None)
+    attributes: dict[str, Any] = {sc.RABBITMQ_ROUTING_KEY: str(method.routing_key),
+                                  sc.RABBITMQ_DELIVERY_TAG: int(method.delivery_tag)}
+    if isinstance(queue, str):
+        attributes[sc.SUBSCRIPTION] = queue
+    # A queue is RabbitMQ's consumer group: its consumers compete, other queues get their own copy.
+    return begin_delivery(method, sc.RABBITMQ, destination, AmqpHeaders(getattr(properties, "headers", None)),
+                          group=queue if isinstance(queue, str) else None,
+                          server=(host, port), stream=stream, attributes=attributes,
+                          timestamp_ms=stamp * 1000 if isinstance(stamp, int) else None)
+
+
+def _traced_callback(callback: Any, queue: Any) -> Any:
+    def on_message(channel: Any, method: Any, properties: Any, body: Any) -> Any:
+        tracker_for(channel).settle()  # a pending basic_get on this channel is done by now
+        delivery = _open(channel, method, properties, queue)
+        if delivery is None:
+            return callback(channel, method, properties, body)
+        token = otel_context.attach(delivery.context)
+        try:
+            result = callback(channel, method, properties, body)
+        except BaseException as exc:
+            delivery.finish(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        if not delivery.deferred:
+            delivery.finish()
+        return result
+
+    on_message.__wrapped__ = callback  # type: ignore[attr-defined]
+    return on_message
+
+
+def _consume(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def bind(queue: Any, on_message_callback: Any, *rest: Any, **kw: Any) -> tuple[Any, Any]:
+        return queue, on_message_callback
+
+    queue, callback = bind(*args, **kwargs)
+    owner = getattr(callback, "__self__", None)
+    if not callable(callback) or type(owner).__name__ == "BlockingChannel":
+        return wrapped(*args, **kwargs)  # BlockingChannel's own dispatcher: traced at dispatch
+    traced = _traced_callback(callback, queue)
+    if len(args) >= 2:
+        args = (args[0], traced) + args[2:]
+    else:
+        kwargs = dict(kwargs, on_message_callback=traced)
+    return wrapped(*args, **kwargs)
+
+
+def _get(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tracker = tracker_for(instance)
+    tracker.settle()
+    result = wrapped(*args, **kwargs)
+    try:
+        method, properties, _body = result
+    except (TypeError, ValueError):
+        return result
+    if method is not None:
+        delivery = _open(instance, method, properties, args[0] if args else kwargs.get("queue"))
+        if delivery is not None:
+            tracker.activate(delivery)
+    return result
+
+
+def _settle_first(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``close`` / ``cancel``: what the channel handed out before is handled."""
+    tracker_for(instance).settle()
+    return wrapped(*args, **kwargs)
+
+
+def _consume_generator(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def bind(queue: Any, *rest: Any, **kw: Any) -> Any:
+        return queue
+
+    messages = wrapped(*args, **kwargs)
+    if not isinstance(messages, Generator):
+        return messages  # not the generator we know: leave it alone
+    return _traced_messages(instance, messages, bind(*args, **kwargs))
+
+
+Message = tuple[Any, Any, Any]
+
+
+def _traced_messages(channel: Any, messages: Generator[Message, None, None],
+                     queue: Any) -> Iterator[Message]:
+    """Yield pika's items; each message's span is current until the next item is asked for."""
+    tracker = tracker_for(channel)
+    try:
+        while True:
+            tracker.settle()  # the application asks for more: the previous message is handled
+            try:
+                item = next(messages)
+            except StopIteration:  # cancelled (by the client or the broker)
+                return
+            method = item[0] if isinstance(item, tuple) and len(item) == 3 else None
+            if method is not None:
+                delivery = _open(channel, method, item[1], queue)
+                if delivery is not None:
+                    tracker.activate(delivery)
+            yield item
+    finally:
+        # Left by break / exception / close: stop being current, outcome stays open.
+        # Closed later from another context (garbage collection): its token is not ours to reset.
+        active = tracker.active
+        if active is not None and otel_context.get_current() is not active.context:
+            tracker.token = None
+        tracker.release()
+        messages.close()
+
+
+class PikaInstrumentor(Instrumentor):
+    name = "pika"
+    module = "pika"
+    requirements = ("pika >= 1.3",)
+
+    def patches(self) -> list[Patch]:
+        blocking = "pika.adapters.blocking_connection"
+        return [
+            Patch(blocking, "BlockingChannel.basic_publish", _publish),
+            Patch("pika.channel", "Channel.basic_publish", _publish),
+            Patch(blocking, "BlockingChannel.basic_consume", _consume),
+            Patch("pika.channel", "Channel.basic_consume", _consume),
+            Patch(blocking, "BlockingChannel.basic_get", _get),
+            Patch(blocking, "BlockingChannel.consume", _consume_generator),
+            Patch(blocking, "BlockingChannel.cancel", _settle_first),
+            Patch(blocking, "BlockingChannel.close", _settle_first),
+        ]
+
+
+INSTRUMENTOR = PikaInstrumentor

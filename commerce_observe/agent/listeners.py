@@ -1,0 +1,100 @@
+"""The products that listen to the hub, attached from settings.
+
+Integrations only report facts; here the runtime decides, from the configuration,
+which listeners hear them: the audit trail (started by the first message fact, so
+a service without messaging gets no audit file), event shipping to the monitoring
+store or the Kafka events topic, and live commerce metrics on a Prometheus
+endpoint. Each returns a detach callable; the runtime calls them at shutdown.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from commerce_observe.agent.messaging.clusters import kafka_bootstrap
+from commerce_observe.agent.messaging.facts import MessageFact
+from commerce_observe.agent.messaging.semconv import KAFKA
+
+if TYPE_CHECKING:
+    from commerce_observe.agent.audit.wiring import Attachment
+    from commerce_observe.agent.runtime import Runtime
+
+Detach = Callable[[], None]
+
+
+def audit_on_first_message(runtime: Runtime) -> Detach | None:
+    if runtime.config.audit_sink == "none":
+        return None
+    lock = threading.Lock()
+    state: dict[str, Attachment] = {}
+
+    def first(fact: MessageFact) -> None:
+        with lock:
+            if "detach" in state:
+                return
+            from commerce_observe.agent.audit import attach
+
+            unsubscribe()
+            bootstrap = runtime.config.audit_bootstrap
+            if bootstrap is None and fact.system == KAFKA:  # the audit topic lives where the events do
+                bootstrap = kafka_bootstrap()
+            attachment = attach(runtime, bootstrap=bootstrap)
+            state["detach"] = attachment
+            if attachment.writer is not None:
+                attachment.writer.on_fact(fact)
+                runtime.flushers.append(attachment.writer.flush)
+
+    unsubscribe = runtime.hub.subscribe(MessageFact, first)
+
+    def detach() -> None:
+        with lock:
+            unsubscribe()
+            attachment = state.pop("detach", None)
+            if attachment is not None:
+                if attachment.writer is not None:  # bound methods of one writer compare equal
+                    runtime.flushers.remove(attachment.writer.flush)
+                attachment()
+
+    return detach
+
+
+def event_shipping(runtime: Runtime) -> Detach | None:
+    config = runtime.config
+    if not (config.event_store or config.events_bootstrap):
+        return None
+    from commerce_observe.agent.reporting import attach
+    from commerce_observe.store import open_store
+
+    store = open_store(config.event_store) if config.event_store and not config.events_bootstrap else None
+    attachment = attach(runtime, store=store, bootstrap=config.events_bootstrap)
+    runtime.destinations.append(
+        f"commerce events to Kafka topic at {config.events_bootstrap}" if config.events_bootstrap
+        else f"commerce events to {config.event_store}"
+    )
+    return attachment
+
+
+def live_metrics(runtime: Runtime) -> Detach | None:
+    port = runtime.config.prometheus_port
+    if not port:
+        return None
+    from commerce_observe.agent.reporting import attach_metrics, prometheus_provider
+
+    provider, server = prometheus_provider(port=port, service_name=runtime.config.service_name)
+    _, detach_metrics = attach_metrics(runtime, provider)
+    runtime.destinations.append(f"commerce metrics at http://127.0.0.1:{port}/metrics")
+
+    def detach() -> None:
+        detach_metrics()
+        server.shutdown()
+        provider.shutdown()
+
+    return detach
+
+
+def attach_all(runtime: Runtime) -> list[Detach]:
+    """Attach every listener the settings ask for; returns their detach callables."""
+    found = (audit_on_first_message(runtime), event_shipping(runtime), live_metrics(runtime))
+    return [d for d in found if d is not None]

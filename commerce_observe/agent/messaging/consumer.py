@@ -1,0 +1,303 @@
+"""Consumer side, shared by every client: one CONSUMER span per message, ended when
+the application is *done* with it.
+
+"Consumed" means the handler finished, not that the record was polled. So a
+:class:`Delivery` (span + identity) is opened when the client hands out a record
+and closed with HANDLED or HANDLE_FAILED by whichever comes first:
+
+* the application's explicit :class:`handling` block around its work (exact);
+* implicitly, when the application asks the same consumer for more (next
+  record, next poll) or closes it: the previous records are then taken as
+  handled — unless :func:`defer` said their outcome comes later.
+
+Iteration (``for msg in consumer``, ``getone``) also makes the record's span the
+current one while the application works on it, so its own spans and domain
+events join the producer's trace.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent.hub import hub
+from commerce_observe.agent.messaging import cloudevents as ce
+from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.clusters import note_kafka
+from commerce_observe.agent.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.messaging.producer import split_server
+from commerce_observe.agent.messaging.spans import merge_clean, start_span
+from commerce_observe.agent.propagation import Carrier, extract
+
+
+FAILED = "messaging.consumer_failed"
+NEW_TRACE = "messaging.consume_new_trace"
+BROKEN_CONTEXT = "messaging.consume_broken_context"
+EVICTED = "messaging.pending_evicted"
+
+#: Deliveries still open, by ``id(record)`` (the Delivery holds the record, so the
+#: id cannot be reused while registered). Bounded: an application that defers and
+#: never reports must not grow this forever.
+MAX_OPEN = 65_536
+_open: dict[int, Delivery] = {}
+
+
+class Delivery:
+    """One received message and its CONSUMER span.
+
+    The identity for the :class:`MessageFact` is kept as plain fields and the fact
+    built only at :meth:`finish`, and only when the hub has a listener for it.
+    """
+
+    __slots__ = ("span", "context", "record", "system", "stream", "event_id", "event_type", "source",
+                 "sequence", "partition", "offset", "group", "published", "explicit", "deferred", "done")
+
+    def __init__(self, span: trace.Span, record: object, system: str, stream: str, event_id: str | None,
+                 event_type: str | None, source: str | None, sequence: int | None, partition: int | None,
+                 offset: int | None, group: str | None, published: int | None) -> None:
+        self.span = span
+        self.context = trace.set_span_in_context(span)
+        self.record = record
+        self.system = system
+        self.stream = stream
+        self.event_id = event_id
+        self.event_type = event_type
+        self.source = source
+        self.sequence = sequence
+        self.partition = partition
+        self.offset = offset
+        self.group = group
+        self.published = published
+        self.explicit = False
+        self.deferred = False
+        self.done = False
+
+    def _fact(self, stage: Stage, now: int, error: str | None) -> MessageFact:
+        ctx = self.span.get_span_context()
+        return MessageFact(  # positional: measurably cheaper than keywords on this path
+            stage, self.system, self.stream, self.event_id, self.event_type, self.source, self.sequence,
+            format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
+            self.partition, self.offset, self.group, self.published, None, None, error,
+        )
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the span and report HANDLED (``error`` None) or HANDLE_FAILED, once."""
+        if self.done:
+            return
+        self.done = True
+        _open.pop(id(self.record), None)
+        span = self.span
+        text = None
+        if error is not None:
+            text = f"{type(error).__name__}: {error}"
+            span.set_status(Status(StatusCode.ERROR, text))
+            span.record_exception(error)
+        the_hub = hub()
+        if not the_hub.has_listeners(MessageFact):
+            span.end()
+            return
+        now = time.time_ns()  # one clock read for the span's end and the fact
+        span.end(now)
+        the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, now, text))
+
+
+def kafka_consumer_info(group: Any, servers: object) -> tuple[Any, tuple[str | None, int | None]]:
+    """What a Kafka wrapper keeps in :attr:`Tracker.info`, from a consumer's config read once:
+    its group and the first server (the span's ``server.*``).
+
+    The bootstrap setting is also noted as given, string or list, for the default
+    audit cluster, as the producer's :class:`~commerce_observe.agent.messaging.producer.Endpoint`
+    does: the first server alone drops the others and loses an IPv6 host's brackets.
+    """
+    note_kafka(servers)
+    return group, split_server(servers)
+
+
+def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
+                   partition: int | None = None, offset: int | None = None, key: object = None,
+                   group: str | None = None, server: tuple[str | None, int | None] = (None, None),
+                   timestamp_ms: int | None = None, stream: str | None = None,
+                   attributes: dict[str, AttributeValue] | None = None) -> Delivery | None:
+    """Open the CONSUMER span for ``record``, child of the producer's context.
+
+    A record without usable trace headers still gets a span, in a new trace
+    (counted; ``messaging.consume_broken_context`` when headers were there but bad).
+    Returns None (counted) when our code failed; strict mode re-raises.
+    """
+    try:
+        return _begin(record, system, destination, carrier, partition, offset, key, group, server,
+                      timestamp_ms, stream or destination, attributes)
+    except Exception as exc:
+        stats.record_failure(FAILED, "consumer instrumentation failed: %r", exc)
+        if stats.strict:
+            raise
+        return None
+
+
+#: Per (system, destination, group, server): the CONSUMER span's name and the
+#: attributes all its records share, built once (bounded).
+_constants: dict[tuple[str, str, str | None, str | None, int | None], tuple[str, dict[str, AttributeValue]]] = {}
+
+
+def _constant_attributes(system: str, destination: str, group: str | None,
+                         server: tuple[str | None, int | None]) -> tuple[str, dict[str, AttributeValue]]:
+    key = (system, destination, group, server[0], server[1])
+    found = _constants.get(key)
+    if found is None:
+        attrs: dict[str, AttributeValue] = {
+            sc.SYSTEM: system,
+            sc.DESTINATION: destination,
+            sc.OPERATION_TYPE: "process",
+            sc.OPERATION: "process",
+        }
+        if group:
+            attrs[sc.CONSUMER_GROUP] = str(group)
+        if server[0] is not None:
+            attrs[sc.SERVER_ADDRESS] = server[0]
+            if server[1] is not None:
+                attrs[sc.SERVER_PORT] = server[1]
+        found = (f"process {destination}", attrs)
+        if len(_constants) < 4096:
+            _constants[key] = found
+    return found
+
+
+def _begin(record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
+           offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
+           timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
+    now = time.time_ns()
+    empty = Context()
+    parent = extract(carrier, empty)  # returns ``empty`` itself when there is no usable parent
+    if parent is empty:
+        stats.incr(NEW_TRACE)
+        if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
+            stats.incr(BROKEN_CONTEXT)
+    text = ce.header_text
+    get = carrier.get
+    event_id = text(get(sc.H_ID))
+    type_header = text(get(sc.H_TYPE))
+    source = text(get(sc.H_SOURCE))
+    sequence = ce.parse_sequence(text(get(sc.H_SEQUENCE)))
+    published = ce.parse_time(text(get(sc.H_TIME)))
+    if published is None and timestamp_ms is not None and timestamp_ms > 0:
+        published = timestamp_ms * 1_000_000
+
+    name, constants = _constant_attributes(system, destination, group, server)
+    attrs = constants.copy()
+    if event_id is not None:
+        attrs[sc.MESSAGE_ID] = event_id
+    if source is not None:
+        attrs[sc.CE_EVENT_SOURCE] = source
+    if type_header is not None:
+        attrs[sc.CE_EVENT_TYPE] = type_header
+    if sequence is not None:
+        attrs[sc.SEQUENCE] = sequence
+    if partition is not None and partition >= 0:
+        attrs[sc.PARTITION] = str(partition)
+    if offset is not None and offset >= 0:
+        attrs[sc.KAFKA_OFFSET] = offset
+    if isinstance(key, (bytes, bytearray, str)):
+        try:
+            attrs[sc.KAFKA_KEY] = key if isinstance(key, str) else bytes(key).decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if published is not None:
+        attrs[sc.LATENCY_MS] = (now - published) / 1e6
+    rest = merge_clean(attrs, extra)
+    span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
+    if rest and span.is_recording():
+        span.set_attributes(rest)  # validated
+    delivery = Delivery(span, record, system, stream, event_id, ce.event_type_of(type_header),
+                        source, sequence, partition, offset, group, published)
+    if len(_open) >= MAX_OPEN:
+        _evict()
+    _open[id(record)] = delivery
+    return delivery
+
+
+def _evict() -> None:
+    try:
+        oldest = _open.pop(next(iter(_open)))
+    except (StopIteration, KeyError, RuntimeError):
+        return
+    stats.incr(EVICTED)
+    oldest.done = True
+    oldest.span.set_attribute(sc.OUTCOME, "unknown")
+    oldest.span.end()
+
+
+class Tracker:
+    """The open implicit deliveries of one consumer (or channel), and the active one."""
+
+    __slots__ = ("pending", "active", "token", "owner", "busy", "info", "__weakref__")
+
+    def __init__(self) -> None:
+        #: What the client wrapper reads once per consumer (config: group, servers).
+        self.info: Any = None
+        self.pending: list[Delivery] = []
+        self.active: Delivery | None = None
+        self.token: Any = None
+        #: The asyncio task that attached ``token`` (async clients set it): a token can
+        #: only be detached in the context that attached it.
+        self.owner: object = None
+        self.busy = False  # a client method that calls another traced one is running
+
+    def settle(self) -> None:
+        """The application asked for more: what it got before is handled."""
+        self.release()
+        pending, self.pending = self.pending, []
+        for delivery in pending:
+            if not (delivery.explicit or delivery.deferred):
+                delivery.finish()
+
+    def disown(self, task: object) -> None:
+        """Called by async wrappers with the running task: a current-span token that
+        another task attached cannot be detached from here, so it is dropped (that
+        task's context keeps the span current until the task ends)."""
+        if self.token is not None and self.owner is not task:
+            self.token = None
+            self.active = None
+
+    def release(self) -> None:
+        """The loop was left (break or exception): stop being current, keep the outcome open.
+
+        Whether the handler raised cannot be seen from here; the record is settled
+        by the next request to the consumer or its close (or by :class:`handling`).
+        """
+        if self.token is not None:
+            token, self.token = self.token, None
+            otel_context.detach(token)
+        self.active = None
+
+    def add(self, delivery: Delivery) -> None:
+        self.pending.append(delivery)
+
+    def activate(self, delivery: Delivery) -> None:
+        """Make ``delivery``'s span current until the next :meth:`settle`."""
+        self.pending.append(delivery)
+        self.active = delivery
+        self.token = otel_context.attach(delivery.context)
+
+
+_trackers: WeakKeyDictionary[Any, Tracker] = WeakKeyDictionary()
+
+
+def tracker_for(consumer: Any) -> Tracker:
+    tracker = _trackers.get(consumer)
+    if tracker is None:
+        tracker = _trackers.setdefault(consumer, Tracker())
+    return tracker
+
+
+def delivery_of(record: object) -> Delivery | None:
+    """The open delivery of a record handed out by an instrumented consumer."""
+    delivery = _open.get(id(record))
+    return delivery if delivery is not None and delivery.record is record else None

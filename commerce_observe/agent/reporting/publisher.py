@@ -1,0 +1,38 @@
+"""Publish event documents to the Kafka events topic (read by the monitor's shipper).
+
+Our own producer must not be traced as application messaging (that would audit the
+telemetry topic and loop), so when commerce_observe has patched kafka-python we call
+the original ``send`` it wrapped (``__wrapped__``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from commerce_observe.store import documents as d
+from commerce_observe.store.kafka_io import EVENTS_TOPIC, original
+
+
+class KafkaEventPublisher:
+    """A batch sink: sends documents to the events topic and waits for the broker's acks."""
+
+    def __init__(self, bootstrap: str, topic: str = EVENTS_TOPIC, **producer_config: Any) -> None:
+        from kafka import KafkaProducer
+
+        config: dict[str, Any] = {"acks": "all", "linger_ms": 20, "retries": 5, "compression_type": None}
+        config.update(producer_config)
+        self.topic = topic
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, **config)
+        self._send = original(KafkaProducer, "send")
+
+    def __call__(self, docs: Sequence[d.Document]) -> None:
+        futures = [self._send(self._producer, self.topic, value=json.dumps(doc, separators=(",", ":")).encode(),
+                              key=str(doc["event.id"]).encode()) for doc in docs]
+        self._producer.flush()
+        for f in futures:
+            f.get(timeout=30)  # raises the send error: the batcher retries, then counts the drop
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)

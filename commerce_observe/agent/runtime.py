@@ -1,0 +1,214 @@
+"""The one place that wires: config, tracer provider, exporters, patches.
+
+``install()`` builds a single :class:`Runtime` (idempotent and thread-safe: a second
+call returns the first runtime), binds it behind OpenTelemetry's global API and
+enables the integrations; ``shutdown()`` flushes the exporters and undoes all of it,
+and is registered to run at interpreter exit. After ``fork`` the export pipeline
+re-creates its threads in the child, so pre-fork servers need nothing extra.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import sampling
+
+from commerce_observe.agent._provider import SwitchableTracerProvider
+from commerce_observe._internal.selfstats import logger, stats
+from commerce_observe.config import Config, load_config
+from commerce_observe.agent.export.base import Exporter
+from commerce_observe.agent.hub import Hub, _bind
+from commerce_observe.agent.instrumentation.base import Instrumentor
+from commerce_observe.agent.listeners import attach_all
+
+_lock = threading.RLock()
+_runtime: Runtime | None = None
+_proxy: SwitchableTracerProvider | None = None
+_atexit_registered = False
+
+
+@dataclass
+class Runtime:
+    """Everything ``install()`` created, and nothing global besides the bindings."""
+
+    config: Config
+    tracer_provider: TracerProvider
+    pipeline: Any
+    exporters: Sequence[Exporter]
+    hub: Hub
+    instrumentors: list[Instrumentor] = field(default_factory=list)
+    log_filter: logging.Filter | None = None
+    #: What ``log_filter`` was added to at install (so shutdown removes it from exactly those).
+    log_targets: list[logging.Filterer] = field(default_factory=list)
+    destinations: list[str] = field(default_factory=list)
+    detachers: list[Callable[[], None]] = field(default_factory=list)
+    #: Background writers besides the span pipeline (the audit trail, once started):
+    #: each takes a timeout in seconds and says whether it caught up.
+    flushers: list[Callable[[float], bool]] = field(default_factory=list)
+
+    def flush(self, timeout_millis: int = 30_000) -> bool:
+        """Deliver every span ended and every audit record emitted so far (or time out: False)."""
+        ok = bool(self.tracer_provider.force_flush(timeout_millis))
+        for flush in list(self.flushers):
+            ok = flush(timeout_millis / 1000) and ok
+        return ok
+
+
+def _sampler(config: Config) -> sampling.Sampler:
+    ratio = config.sampler_arg
+    return {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "traceidratio": sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": sampling.ParentBased(sampling.ALWAYS_ON),
+        "parentbased_always_off": sampling.ParentBased(sampling.ALWAYS_OFF),
+        "parentbased_traceidratio": sampling.ParentBased(sampling.TraceIdRatioBased(ratio)),
+    }[config.sampler]
+
+
+def _resource(config: Config) -> Resource:
+    attrs: dict[str, Any] = dict(config.resource_attributes)
+    attrs["service.name"] = config.service_name
+    return Resource.create(attrs)
+
+
+def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list[str]]:
+    exporters: list[Exporter] = []
+    where: list[str] = []
+    if config.zipkin_endpoint:
+        from commerce_observe.agent.export.zipkin import ZipkinExporter
+
+        exporters.append(ZipkinExporter(config.zipkin_endpoint, timeout_s=config.zipkin_timeout_ms / 1000))
+        where.append(f"Zipkin at {config.zipkin_endpoint}")
+    if config.apm_server_url:
+        from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+
+        exporters.append(
+            ElasticApmExporter(
+                config.apm_server_url,
+                config.service_name,
+                secret_token=config.apm_secret_token,
+                api_key=config.apm_api_key,
+                environment=config.apm_environment,
+                verify_server_cert=config.apm_verify_server_cert,
+                resource=dict(resource.attributes),
+            )
+        )
+        where.append(f"Elastic APM at {config.apm_server_url}")
+    return exporters, where
+
+
+def _log_targets() -> list[logging.Filterer]:
+    """Where the masking log filter goes: our own logger, and the root logger's
+    handlers present at install (which covers the application's logs too)."""
+    return [logger, *logging.getLogger().handlers]
+
+
+def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Runtime | None:
+    """Set everything up once from the environment (and ``overrides``, by setting name).
+
+    ``exporters`` adds exporters of your own (tests use the in-memory one); when no
+    backend is configured and none is given, spans go to the embedded default file.
+    Returns the runtime, or None when ``COMMERCE_OBSERVE_ENABLED=false``.
+    """
+    global _runtime, _proxy, _atexit_registered
+    with _lock:
+        if _runtime is not None:
+            return _runtime
+        config = load_config(env, **overrides)
+        if not config.enabled:
+            return None
+        stats.strict = config.strict
+
+        from commerce_observe.agent.export.pipeline import ExportPipeline
+        from commerce_observe.agent.privacy import Masker
+        from commerce_observe.agent.propagation import CommercePropagator, allow
+        from commerce_observe.agent.instrumentation.registry import enable_all
+
+        resource = _resource(config)
+        chosen, where = _exporters(config, resource)
+        chosen.extend(exporters or ())
+        if not chosen:
+            from commerce_observe.agent.export.file import FileExporter
+
+            path = os.path.abspath(config.output_file)
+            chosen.append(FileExporter(path))
+            where.append(f"file {path} (no backend configured; open it in the Zipkin UI with 'Upload JSON')")
+            sys.stderr.write(f"commerce_observe: traces go to {path}\n")
+        masker = Masker(config.sensitive_fields)
+        pipeline = ExportPipeline(
+            chosen,
+            masker,
+            max_queue_size=config.max_queue_size,
+            max_export_batch_size=config.max_export_batch_size,
+            schedule_delay_ms=config.schedule_delay_ms,
+        )
+        provider = TracerProvider(resource=resource, sampler=_sampler(config))
+        provider.add_span_processor(pipeline)
+
+        if _proxy is None:
+            _proxy = SwitchableTracerProvider()
+            trace.set_tracer_provider(_proxy)
+            if trace.get_tracer_provider() is not _proxy:
+                stats.warn("runtime.foreign_provider", "another tracer provider is global; commerce_observe spans only reach it through commerce_observe tracers")
+        _proxy.bind(provider)
+        allow(config.propagators)  # the formats injection may write
+        propagate.set_global_textmap(CommercePropagator())
+
+        log_filter = masker.log_filter()
+        log_targets = _log_targets()
+        for target in log_targets:
+            target.addFilter(log_filter)
+        hub = Hub()
+        _bind(hub)
+        runtime = Runtime(config, provider, pipeline, chosen, hub, log_filter=log_filter,
+                          log_targets=log_targets, destinations=where)
+        _runtime = runtime
+        runtime.detachers = attach_all(runtime)
+        runtime.instrumentors = enable_all(config.disabled_instrumentations)
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+        return runtime
+
+
+def current() -> Runtime | None:
+    """The installed runtime, if any."""
+    return _runtime
+
+
+def shutdown(timeout_millis: int = 30_000) -> None:
+    """Flush and stop exporters, undo patches and bindings. Safe to call twice."""
+    global _runtime
+    with _lock:
+        runtime = _runtime
+        if runtime is None:
+            return
+        _runtime = None
+        from commerce_observe.agent.instrumentation.registry import disable_all
+
+        disable_all(runtime.instrumentors)
+        for detach in runtime.detachers:
+            detach()
+        runtime.tracer_provider.force_flush(timeout_millis)
+        runtime.tracer_provider.shutdown()
+        from commerce_observe.agent.propagation import allow
+
+        allow(None)
+        if _proxy is not None:
+            _proxy.bind(None)
+        _bind(None)
+        runtime.hub.clear()
+        if runtime.log_filter is not None:
+            for target in runtime.log_targets:
+                target.removeFilter(runtime.log_filter)

@@ -1,5 +1,0 @@
-"""The local commerce dashboard (``commerce-observe dashboard``): page, script and JSON API."""
-
-from commerce_observe.dashboard.server import Dashboard
-
-__all__ = ["Dashboard"]

@@ -1,3 +1,0 @@
-"""Elastic APM intake v2 encoding (``mapping``, ``metadata``, ``labels``, ``classify``)
-and elastic-apm's transport (``transport``). The exporter is
-:class:`commerce_observe.export.elastic_apm.ElasticApmExporter`."""

@@ -1,0 +1,34 @@
+"""The result of scoring one point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from commerce_observe.monitor.anomaly.severity import severity
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Final score of one point; never revised after it is returned.
+
+    ``score`` is 0..100 (25 warning, 50 minor, 75 critical) or None when the point
+    is not scored: the series is still ``warming_up``, the point is ``excluded`` by
+    a calendar event (its name), or the input was ``rejected`` (the reason).
+    ``alert`` is True only on the first critical point of an incident (later
+    critical points of the same series within the cool-down are not new alerts).
+    """
+
+    series: str
+    timestamp: datetime
+    score: float | None
+    actual: float
+    expected: float | None = None
+    warming_up: bool = False
+    excluded: str | None = None
+    rejected: str | None = None
+    alert: bool = False
+
+    @property
+    def severity(self) -> str:
+        return severity(self.score)

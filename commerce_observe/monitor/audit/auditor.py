@@ -1,0 +1,313 @@
+"""The streaming auditor: reconciles producers against each consumer group by event id.
+
+Why streaming: a deploy gate reads days of audit history, but an event can only go
+wrong within its grace period (it is handled by then, or it is lost). So state is
+kept per *open* event only; once the watermark (the newest record time seen, i.e.
+stream time) passes an event's deadline (first seen + grace) it is resolved into
+findings and evicted. Memory follows the grace window, not the history.
+
+Why raw lines: the hot loop splits each line only up to the fields it needs and
+keeps the bytes; everything else (type, order id, trace id) is decoded only for
+the few events that become findings.
+
+Late evidence is honoured: findings stay provisional until :meth:`finish`, so a
+handling that arrives after its event was resolved as LOST turns the finding into
+LATE (or nothing), and an ack after UNDELIVERED reopens the event. Identical
+records (an at-least-once sink or a spool replay repeats some) count once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from commerce_observe.monitor.audit.findings import Finding, Kind, from_line, handling_of
+from commerce_observe.monitor.audit.sequence import SeqTrack
+
+# event state: a list indexed by position, [0 producer line | None, 1 flags, 2 {group: handled line | [lines]},
+# 3 {group: [failed lines]} | None, 4 producer time, 5 destination, 6 sequence and 7 source a producer record of it
+# gave the sequence tracker (b"": none)].
+# Giving a tracker a number it already has is a no-op (the number is pending, or behind the expected one and in no
+# gap), so the second producer record of an event (publish and ack carry the same number) skips the tracker.
+_PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT = 1, 2, 4, 8, 16  # _REPEAT: some group holds a list of handlings
+_PRODUCER_FLAGS = {b"P": _PUB, b"A": _ACK, b"F": _SENDFAIL}
+_COMPACT_AT = 1 << 14  # resolved deadline-queue entries kept before the queue is compacted
+
+#: per destination: (latest of its groups' earliest publications, groups learned there,
+#: candidate (group, expected-since) pairs, candidate groups)
+DestInfo = tuple[int, frozenset[bytes], tuple[tuple[bytes, int], ...], frozenset[bytes]]
+
+
+class Auditor:
+    """Feed batches of audit lines with :meth:`feed`; :meth:`finish` returns the findings.
+
+    ``groups`` selects the consumer groups to check: None checks every group seen;
+    otherwise a mapping group -> destinations. A group is expected on a destination
+    it is explicitly mapped to, or, with an empty mapping, on every destination it
+    has been seen handling - for events published no more than one grace period
+    before the earliest publication it handled there. So a group that started
+    later is not blamed for older history, while a burst published just before
+    the group's first poll (partitions interleave it) is still checked in full.
+    The price: a group that joins live traffic at the latest offset may be blamed
+    for up to one grace period of events published just before it joined.
+
+    Hot path (``benchmarks/auditor.py``): :meth:`feed` is one loop over the batch
+    with no per-record calls but one ``SeqTrack.add`` per event - one ``split``
+    unpacked into the fields every stage needs, ``int`` only for times and sequence
+    numbers, one dict look-up by the raw event id, branches per stage letter. The
+    deadline queue is two parallel lists cut with one ``bisect``. Resolving an event
+    is inlined and takes set-level fast paths for the common case (every expected
+    group handled it once, nothing new to learn about who reads the destination).
+    """
+
+    def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.grace_ns = int(grace_s * 1e9)
+        self.sla_ns = int(sla_s * 1e9)
+        self._selected: dict[bytes, frozenset[bytes]] | None = None
+        if groups is not None:
+            self._selected = {g.encode(): frozenset(d.encode() for d in dests) for g, dests in groups.items()}
+        self._events: dict[bytes, list[Any]] = {}
+        self._names: dict[bytes, bytes] = {}  # group and destination names, one object each
+        # deadline queue: the watermark when each event was opened (non-decreasing, as the watermark only grows)
+        # and its id, as parallel lists; entries before _head are resolved
+        self._opened: list[int] = []
+        self._opened_ids: list[bytes] = []
+        self._head = 0
+        self._since: dict[bytes, dict[bytes, int]] = {}  # destination -> group -> earliest publication handled
+        self._dest: dict[bytes, DestInfo] = {}  # derived from _since and the selection, rebuilt when they change
+        self._seqs: dict[bytes, SeqTrack] = {}  # b"source\tdestination" -> tracker
+        self.watermark = 0
+        # provisional findings, as raw lines, built into Finding objects by finish()
+        self._lost: dict[tuple[bytes, bytes], tuple[bytes, list[bytes]]] = {}
+        self._undelivered: dict[bytes, bytes] = {}
+        self._late: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
+        self._dups: dict[tuple[bytes, bytes], list[bytes]] = {}
+        self.records = 0
+        self.invalid = 0
+        self.unidentified = 0
+        self.orphans = 0  # handled with no producer record at all (producer not audited?)
+        self.peak_open = 0
+        self.pending_at_finish = 0
+
+    def feed(self, lines: Iterable[bytes]) -> None:
+        """Ingest one batch of lines (any order across events), then resolve what is due."""
+        if lines.__class__ is not list:
+            lines = list(lines)
+        events = self._events
+        get = events.get
+        op_append, id_append = self._opened.append, self._opened_ids.append
+        sla, wm = self.sla_ns, self.watermark
+        seqs, lost, late, since, undelivered = self._seqs, self._lost, self._late, self._since, self._undelivered
+        _int, intern = int, self._names.setdefault
+        bad = anon = 0
+        for line in lines:
+            # the fields the stages need, unpacked at once; fewer than 9 fields: not a record
+            try:
+                code, ts, eid, grp, pb, src, dest, sq, _ = line.split(b"\t", 8)
+            except ValueError:
+                bad += 1
+                continue
+            if not eid:
+                anon += 1
+                continue
+            t = _int(ts)
+            if t > wm:
+                wm = t
+            if code == b"H":
+                grp = intern(grp, grp)  # shared group and destination objects: compact state, warm keys
+                s = get(eid)
+                if s is None:
+                    if (eid, grp) in lost or eid in undelivered:
+                        self._late_evidence(eid, grp, line, pb, t)
+                        continue
+                    s = events[eid] = [None, 0, {grp: line}, None, 0, intern(dest, dest), b"", b""]
+                    op_append(wm)
+                    id_append(eid)
+                else:
+                    handled = s[2]
+                    g = handled.setdefault(grp, line)  # one handling: the line itself, a list only for repeats
+                    if g is not line:
+                        if g.__class__ is bytes:
+                            if g != line:
+                                handled[grp] = [g, line]
+                                s[1] |= _REPEAT
+                        elif line not in g:
+                            g.append(line)
+                        continue
+                if pb:
+                    pub = _int(pb)
+                    if t - pub > sla:
+                        late[(eid, grp)] = (line, pub)
+                    d = since.get(dest)  # learn who reads where as soon as it shows (the check spares the call)
+                    if d is None or d.get(grp, pub + 1) > pub:
+                        self._learn_since(dest, grp, pub)
+                else:
+                    s[1] |= _NEEDS_LATE
+                continue
+            # producer stages: the line kept is the ack, else the first; the time is the publication's
+            flag = _PRODUCER_FLAGS.get(code)
+            if flag is not None:
+                s = get(eid)
+                if s is None:
+                    if eid in undelivered:
+                        del undelivered[eid]  # reopen: a later ack or retry may deliver it
+                    s = events[eid] = [line, flag, {}, None, t, intern(dest, dest), sq, src]
+                    op_append(wm)
+                    id_append(eid)
+                else:
+                    if flag == _PUB:
+                        if s[0] is None:
+                            s[0] = line
+                        s[4] = t
+                    else:  # an ack always replaces the line kept; a send failure only a non-ack
+                        if flag == _ACK or s[0] is None or not s[1] & _ACK:
+                            s[0] = line
+                        if not s[4]:
+                            s[4] = t
+                    s[1] |= flag
+                    if sq == s[6] and src == s[7] and dest == s[5]:
+                        continue  # the sequence number this event's first producer record gave
+                    if not s[6] and dest == s[5]:
+                        s[6], s[7] = sq, src
+            elif code == b"X":
+                s = get(eid)
+                if s is None:
+                    s = events[eid] = [None, 0, {}, None, 0, intern(dest, dest), b"", b""]
+                    op_append(wm)
+                    id_append(eid)
+                if s[3] is None:
+                    s[3] = {}
+                s[3].setdefault(grp, []).append(line)
+                continue
+            else:
+                bad += 1
+                continue
+            # sequence numbers per (source, destination)
+            if sq:
+                key = src + b"\t" + dest
+                tr = seqs.get(key)
+                if tr is None:
+                    tr = seqs[key] = SeqTrack()
+                tr.add(_int(sq), t)
+        self.records += len(lines)
+        self.invalid += bad
+        self.unidentified += anon
+        self.watermark = wm
+        if len(events) > self.peak_open:
+            self.peak_open = len(events)
+        self.advance(wm)
+
+    def advance(self, watermark_ns: int) -> None:
+        """Resolve every event and sequence whose deadline is at or before ``watermark_ns``."""
+        if watermark_ns > self.watermark:
+            self.watermark = watermark_ns
+        horizon = watermark_ns - self.grace_ns  # due: opened at or before it (deadline = opened + grace)
+        opened, head = self._opened, self._head
+        end = bisect_right(opened, horizon, head)
+        if end > head:
+            due = self._opened_ids[head:end]
+            if end >= _COMPACT_AT and 2 * end >= len(opened):
+                del opened[:end]
+                del self._opened_ids[:end]
+                end = 0
+            self._head = end
+            self._resolve(due)
+        for tr in self._seqs.values():
+            tr.resolve(horizon)
+
+    def _dest_info(self, dest: bytes) -> DestInfo:
+        """What resolution needs about ``dest``: learned groups, then explicit ones, as candidates."""
+        sel = self._selected
+        known = self._since.get(dest, {})
+        learned = [(g, t) for g, t in known.items() if sel is None or g in sel]
+        explicit = [(g, -1) for g, dests in (sel or {}).items() if dest in dests]
+        merged = dict(learned)
+        merged.update(explicit)
+        info = self._dest[dest] = (max(known.values(), default=0), frozenset(known), tuple(merged.items()), frozenset(merged))
+        return info
+
+    def _learn_since(self, dest: bytes, grp: bytes, pub: int) -> None:
+        known = self._since.setdefault(dest, {})
+        if known.get(grp, pub + 1) > pub:
+            known[grp] = pub
+            self._dest.pop(dest, None)
+
+    def _resolve(self, due: list[bytes]) -> None:
+        """Resolve the events ``due`` (in deadline order) into provisional findings and evict them."""
+        pop, sel, grace, sla = self._events.pop, self._selected, self.grace_ns, self.sla_ns
+        info_of, learn = self._dest.get, self._learn_since
+        dups, lost, undelivered, late = self._dups, self._lost, self._undelivered, self._late
+        orphans = 0
+        for eid in due:
+            s = pop(eid, None)
+            if s is None:
+                continue
+            pline, flags, handled, failed, ptime, dest, _, _ = s
+            if flags & _REPEAT:
+                for grp, lines in handled.items():
+                    if lines.__class__ is list and (sel is None or grp in sel):
+                        dups[(eid, grp)] = lines
+            if pline is None:
+                orphans += 1
+                continue
+            if flags & _ACK or ((flags & _PUB) and (handled or failed)):
+                info = info_of(dest) or self._dest_info(dest)
+                hk = handled.keys()
+                # learn from the handlings with the producer's time standing in for the publication time:
+                # nothing to learn when every group is known here no later than that
+                if handled and (ptime < info[0] or not hk <= info[1]):
+                    for grp in handled:
+                        learn(dest, grp, ptime)
+                    info = info_of(dest) or self._dest_info(dest)
+                if not hk >= info[3]:  # some candidate group did not handle it
+                    for grp, gsince in info[2]:
+                        if gsince - grace <= ptime and grp not in handled:
+                            lost[(eid, grp)] = (pline, (failed or {}).get(grp, []))
+            elif not handled:
+                undelivered[eid] = pline
+            if flags & _NEEDS_LATE:
+                for grp, lines in handled.items():
+                    first = lines if lines.__class__ is bytes else lines[0]
+                    f = first.split(b"\t", 5)
+                    if not f[4] and int(f[1]) - ptime > sla:
+                        late[(eid, grp)] = (first, ptime)
+        self.orphans += orphans
+
+    def _late_evidence(self, eid: bytes, grp: bytes, line: bytes, pb: bytes, t: int) -> None:
+        """A handling of an already-resolved event: retract LOST/UNDELIVERED, judge lateness."""
+        entry = self._lost.pop((eid, grp), None)
+        self._undelivered.pop(eid, None)
+        pub = int(pb) if pb else (int(entry[0].split(b"\t", 2)[1]) if entry else t)
+        if t - pub > self.sla_ns and (eid, grp) not in self._late:
+            self._late[(eid, grp)] = (line, pub)
+
+    def finish(self, now_ns: int | None = None) -> list[Finding]:
+        """Resolve what is due by ``now_ns`` (default: the watermark) and return all findings.
+
+        Events still inside their grace period are not judged (counted in
+        ``pending_at_finish``): it is too early to call them lost.
+        """
+        self.advance(max(now_ns or 0, self.watermark))
+        self.pending_at_finish = len(self._events)
+        out: list[Finding] = []
+        for (eid, grp), (pline, xlines) in self._lost.items():
+            out.append(from_line(Kind.LOST, pline, consumer_group=grp.decode(), handlings=tuple(map(handling_of, xlines))))
+        for eid, pline in self._undelivered.items():
+            out.append(from_line(Kind.UNDELIVERED, pline))
+        for (eid, grp), lines in self._dups.items():
+            hs = tuple(map(handling_of, lines))
+            out.append(from_line(Kind.DUPLICATE, lines[0], consumer_group=grp.decode(), handlings=hs))
+        sel = self._selected
+        for (eid, grp), (hline, pub) in self._late.items():
+            if sel is not None and grp not in sel:
+                continue
+            h = handling_of(hline)
+            out.append(from_line(Kind.LATE, hline, consumer_group=grp.decode(), published_ns=pub,
+                                 latency_ms=(h.time_ns - pub) / 1e6, handlings=(h,)))
+        for key, tr in self._seqs.items():
+            src, _, dest = key.partition(b"\t")
+            for lo, hi in tr.gaps:
+                out.append(Finding(Kind.GAP, None, source=src.decode(), destination=dest.decode(), sequence=lo, sequence_end=hi))
+        out.sort(key=Finding.sort_key)
+        return out

@@ -1,0 +1,45 @@
+"""``commerce-observe dashboard``: the commerce monitoring page on a local port.
+
+Reads the embedded SQLite store by default (the file the direct writer fills),
+or Elasticsearch with ``--elasticsearch URL``; nothing is fetched from the
+internet, so it works on a laptop with nothing installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from commerce_observe.monitor.cli._store import add_store_args, open_store_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("dashboard", help="serve the commerce monitoring dashboard",
+                              description="Sales trend, orders and payments per minute, top products, payment "
+                                          "failure reasons, latency and lost/duplicate findings on one page.")
+    add_store_args(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--zipkin-url", default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
+    p.add_argument("--kibana-url", default=None, help="Kibana base for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commerce_observe.config import load_config
+    from commerce_observe.monitor.dashboard import Dashboard
+
+    config = load_config()
+    store = open_store_from(args)
+    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui,
+                    kibana_url=args.kibana_url or config.kibana_url, refresh_s=args.refresh)
+    sys.stderr.write(f"commerce_observe: dashboard at {app.url} (Ctrl-C to stop)\n")
+    try:
+        app.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+        store.close()
+    return 0

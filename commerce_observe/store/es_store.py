@@ -1,0 +1,149 @@
+"""The production store: documents in an Elasticsearch data stream, queries as aggregations.
+
+Same :class:`~commerce_observe.store.queries.MetricsQuery` answers as the
+SQLite store, computed by Elasticsearch: per-minute counts with a
+``date_histogram``, revenue with ``sum`` per currency ``terms``, top products as
+``terms`` over item documents ordered by summed quantity, latency as ``stats``
+plus a ``range`` histogram with the same bounds. Ranges use epoch milliseconds,
+``gte`` start and ``lt`` end, like the rollups' whole minutes.
+
+Idempotence caveat: ``_id`` uniqueness holds per backing index, so an event
+redelivered right across a rollover could be stored twice; redeliveries come
+within seconds, rollovers once a day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from commerce_observe.store import documents as d
+from commerce_observe.store import es_mapping
+from commerce_observe.store.es_client import BulkWriter, EsHttp
+from commerce_observe.store.queries import (
+    LATENCY_BOUNDS_MS, AlertRow, CountRow, LatencyStats, MinuteRow, ProductRow, RevenueRow, TimeRange,
+    TrendRow, aov, by_count, money,
+)
+from commerce_observe.store.store import WriteResult
+
+PAYMENT_ACTIONS = ("payment.authorized", "payment.failed")
+
+
+def _terms(field: str, values: Sequence[str] | str) -> dict[str, Any]:
+    return {"terms": {field: list(values)}} if not isinstance(values, str) else {"term": {field: values}}
+
+
+class ElasticsearchStore:
+    """:class:`~commerce_observe.store.store.EventStore` over one data stream."""
+
+    def __init__(self, url: str, *, data_stream: str = es_mapping.DATA_STREAM, setup: bool = True,
+                 refresh_on_write: bool = False, batch_docs: int = 2000, batch_bytes: int = 5 * 2**20,
+                 max_in_flight: int = 2, **http_options: Any) -> None:
+        self.http = EsHttp(url, **http_options)
+        self.data_stream = data_stream
+        self.setup_notes = es_mapping.install(self.http) if setup else []
+        self.writer = BulkWriter(self.http, data_stream, batch_docs=batch_docs, batch_bytes=batch_bytes,
+                                 max_in_flight=max_in_flight, refresh=refresh_on_write)
+
+    def write(self, docs: Sequence[Mapping[str, Any]]) -> WriteResult:
+        good = [doc for doc in docs if "event.id" in doc and "@timestamp" in doc]
+        return self.writer.write(good) + WriteResult(rejected=len(docs) - len(good))
+
+    def refresh(self) -> None:
+        """Make everything written so far searchable (tests; production waits for refresh_interval)."""
+        self.http.request("POST", f"/{self.data_stream}/_refresh")
+
+    def close(self) -> None:
+        self.writer.close()
+        self.http.close()
+
+    def _search(self, r: TimeRange, filters: list[dict[str, Any]], aggs: dict[str, Any] | None = None,
+                **extra: Any) -> Any:
+        query = {"bool": {"filter": [{"range": {"@timestamp": {"gte": r.start_ms, "lt": r.end_ms,
+                                                               "format": "epoch_millis"}}}, *filters]}}
+        body: dict[str, Any] = {"size": 0, "track_total_hits": False, "query": query, **extra}
+        if aggs:
+            body["aggs"] = aggs
+        return self.http.request("POST", f"/{self.data_stream}/_search?ignore_unavailable=true", body)
+
+    def per_minute(self, r: TimeRange) -> list[MinuteRow]:
+        res = self._search(r, [_terms("event.action", ("order.created", *PAYMENT_ACTIONS)),
+                               _terms(d.RECORD, d.EVENT)],
+                           {"m": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1m", "min_doc_count": 1},
+                                  "aggs": {"a": {"terms": {"field": "event.action", "size": 10}}}}})
+        rows = []
+        for b in res.get("aggregations", {}).get("m", {}).get("buckets", []):
+            n = {x["key"]: x["doc_count"] for x in b["a"]["buckets"]}
+            rows.append(MinuteRow(int(b["key"]), n.get("order.created", 0),
+                                  sum(n.get(a, 0) for a in PAYMENT_ACTIONS), n.get("payment.failed", 0)))
+        return rows
+
+    def _orders(self) -> list[dict[str, Any]]:
+        return [_terms("event.action", "order.created"), _terms(d.RECORD, d.EVENT)]
+
+    _BY_CURRENCY = {"c": {"terms": {"field": "commerce.currency", "size": 500, "order": {"_key": "asc"}},
+                          "aggs": {"s": {"sum": {"field": "commerce.amount"}}}}}
+
+    def revenue(self, r: TimeRange) -> list[RevenueRow]:
+        res = self._search(r, self._orders(), self._BY_CURRENCY)
+        out = []
+        for b in res.get("aggregations", {}).get("c", {}).get("buckets", []):
+            total = money(b["s"]["value"] * 1000)
+            out.append(RevenueRow(b["key"], b["doc_count"], total, aov(total, b["doc_count"])))
+        return out
+
+    def sales_trend(self, r: TimeRange, bucket_minutes: int = 1) -> list[TrendRow]:
+        res = self._search(r, self._orders(), {"t": {
+            "date_histogram": {"field": "@timestamp", "fixed_interval": f"{bucket_minutes}m", "min_doc_count": 1},
+            "aggs": self._BY_CURRENCY}})
+        return [TrendRow(int(t["key"]), c["key"], c["doc_count"], money(c["s"]["value"] * 1000))
+                for t in res.get("aggregations", {}).get("t", {}).get("buckets", []) for c in t["c"]["buckets"]]
+
+    def top_products(self, r: TimeRange, limit: int = 10) -> list[ProductRow]:
+        res = self._search(r, [_terms(d.RECORD, d.ITEM)], {"p": {
+            "terms": {"field": d.PRODUCT_ID, "size": limit, "shard_size": max(100, limit * 20),
+                      "order": [{"q": "desc"}, {"_key": "asc"}]},
+            "aggs": {"q": {"sum": {"field": d.PRODUCT_QUANTITY}}}}})
+        return [ProductRow(b["key"], int(b["q"]["value"]), b["doc_count"])
+                for b in res.get("aggregations", {}).get("p", {}).get("buckets", [])]
+
+    def _count_by(self, r: TimeRange, filters: list[dict[str, Any]], field: str) -> list[CountRow]:
+        res = self._search(r, filters, {"k": {"terms": {"field": field, "size": 1000}}})
+        return by_count({b["key"]: b["doc_count"] for b in res.get("aggregations", {}).get("k", {}).get("buckets", [])})
+
+    def failures_by_reason(self, r: TimeRange) -> list[CountRow]:
+        return self._count_by(r, [_terms("event.action", "payment.failed"), _terms(d.RECORD, d.EVENT)],
+                              "commerce.payment.failure_reason")
+
+    def failures_by_method(self, r: TimeRange) -> list[CountRow]:
+        return self._count_by(r, [_terms("event.action", "payment.failed"), _terms(d.RECORD, d.EVENT)],
+                              "commerce.payment.method")
+
+    def latency(self, r: TimeRange) -> LatencyStats:
+        bounds = (0.0, *LATENCY_BOUNDS_MS)
+        ranges = [{"from": lo, "to": hi} for lo, hi in zip(bounds, LATENCY_BOUNDS_MS)]
+        res = self._search(r, [_terms(d.RECORD, d.MESSAGE), {"exists": {"field": d.LATENCY_MS}}], {
+            "s": {"stats": {"field": d.LATENCY_MS}},
+            "h": {"range": {"field": d.LATENCY_MS, "ranges": [*ranges, {"from": LATENCY_BOUNDS_MS[-1]}]}}})
+        aggs = res.get("aggregations", {})
+        stats = aggs.get("s", {})
+        count = int(stats.get("count", 0))
+        hist = [b["doc_count"] for b in aggs.get("h", {}).get("buckets", [])] or [0] * (len(bounds))
+        edges: list[float | None] = [*LATENCY_BOUNDS_MS, None]
+        return LatencyStats(count, round(stats["avg"], 3) if count else None,
+                            round(stats["max"], 3) if count else None, tuple(zip(edges, hist)))
+
+    def finding_counts(self, r: TimeRange) -> list[CountRow]:
+        return self._count_by(r, [_terms(d.RECORD, d.FINDING)], d.FINDING_KIND)
+
+    def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
+        res = self._search(r, [_terms(d.RECORD, (d.FINDING, d.ANOMALY))], size=limit,
+                           sort=[{"@timestamp": "desc"}, {"event.id": "asc"}])
+        out = []
+        for hit in res["hits"]["hits"]:
+            s = hit["_source"]
+            kind = s.get(d.FINDING_KIND) or "ANOMALY"
+            out.append(AlertRow(d.timestamp_ms(s), kind, s.get("commerce.event.id"), s.get("commerce.event.type"),
+                                s.get("commerce.order.id"), s.get("commerce.payment.id"), s.get("trace.id"),
+                                s.get("message")))
+        return out

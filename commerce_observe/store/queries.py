@@ -1,0 +1,172 @@
+"""One query interface, two stores: what the dashboard (and anyone) asks a store.
+
+Both :class:`~commerce_observe.store.sqlite_store.SqliteStore` and
+:class:`~commerce_observe.store.es_store.ElasticsearchStore` implement
+:class:`MetricsQuery` and must answer the same questions with the same numbers
+(``tests/monitoring/test_same_results.py`` runs one data set through both).
+
+Definitions, kept in one place so both stores agree:
+
+* orders: ``order.created`` events; revenue and average order value are their
+  totals per currency (the amount, else the sum of the lines);
+* payments: payment attempts, ``payment.authorized`` + ``payment.failed``
+  (the same ratio the anomaly detector watches); failures: ``payment.failed``;
+* top products: order lines of ``order.created`` events, by quantity;
+* latency: ``handled`` audit records, handled time - published time.
+
+Ranges are whole minutes: ``start`` is floored and ``end`` raised to a minute
+boundary, so the SQLite per-minute rollups and Elasticsearch give the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Protocol
+
+MINUTE_MS = 60_000
+#: Latency histogram bounds in ms: bucket i counts latencies below bound i (and at
+#: or above the previous one); a last bucket holds everything from the top bound up.
+LATENCY_BOUNDS_MS: tuple[float, ...] = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0)
+MILLI = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start_ms: int
+    end_ms: int
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> TimeRange:
+        s = int(start.timestamp() * 1000) // MINUTE_MS * MINUTE_MS
+        e = -(-int(end.timestamp() * 1000) // MINUTE_MS) * MINUTE_MS
+        return cls(s, max(e, s + MINUTE_MS))
+
+    @classmethod
+    def last(cls, minutes: int, now: datetime | None = None) -> TimeRange:
+        end = now or datetime.now(timezone.utc)
+        return cls.of(end - timedelta(minutes=minutes), end)
+
+    @property
+    def minutes(self) -> int:
+        return (self.end_ms - self.start_ms) // MINUTE_MS
+
+
+@dataclass(frozen=True)
+class MinuteRow:
+    minute_ms: int
+    orders: int = 0
+    payments: int = 0
+    payment_failures: int = 0
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    currency: str
+    orders: int
+    revenue: Decimal
+    average_order_value: Decimal
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    bucket_ms: int
+    currency: str
+    orders: int
+    revenue: Decimal
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    product_id: str
+    quantity: int
+    lines: int
+
+
+@dataclass(frozen=True)
+class CountRow:
+    key: str
+    count: int
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    count: int
+    avg_ms: float | None
+    max_ms: float | None
+    #: (exclusive upper bound in ms, or None for the overflow bucket; count)
+    histogram: tuple[tuple[float | None, int], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    at_ms: int
+    kind: str  # LOST, DUPLICATE, ... or ANOMALY
+    event_id: str | None
+    event_type: str | None
+    order_id: str | None
+    payment_id: str | None
+    trace_id: str | None
+    detail: str | None
+
+
+class MetricsQuery(Protocol):
+    def per_minute(self, r: TimeRange) -> list[MinuteRow]: ...
+    def revenue(self, r: TimeRange) -> list[RevenueRow]: ...
+    def sales_trend(self, r: TimeRange, bucket_minutes: int = 1) -> list[TrendRow]: ...
+    def top_products(self, r: TimeRange, limit: int = 10) -> list[ProductRow]: ...
+    def failures_by_reason(self, r: TimeRange) -> list[CountRow]: ...
+    def failures_by_method(self, r: TimeRange) -> list[CountRow]: ...
+    def latency(self, r: TimeRange) -> LatencyStats: ...
+    def finding_counts(self, r: TimeRange) -> list[CountRow]: ...
+    def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]: ...
+
+
+def money(milli: int | float | Decimal) -> Decimal:
+    """Thousandths of a currency unit as a Decimal rounded to 0.001 (both stores use this)."""
+    return (Decimal(round(milli)) / 1000).quantize(MILLI)
+
+
+def aov(revenue: Decimal, orders: int) -> Decimal:
+    return (revenue / orders).quantize(MILLI) if orders else Decimal(0).quantize(MILLI)
+
+
+def by_count(rows: dict[str, int]) -> list[CountRow]:
+    """Count rows, largest first, then by key (the order both stores return)."""
+    return [CountRow(k, v) for k, v in sorted(rows.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def fill_minutes(rows: list[MinuteRow], r: TimeRange) -> list[MinuteRow]:
+    """Every minute of the range, zeros where there was nothing (charts need them)."""
+    have = {row.minute_ms: row for row in rows}
+    return [have.get(m, MinuteRow(m)) for m in range(r.start_ms, r.end_ms, MINUTE_MS)]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def summary(q: MetricsQuery, r: TimeRange, *, bucket_minutes: int = 1, top: int = 10) -> dict[str, Any]:
+    """Everything the dashboard shows for one range, as JSON-ready data."""
+    lat = q.latency(r)
+    out: dict[str, Any] = _jsonable({
+        "range": {"start_ms": r.start_ms, "end_ms": r.end_ms},
+        "per_minute": [asdict(x) for x in fill_minutes(q.per_minute(r), r)],
+        "revenue": [asdict(x) for x in q.revenue(r)],
+        "sales_trend": [asdict(x) for x in q.sales_trend(r, bucket_minutes)],
+        "top_products": [asdict(x) for x in q.top_products(r, top)],
+        "failures_by_reason": [asdict(x) for x in q.failures_by_reason(r)],
+        "failures_by_method": [asdict(x) for x in q.failures_by_method(r)],
+        "latency": {"count": lat.count, "avg_ms": lat.avg_ms, "max_ms": lat.max_ms,
+                    "histogram": [{"lt_ms": b, "count": n} for b, n in lat.histogram]},
+        "findings": [asdict(x) for x in q.finding_counts(r)],
+        "alerts": [asdict(x) for x in q.alerts(r)],
+    })
+    return out

@@ -1,0 +1,47 @@
+"""The store contract shared by the embedded SQLite store and Elasticsearch.
+
+A store takes documents (see :mod:`commerce_observe.store.documents`) and
+answers :class:`~commerce_observe.store.queries.MetricsQuery`. Writes are
+idempotent by ``event.id``: writing a document again reports it as a duplicate
+and changes no count, which is what lets the shipper be at-least-once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from commerce_observe.store.queries import MetricsQuery
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: int = 0
+    duplicates: int = 0  # already stored (same event.id): not counted again
+    rejected: int = 0  # refused for good (bad document); retrying will not help
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(self.written + other.written, self.duplicates + other.duplicates,
+                           self.rejected + other.rejected)
+
+
+class StoreUnavailable(RuntimeError):
+    """The store could not take the batch now (after retries); nothing may be assumed written."""
+
+
+class EventStore(MetricsQuery, Protocol):
+    def write(self, docs: Sequence[Mapping[str, Any]]) -> WriteResult: ...
+    def close(self) -> None: ...
+
+
+def open_store(spec: str, **options: Any) -> EventStore:
+    """``sqlite:PATH`` (or a bare ``.db``/``.sqlite`` path) or an ``http(s)://`` Elasticsearch URL."""
+    if spec.startswith(("http://", "https://")):
+        from commerce_observe.store.es_store import ElasticsearchStore
+
+        return ElasticsearchStore(spec, **options)
+    path = spec[len("sqlite:"):] if spec.startswith("sqlite:") else spec
+    from commerce_observe.store.sqlite_store import SqliteStore
+
+    return SqliteStore(path, **options)
