@@ -32,6 +32,7 @@ ITEM: Final = "item"
 MESSAGE: Final = "message"
 FINDING: Final = "finding"
 ANOMALY: Final = "anomaly"
+ALERT: Final = "alert"  # one state (firing / resolved) of an alert of the alert engine
 #: ``event.action`` of item documents (they are not orders, so they get their own).
 ITEM_ACTION: Final = "order.item"
 
@@ -42,6 +43,16 @@ PRODUCT_REVENUE: Final = "commerce.product.revenue"
 RECORD: Final = "commerce.record"
 LATENCY_MS: Final = "commerce.message.latency_ms"
 FINDING_KIND: Final = "commerce.finding.kind"
+ALERT_ID: Final = "commerce.alert.id"
+ALERT_STATUS: Final = "commerce.alert.status"
+ANOMALY_SERIES: Final = "commerce.anomaly.series"
+ANOMALY_METRIC: Final = "commerce.anomaly.metric"
+ANOMALY_ENTITY: Final = "commerce.anomaly.entity"
+ANOMALY_SCORE: Final = "commerce.anomaly.score"
+ANOMALY_ACTUAL: Final = "commerce.anomaly.actual"
+ANOMALY_EXPECTED: Final = "commerce.anomaly.expected"
+ANOMALY_LOWER: Final = "commerce.anomaly.lower"
+ANOMALY_UPPER: Final = "commerce.anomaly.upper"
 
 
 def iso_ms(ts: datetime) -> str:
@@ -178,18 +189,60 @@ def finding_document(finding: Any, service: str | None = None, now: datetime | N
     return doc
 
 
-def anomaly_document(score: Any, service: str | None = None, trace_id: str | None = None) -> Document:
-    """An anomaly :class:`~commerce_observe.monitor.anomaly.score.Score` worth showing (scored points only)."""
+def anomaly_document(score: Any, service: str | None = None, trace_id: str | None = None,
+                     band: tuple[float, float] | None = None) -> Document:
+    """An anomaly :class:`~commerce_observe.monitor.anomaly.score.Score` with what the dashboard draws.
+
+    ``band`` is the expected range (low, high) around ``expected`` (else the score's
+    own ``lower``/``upper`` when it has them). The series name ``orders:sku-1`` is
+    also split into ``commerce.anomaly.metric`` and ``.entity`` so Kibana can group by
+    product or payment method without parsing strings. Written for every scored
+    bucket (low scores too): the dashboard needs the quiet points to say since when
+    a series has been abnormal.
+    """
     ts = iso_ms(score.timestamp)
     doc = _base(ts, f"a:{score.series}:{ts}", ANOMALY, "anomaly", service)
     doc["event.kind"] = "alert"
-    doc["commerce.anomaly.series"] = score.series
-    _put(doc, "commerce.anomaly.score", score.score)
-    doc["commerce.anomaly.actual"] = float(score.actual)
-    _put(doc, "commerce.anomaly.expected", None if score.expected is None else float(score.expected))
+    metric, _, entity = str(score.series).partition(":")
+    doc[ANOMALY_SERIES] = score.series
+    doc[ANOMALY_METRIC] = metric
+    _put(doc, ANOMALY_ENTITY, entity or None)
+    _put(doc, ANOMALY_SCORE, score.score)
+    doc[ANOMALY_ACTUAL] = float(score.actual)
+    _put(doc, ANOMALY_EXPECTED, None if score.expected is None else float(score.expected))
+    low, high = band if band is not None else (getattr(score, "lower", None), getattr(score, "upper", None))
+    _put(doc, ANOMALY_LOWER, None if low is None else float(low))
+    _put(doc, ANOMALY_UPPER, None if high is None else float(high))
     _put(doc, "trace.id", trace_id)
     expected = "" if score.expected is None else f" expected {float(score.expected):g}"
     doc["message"] = f"{score.series}: {float(score.actual):g}{expected} (score {score.score})"
+    return doc
+
+
+def alert_document(alert: Any, service: str | None = None) -> Document:
+    """One state of an alert (:class:`~commerce_observe.monitor.alerts.model.Alert`): firing, or resolved.
+
+    Stores are append-only by ``event.id``, so an alert is two documents, not one
+    updated: ``al:firing:<id>`` when it starts (``@timestamp`` = its ``since``) and
+    ``al:resolved:<id>`` when it ends (``@timestamp`` = ``ended``). ``commerce.alert.id``
+    (rule key + since) ties them; an alert is *open* at T when its firing document
+    is before T and no resolved one is. Writing either twice changes nothing.
+    """
+    status = str(getattr(alert.status, "value", alert.status))
+    incident = hashlib.sha1(f"{alert.key}|{iso_ms(alert.since)}".encode()).hexdigest()[:20]
+    at = alert.ended if status == "resolved" and alert.ended is not None else alert.since
+    doc = _base(iso_ms(at), f"al:{status}:{incident}", ALERT, "alert." + status, service)
+    doc["event.kind"] = "alert"
+    where = ", ".join(f"{k} {v}" for k, v in alert.where) or "everywhere"
+    for key, value in ((ALERT_ID, incident), ("commerce.alert.key", alert.key), ("commerce.alert.rule", alert.rule),
+                       ("commerce.alert.title", alert.title), (ALERT_STATUS, status),
+                       ("commerce.alert.severity", alert.severity), ("commerce.alert.since", iso_ms(alert.since)),
+                       ("commerce.alert.where", where), ("commerce.alert.measure", alert.measure),
+                       ("commerce.alert.value", float(alert.value))):
+        doc[key] = value
+    if alert.links:
+        doc["commerce.alert.links"] = [[label, url] for label, url in alert.links]
+    doc["message"] = f"{alert.title} ({where}): {alert.measure}"
     return doc
 
 

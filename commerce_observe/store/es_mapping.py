@@ -15,9 +15,10 @@ rounded to 0.001 by the queries either way.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
-from commerce_observe.store.es_client import EsHttp
+from commerce_observe.store.es_client import EsError, EsHttp
 
 DATA_STREAM: Final = "logs-commerce.events-default"
 TEMPLATE: Final = "logs-commerce.events"
@@ -39,8 +40,12 @@ FIELDS: Final[dict[str, str]] = {
     "commerce.payment.method": K, "commerce.payment.failure_reason": K, "commerce.reason": K,
     "commerce.message.partition": I, "commerce.message.offset": L, "commerce.message.latency_ms": D,
     "commerce.finding.kind": K,
-    "commerce.anomaly.series": K, "commerce.anomaly.score": D, "commerce.anomaly.actual": D,
-    "commerce.anomaly.expected": D,
+    "commerce.anomaly.series": K, "commerce.anomaly.metric": K, "commerce.anomaly.entity": K,
+    "commerce.anomaly.score": D, "commerce.anomaly.actual": D, "commerce.anomaly.expected": D,
+    "commerce.anomaly.lower": D, "commerce.anomaly.upper": D,
+    "commerce.alert.id": K, "commerce.alert.key": K, "commerce.alert.rule": K, "commerce.alert.title": K,
+    "commerce.alert.status": K, "commerce.alert.severity": K, "commerce.alert.since": DATE,
+    "commerce.alert.where": K, "commerce.alert.measure": T, "commerce.alert.value": D,
 }
 
 
@@ -102,3 +107,16 @@ def install(http_: EsHttp, *, ilm: bool = True, replicas: int | None = None, **p
     done.append(f"index template {TEMPLATE} for {INDEX_PATTERN}")
     return done
 
+
+
+def add_new_fields(http_: EsHttp, data_stream: str) -> None:
+    """Add fields mapped since the stream was created to its existing backing indices.
+
+    A template change reaches only indices created after it (the next rollover);
+    without this a stream created before, say, the alert fields were added would
+    keep them unsearchable for up to a day. Adding fields is always allowed; a
+    stream that does not exist yet is left to the template.
+    """
+    status, body = http_.raw("PUT", f"/{data_stream}/_mapping", json.dumps(mappings()).encode())
+    if status not in (200, 404):
+        raise EsError(status, body)

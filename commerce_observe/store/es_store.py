@@ -42,6 +42,8 @@ class ElasticsearchStore:
         self.http = EsHttp(url, **http_options)
         self.data_stream = data_stream
         self.setup_notes = es_mapping.install(self.http) if setup else []
+        if setup:
+            es_mapping.add_new_fields(self.http, data_stream)
         self.writer = BulkWriter(self.http, data_stream, batch_docs=batch_docs, batch_bytes=batch_bytes,
                                  max_in_flight=max_in_flight, refresh=refresh_on_write)
 

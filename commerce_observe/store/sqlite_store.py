@@ -14,6 +14,7 @@ Each thread gets its own connection (WAL mode: readers never wait for the writer
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import defaultdict
@@ -38,8 +39,7 @@ CREATE TABLE IF NOT EXISTS docs(
   id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, record TEXT NOT NULL, action TEXT NOT NULL,
   currency TEXT, method TEXT, reason TEXT, amount_milli INTEGER, product_id TEXT, quantity INTEGER,
   latency_ms REAL, kind TEXT, event_id TEXT, event_type TEXT, order_id TEXT, payment_id TEXT,
-  trace_id TEXT, message TEXT) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS docs_alerts ON docs(ts_ms) WHERE record IN ('finding', 'anomaly');
+  trace_id TEXT, message TEXT, series TEXT, score REAL, body TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS minute_rollup(minute INTEGER NOT NULL, action TEXT NOT NULL, currency TEXT NOT NULL,
   method TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER NOT NULL,
   PRIMARY KEY(minute, action, currency, method, reason)) WITHOUT ROWID;
@@ -72,8 +72,19 @@ CREATE TRIGGER IF NOT EXISTS docs_latency AFTER INSERT ON docs WHEN NEW.latency_
   ON CONFLICT DO UPDATE SET n = n + 1, sum_ms = sum_ms + excluded.sum_ms, max_ms = max(max_ms, excluded.max_ms);
 END;
 """
+#: Indices over the few documents the dashboard lists one by one (findings, scores, alert states).
+NOTES = f"""
+CREATE INDEX IF NOT EXISTS docs_notes ON docs(ts_ms) WHERE record IN ('{d.FINDING}', '{d.ANOMALY}', '{d.ALERT}');
+CREATE INDEX IF NOT EXISTS docs_series ON docs(series, ts_ms) WHERE record = '{d.ANOMALY}';
+DROP INDEX IF EXISTS docs_alerts;
+"""
+#: Columns added after the first release, added to older files when they are opened.
+ADDED = (("series", "TEXT"), ("score", "REAL"), ("body", "TEXT"))
 COLUMNS = ("id", "ts_ms", "record", "action", "currency", "method", "reason", "amount_milli", "product_id",
-           "quantity", "latency_ms", "kind", "event_id", "event_type", "order_id", "payment_id", "trace_id", "message")
+           "quantity", "latency_ms", "kind", "event_id", "event_type", "order_id", "payment_id", "trace_id", "message",
+           "series", "score", "body")
+#: Records whose whole document is kept (``body``): few, and listed field by field.
+WHOLE = (d.FINDING, d.ANOMALY, d.ALERT)
 INSERT = f"INSERT OR IGNORE INTO docs({', '.join(COLUMNS)}) VALUES({', '.join('?' * len(COLUMNS))})"
 Row = tuple[Any, ...]
 
@@ -99,12 +110,14 @@ def to_row(doc: Mapping[str, Any]) -> Row:
     record = doc[d.RECORD]
     amount = doc.get(cv.AMOUNT)
     kind = doc.get(d.FINDING_KIND) if record == d.FINDING else ("ANOMALY" if record == d.ANOMALY else None)
+    body = json.dumps(doc, separators=(",", ":"), sort_keys=True) if record in WHOLE else None
     return (
         str(doc["event.id"]), d.timestamp_ms(doc), record, doc["event.action"], doc.get(cv.CURRENCY),
         doc.get(cv.PAYMENT_METHOD), doc.get(cv.FAILURE_REASON), None if amount is None else round(float(amount) * 1000),
         doc.get(d.PRODUCT_ID), doc.get(d.PRODUCT_QUANTITY), doc.get(d.LATENCY_MS), kind,
         doc.get(cv.EVENT_ID, doc["event.id"] if record == d.EVENT else None), doc.get(cv.EVENT_TYPE),
         doc.get(cv.ORDER_ID), doc.get(cv.PAYMENT_ID), doc.get("trace.id"), doc.get("message"),
+        doc.get(d.ANOMALY_SERIES) if record == d.ANOMALY else doc.get(d.ALERT_ID), doc.get(d.ANOMALY_SCORE), body,
     )
 
 
@@ -116,7 +129,13 @@ class SqliteStore:
         self._cache_kib = cache_mb * 1024
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(docs)")}
+        for name, kind in ADDED:
+            if name not in have:
+                conn.execute(f"ALTER TABLE docs ADD COLUMN {name} {kind}")
+        conn.executescript(NOTES)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
