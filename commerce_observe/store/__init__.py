@@ -6,15 +6,17 @@ back. Importing this package starts nothing: stores and the shipper are created 
 the caller.
 """
 
+from commerce_observe.store.aggregates import Aggregate
 from commerce_observe.store.documents import (
     alert_document, anomaly_document, event_documents, finding_document, message_document,
 )
 from commerce_observe.store.kafka_io import AUDIT_TOPIC, EVENTS_TOPIC, Shipper
-from commerce_observe.store.queries import MetricsQuery, TimeRange, summary
+from commerce_observe.store.queries import MetricsQuery, SeriesPoint, TimeRange, summary
 from commerce_observe.store.store import EventStore, StoreUnavailable, WriteResult, open_store
 
 __all__ = [
-    "AUDIT_TOPIC", "EVENTS_TOPIC", "EventStore", "MetricsQuery", "Shipper", "StoreUnavailable", "TimeRange",
+    "AUDIT_TOPIC", "Aggregate", "EVENTS_TOPIC", "EventStore", "MetricsQuery", "SeriesPoint", "Shipper", "StoreUnavailable",
+    "TimeRange",
     "WriteResult", "alert_document", "anomaly_document", "event_documents", "finding_document", "message_document", "open_store",
     "summary",
 ]

@@ -46,6 +46,7 @@ FIELDS: Final[dict[str, str]] = {
     "commerce.alert.id": K, "commerce.alert.key": K, "commerce.alert.rule": K, "commerce.alert.title": K,
     "commerce.alert.status": K, "commerce.alert.severity": K, "commerce.alert.since": DATE,
     "commerce.alert.where": K, "commerce.alert.measure": T, "commerce.alert.value": D,
+    "commerce.aggregate.count": L, "commerce.aggregate.bucket_s": L,
 }
 
 

@@ -5,7 +5,9 @@ SQLite store, computed by Elasticsearch: per-minute counts with a
 ``date_histogram``, revenue with ``sum`` per currency ``terms``, top products as
 ``terms`` over item documents ordered by summed quantity, latency as ``stats``
 plus a ``range`` histogram with the same bounds. Ranges use epoch milliseconds,
-``gte`` start and ``lt`` end, like the rollups' whole minutes.
+``gte`` start and ``lt`` end, like the rollups' whole minutes. Counts are the
+``sum`` of ``commerce.aggregate.count`` with ``missing: 1`` rather than
+``doc_count``: an event document counts 1, an imported aggregate its count.
 
 Idempotence caveat: ``_id`` uniqueness holds per backing index, so an event
 redelivered right across a rollover could be stored twice; redeliveries come
@@ -14,24 +16,21 @@ within seconds, rollovers once a day.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from commerce_observe.store import documents as d
-from commerce_observe.store import es_mapping
+from commerce_observe.store import es_mapping, es_series
+from commerce_observe.store.aggregates import Aggregate, to_document
 from commerce_observe.store.es_client import BulkWriter, EsHttp
+from commerce_observe.store.es_series import COUNTED, N, PAYMENT_ACTIONS, PRODUCT_LINES
+from commerce_observe.store.es_series import count_of as _n
+from commerce_observe.store.es_series import terms as _terms
 from commerce_observe.store.queries import (
-    LATENCY_BOUNDS_MS, AlertRow, CountRow, LatencyStats, MinuteRow, ProductRow, RevenueRow, TimeRange,
-    TrendRow, aov, by_count, money,
+    LATENCY_BOUNDS_MS, AlertRow, CountRow, LatencyStats, MinuteRow, ProductRow, RevenueRow, SeriesPoint,
+    TimeRange, TrendRow, aov, by_count, money,
 )
 from commerce_observe.store.store import WriteResult
-
-PAYMENT_ACTIONS = ("payment.authorized", "payment.failed")
-
-
-def _terms(field: str, values: Sequence[str] | str) -> dict[str, Any]:
-    return {"terms": {field: list(values)}} if not isinstance(values, str) else {"term": {field: values}}
-
 
 class ElasticsearchStore:
     """:class:`~commerce_observe.store.store.EventStore` over one data stream."""
@@ -51,6 +50,13 @@ class ElasticsearchStore:
         good = [doc for doc in docs if "event.id" in doc and "@timestamp" in doc]
         return self.writer.write(good) + WriteResult(rejected=len(docs) - len(good))
 
+    def write_aggregates(self, aggs: Sequence[Aggregate]) -> WriteResult:
+        return self.writer.write([to_document(a) for a in aggs])
+
+    def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
+        """See :meth:`~commerce_observe.store.queries.MetricsQuery.series` (a paged composite aggregation)."""
+        return es_series.series(self.http, self.data_stream, by, r, bucket_minutes)
+
     def refresh(self) -> None:
         """Make everything written so far searchable (tests; production waits for refresh_interval)."""
         self.http.request("POST", f"/{self.data_stream}/_refresh")
@@ -69,57 +75,54 @@ class ElasticsearchStore:
         return self.http.request("POST", f"/{self.data_stream}/_search?ignore_unavailable=true", body)
 
     def per_minute(self, r: TimeRange) -> list[MinuteRow]:
-        res = self._search(r, [_terms("event.action", ("order.created", *PAYMENT_ACTIONS)),
-                               _terms(d.RECORD, d.EVENT)],
+        res = self._search(r, [_terms("event.action", ("order.created", *PAYMENT_ACTIONS)), COUNTED],
                            {"m": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1m", "min_doc_count": 1},
-                                  "aggs": {"a": {"terms": {"field": "event.action", "size": 10}}}}})
+                                  "aggs": {"a": {"terms": {"field": "event.action", "size": 10}, "aggs": N}}}})
         rows = []
         for b in res.get("aggregations", {}).get("m", {}).get("buckets", []):
-            n = {x["key"]: x["doc_count"] for x in b["a"]["buckets"]}
+            n = {x["key"]: _n(x) for x in b["a"]["buckets"]}
             rows.append(MinuteRow(int(b["key"]), n.get("order.created", 0),
                                   sum(n.get(a, 0) for a in PAYMENT_ACTIONS), n.get("payment.failed", 0)))
         return rows
 
     def _orders(self) -> list[dict[str, Any]]:
-        return [_terms("event.action", "order.created"), _terms(d.RECORD, d.EVENT)]
+        return [_terms("event.action", "order.created"), COUNTED]
 
     _BY_CURRENCY = {"c": {"terms": {"field": "commerce.currency", "size": 500, "order": {"_key": "asc"}},
-                          "aggs": {"s": {"sum": {"field": "commerce.amount"}}}}}
+                          "aggs": {"s": {"sum": {"field": "commerce.amount"}}, **N}}}
 
     def revenue(self, r: TimeRange) -> list[RevenueRow]:
         res = self._search(r, self._orders(), self._BY_CURRENCY)
         out = []
         for b in res.get("aggregations", {}).get("c", {}).get("buckets", []):
             total = money(b["s"]["value"] * 1000)
-            out.append(RevenueRow(b["key"], b["doc_count"], total, aov(total, b["doc_count"])))
+            out.append(RevenueRow(b["key"], _n(b), total, aov(total, _n(b))))
         return out
 
     def sales_trend(self, r: TimeRange, bucket_minutes: int = 1) -> list[TrendRow]:
         res = self._search(r, self._orders(), {"t": {
             "date_histogram": {"field": "@timestamp", "fixed_interval": f"{bucket_minutes}m", "min_doc_count": 1},
             "aggs": self._BY_CURRENCY}})
-        return [TrendRow(int(t["key"]), c["key"], c["doc_count"], money(c["s"]["value"] * 1000))
+        return [TrendRow(int(t["key"]), c["key"], _n(c), money(c["s"]["value"] * 1000))
                 for t in res.get("aggregations", {}).get("t", {}).get("buckets", []) for c in t["c"]["buckets"]]
 
     def top_products(self, r: TimeRange, limit: int = 10) -> list[ProductRow]:
-        res = self._search(r, [_terms(d.RECORD, d.ITEM)], {"p": {
+        res = self._search(r, PRODUCT_LINES, {"p": {
             "terms": {"field": d.PRODUCT_ID, "size": limit, "shard_size": max(100, limit * 20),
                       "order": [{"q": "desc"}, {"_key": "asc"}]},
-            "aggs": {"q": {"sum": {"field": d.PRODUCT_QUANTITY}}}}})
-        return [ProductRow(b["key"], int(b["q"]["value"]), b["doc_count"])
+            "aggs": {"q": {"sum": {"field": d.PRODUCT_QUANTITY}}, **N}}})
+        return [ProductRow(b["key"], int(b["q"]["value"]), _n(b))
                 for b in res.get("aggregations", {}).get("p", {}).get("buckets", [])]
 
     def _count_by(self, r: TimeRange, filters: list[dict[str, Any]], field: str) -> list[CountRow]:
-        res = self._search(r, filters, {"k": {"terms": {"field": field, "size": 1000}}})
-        return by_count({b["key"]: b["doc_count"] for b in res.get("aggregations", {}).get("k", {}).get("buckets", [])})
+        res = self._search(r, filters, {"k": {"terms": {"field": field, "size": 1000}, "aggs": N}})
+        return by_count({b["key"]: _n(b) for b in res.get("aggregations", {}).get("k", {}).get("buckets", [])})
 
     def failures_by_reason(self, r: TimeRange) -> list[CountRow]:
-        return self._count_by(r, [_terms("event.action", "payment.failed"), _terms(d.RECORD, d.EVENT)],
-                              "commerce.payment.failure_reason")
+        return self._count_by(r, [_terms("event.action", "payment.failed"), COUNTED], "commerce.payment.failure_reason")
 
     def failures_by_method(self, r: TimeRange) -> list[CountRow]:
-        return self._count_by(r, [_terms("event.action", "payment.failed"), _terms(d.RECORD, d.EVENT)],
-                              "commerce.payment.method")
+        return self._count_by(r, [_terms("event.action", "payment.failed"), COUNTED], "commerce.payment.method")
 
     def latency(self, r: TimeRange) -> LatencyStats:
         bounds = (0.0, *LATENCY_BOUNDS_MS)

@@ -12,7 +12,10 @@ Definitions, kept in one place so both stores agree:
 * payments: payment attempts, ``payment.authorized`` + ``payment.failed``
   (the same ratio the anomaly detector watches); failures: ``payment.failed``;
 * top products: order lines of ``order.created`` events, by quantity;
-* latency: ``handled`` audit records, handled time - published time.
+* latency: ``handled`` audit records, handled time - published time;
+* imported history: an aggregate document (:mod:`commerce_observe.store.aggregates`)
+  counts as ``count`` events of its action wherever one event counts as 1 (it falls
+  in the minute its bucket starts).
 
 Ranges are whole minutes: ``start`` is floored and ``end`` raised to a minute
 boundary, so the SQLite per-minute rollups and Elasticsearch give the same rows.
@@ -23,7 +26,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any, Final, NamedTuple, Protocol
 
 MINUTE_MS = 60_000
 #: Latency histogram bounds in ms: bucket i counts latencies below bound i (and at
@@ -111,6 +115,34 @@ class AlertRow:
     detail: str | None
 
 
+#: What :meth:`MetricsQuery.series` can key a series by.
+SERIES_BY: Final = ("product", "method", "currency", "site")
+
+
+class SeriesPoint(NamedTuple):
+    """One bucket of one series (a NamedTuple: months of hourly points for thousands of products).
+
+    Numbers not meaningful for the series' key are 0: a ``method`` point has
+    attempts and failures, a ``product`` or ``currency`` point orders and revenue,
+    a ``site`` point all four.
+    """
+
+    bucket_ms: int
+    key: str
+    orders: int
+    revenue: float  # currency units (summed over currencies for ``site``)
+    attempts: int  # payment.authorized + payment.failed
+    failures: int  # payment.failed
+
+
+def series_bounds(r: TimeRange, bucket_minutes: int) -> tuple[int, int]:
+    """The range widened to whole buckets (aligned to the Unix epoch), in minutes."""
+    if bucket_minutes < 1:
+        raise ValueError("bucket_minutes must be at least 1")
+    m0, m1 = r.start_ms // MINUTE_MS, -(-r.end_ms // MINUTE_MS)
+    return m0 // bucket_minutes * bucket_minutes, -(-m1 // bucket_minutes) * bucket_minutes
+
+
 class MetricsQuery(Protocol):
     def per_minute(self, r: TimeRange) -> list[MinuteRow]: ...
     def revenue(self, r: TimeRange) -> list[RevenueRow]: ...
@@ -121,6 +153,25 @@ class MetricsQuery(Protocol):
     def latency(self, r: TimeRange) -> LatencyStats: ...
     def finding_counts(self, r: TimeRange) -> list[CountRow]: ...
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]: ...
+
+    def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
+        """Per-bucket figures keyed ``by`` product, payment method, currency, or the whole site.
+
+        What a model learns from: raw events and imported aggregates alike
+        (an aggregate counts as its ``count`` events, in the bucket holding its
+        start, so ask for buckets at least as long as the imported ones).
+
+        * ``by``: ``"product"`` (orders = order lines of the product, revenue of
+          those lines; key = product id), ``"method"`` (payment attempts and
+          failures; key = method, ``"unknown"`` when an event had none),
+          ``"currency"`` (orders and revenue; key = currency), ``"site"``
+          (everything, key ``""``);
+        * buckets of ``bucket_minutes`` aligned to the Unix epoch (UTC); the range
+          is widened to whole buckets; ``bucket_ms`` is a bucket's start;
+        * points come in (bucket, key) order, streamed, and only where something
+          happened: a bucket or key without data has no point (fill zeros yourself).
+        """
+        ...
 
 
 def money(milli: int | float | Decimal) -> Decimal:

@@ -6,8 +6,10 @@ each time is too slow (see ``benchmarks/monitoring.py``). An ``AFTER INSERT``
 trigger adds each *new* document to small per-minute tables keyed by the
 dimensions we group by; ``INSERT OR IGNORE`` on the ``event.id`` primary key
 means a redelivered document is ignored and its trigger never fires, so the
-rollups stay exact under at-least-once delivery. Queries read only the rollups
-(raw rows serve the alert list).
+rollups stay exact under at-least-once delivery. Imported history
+(:mod:`~commerce_observe.store.aggregates`) goes to its own ``aggregates`` table,
+whose triggers add each aggregate's count to the same rollups, so every query
+below sees it. Queries read only the rollups (raw rows serve the alert list).
 
 Each thread gets its own connection (WAL mode: readers never wait for the writer).
 """
@@ -18,74 +20,20 @@ import json
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from commerce_observe.agent.events import conventions as cv
 from commerce_observe.store import documents as d
+from commerce_observe.store import sqlite_series
+from commerce_observe.store.aggregates import AGGREGATE, Aggregate, from_document
 from commerce_observe.store.queries import (
     LATENCY_BOUNDS_MS, MINUTE_MS, AlertRow, CountRow, LatencyStats, MinuteRow, ProductRow, RevenueRow,
-    TimeRange, TrendRow, aov, by_count, money,
+    SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
 )
+from commerce_observe.store.sqlite_schema import COLUMNS, INSERT, INSERT_AGGREGATE, WHOLE, prepare
 from commerce_observe.store.store import WriteResult
 
-HOUR_MS = 3_600_000
-
-_LAT_CASE = "CASE " + " ".join(f"WHEN NEW.latency_ms < {b} THEN {i}" for i, b in enumerate(LATENCY_BOUNDS_MS)) + \
-    f" ELSE {len(LATENCY_BOUNDS_MS)} END"
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS docs(
-  id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, record TEXT NOT NULL, action TEXT NOT NULL,
-  currency TEXT, method TEXT, reason TEXT, amount_milli INTEGER, product_id TEXT, quantity INTEGER,
-  latency_ms REAL, kind TEXT, event_id TEXT, event_type TEXT, order_id TEXT, payment_id TEXT,
-  trace_id TEXT, message TEXT, series TEXT, score REAL, body TEXT) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS minute_rollup(minute INTEGER NOT NULL, action TEXT NOT NULL, currency TEXT NOT NULL,
-  method TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER NOT NULL,
-  PRIMARY KEY(minute, action, currency, method, reason)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS hour_rollup(hour INTEGER NOT NULL, action TEXT NOT NULL, currency TEXT NOT NULL,
-  method TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER NOT NULL,
-  PRIMARY KEY(hour, action, currency, method, reason)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS product_hour(hour INTEGER NOT NULL, product_id TEXT NOT NULL,
-  quantity INTEGER NOT NULL, lines INTEGER NOT NULL, PRIMARY KEY(hour, product_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS product_rollup(minute INTEGER NOT NULL, product_id TEXT NOT NULL,
-  quantity INTEGER NOT NULL, lines INTEGER NOT NULL, PRIMARY KEY(minute, product_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS latency_rollup(minute INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
-  sum_ms REAL NOT NULL, max_ms REAL NOT NULL, PRIMARY KEY(minute, bucket)) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS docs_minute AFTER INSERT ON docs WHEN NEW.record IN ('event', 'finding') BEGIN
-  INSERT INTO minute_rollup VALUES(NEW.ts_ms / {MINUTE_MS}, NEW.action, coalesce(NEW.currency, ''),
-    coalesce(NEW.method, ''), coalesce(NEW.reason, ''), 1, coalesce(NEW.amount_milli, 0))
-  ON CONFLICT DO UPDATE SET n = n + 1, amount_milli = amount_milli + excluded.amount_milli;
-  INSERT INTO hour_rollup VALUES(NEW.ts_ms / {HOUR_MS}, NEW.action, coalesce(NEW.currency, ''),
-    coalesce(NEW.method, ''), coalesce(NEW.reason, ''), 1, coalesce(NEW.amount_milli, 0))
-  ON CONFLICT DO UPDATE SET n = n + 1, amount_milli = amount_milli + excluded.amount_milli;
-END;
-CREATE TRIGGER IF NOT EXISTS docs_product AFTER INSERT ON docs WHEN NEW.record = 'item' BEGIN
-  INSERT INTO product_rollup VALUES(NEW.ts_ms / {MINUTE_MS}, NEW.product_id, NEW.quantity, 1)
-  ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity, lines = lines + 1;
-  INSERT INTO product_hour VALUES(NEW.ts_ms / {HOUR_MS}, NEW.product_id, NEW.quantity, 1)
-  ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity, lines = lines + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS docs_latency AFTER INSERT ON docs WHEN NEW.latency_ms IS NOT NULL
-  AND NEW.record = 'message' BEGIN
-  INSERT INTO latency_rollup VALUES(NEW.ts_ms / {MINUTE_MS}, {_LAT_CASE}, 1, NEW.latency_ms, NEW.latency_ms)
-  ON CONFLICT DO UPDATE SET n = n + 1, sum_ms = sum_ms + excluded.sum_ms, max_ms = max(max_ms, excluded.max_ms);
-END;
-"""
-#: Indices over the few documents the dashboard lists one by one (findings, scores, alert states).
-NOTES = f"""
-CREATE INDEX IF NOT EXISTS docs_notes ON docs(ts_ms) WHERE record IN ('{d.FINDING}', '{d.ANOMALY}', '{d.ALERT}');
-CREATE INDEX IF NOT EXISTS docs_series ON docs(series, ts_ms) WHERE record = '{d.ANOMALY}';
-DROP INDEX IF EXISTS docs_alerts;
-"""
-#: Columns added after the first release, added to older files when they are opened.
-ADDED = (("series", "TEXT"), ("score", "REAL"), ("body", "TEXT"))
-COLUMNS = ("id", "ts_ms", "record", "action", "currency", "method", "reason", "amount_milli", "product_id",
-           "quantity", "latency_ms", "kind", "event_id", "event_type", "order_id", "payment_id", "trace_id", "message",
-           "series", "score", "body")
-#: Records whose whole document is kept (``body``): few, and listed field by field.
-WHOLE = (d.FINDING, d.ANOMALY, d.ALERT)
-INSERT = f"INSERT OR IGNORE INTO docs({', '.join(COLUMNS)}) VALUES({', '.join('?' * len(COLUMNS))})"
 Row = tuple[Any, ...]
 
 
@@ -108,7 +56,7 @@ def _spans(r: TimeRange, table: str, hour_table: str, columns: str) -> tuple[str
 def to_row(doc: Mapping[str, Any]) -> Row:
     """The columns of one document (KeyError/ValueError when it is not one of ours)."""
     record = doc[d.RECORD]
-    amount = doc.get(cv.AMOUNT)
+    amount = doc.get(d.PRODUCT_REVENUE if record == d.ITEM else cv.AMOUNT)
     kind = doc.get(d.FINDING_KIND) if record == d.FINDING else ("ANOMALY" if record == d.ANOMALY else None)
     body = json.dumps(doc, separators=(",", ":"), sort_keys=True) if record in WHOLE else None
     return (
@@ -129,13 +77,7 @@ class SqliteStore:
         self._cache_kib = cache_mb * 1024
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(docs)")}
-        for name, kind in ADDED:
-            if name not in have:
-                conn.execute(f"ALTER TABLE docs ADD COLUMN {name} {kind}")
-        conn.executescript(NOTES)
+        prepare(self._conn())
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -149,15 +91,23 @@ class SqliteStore:
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> WriteResult:
         rows: list[Row] = []
+        aggs: list[Aggregate] = []
         rejected = 0
         for doc in docs:
             try:
-                rows.append(to_row(doc))
+                if doc.get(d.RECORD) == AGGREGATE:
+                    aggs.append(from_document(doc))
+                else:
+                    rows.append(to_row(doc))
             except (KeyError, ValueError, TypeError):
                 rejected += 1
-        return self.write_rows(rows) + WriteResult(rejected=rejected)
+        return self.write_rows(rows) + self.write_aggregates(aggs) + WriteResult(rejected=rejected)
 
-    def write_rows(self, rows: Sequence[Row]) -> WriteResult:
+    def write_aggregates(self, aggs: Sequence[Aggregate]) -> WriteResult:
+        """Imported history: each aggregate is a row as it is (the importer's fast path)."""
+        return self.write_rows(aggs, INSERT_AGGREGATE)
+
+    def write_rows(self, rows: Sequence[Row], insert: str = INSERT) -> WriteResult:
         """Insert prepared rows in one transaction (the benchmark's fast path)."""
         if not rows:
             return WriteResult()
@@ -165,7 +115,7 @@ class SqliteStore:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = conn.executemany(INSERT, rows)
+                cur = conn.executemany(insert, rows)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -246,6 +196,10 @@ class SqliteStore:
     def finding_counts(self, r: TimeRange) -> list[CountRow]:
         rows = self._rolled(r, "action, sum(n)", "WHERE action LIKE 'finding.%' GROUP BY action")
         return by_count({a.split(".", 1)[1].upper(): n for a, n in rows})
+
+    def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
+        """See :meth:`~commerce_observe.store.queries.MetricsQuery.series`; read with this thread's connection."""
+        return sqlite_series.series(self._conn(), by, r, bucket_minutes)
 
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
         rows = self._conn().execute(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from commerce_observe.store.aggregates import Aggregate
 from commerce_observe.store.queries import MetricsQuery
 
 
@@ -32,6 +33,12 @@ class StoreUnavailable(RuntimeError):
 
 class EventStore(MetricsQuery, Protocol):
     def write(self, docs: Sequence[Mapping[str, Any]]) -> WriteResult: ...
+
+    def write_aggregates(self, aggs: Sequence[Aggregate]) -> WriteResult:
+        """Imported history (:mod:`commerce_observe.store.aggregates`): the fast path of
+        :meth:`write` for aggregates, idempotent by their id like every document."""
+        ...
+
     def close(self) -> None: ...
 
 

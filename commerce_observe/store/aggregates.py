@@ -1,0 +1,105 @@
+"""Aggregate documents: "N events of one kind, in one bucket" for imported history.
+
+A shop's history usually exists only as a warehouse export (orders per product per
+hour, payment attempts and failures per method per hour), not as our events. Rather
+than inventing N fake events per row, an aggregate document *stands for* ``count``
+events of one ``event.action`` (``order.created``, ``payment.authorized``,
+``payment.failed``) with the same dimensions in one bucket starting at
+``@timestamp``. Every store query counts an event document as 1 and an aggregate as
+its ``count`` (Elasticsearch: ``sum`` of ``commerce.aggregate.count`` with
+``missing: 1``; SQLite: triggers add ``count`` to the same rollups events feed), so a
+dashboard over imported history shows the history.
+
+Why the id is a hash of (action, bucket start, dimensions) and not of the values:
+importing the same file twice, or a second file overlapping the first, is then
+recognised by ``event.id`` and counted once (the first import wins; a corrected
+export of an already imported bucket is reported as duplicates, not applied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
+
+from commerce_observe.agent.events import conventions as cv
+from commerce_observe.store import documents as d
+
+AGGREGATE: Final = "aggregate"
+COUNT: Final = "commerce.aggregate.count"
+BUCKET_S: Final = "commerce.aggregate.bucket_s"
+#: The actions an aggregate may stand for (what the queries count).
+ACTIONS: Final = ("order.created", "payment.authorized", "payment.failed")
+
+
+class Aggregate(NamedTuple):
+    """``n`` events of ``action`` in the bucket ``[ts_ms, ts_ms + bucket_s)``.
+
+    A NamedTuple, not a dataclass: the importer makes millions of them and the
+    SQLite store turns them into rows without touching a dict.
+    """
+
+    id: str
+    ts_ms: int
+    bucket_s: int
+    action: str
+    n: int  # how many events it stands for (``count`` is taken by tuple)
+    amount_milli: int | None = None  # orders: revenue in thousandths of the currency unit
+    product_id: str | None = None
+    quantity: int | None = None  # orders: units sold (defaults to the order count)
+    currency: str | None = None
+    method: str | None = None
+    reason: str | None = None  # payment.failed: the failure reason, None when not broken down
+
+
+def aggregate_id(action: str, ts_ms: int, *key: str | None) -> str:
+    """``g:`` + a hash of what identifies the bucket's figure (never of the figure itself)."""
+    raw = "|".join((action, str(ts_ms), *("" if k is None else k for k in key)))
+    return "g:" + hashlib.sha1(raw.encode()).hexdigest()[:24]
+
+
+def order_aggregate(ts_ms: int, bucket_s: int, product_id: str, orders: int, revenue_milli: int | None,
+                    currency: str | None, quantity: int | None = None) -> Aggregate:
+    return Aggregate(aggregate_id("order.created", ts_ms, product_id, currency), ts_ms, bucket_s, "order.created",
+                     orders, revenue_milli, product_id, orders if quantity is None else quantity, currency)
+
+
+def payment_aggregate(ts_ms: int, bucket_s: int, method: str, action: str, count: int,
+                      reason: str | None = None) -> Aggregate:
+    return Aggregate(aggregate_id(action, ts_ms, method, reason), ts_ms, bucket_s, action, count,
+                     method=method, reason=reason)
+
+
+def to_document(agg: Aggregate, service: str | None = None) -> d.Document:
+    """The aggregate as a store document (what Elasticsearch and NDJSON files hold)."""
+    doc: d.Document = {"@timestamp": d.iso_ns(agg.ts_ms * 1_000_000), "event.id": agg.id, "event.kind": "metric",
+                       "event.dataset": d.DATASET, "event.action": agg.action, d.RECORD: AGGREGATE,
+                       COUNT: agg.n, BUCKET_S: agg.bucket_s}
+    if service:
+        doc["service.name"] = service
+    if agg.action == "payment.failed":
+        doc["event.outcome"] = "failure"
+    for key, value in ((cv.CURRENCY, agg.currency), (d.PRODUCT_ID, agg.product_id), (d.PRODUCT_QUANTITY, agg.quantity),
+                       (cv.PAYMENT_METHOD, agg.method), (cv.FAILURE_REASON, agg.reason)):
+        if value is not None:
+            doc[key] = value
+    if agg.amount_milli is not None:
+        doc[cv.AMOUNT] = agg.amount_milli / 1000
+        doc[d.PRODUCT_REVENUE] = agg.amount_milli / 1000
+    return doc
+
+
+def from_document(doc: Mapping[str, Any]) -> Aggregate:
+    """An aggregate document back as an :class:`Aggregate` (KeyError/ValueError/TypeError when it is not one)."""
+    action = doc["event.action"]
+    if action not in ACTIONS:
+        raise ValueError(f"an aggregate stands for one of {', '.join(ACTIONS)}, not {action!r}")
+    count = doc[COUNT]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"{COUNT} must be a whole number >= 0")
+    amount = doc.get(cv.AMOUNT)
+    quantity = doc.get(d.PRODUCT_QUANTITY)
+    return Aggregate(str(doc["event.id"]), d.timestamp_ms(doc), int(doc.get(BUCKET_S) or 0), action, count,
+                     None if amount is None else round(float(amount) * 1000), doc.get(d.PRODUCT_ID),
+                     None if quantity is None else int(quantity), doc.get(cv.CURRENCY), doc.get(cv.PAYMENT_METHOD),
+                     doc.get(cv.FAILURE_REASON))
