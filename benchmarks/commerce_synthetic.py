@@ -39,10 +39,10 @@ def run(shop: SyntheticShop, settings: Settings | None = None) -> tuple[list[str
     alerts = np.zeros((T, S), dtype=bool)
     values = np.concatenate([shop.counts, shop.total[:, None]], axis=1)
     for t, ts in enumerate(shop.timestamps):
-        sc, _, al, _, _, _ = det.update_batch_idx(ts, idx_c, values[t])
+        sc, _, al, *_ = det.update_batch_idx(ts, idx_c, values[t])
         scores[t, : len(names)] = sc
         alerts[t, : len(names)] = al
-        sc, _, al, _, _, _ = det.update_batch_idx(ts, idx_r, shop.fail[t], np.maximum(shop.attempts[t], 0))
+        sc, _, al, *_ = det.update_batch_idx(ts, idx_r, shop.fail[t], np.maximum(shop.attempts[t], 0))
         scores[t, len(names) :] = sc
         alerts[t, len(names) :] = al
     return names + ratio_names, scores, alerts

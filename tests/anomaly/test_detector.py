@@ -201,3 +201,24 @@ def test_memory_per_series_is_bounded() -> None:
     for i in range(2000):
         det.update("s", T0 + i * H, 3)
     assert det.bytes_per_series == bps < 4096
+
+
+def test_a_night_sale_does_not_lift_the_level() -> None:
+    """Issue 14: one or two units in a night slot whose seasonal factor is near its floor
+    used to double the learned level in one bucket, and the next day's normal sales then
+    scored 80-100 as a drop. The level is now bounded against single-bucket jumps."""
+    rng = np.random.default_rng(0)
+    hod = np.arange(12 * 168) % 24
+    x = rng.poisson(2.0 * np.where(hod < 7, 0.03, 1.0) * (1 + np.exp(-0.5 * ((hod - 20) / 2) ** 2))).astype(float)
+    det = AnomalyDetector(Settings())
+    idx = det.series_index(["orders:p"])
+    levels, alerts = [], 0
+    for i, v in enumerate(x):
+        res = det.update_batch_idx(T0 + i * H, idx, np.array([v]))
+        levels.append(float(det.bank["level"][0]))
+        alerts += int(res.alert[0])
+    night_sales = [i for i in range(24, len(x)) if hod[i] < 7 and x[i] > 0]
+    assert night_sales  # the case is exercised
+    jumps = [levels[i] / levels[i - 1] for i in night_sales]
+    assert max(jumps) < 1.25, max(jumps)  # before the fix: 2.7
+    assert alerts == 0  # before the fix: 1 alert (5 critical points)

@@ -69,6 +69,8 @@ class Settings:
     weekly_alpha: float = 0.3
     disp_alpha: float = 0.02
     ratio_alpha: float = 0.03
+    #: largest share by which one bucket may raise a mature level (plus one unit's worth)
+    level_step: float = 0.1
     #: relative model error added to the noise (covers paydays and other unmodelled swings)
     rel_noise: float = 0.08
     windows: tuple[int, ...] = (1, 3, 6)
@@ -98,6 +100,8 @@ class StepResult:
     expected: FloatArray
     alert: BoolArray
     warming: BoolArray
+    lower: FloatArray  # NaN when not scored
+    upper: FloatArray
 
 
 # (name, dtype, trailing shape) of every per-series array
@@ -125,6 +129,19 @@ def _layout(w: int) -> list[tuple[str, Any, tuple[int, ...]]]:
 
 
 NEVER = np.int64(-(2**62))
+
+
+def band_z(n_tests: int, alert_score: float) -> float:
+    """The one-bucket deviation (in standard deviations) that scores ``alert_score``."""
+    need = alert_score / mu_.POINTS_PER_DECADE + float(np.log10(n_tests))
+    lo, hi = 0.0, 40.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if float(mu_.surprise(np.array([mid]))[0]) < need:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 @dataclass
@@ -293,7 +310,14 @@ class Bank:
         # sparse series average over more buckets so the level never collapses between sales
         a_l = np.maximum(np.maximum(s.level_alpha * np.where(is_count, base / (base + 0.5), 1.0), 0.002), 1.0 / n1) * wgt
         pred = level + slope
-        new_level = np.where(first, x, pred + a_l * (y - pred))
+        # a bucket moves the level in proportion to what it can tell: a quiet slot (season < 1)
+        # carries little information, so one sale in a night slot whose factor is near its
+        # floor cannot multiply the level (x / 0.02 = 50 x the level). And no single bucket
+        # lifts a level (after its first day) by more than ``level_step`` of itself plus one unit's worth.
+        step = a_l * np.minimum(season, 1.0) * (y - pred)
+        cap = s.level_step * np.maximum(pred, 0.0) + a_l
+        step = np.where(n1 > 24, np.minimum(step, cap), step)
+        new_level = np.where(first, x, pred + step)
         b = s.trend_beta * wgt * (n1 > 24)
         new_slope = s.trend_damping * slope + b * (new_level - level - slope)
         nonratio = ~is_ratio & learn
@@ -351,7 +375,10 @@ class Bank:
         A["n"][idx] = n + learn.astype(np.int64)
         A["last_t"][idx] = t
         expected = np.where(first, np.nan, exp_q)
-        return StepResult(score=score, expected=expected, alert=alert, warming=warming & ~excluded)
+        half = band_z(len(s.windows) * 2, s.alert_score) * sd_q
+        lower = np.where(scored, np.maximum(exp_q - half, 0.0), np.nan)
+        upper = np.where(scored, exp_q + half, np.nan)
+        return StepResult(score=score, expected=expected, alert=alert, warming=warming & ~excluded, lower=lower, upper=upper)
 
     @staticmethod
     def _z(kind: npt.NDArray[np.int8], a: FloatArray, b: FloatArray, v: FloatArray, nn: FloatArray) -> FloatArray:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -34,6 +34,26 @@ BAD_INPUT = "anomaly.bad_input"
 STATE_VERSION = 1
 
 Value = float | int | tuple[float, float]
+
+
+class Batch(NamedTuple):
+    """Scores of one bucket of many series (arrays in the order the series were given)."""
+
+    score: FloatArray  # NaN when not scored
+    expected: FloatArray
+    alert: npt.NDArray[np.bool_]
+    warming: npt.NDArray[np.bool_]
+    excluded: list[str | None]
+    rejected: list[str | None]
+    lower: FloatArray  # band outside which one bucket alone scores critical
+    upper: FloatArray
+
+
+def _opt(v: float, digits: int | None = None) -> float | None:
+    f = float(v)
+    if math.isnan(f):
+        return None
+    return f if digits is None else round(f, digits)
 
 
 def _epoch(ts: datetime) -> int:
@@ -99,24 +119,23 @@ class AnomalyDetector:
     ) -> list[Score]:
         """Score one bucket of many series (each at most once) and return a Score per series."""
         idx = self.series_index(series)
-        scores, expected, alert, warming, excluded, rejected = self.update_batch_idx(
-            timestamp, idx, values, denominators
-        )
+        res = self.update_batch_idx(timestamp, idx, values, denominators)
         out = []
         vals = np.asarray(values, dtype=np.float64)
         for i, name in enumerate(series):
-            sc = scores[i]
             out.append(
                 Score(
                     series=name,
                     timestamp=timestamp,
-                    score=None if math.isnan(sc) else round(float(sc), 3),
+                    score=_opt(res.score[i], 3),
                     actual=float(vals[i]),
-                    expected=None if math.isnan(expected[i]) else float(expected[i]),
-                    warming_up=bool(warming[i]),
-                    excluded=excluded[i],
-                    rejected=rejected[i],
-                    alert=bool(alert[i]),
+                    expected=_opt(res.expected[i]),
+                    warming_up=bool(res.warming[i]),
+                    excluded=res.excluded[i],
+                    rejected=res.rejected[i],
+                    alert=bool(res.alert[i]),
+                    lower=_opt(res.lower[i]),
+                    upper=_opt(res.upper[i]),
                 )
             )
         return out
@@ -127,8 +146,8 @@ class AnomalyDetector:
         idx: IntArray,
         values: FloatArray,
         denominators: FloatArray | None = None,
-    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_], list[str | None], list[str | None]]:
-        """Vectorised core: returns (score, expected, alert, warming, excluded, rejected).
+    ) -> Batch:
+        """Vectorised core: one :class:`Batch` of arrays in the order of ``idx``.
 
         ``score`` is NaN for points that are not scored. Invalid points are
         ignored, counted under ``anomaly.bad_input`` and reported in ``rejected``.
@@ -196,6 +215,8 @@ class AnomalyDetector:
         expected = np.full(m, np.nan)
         alert = np.zeros(m, dtype=bool)
         warming = np.zeros(m, dtype=bool)
+        lower = np.full(m, np.nan)
+        upper = np.full(m, np.nan)
         gi = np.nonzero(good)[0]
         if gi.size:
             hod, dow, how = self._slots(timestamp)
@@ -204,7 +225,9 @@ class AnomalyDetector:
             expected[gi] = res.expected
             alert[gi] = res.alert
             warming[gi] = res.warming
-        return score, expected, alert, warming, excluded, rejected
+            lower[gi] = res.lower
+            upper[gi] = res.upper
+        return Batch(score, expected, alert, warming, excluded, rejected, lower, upper)
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

@@ -17,6 +17,9 @@ class Score:
     a calendar event (its name), or the input was ``rejected`` (the reason).
     ``alert`` is True only on the first critical point of an incident (later
     critical points of the same series within the cool-down are not new alerts).
+    ``actual`` is the value seen (the numerator for a ratio series), ``expected`` what the
+    model expected, ``lower``..``upper`` the band outside which one bucket alone would score
+    critical (a normal approximation of the model's noise; None when not scored).
     """
 
     series: str
@@ -28,6 +31,8 @@ class Score:
     excluded: str | None = None
     rejected: str | None = None
     alert: bool = False
+    lower: float | None = None
+    upper: float | None = None
 
     @property
     def severity(self) -> str:
