@@ -45,6 +45,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from opentelemetry.util.types import AttributeValue, Attributes
 
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent._compat.otel_sdk import processors_unchanged, tracer_internals
 from commerce_observe.agent.export.record import ENTRY_KINDS
 
 #: Where a span's Elastic transaction id rides on the live span object, for its local
@@ -193,18 +194,18 @@ class LightTracer:
     __slots__ = ("sdk_tracer", "processors", "resource", "scope", "sampler", "default_sampler", "ids", "fast_ids",
                  "random_ids", "max_attributes", "max_events", "submit")
 
-    def __init__(self, sdk_tracer: SdkTracer, processors: tuple[object, ...], submit: Any) -> None:
+    def __init__(self, sdk_tracer: SdkTracer, scope: InstrumentationScope, limits: Any,
+                 processors: tuple[object, ...], submit: Any) -> None:
         self.sdk_tracer = sdk_tracer
         self.processors = processors
         self.resource: Resource = sdk_tracer.resource
-        self.scope: InstrumentationScope = sdk_tracer._instrumentation_scope  # noqa: SLF001
+        self.scope = scope
         self.sampler: sampling.Sampler = sdk_tracer.sampler
         self.default_sampler = _is_parent_based_always_on(self.sampler)
         self.ids: IdGenerator = sdk_tracer.id_generator
         #: The SDK's random generator is ``random.getrandbits`` (retrying a zero): inline it.
         self.fast_ids = type(self.ids) is RandomIdGenerator
         self.random_ids = bool(self.ids.is_trace_id_random())
-        limits = sdk_tracer._span_limits  # noqa: SLF001
         self.max_attributes: int | None = limits.max_span_attributes
         self.max_events: int = limits.max_events if limits.max_events is not None else 1 << 30
         self.submit = submit
@@ -259,21 +260,23 @@ def _is_parent_based_always_on(sampler: sampling.Sampler) -> bool:
 def light_tracer_for(sdk_tracer: object, pipeline: Any) -> LightTracer | None:
     """A :class:`LightTracer` for ``sdk_tracer`` if light spans are indistinguishable
     there (see the module doc), else None."""
-    if type(sdk_tracer) is not SdkTracer or not sdk_tracer._is_enabled():  # noqa: SLF001
+    if type(sdk_tracer) is not SdkTracer:
         return None
-    processors = getattr(sdk_tracer.span_processor, "_span_processors", None)
-    if type(processors) is not tuple or len(processors) != 1 or processors[0] is not pipeline:
+    submit = pipeline.submit
+    internals = tracer_internals(sdk_tracer)
+    if internals is None:
         return None
-    limits = sdk_tracer._span_limits  # noqa: SLF001
+    scope, limits, processors = internals
+    if len(processors) != 1 or processors[0] is not pipeline:
+        return None
     if limits.max_span_attribute_length is not None or limits.max_attribute_length is not None:
         return None
     if os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true":
         return None
-    return LightTracer(sdk_tracer, processors, pipeline.submit)
+    return LightTracer(sdk_tracer, scope, limits, processors, submit)
 
 
 def still_valid(light: LightTracer) -> bool:
     """Whether nothing changed since ``light`` was made (a processor added, the tracer disabled)."""
-    tracer = light.sdk_tracer
-    return tracer.span_processor._span_processors is light.processors and tracer._is_enabled()  # noqa: SLF001
+    return processors_unchanged(light.sdk_tracer, light.processors)
 

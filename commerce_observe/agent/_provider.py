@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
-from opentelemetry.util._decorator import _agnosticcontextmanager
+from commerce_observe.agent._compat.otel_api import agnostic_contextmanager
 from opentelemetry.util.types import Attributes
 
 
@@ -70,7 +70,7 @@ class _SwitchableTracer(trace.Tracer):
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )
 
-    @_agnosticcontextmanager
+    @agnostic_contextmanager
     def start_as_current_span(
         self,
         name: str,

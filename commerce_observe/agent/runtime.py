@@ -130,11 +130,13 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
             return None
         stats.strict = config.strict
 
+        from commerce_observe.agent import _compat
         from commerce_observe.agent.export.pipeline import ExportPipeline
         from commerce_observe.agent.privacy import Masker
         from commerce_observe.agent.propagation import CommercePropagator, allow
         from commerce_observe.agent.instrumentation.registry import enable_all
 
+        _compat.check_all()  # private reads of other libraries only inside their checked ranges
         resource = _resource(config)
         chosen, where = _exporters(config, resource)
         chosen.extend(exporters or ())

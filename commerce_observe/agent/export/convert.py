@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from commerce_observe.agent._compat.otel_sdk import plain, plain_attributes
 from commerce_observe.agent._lightspan import TXN_ATTR, LightSpan
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.export.record import EventRecord, SpanRecord, is_entry_span
@@ -80,20 +81,6 @@ class TransactionTracker:
         self._open.clear()
 
 
-def _plain(attributes: object) -> dict[str, AttributeValue]:
-    """A plain dict copy of SDK attributes, much smaller than ``BoundedAttributes``.
-
-    After ``end()`` the SDK marks the attributes immutable, so reading its inner
-    dict without its lock is safe; anything unexpected takes the generic path.
-    """
-    inner = getattr(attributes, "_dict", None)
-    if type(inner) is dict:
-        return inner.copy()
-    if isinstance(attributes, Mapping):
-        return dict(attributes)
-    return {}
-
-
 class SpanConverter:
     """Turns ``ReadableSpan`` objects into masked :class:`SpanRecord` objects."""
 
@@ -128,7 +115,7 @@ class SpanConverter:
             masked = self._masker.mask_attributes({STATUS_DESCRIPTION_KEY: description})
             description = str(masked.get(STATUS_DESCRIPTION_KEY, ""))
         events = tuple(
-            EventRecord(e.name, e.timestamp, self._mask(_plain(e.attributes))) for e in span.events
+            EventRecord(e.name, e.timestamp, self._mask(plain(e.attributes))) for e in span.events
         )
         service, resource = self._resource(span.resource)
         scope = span.instrumentation_scope
@@ -143,7 +130,7 @@ class SpanConverter:
             kind=span.kind,
             start_ns=start,
             end_ns=span.end_time or start,
-            attributes=self._mask(_plain(span._attributes)),  # noqa: SLF001 - see _plain
+            attributes=self._mask(plain_attributes(span)),
             events=events,
             error=error,
             status_description=description,

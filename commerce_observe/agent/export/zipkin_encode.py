@@ -32,10 +32,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.trace import SpanKind
-from py_zipkin.encoding._encoders import get_encoder
-from py_zipkin.encoding._helpers import Endpoint, Span, create_endpoint
-from py_zipkin.encoding._types import Encoding, Kind
 
+from commerce_observe.agent._compat.py_zipkin import Encoding, Endpoint, Kind, Span, create_endpoint, get_encoder
 from commerce_observe.agent.export.record import EventRecord, SpanRecord
 
 _KIND = {

@@ -31,6 +31,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from commerce_observe.agent._compat.otel_sdk import add_to_bounded
 from commerce_observe.agent._lightspan import LightSpan, LightTracer, light_tracer_for, still_valid
 
 _tracer = trace.get_tracer("commerce_observe.agent.messaging")
@@ -41,15 +42,8 @@ def add_clean(span: trace.Span, attributes: dict[str, AttributeValue]) -> None:
     if type(span) is LightSpan:
         span.add_clean(attributes)
         return
-    bounded = getattr(span, "_attributes", None)
-    if type(bounded) is BoundedAttributes and bounded.max_value_len is None and not bounded._immutable:  # noqa: SLF001
-        inner = bounded._dict  # noqa: SLF001
-        maxlen = bounded.maxlen
-        if type(inner) is dict and (maxlen is None or len(inner) + len(attributes) <= maxlen):
-            with bounded._lock:  # noqa: SLF001
-                inner.update(attributes)
-            return
-    span.set_attributes(attributes)
+    if not add_to_bounded(span, attributes):
+        span.set_attributes(attributes)
 
 
 _PRIMITIVE = (str, int, float, bool)
