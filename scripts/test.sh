@@ -82,4 +82,21 @@ export COMMERCE_OBSERVE_TEST_ZIPKIN_URL COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP \
 
 status=0
 "$py" -m pytest "$@" || status=$?
+
+# --- the oldest supported OpenTelemetry ---------------------------------------------
+# The private fast paths (commerce_observe/agent/_compat/) are checked against both ends
+# of the supported range: the run above has the newest, this one the oldest.
+oldest_py="$repo/.venv-oldest/bin/python"
+oldest_stamp=".venv-oldest/.installed-$(cat pyproject.toml tests/compat/oldest.txt <(echo "$repo") | sha256sum | cut -c1-16)"
+if [ ! -e "$oldest_stamp" ]; then
+    say "installing the oldest supported OpenTelemetry into .venv-oldest"
+    rm -rf .venv-oldest && "${PYTHON:-python3}" -m venv .venv-oldest
+    "$oldest_py" -m pip install -q --disable-pip-version-check -c tests/compat/oldest.txt -e . \
+        pytest pytest-timeout hypothesis jsonschema opentelemetry-exporter-zipkin-json
+    touch "$oldest_stamp"
+fi
+say "fast-path tests against the oldest supported OpenTelemetry"
+"$oldest_py" -m pytest -q -p no:cacheprovider tests/compat tests/export tests/propagation \
+    tests/core/test_runtime.py tests/core/test_events.py tests/core/test_hub.py tests/core/test_dual_export.py \
+    || status=$?
 exit "$status"

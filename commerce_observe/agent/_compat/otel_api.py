@@ -13,7 +13,7 @@ from typing import Any
 
 from commerce_observe.agent._compat.versions import Range
 
-SUPPORTED = Range("opentelemetry-api", (1, 25), (1, 46))
+SUPPORTED = Range("opentelemetry-api", (1, 42), (1, 46))
 
 
 def _pick() -> Callable[..., Any]:

@@ -1,6 +1,6 @@
 """The OpenTelemetry SDK internals the light spans and the converter read.
 
-Checked against opentelemetry-sdk 1.25 to 1.45: ``Tracer._instrumentation_scope``,
+Checked against opentelemetry-sdk 1.42 to 1.45: ``Tracer._instrumentation_scope``,
 ``Tracer._span_limits``, ``Tracer._is_enabled()``, the synchronous multi span
 processor's ``_span_processors`` tuple, ``ReadableSpan._attributes`` and
 ``BoundedAttributes``' ``_dict``/``_lock``/``_immutable``. Outside that range every
@@ -17,7 +17,7 @@ from opentelemetry.attributes import BoundedAttributes
 
 from commerce_observe.agent._compat.versions import Range
 
-SUPPORTED = Range("opentelemetry-sdk", (1, 25), (1, 46))
+SUPPORTED = Range("opentelemetry-sdk", (1, 42), (1, 46))
 
 
 def tracer_internals(tracer: Any) -> tuple[Any, Any, tuple[object, ...]] | None:
