@@ -42,8 +42,42 @@ class EventStore(MetricsQuery, Protocol):
     def close(self) -> None: ...
 
 
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def check_store_spec(spec: str) -> str:
+    """``spec`` itself when it names a store, else ValueError saying what is accepted.
+
+    ``foo:bar`` is refused rather than becoming a new SQLite file of that name:
+    a typo in a scheme must not silently write the events somewhere nobody looks.
+    """
+    value = spec.strip()
+    if value.startswith(("http://", "https://")):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        try:
+            parts.port
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.hostname:
+            return value
+    elif value.startswith("sqlite:") and value[len("sqlite:"):].strip():
+        return value
+    elif value.lower().endswith(_SQLITE_SUFFIXES) and ":" not in value.replace("\\", "/").split("/")[-1]:
+        return value
+    from commerce_observe._internal.redact import redact_credentials
+
+    raise ValueError(f"not a store: {redact_credentials(value)!r} (expected sqlite:PATH, a .db/.sqlite file, "
+                     "or an Elasticsearch http(s):// URL)")
+
+
 def open_store(spec: str, **options: Any) -> EventStore:
-    """``sqlite:PATH`` (or a bare ``.db``/``.sqlite`` path) or an ``http(s)://`` Elasticsearch URL."""
+    """``sqlite:PATH`` (or a bare ``.db``/``.sqlite`` path) or an ``http(s)://`` Elasticsearch URL.
+
+    Raises ValueError for anything else (see :func:`check_store_spec`).
+    """
+    spec = check_store_spec(spec)
     if spec.startswith(("http://", "https://")):
         from commerce_observe.store.es_store import ElasticsearchStore
 

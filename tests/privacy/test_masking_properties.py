@@ -19,9 +19,10 @@ SHORT_PREFIXES = {12: MAESTRO, 13: ["4", *MAESTRO], 14: ["300", "305", "36", "38
 
 @st.composite
 def card_numbers(draw: st.DrawFn) -> str:
-    """Luhn-valid 12-19 digit numbers; 12-14 digits carry an issuer prefix (see docs)."""
+    """Luhn-valid 12-19 digit numbers; 12-14 digits carry an issuer prefix, and only
+    15-digit ones (UATP) start with 1 (see docs)."""
     length = draw(st.integers(12, 19))
-    prefix = draw(st.sampled_from(SHORT_PREFIXES[length])) if length <= 14 else str(draw(st.integers(1, 9)))
+    prefix = draw(st.sampled_from(SHORT_PREFIXES[length])) if length <= 14 else str(draw(st.integers(1 if length == 15 else 2, 9)))
     body = prefix + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1)))
     check = next(d for d in "0123456789" if luhn_ok(body + d))
     return body + check

@@ -99,11 +99,13 @@ def luhn_ok(digits: str) -> bool:
 
 
 def is_card_number(digits: str) -> bool:
-    """12-19 digits, not starting with 0, Luhn-valid, and for 12-14 digits an
-    issuer prefix we know."""
+    """12-19 digits, not starting with 0 (nor with 1 unless 15 long: UATP), Luhn-valid,
+    and for 12-14 digits an issuer prefix we know."""
     n = len(digits)
     if n < 12 or n > 19 or digits[0] == "0":
         return False  # no issuer number starts with 0 (and all zeros is Luhn-valid)
+    if digits[0] == "1" and n != 15:
+        return False  # only UATP (15 digits) starts with 1; epoch micro/nanoseconds (16, 19) do too
     if n <= 14 and not digits.startswith(_SHORT_IIN[n]):
         return False
     return luhn_ok(digits)

@@ -18,26 +18,28 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from commerce_observe.monitor.cli.errors import UsageError, host_port, input_file, positive, url
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("alerts", help="evaluate alert rules, send test notifications",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__)
     sub = p.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
     ev = sub.add_parser("evaluate", help="run rules over scores / series / audit files")
-    ev.add_argument("--config", required=True, help="alert config JSON (rules, notifiers, delivery)")
-    ev.add_argument("--scores", help="output CSV of `commerce-observe anomaly`")
-    ev.add_argument("--series", help="input CSV of `commerce-observe anomaly` (payment failure ratios)")
-    ev.add_argument("--audit", help="JSON report of `commerce-observe audit`")
+    ev.add_argument("--config", type=input_file, required=True, help="alert config JSON (rules, notifiers, delivery)")
+    ev.add_argument("--scores", type=input_file, help="output CSV of `commerce-observe anomaly`")
+    ev.add_argument("--series", type=input_file, help="input CSV of `commerce-observe anomaly` (payment failure ratios)")
+    ev.add_argument("--audit", type=input_file, help="JSON report of `commerce-observe audit`")
     ev.add_argument("--dry-run", action="store_true", help="print notifications instead of sending")
-    ev.add_argument("--zipkin-ui", help="Zipkin UI base URL for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
-    ev.add_argument("--kibana", help="Kibana base URL for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
+    ev.add_argument("--zipkin-ui", type=url, help="Zipkin UI base URL for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
+    ev.add_argument("--kibana", type=url, help="Kibana base URL for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
     tn = sub.add_parser("test-notify", help="send one sample notification to check a receiver")
-    tn.add_argument("--webhook", help="generic JSON webhook URL")
-    tn.add_argument("--slack", help="Slack-compatible incoming webhook URL")
-    tn.add_argument("--smtp", help="SMTP server HOST:PORT")
-    tn.add_argument("--mail-from", default="commerce-observe@localhost")
+    tn.add_argument("--webhook", type=url, help="generic JSON webhook URL")
+    tn.add_argument("--slack", type=url, help="Slack-compatible incoming webhook URL")
+    tn.add_argument("--smtp", type=host_port, help="SMTP server HOST:PORT")
+    tn.add_argument("--mail-from", default="commerce-observe@localhost", help="sender address")
     tn.add_argument("--mail-to", action="append", default=[], help="recipient (repeatable)")
-    tn.add_argument("--attempts", type=int, default=3, help="delivery attempts (default 3)")
+    tn.add_argument("--attempts", type=positive, default=3, help="delivery attempts")
     p.set_defaults(func=run)
 
 
@@ -71,9 +73,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config)
-    except (OSError, RuleFileError) as exc:
-        print(f"alerts: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, RuleFileError, ValueError) as exc:
+        text = str(exc)
+        raise UsageError(text if args.config in text else f"{args.config}: {text}") from None
     settings = load_settings()
     links = Links(args.zipkin_ui or settings.zipkin_ui, args.kibana or settings.kibana_url)
     stream: list[tuple[datetime, int, Any]] = []
@@ -86,9 +88,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             for f in read_findings(args.audit):
                 when = datetime.fromtimestamp(f.published_ns / 1e9, timezone.utc) if f.published_ns else datetime.now(timezone.utc)
                 stream.append((when, 2, f))
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"alerts: cannot read input: {exc!r}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read input: {type(exc).__name__}: {exc}") from None
     stream.sort(key=lambda x: (x[0], x[1]))
 
     printed: list[Notification] = []
@@ -123,12 +124,10 @@ def _test_notify(args: argparse.Namespace) -> int:
     if args.smtp:
         host, _, port = args.smtp.rpartition(":")
         if not args.mail_to or not port.isdigit():
-            print("alerts: --smtp HOST:PORT needs at least one --mail-to", file=sys.stderr)
-            return 2
+            raise UsageError("--smtp HOST:PORT needs at least one --mail-to")
         notifiers.append(EmailNotifier(host or "127.0.0.1", int(port), args.mail_from, args.mail_to))
     if not notifiers:
-        print("alerts: give --webhook, --slack and/or --smtp", file=sys.stderr)
-        return 2
+        raise UsageError("give --webhook, --slack and/or --smtp")
     now = datetime.now(timezone.utc)
     sample = Alert(key="test|commerce-observe", rule="test", title="test notification", severity="warning",
                    where=(("receiver", "check"),), since=now, measure="nothing is wrong: this checks delivery", value=0.0)

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from commerce_observe.monitor.cli.errors import (UsageError, count, existing_dir, existing_file, host_port, input_file,
+                                                 store_spec, url)
+
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -56,11 +59,11 @@ def register(subparsers: Any) -> None:
         description="Reconcile producers against each consumer group from the audit trail. "
                     "Exit 0: nothing found; 1: findings; 2: usage or input error.")
     src = p.add_argument_group("input (one of)")
-    src.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers of the audit topic")
+    src.add_argument("--bootstrap", type=host_port, metavar="HOST:PORT", help="Kafka bootstrap servers of the audit topic")
     src.add_argument("--topic", help="audit topic (default: the configured COMMERCE_OBSERVE_AUDIT_TOPIC)")
-    src.add_argument("--sqlite", metavar="PATH", help="SQLite audit file")
-    src.add_argument("--spool", metavar="DIR", help="a spool directory (records not yet replayed)")
-    src.add_argument("--file", metavar="PATH", help="a file of audit lines ('-' for stdin)")
+    src.add_argument("--sqlite", type=existing_file, metavar="PATH", help="SQLite audit file")
+    src.add_argument("--spool", type=existing_dir, metavar="DIR", help="a spool directory (records not yet replayed)")
+    src.add_argument("--file", type=input_file, metavar="PATH", help="a file of audit lines ('-' for stdin)")
     p.add_argument("--from-time", type=from_time, default=0, metavar="WHEN",
                    help="start at this record time: ISO 8601, or an age such as 2h (default: everything)")
     p.add_argument("--group", type=group_spec, action="append", metavar="NAME[:TOPIC,...]",
@@ -70,11 +73,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--as-of", choices=("now", "data", "all"), default="now",
                    help="judge events published before: now minus grace (default); the newest record minus grace; "
                         "or all of them (the input is complete: the system was drained)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--limit", type=int, default=200, help="findings shown in the table (default 200)")
-    p.add_argument("--zipkin-url", help="Zipkin UI base URL for trace links (default: configured)")
-    p.add_argument("--kibana-url", help="Kibana base URL for APM trace links (default: configured)")
-    p.add_argument("--store", metavar="SPEC",
+    p.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    p.add_argument("--limit", type=count, default=200, help="findings shown in the table (default 200)")
+    p.add_argument("--zipkin-url", type=url, help="Zipkin UI base URL for trace links (default: configured)")
+    p.add_argument("--kibana-url", type=url, help="Kibana base URL for APM trace links (default: configured)")
+    p.add_argument("--store", type=store_spec, metavar="SPEC",
                    help="also write the findings to the monitoring store (sqlite:PATH or an Elasticsearch URL), "
                         "where the dashboard's loss/duplicate panel shows them (default: COMMERCE_OBSERVE_EVENT_STORE)")
     p.set_defaults(func=run)
@@ -113,17 +116,12 @@ def run(args: argparse.Namespace) -> int:
     from commerce_observe.monitor.audit.auditor import Auditor
     from commerce_observe.monitor.audit.findings import Links
     from commerce_observe.monitor.audit.report import Summary, render_json, render_table
-    from commerce_observe.config import ConfigError, load_config
+    from commerce_observe.config import load_config
 
     chosen = [x for x in (args.bootstrap, args.sqlite, args.spool, args.file) if x]
     if len(chosen) != 1:
-        sys.stderr.write("commerce-observe audit: give exactly one input: --bootstrap, --sqlite, --spool or --file\n")
-        return 2
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        sys.stderr.write(f"commerce-observe audit: {exc}\n")
-        return 2
+        raise UsageError("give exactly one input: --bootstrap, --sqlite, --spool or --file")
+    config = load_config()
     groups = dict(args.group) if args.group else None
     auditor = Auditor(grace_s=args.grace, sla_s=args.sla, groups=groups)
     gc_was = gc.isenabled()
@@ -132,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
         for batch in _batches(args, args.topic or config.audit_topic):
             auditor.feed(batch)
     except Exception as exc:  # unreadable input is a usage/input error, not a finding
-        sys.stderr.write(f"commerce-observe audit: cannot read input: {exc}\n")
-        return 2
+        raise UsageError(f"cannot read input {chosen[0]}: {type(exc).__name__}: {exc}") from None
     finally:
         if gc_was:
             gc.enable()

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from commerce_observe.monitor.cli._store import add_store_args, open_store_from
+from commerce_observe.monitor.cli.errors import UsageError, port, seconds, url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,11 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                               description="Sales trend, orders and payments per minute, top products, payment "
                                           "failure reasons, latency and lost/duplicate findings on one page.")
     add_store_args(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--zipkin-url", default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
-    p.add_argument("--kibana-url", default=None, help="Kibana base for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
-    p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=port, default=8050, help="port to listen on (0: any free port)")
+    p.add_argument("--zipkin-url", type=url, default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
+    p.add_argument("--kibana-url", type=url, default=None, help="Kibana base for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
+    p.add_argument("--refresh", type=seconds, default=5.0, help="seconds between page refreshes")
     p.set_defaults(func=run)
 
 
@@ -32,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config()
     store = open_store_from(args)
-    app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui,
-                    kibana_url=args.kibana_url or config.kibana_url, refresh_s=args.refresh)
+    try:
+        app = Dashboard(store, host=args.host, port=args.port, zipkin_url=args.zipkin_url or config.zipkin_ui,
+                        kibana_url=args.kibana_url or config.kibana_url, refresh_s=args.refresh)
+    except OSError as exc:
+        store.close()
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     sys.stderr.write(f"commerce_observe: dashboard at {app.url} (Ctrl-C to stop)\n")
     try:
         app.serve_forever()

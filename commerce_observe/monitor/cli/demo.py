@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind
 from commerce_observe.agent import events
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.events.model import FailureReason
+from commerce_observe.monitor.cli.errors import UsageError, count, output_file, ratio, url
 
 PRODUCTS = [(f"sku-{n:04d}", Decimal(price)) for n, price in enumerate(
     ["19.99", "5.49", "129.00", "42.50", "9.90", "74.95", "3.20", "250.00", "15.00", "61.10"], start=1)]
@@ -118,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         print("commerce_observe is disabled (COMMERCE_OBSERVE_ENABLED=false): nothing to show")
         return 1
     result = run_flow(args.orders, seed=args.seed, failure_rate=args.failure_rate)
-    runtime.flush()
+    runtime.flush(timeout_millis=10_000)
     counts = stats.snapshot()
+    received = runtime.pipeline.stats()
     commerce_observe.shutdown()
     print(f"orders: {result.orders}  paid: {result.paid}  failed: {sum(result.failures.values())}  "
           f"revenue: {result.revenue} EUR")
@@ -134,15 +136,21 @@ def run(args: argparse.Namespace) -> int:
     problems = {k: v for k, v in sorted(counts.items())
                 if v and not k.startswith("privacy.masked") and not k.endswith(".exported")}
     print("dropped/ignored: " + (", ".join(f"{k}={v}" for k, v in problems.items()) or "nothing"))
+    empty = [f"{exporter.name} ({where})" for exporter, where in zip(runtime.exporters, runtime.destinations)
+             if result.orders and not received.get(exporter.name, {}).get("exported")]
+    if empty:
+        raise UsageError("received nothing: " + "; ".join(empty) + " (is the URL right and the server up?)")
     return 0
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="run an order-to-payment flow and show where its traces went")
-    parser.add_argument("--orders", type=int, default=300, help="orders to place (default 300)")
-    parser.add_argument("--failure-rate", type=float, default=0.12, help="share of payments that fail")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--zipkin", metavar="URL", help="Zipkin base or /api/v2/spans URL")
-    parser.add_argument("--apm", metavar="URL", help="Elastic APM Server URL")
-    parser.add_argument("--output", metavar="FILE", help="embedded default file (when no backend is given)")
+    parser = subparsers.add_parser("demo", help="run an order-to-payment flow and show where its traces went",
+                                   description=__doc__)
+    parser.add_argument("--orders", type=count, default=300, help="orders to place")
+    parser.add_argument("--failure-rate", type=ratio, default=0.12, help="share of payments that fail, 0 to 1")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same orders)")
+    parser.add_argument("--zipkin", type=url, metavar="URL", help="Zipkin base or /api/v2/spans URL")
+    parser.add_argument("--apm", type=url, metavar="URL", help="Elastic APM Server URL")
+    parser.add_argument("--output", type=output_file, metavar="FILE",
+                        help="embedded default file (when no backend is given)")
     parser.set_defaults(func=run)

@@ -13,11 +13,12 @@ import sys
 from typing import Any
 
 from commerce_observe.monitor.cli._store import add_store_args, open_store_from
+from commerce_observe.monitor.cli.errors import UsageError, host_port
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("ship", help="ship events and audit records from Kafka into the monitoring store")
-    p.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    p.add_argument("--bootstrap", type=host_port, required=True, metavar="HOST:PORT", help="Kafka bootstrap servers")
     add_store_args(p)
     p.add_argument("--group", default=None, help="consumer group (default commerce-observe-shipper)")
     p.add_argument("--topic", action="append", default=None,
@@ -32,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
     store = open_store_from(args)
     audit_topic = args.audit_topic or kafka_io.AUDIT_TOPIC
     topics = args.topic or [kafka_io.EVENTS_TOPIC, audit_topic]
-    shipper = kafka_io.Shipper(store, args.bootstrap, group_id=args.group or kafka_io.SHIPPER_GROUP,
-                               topics=topics, audit_topic=audit_topic)
+    try:
+        shipper = kafka_io.Shipper(store, args.bootstrap, group_id=args.group or kafka_io.SHIPPER_GROUP,
+                                   topics=topics, audit_topic=audit_topic)
+    except Exception as exc:  # kafka-python: NoBrokersAvailable, bad config...
+        store.close()
+        raise UsageError(f"Kafka at {args.bootstrap}: {type(exc).__name__}: {exc}") from None
 
     def stop(*_: Any) -> None:
         shipper.stop()
