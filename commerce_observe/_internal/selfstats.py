@@ -77,6 +77,14 @@ class SelfStats:
         self.incr(name)
         self.warn(name, message, *args)
 
+    def swallow(self, name: str, message: str, *args: object) -> None:
+        """The one strict-mode guard, called inside an ``except`` block: count and
+        warn like :meth:`record_failure`; in strict mode re-raise the exception being
+        handled (a bare ``raise`` here re-raises it), so tests see every internal error."""
+        self.record_failure(name, message, *args)
+        if self.strict:
+            raise  # noqa: PLE0704 - re-raises the caller's handled exception
+
 
 #: The process-wide instance. The runtime configures ``strict``; everything that
 #: drops or ignores something reports here.
@@ -95,9 +103,7 @@ def guard(counter: str, what: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        stats.record_failure(counter, "%s failed: %r", what, exc)
-        if stats.strict:
-            raise
+        stats.swallow(counter, "%s failed: %r", what, exc)
 
 
 def guarded(counter: str, default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -109,9 +115,7 @@ def guarded(counter: str, default: R) -> Callable[[Callable[P, R]], Callable[P, 
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                stats.record_failure(counter, "%s failed: %r", fn.__qualname__, exc)
-                if stats.strict:
-                    raise
+                stats.swallow(counter, "%s failed: %r", fn.__qualname__, exc)
                 return default
 
         return inner

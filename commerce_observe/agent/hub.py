@@ -49,9 +49,7 @@ class Hub:
             try:
                 listener(fact)
             except Exception as exc:
-                stats.record_failure("hub.listener_error", "listener %r failed on %s: %r", listener, type(fact).__name__, exc)
-                if stats.strict:
-                    raise
+                stats.swallow("hub.listener_error", "listener %r failed on %s: %r", listener, type(fact).__name__, exc)
 
     def clear(self) -> None:
         with self._lock:

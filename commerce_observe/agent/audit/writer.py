@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 
+from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.audit.record import encode_batch
 from commerce_observe.agent.audit.sinks import Sink, SinkUnavailable
@@ -61,7 +62,7 @@ class AuditWriter:
         self.replayed = 0
         self.dropped = 0
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+            after_fork_in_child(self._after_fork)
 
     # --- application thread ------------------------------------------------------
 

@@ -72,9 +72,7 @@ def emit(build: Callable[[], DomainEvent]) -> DomainEvent | None:
             own.update_name("commerce " + event.type.value)
             return event
     except InvalidEventError as exc:
-        stats.record_failure("events.invalid", "invalid commerce event dropped: %s", exc)
-        if stats.strict:
-            raise
+        stats.swallow("events.invalid", "invalid commerce event dropped: %s", exc)
         return None
 
 

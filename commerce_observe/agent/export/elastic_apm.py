@@ -110,10 +110,8 @@ class ElasticApmExporter:
                 stats.incr(EXPORTED, len(batch))
                 return True
         except Exception as exc:
-            stats.record_failure(ERROR, "Elastic APM export failed: %r", exc)
             stats.incr(FAILED)
-            if stats.strict:
-                raise
+            stats.swallow(ERROR, "Elastic APM export failed: %r", exc)
             return False
 
     def shutdown(self) -> None:
@@ -125,9 +123,7 @@ class ElasticApmExporter:
             try:
                 self._transport.stop()  # nothing is buffered: only the pool to close
             except Exception as exc:
-                stats.record_failure(ERROR, "Elastic APM transport close failed: %r", exc)
-                if stats.strict:
-                    raise
+                stats.swallow(ERROR, "Elastic APM transport close failed: %r", exc)
 
     # --- internals ----------------------------------------------------------------
 
@@ -176,9 +172,7 @@ class ElasticApmExporter:
                 if record.events:
                     out.extend(event_line("error", e) for e in error_events(record))
             except Exception as exc:
-                stats.record_failure(MAPPING_FAILED, "span %r not encodable for Elastic APM: %r", record.name, exc)
-                if stats.strict:
-                    raise
+                stats.swallow(MAPPING_FAILED, "span %r not encodable for Elastic APM: %r", record.name, exc)
         return out
 
     def _other_service(self, raw: str) -> str:

@@ -73,9 +73,7 @@ class FileExporter:
             stats.incr(f"export.{self.name}.exported", len(batch))
             return True
         except Exception as exc:
-            stats.record_failure(f"export.{self.name}.failed", "writing traces to %s failed: %r", self.path, exc)
-            if stats.strict:
-                raise
+            stats.swallow(f"export.{self.name}.failed", "writing traces to %s failed: %r", self.path, exc)
             return False
 
     def _add(self, batch: Sequence[SpanRecord]) -> set[str]:

@@ -113,9 +113,7 @@ class ExportPipeline(SpanProcessor):
             try:
                 records.append(convert(span, txn))
             except Exception as exc:
-                stats.record_failure("export.convert.failed", "span conversion failed: %r", exc)
-                if stats.strict:
-                    raise
+                stats.swallow("export.convert.failed", "span conversion failed: %r", exc)
         self._converted = records
         return len(records)
 

@@ -74,9 +74,7 @@ class ZipkinExporter:
         try:
             body = self.encode(batch)
         except Exception as exc:
-            stats.record_failure(f"{self._counter}.encode_failed", "zipkin encoding failed: %r", exc)
-            if stats.strict:
-                raise
+            stats.swallow(f"{self._counter}.encode_failed", "zipkin encoding failed: %r", exc)
             return False
         headers = {"Content-Type": "application/json"}
         if self.gzip_body:

@@ -136,9 +136,7 @@ def begin_delivery(record: object, system: str, destination: str, carrier: Carri
         return _begin(record, system, destination, carrier, partition, offset, key, group, server,
                       timestamp_ms, stream or destination, attributes)
     except Exception as exc:
-        stats.record_failure(FAILED, "consumer instrumentation failed: %r", exc)
-        if stats.strict:
-            raise
+        stats.swallow(FAILED, "consumer instrumentation failed: %r", exc)
         return None
 
 

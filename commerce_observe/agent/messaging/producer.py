@@ -211,9 +211,7 @@ def begin_publish(endpoint: Endpoint, destination: str, carrier: Carrier, format
     try:
         return _begin(endpoint, destination, carrier, formats, operation, key, stream or destination, attributes)
     except Exception as exc:
-        stats.record_failure(FAILED, "publishing instrumentation failed: %r", exc)
-        if stats.strict:
-            raise
+        stats.swallow(FAILED, "publishing instrumentation failed: %r", exc)
         return None
 
 

@@ -55,9 +55,7 @@ class MaskingFilter(logging.Filter):
                 elif self._masker.is_sensitive_key(key):
                     extras[key] = "[REDACTED]"
         except Exception as exc:
-            stats.record_failure("privacy.log_filter_failed", "log masking failed: %r", exc)
-            if stats.strict:
-                raise
+            stats.swallow("privacy.log_filter_failed", "log masking failed: %r", exc)
             record.msg = _WITHHELD
             record.args = None
         return True

@@ -79,9 +79,7 @@ class Masker:
                 return REDACTED
             return self._scan(value)
         except Exception as exc:  # fail closed
-            stats.record_failure("privacy.mask_failed", "masking %r failed: %r", key, exc)
-            if stats.strict:
-                raise
+            stats.swallow("privacy.mask_failed", "masking %r failed: %r", key, exc)
             return REDACTED
 
     def _scan(self, value: AttributeValue) -> AttributeValue:

@@ -159,9 +159,7 @@ def extract(carrier: Carrier, context: Context | None = None) -> Context:
             ctx = set_value(B3_DEBUG_KEY, True, ctx)
         return ctx
     except Exception as exc:
-        stats.record_failure(EXTRACT_FAILED, "trace context extraction failed: %r", exc)
-        if stats.strict:
-            raise
+        stats.swallow(EXTRACT_FAILED, "trace context extraction failed: %r", exc)
         return context if context is not None else Context()
 
 
@@ -233,6 +231,4 @@ def inject(carrier: Carrier, context: Context | None = None, formats: f.Format |
         for name, value in trace_headers(span_context, tid, sid, bits, context, carrier.names()):
             carrier.set(name, value)
     except Exception as exc:
-        stats.record_failure(INJECT_FAILED, "trace context injection failed: %r", exc)
-        if stats.strict:
-            raise
+        stats.swallow(INJECT_FAILED, "trace context injection failed: %r", exc)

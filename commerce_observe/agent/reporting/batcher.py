@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 
 Sink = Callable[[Sequence[Any]], object]
@@ -35,9 +36,16 @@ class BackgroundBatcher:
         self.written_batches = 0
         self._idle = threading.Condition()
         self._pending = 0
+        self._closed = False
         self._start()
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._start)
+            after_fork_in_child(self._restart_in_child)
+
+    def _restart_in_child(self) -> None:
+        # The parent's thread does not exist in the child; a closed batcher stays closed.
+        if not self._closed:
+            self._idle = threading.Condition()
+            self._start()
 
     def _start(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(self.max_queue)
@@ -103,6 +111,7 @@ class BackgroundBatcher:
             return self._idle.wait_for(lambda: self._pending <= 0, timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
+        self._closed = True
         self.flush(timeout_s)
         try:
             self._queue.put(_STOP, timeout=timeout_s)

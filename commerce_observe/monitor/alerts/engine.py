@@ -136,9 +136,7 @@ class AlertEngine:
             try:
                 self.sink(n)
             except Exception as exc:  # the sink must not stop detection
-                stats.record_failure(SINK_ERROR, "alert sink failed: %r", exc)
-                if stats.strict:
-                    raise
+                stats.swallow(SINK_ERROR, "alert sink failed: %r", exc)
         return out
 
     def flush(self) -> list[Notification]:
