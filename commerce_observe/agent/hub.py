@@ -1,9 +1,15 @@
 """The fact hub: integrations report what happened, products listen.
 
-Kafka/RabbitMQ/web wrappers and the domain event API only *emit* facts (a message
-was published, a message was handled, an order was paid). Tracing enrichment, the
-audit trail, live metrics and anomaly feeds *subscribe* to the fact types they care
-about. A listener that raises is counted (``hub.listener_error``) and never affects
+Kafka/RabbitMQ wrappers and the domain event API *emit* facts (a message was
+published or handled, an order was paid); the agent's products *subscribe* to the
+fact types they care about: the audit trail (``agent/audit/wiring.py``), event
+shipping to a store or the events topic (``agent/reporting/attach.py``), live
+Prometheus metrics (``agent/reporting/live_metrics.py``) and the test capture
+(``commerce_observe.testing``). Spans are not made from facts: the wrappers start
+them through ``agent/messaging`` directly, because a span must exist before the
+application's code runs, and facts report what already happened. Anomaly
+detection listens nowhere in the process: it runs in the monitor, on the stored
+events. A listener that raises is counted (``hub.listener_error``) and never affects
 the emitter or the other listeners (in strict mode the error propagates, for tests).
 
 Dispatch is by the fact's exact type: a dict lookup and a loop over a tuple, so an
