@@ -14,6 +14,7 @@ CPU is not counted and answers 202 at once:
 * ``b-elasticapm``: elastic-apm alone: one transaction holding one
   ``capture_span``, both labelled, per iteration (two intake events);
 * ``c-ours-dual``: SDK + ExportPipeline + ZipkinExporter + ElasticApmExporter;
+* ``c-ours-triple``: the same plus the OTLP exporter (HTTP/protobuf): all three on;
 * ``c-ours-dual-pyzipkin``: the same with py-zipkin's own encoder;
 * ``c-ours-zipkin``: ours, Zipkin only.
 
@@ -61,7 +62,7 @@ class _Sink(http.server.BaseHTTPRequestHandler):
     ``GET /count`` returns the counts so far."""
 
     protocol_version = "HTTP/1.1"
-    counts = {"zipkin": 0, "intake": 0}
+    counts = {"zipkin": 0, "intake": 0, "otlp": 0}
     lock = threading.Lock()
 
     def _answer(self, code: int, body: bytes = b"") -> None:
@@ -74,7 +75,12 @@ class _Sink(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        if self.path.startswith("/intake/"):
+        if self.path.startswith("/v1/traces"):
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+            request = ExportTraceServiceRequest.FromString(body)
+            kind, count = "otlp", sum(len(s.spans) for rs in request.resource_spans for s in rs.scope_spans)
+        elif self.path.startswith("/intake/"):
             kind, count = "intake", sum(1 for line in body.splitlines() if line and "metadata" not in json.loads(line))
         else:
             kind, count = "zipkin", len(json.loads(body))
@@ -123,14 +129,17 @@ def _otel_loop(tracer: Any, n: int) -> None:
         span.end()
 
 
-def _ours(sink: str, n: int, zipkin: str, elastic: bool) -> Callable[[], None]:
+def _ours(sink: str, n: int, zipkin: str, elastic: bool, otlp: bool = False) -> Callable[[], None]:
     from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+    from commerce_observe.agent.export.otlp import OtlpExporter, OtlpSettings
     from commerce_observe.agent.export.pipeline import ExportPipeline
     from commerce_observe.agent.export.zipkin import ZipkinExporter
 
     exporters: list[Any] = [ZipkinExporter(f"{sink}/api/v2/spans", timeout_s=10, encoder=zipkin)]
     if elastic:
         exporters.append(ElasticApmExporter(sink, "bench"))
+    if otlp:
+        exporters.append(OtlpExporter(OtlpSettings(f"{sink}/v1/traces")))
     pipeline = ExportPipeline(exporters, None, max_queue_size=n + 1, max_export_batch_size=512, schedule_delay_ms=1000)
     tp, tracer = _sdk(pipeline)
 
@@ -189,10 +198,12 @@ def variant(name: str, sink: str, n: int) -> tuple[Callable[[], None], dict[str,
 
         return run_b, {"intake": 2 * n}
     table = {
-        "c-ours-dual": ("lean", True), "c-ours-dual-pyzipkin": ("py_zipkin", True), "c-ours-zipkin": ("lean", False),
+        "c-ours-dual": ("lean", True, False), "c-ours-dual-pyzipkin": ("py_zipkin", True, False),
+        "c-ours-zipkin": ("lean", False, False), "c-ours-triple": ("lean", True, True),
     }
-    zipkin, elastic = table[name]
-    return _ours(sink, n, zipkin, elastic), {"zipkin": n} | ({"intake": n} if elastic else {})
+    zipkin, elastic, otlp = table[name]
+    return (_ours(sink, n, zipkin, elastic, otlp),
+            {"zipkin": n} | ({"intake": n} if elastic else {}) | ({"otlp": n} if otlp else {}))
 
 
 def run_variant(name: str, sink: str, n: int) -> None:
@@ -258,7 +269,7 @@ def run_memory(n: int) -> None:
                                  "bytes_per_readable_span": span_bytes}) + "\n")
 
 
-VARIANTS = ["sdk", "a-otel-zipkin", "b-elasticapm", "c-ours-dual", "c-ours-dual-pyzipkin", "c-ours-zipkin"]
+VARIANTS = ["sdk", "a-otel-zipkin", "b-elasticapm", "c-ours-dual", "c-ours-dual-pyzipkin", "c-ours-zipkin", "c-ours-triple"]
 
 
 def main() -> None:

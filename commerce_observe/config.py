@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 T = TypeVar("T")
 
@@ -111,6 +111,43 @@ def _key_values(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+_TRACES_EXPORTERS = ("otlp", "zipkin", "console", "none")
+
+
+def _traces_exporters(raw: str) -> tuple[str, ...]:
+    names = _csv(raw.lower())
+    unknown = [n for n in names if n not in _TRACES_EXPORTERS]
+    if unknown:
+        raise ValueError(f"unknown exporter(s) {', '.join(unknown)}; expected some of " + ", ".join(_TRACES_EXPORTERS))
+    return names
+
+
+def _otlp_protocol(raw: str) -> str | None:
+    value = raw.strip().lower()
+    if not value:
+        return None
+    if value == "http/json":
+        raise ValueError("http/json is not supported; use http/protobuf or grpc")
+    if value not in ("http/protobuf", "grpc"):
+        raise ValueError("expected http/protobuf or grpc")
+    return value
+
+
+def _opt_choice(*options: str) -> Callable[[str], str | None]:
+    pick = _choice(*options)
+    return lambda raw: pick(raw) if raw.strip() else None
+
+
+def _opt_int_range(lo: int, hi: int) -> Callable[[str], int | None]:
+    pick = _int_range(lo, hi)
+    return lambda raw: pick(raw) if raw.strip() else None
+
+
+def _headers(raw: str) -> tuple[tuple[str, str], ...]:
+    """``k=v,k2=v2`` with percent-encoded values, as the OTLP exporter spec says."""
+    return tuple((k, unquote(v)) for k, v in _key_values(raw))
+
+
 # --- the registry ----------------------------------------------------------------
 
 
@@ -138,6 +175,24 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("OTEL_PROPAGATORS", "propagators", _propagators, (), "Trace header formats written: `tracecontext`, `b3`, `b3multi`, `elastic` (default: all; every format is always read)."),
     Setting("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin_endpoint", _url, None, "Zipkin v2 spans URL (`http://host:9411/api/v2/spans`); turns Zipkin export on."),
     Setting("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "zipkin_timeout_ms", _int_range(1, 600_000), 10_000, "Zipkin request timeout in milliseconds."),
+    Setting("OTEL_TRACES_EXPORTER", "traces_exporter", _traces_exporters, (), "OpenTelemetry span exporters: `otlp`, `zipkin`, `console`, `none`, or a comma list (unset: each backend whose endpoint is set, else the embedded file). Elastic APM export follows `ELASTIC_APM_SERVER_URL` either way."),
+    Setting("OTEL_SDK_DISABLED", "sdk_disabled", _bool, False, "`true` makes install() a no-op, as `COMMERCE_OBSERVE_ENABLED=false` does."),
+    Setting("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint", _url, None, "OTLP endpoint; turns OTLP export on. A base URL (`/v1/traces` is appended for HTTP); default `http://localhost:4318` (HTTP) or `http://localhost:4317` (gRPC)."),
+    Setting("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol", _otlp_protocol, None, "OTLP protocol: `http/protobuf` (default) or `grpc`."),
+    Setting("OTEL_EXPORTER_OTLP_HEADERS", "otlp_headers", _headers, (), "Request headers, `k=v,k2=v2` (values percent-encoded), e.g. `authorization=Bearer%20...`.", secret=True),
+    Setting("OTEL_EXPORTER_OTLP_COMPRESSION", "otlp_compression", _opt_choice("gzip", "none"), None, "OTLP compression: `gzip` or `none` (default)."),
+    Setting("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms", _opt_int_range(1, 600_000), None, "OTLP request timeout in milliseconds; default 10000."),
+    Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _opt_str, None, "CA certificate file (PEM) that verifies the OTLP server."),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "otlp_client_certificate", _opt_str, None, "Client certificate file (PEM) for mutual TLS."),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_KEY", "otlp_client_key", _opt_str, None, "Client private key file (PEM) for mutual TLS.", secret=True),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint", _url, None, "OTLP endpoint for traces (wins over the `OTEL_EXPORTER_OTLP_` one); turns OTLP export on. The full URL for HTTP (`http://host:4318/v1/traces`), `http(s)://host:4317` for gRPC."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "otlp_traces_protocol", _otlp_protocol, None, "OTLP protocol for traces (wins over the `OTEL_EXPORTER_OTLP_` one): `http/protobuf` (default) or `grpc`."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "otlp_traces_headers", _headers, (), "Request headers for traces (wins over the `OTEL_EXPORTER_OTLP_` one), `k=v,k2=v2` (values percent-encoded), e.g. `authorization=Bearer%20...`.", secret=True),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "otlp_traces_compression", _opt_choice("gzip", "none"), None, "OTLP compression for traces (wins over the `OTEL_EXPORTER_OTLP_` one): `gzip` or `none` (default)."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "otlp_traces_timeout_ms", _opt_int_range(1, 600_000), None, "OTLP request timeout in milliseconds for traces (wins over the `OTEL_EXPORTER_OTLP_` one); default 10000."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "otlp_traces_certificate", _opt_str, None, "CA certificate file (PEM) that verifies the OTLP server for traces (wins over the `OTEL_EXPORTER_OTLP_` one)."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "otlp_traces_client_certificate", _opt_str, None, "Client certificate file (PEM) for mutual TLS for traces (wins over the `OTEL_EXPORTER_OTLP_` one)."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "otlp_traces_client_key", _opt_str, None, "Client private key file (PEM) for mutual TLS for traces (wins over the `OTEL_EXPORTER_OTLP_` one).", secret=True),
     Setting("OTEL_BSP_MAX_QUEUE_SIZE", "max_queue_size", _int_range(1, 10_000_000), 2048, "Spans buffered per exporter before new ones are dropped (and counted)."),
     Setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "max_export_batch_size", _int_range(1, 100_000), 512, "Spans sent in one request."),
     Setting("OTEL_BSP_SCHEDULE_DELAY", "schedule_delay_ms", _int_range(1, 600_000), 1000, "Longest wait in milliseconds before buffered spans are sent."),

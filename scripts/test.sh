@@ -3,8 +3,8 @@
 #
 # It sets up everything itself on a fresh machine (virtualenv, the project with its
 # [all,test] extras, Debian packages for the real servers), starts the test bed's real
-# Zipkin, Kafka, Elasticsearch and RabbitMQ on loopback, runs pytest against them, and
-# always stops the servers again. It exits with pytest's exit code.
+# Zipkin, Kafka, Elasticsearch, RabbitMQ and OTLP receiver (Jaeger) on loopback, runs
+# pytest against them, and always stops the servers again. It exits with pytest's exit code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -39,6 +39,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
         $sudo invoke-rc.d rabbitmq-server stop >/dev/null 2>&1 || $sudo service rabbitmq-server stop >/dev/null 2>&1 || true
     fi
 fi
+
+# The OTLP receiver (Jaeger v2) is built from the Go module proxy with the machine's
+# Go (1.24 or newer; Debian bookworm's golang-go is 1.19, too old): testbed/jaeger.py.
+export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { say "go (1.24+) is needed to build the OTLP receiver; none on PATH"; exit 1; }
 
 # --- Python environment -----------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
@@ -78,7 +83,9 @@ trap stop_testbed EXIT
 exports=$("$py" -m testbed up) || { say "the test bed did not come up (logs: $TESTBED_HOME/logs)"; exit 1; }
 eval "$exports"
 export COMMERCE_OBSERVE_TEST_ZIPKIN_URL COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP \
-    COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL COMMERCE_OBSERVE_TEST_RABBITMQ_URL
+    COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL COMMERCE_OBSERVE_TEST_RABBITMQ_URL \
+    COMMERCE_OBSERVE_TEST_OTLP_HTTP_ENDPOINT COMMERCE_OBSERVE_TEST_OTLP_GRPC_ENDPOINT \
+    COMMERCE_OBSERVE_TEST_OTLP_QUERY_URL
 
 status=0
 "$py" -m pytest "$@" || status=$?

@@ -1,4 +1,4 @@
-"""The project's test bed: real Zipkin, Kafka, Elasticsearch and RabbitMQ servers.
+"""The project's test bed: real Zipkin, Kafka, Elasticsearch, RabbitMQ and OTLP (Jaeger) servers.
 
 Not shipped in the wheel. `python -m testbed up|down|fetch|status`, and
 `testbed.control` for tests that stop or restart a running server in place.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from testbed.base import Server, TestbedError
 from testbed.elasticsearch import Elasticsearch
+from testbed.jaeger import Jaeger
 from testbed.kafka import Kafka
 from testbed.rabbitmq import RabbitMQ
 from testbed.zipkin import Zipkin
 
 SERVICES: dict[str, type[Server]] = {
-    cls.name: cls for cls in (Zipkin, Kafka, Elasticsearch, RabbitMQ)
+    cls.name: cls for cls in (Zipkin, Kafka, Elasticsearch, RabbitMQ, Jaeger)
 }
 
 __all__ = ["SERVICES", "Server", "TestbedError"]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from testbed import SERVICES
-from testbed.base import ENDPOINTS_FILE, Server, TestbedError, read_state, state, write_endpoints
+from testbed.base import ENDPOINTS_FILE, Server, TestbedError, exported, read_state, state, write_endpoints
 
 
 _PORT_TAKEN = re.compile(r"address already in use|eaddrinuse|BindException", re.IGNORECASE)
@@ -126,7 +126,7 @@ def cmd_status(names: list[str]) -> int:
 
 def cmd_env(names: list[str]) -> int:
     data = {k: v for k, v in read_state().items() if k in names}
-    sys.stdout.write(_exports({e["env_var"]: e["endpoint"] for e in data.values() if e.get("pid")}))
+    sys.stdout.write(_exports(exported(data.values())))
     return 0
 
 

@@ -233,6 +233,11 @@ class Server:
     def endpoint(self) -> str:
         raise NotImplementedError
 
+    def exports(self) -> dict[str, str]:
+        """Every variable this server exports (name -> value); a server with more
+        than one endpoint (the OTLP receiver's HTTP, gRPC and query ports) adds its own."""
+        return {self.env_var: self.endpoint()}
+
     # shared behaviour
     @property
     def port(self) -> int:
@@ -322,7 +327,7 @@ class Server:
 
     def to_state(self) -> dict[str, Any]:
         return {"ports": self.ports, "pid": self.pid, "pid_start": self.pid_start,
-                "endpoint": self.endpoint(), "env_var": self.env_var}
+                "endpoint": self.endpoint(), "env_var": self.env_var, "exports": self.exports()}
 
     @classmethod
     def from_state(cls, entry: dict[str, Any]) -> Server:
@@ -350,8 +355,17 @@ def read_state() -> dict[str, Any]:
         return dict(data)
 
 
+def exported(entries: Any) -> dict[str, str]:
+    """Env var name -> value for every running server among the state `entries`."""
+    out: dict[str, str] = {}
+    for e in entries:
+        if e.get("pid"):
+            out.update(e.get("exports") or {e["env_var"]: e["endpoint"]})
+    return out
+
+
 def write_endpoints(data: dict[str, Any]) -> dict[str, str]:
     """Write `endpoints.json` (env var name -> endpoint) for every running server."""
-    endpoints = {e["env_var"]: e["endpoint"] for e in data.values() if e.get("pid")}
+    endpoints = exported(data.values())
     ENDPOINTS_FILE.write_text(json.dumps(endpoints, indent=2, sort_keys=True))
     return endpoints

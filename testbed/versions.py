@@ -32,3 +32,7 @@ RABBITMQ_DEBIAN_PACKAGE = "rabbitmq-server"
 """Debian bookworm ships 3.10.8; the test bed runs its scripts as its own node."""
 
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+
+JAEGER = "1.75.0"
+"""github.com/jaegertracing/jaeger module; its cmd/jaeger is Jaeger v2 (an OpenTelemetry
+Collector distribution) built with the machine's Go from the Go module proxy."""

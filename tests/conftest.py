@@ -90,6 +90,12 @@ elasticsearch_url = pytest.fixture(scope="session", name="elasticsearch_url")(
     _server_fixture("COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL"))
 rabbitmq_url = pytest.fixture(scope="session", name="rabbitmq_url")(
     _server_fixture("COMMERCE_OBSERVE_TEST_RABBITMQ_URL"))
+otlp_http_endpoint = pytest.fixture(scope="session", name="otlp_http_endpoint")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_OTLP_HTTP_ENDPOINT"))
+otlp_grpc_endpoint = pytest.fixture(scope="session", name="otlp_grpc_endpoint")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_OTLP_GRPC_ENDPOINT"))
+otlp_query_url = pytest.fixture(scope="session", name="otlp_query_url")(
+    _server_fixture("COMMERCE_OBSERVE_TEST_OTLP_QUERY_URL"))
 
 
 @pytest.fixture(scope="session")

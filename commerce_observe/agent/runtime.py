@@ -82,14 +82,38 @@ def _resource(config: Config) -> Resource:
     return Resource.create(attrs)
 
 
+ZIPKIN_DEFAULT = "http://localhost:9411/api/v2/spans"
+
+
+def _wanted(config: Config, name: str, endpoint_set: bool) -> bool:
+    """OTEL_TRACES_EXPORTER names the exporters; unset, a backend is on when its endpoint is set."""
+    chosen = config.traces_exporter
+    return name in chosen if chosen else endpoint_set
+
+
 def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list[str]]:
     exporters: list[Exporter] = []
     where: list[str] = []
-    if config.zipkin_endpoint:
+    if _wanted(config, "zipkin", bool(config.zipkin_endpoint)):
         from commerce_observe.agent.export.zipkin import ZipkinExporter
 
-        exporters.append(ZipkinExporter(config.zipkin_endpoint, timeout_s=config.zipkin_timeout_ms / 1000))
-        where.append(f"Zipkin at {config.zipkin_endpoint}")
+        endpoint = config.zipkin_endpoint or ZIPKIN_DEFAULT
+        exporters.append(ZipkinExporter(endpoint, timeout_s=config.zipkin_timeout_ms / 1000))
+        where.append(f"Zipkin at {endpoint}")
+    if _wanted(config, "otlp", bool(config.otlp_endpoint or config.otlp_traces_endpoint)):
+        from commerce_observe.agent.export.otlp import OtlpExporter, OtlpSettings
+
+        settings = OtlpSettings.from_config(config)
+        try:
+            exporters.append(OtlpExporter(settings))
+            where.append(f"OTLP ({settings.protocol}) at {settings.endpoint}")
+        except (ImportError, OSError) as exc:  # extra not installed, certificate unreadable: one line, start anyway
+            stats.warn("runtime.otlp_unavailable", "OTLP export is off: %s (install commerce-observe[otlp])", exc)
+    if "console" in config.traces_exporter:
+        from commerce_observe.agent.export.console import ConsoleExporter
+
+        exporters.append(ConsoleExporter())
+        where.append("console (stdout)")
     if config.apm_server_url:
         from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
 
@@ -126,7 +150,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         if _runtime is not None:
             return _runtime
         config = load_config(env, **overrides)
-        if not config.enabled:
+        if not config.enabled or config.sdk_disabled:
             return None
         stats.strict = config.strict
 
@@ -140,7 +164,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         resource = _resource(config)
         chosen, where = _exporters(config, resource)
         chosen.extend(exporters or ())
-        if not chosen:
+        if not chosen and not config.traces_exporter:
             from commerce_observe.agent.export.file import FileExporter
 
             path = os.path.abspath(config.output_file)

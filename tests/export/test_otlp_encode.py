@@ -1,0 +1,67 @@
+"""Our OTLP bytes, read by the official opentelemetry-proto classes, say what the records say."""
+
+from __future__ import annotations
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.trace import SpanKind
+
+from commerce_observe.agent.export.otlp_encode import OtlpEncoder
+from commerce_observe.agent.export.record import EventRecord, SpanRecord
+
+RESOURCE = {"service.name": "checkout", "deployment.environment": "test"}
+
+
+def record(**changes: object) -> SpanRecord:
+    fields: dict[str, object] = dict(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C, span_id=0xB7AD6B7169203331, parent_span_id=None,
+        parent_is_remote=False, transaction_id=0xB7AD6B7169203331, name="order.create", kind=SpanKind.SERVER,
+        start_ns=1_700_000_000_123_456_789, end_ns=1_700_000_000_223_456_789, attributes={"a": "b"},
+        events=(), error=False, status_description=None, sampled=True, service_name="checkout",
+        resource=RESOURCE, scope_name="commerce_observe",
+    )
+    fields.update(changes)
+    return SpanRecord(**fields)  # type: ignore[arg-type]
+
+
+def plain(value: AnyValue) -> object:
+    which = value.WhichOneof("value")
+    if which == "array_value":
+        return [plain(v) for v in value.array_value.values]
+    return getattr(value, which)
+
+
+def test_every_field_reads_back_with_the_official_classes() -> None:
+    long_text = "x" * 300
+    attrs = {"s": "value", "long": long_text, "uni": "Zürich ✓", "t": True, "f": False, "i": 42, "neg": -7,
+             "d": 19.9, "big": 2**40, "arr": ["a", "b"], "nums": [1, 2]}
+    event = EventRecord("commerce.order.created", 1_700_000_000_200_000_000, {"commerce.order.id": "o-1"})
+    child = record(span_id=0x1122334455667788, parent_span_id=0xB7AD6B7169203331, parent_is_remote=True,
+                   kind=SpanKind.CONSUMER, attributes=attrs, events=(event,), error=True,
+                   status_description="card declined", scope_name="other.scope")
+    request = ExportTraceServiceRequest.FromString(OtlpEncoder().encode([record(), child]))
+
+    (resource_spans,) = request.resource_spans
+    assert {kv.key: plain(kv.value) for kv in resource_spans.resource.attributes} == RESOURCE
+    scopes = {s.scope.name: list(s.spans) for s in resource_spans.scope_spans}
+    (root,) = scopes["commerce_observe"]
+    (span,) = scopes["other.scope"]
+    assert root.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c" and root.span_id.hex() == "b7ad6b7169203331"
+    assert root.parent_span_id == b"" and root.kind == 2 and root.name == "order.create"
+    assert (root.start_time_unix_nano, root.end_time_unix_nano) == (1_700_000_000_123_456_789, 1_700_000_000_223_456_789)
+    assert root.status.code == 0 and root.flags == 0x101
+    assert span.parent_span_id.hex() == "b7ad6b7169203331" and span.kind == 5 and span.flags == 0x301
+    assert {kv.key: plain(kv.value) for kv in span.attributes} == attrs
+    assert (span.status.code, span.status.message) == (2, "card declined")
+    (ev,) = span.events
+    assert (ev.name, ev.time_unix_nano) == ("commerce.order.created", 1_700_000_000_200_000_000)
+    assert {kv.key: plain(kv.value) for kv in ev.attributes} == {"commerce.order.id": "o-1"}
+
+
+def test_spans_of_two_resources_go_to_two_resource_spans() -> None:
+    other = {"service.name": "payments"}
+    request = ExportTraceServiceRequest.FromString(
+        OtlpEncoder().encode([record(), record(resource=other, service_name="payments"), record(span_id=5)]))
+    counts = {rs.resource.attributes[0].value.string_value: sum(len(s.spans) for s in rs.scope_spans)
+              for rs in request.resource_spans}
+    assert counts == {"checkout": 2, "payments": 1}
