@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from commerce_observe.agent.events.model import DomainEvent, EventType, LineItem  # noqa: E402
 from commerce_observe.store import documents as d  # noqa: E402
 from commerce_observe.store.kafka_io import decode  # noqa: E402
-from commerce_observe.store.queries import TimeRange, summary  # noqa: E402
+from commerce_observe.store.overview import summary  # noqa: E402
+from commerce_observe.store.queries import TimeRange  # noqa: E402
 from commerce_observe.store.sqlite_store import SqliteStore  # noqa: E402
 from commerce_observe.store.store import EventStore  # noqa: E402
 

@@ -11,7 +11,8 @@ from commerce_observe.store.documents import (
     alert_document, anomaly_document, event_documents, finding_document, message_document,
 )
 from commerce_observe.store.kafka_io import AUDIT_TOPIC, EVENTS_TOPIC, Shipper
-from commerce_observe.store.queries import MetricsQuery, SeriesPoint, TimeRange, summary
+from commerce_observe.store.overview import summary
+from commerce_observe.store.queries import MetricsQuery, SeriesPoint, TimeRange
 from commerce_observe.store.store import EventStore, StoreUnavailable, WriteResult, open_store
 
 __all__ = [

@@ -20,17 +20,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from commerce_observe.store import documents as d
-from commerce_observe.store import es_mapping, es_series
+from commerce_observe.store import es_mapping, es_series, incidents
 from commerce_observe.store.aggregates import Aggregate, to_document
 from commerce_observe.store.es_client import BulkWriter, EsHttp
 from commerce_observe.store.es_series import COUNTED, N, PAYMENT_ACTIONS, PRODUCT_LINES
 from commerce_observe.store.es_series import count_of as _n
 from commerce_observe.store.es_series import terms as _terms
 from commerce_observe.store.queries import (
-    LATENCY_BOUNDS_MS, AlertRow, CountRow, LatencyStats, MinuteRow, ProductRow, RevenueRow, SeriesPoint,
-    TimeRange, TrendRow, aov, by_count, money,
+    LATENCY_BOUNDS_MS, AlertRow, AnomalyRow, CountRow, LatencyStats, MinuteRow, OpenAlertRow, ProductRow,
+    RevenueRow, SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
 )
 from commerce_observe.store.store import WriteResult
+
+SCORE_FIELDS = (d.ANOMALY_ACTUAL, d.ANOMALY_EXPECTED, d.ANOMALY_LOWER, d.ANOMALY_UPPER)
+
 
 class ElasticsearchStore:
     """:class:`~commerce_observe.store.store.EventStore` over one data stream."""
@@ -141,9 +144,8 @@ class ElasticsearchStore:
     def finding_counts(self, r: TimeRange) -> list[CountRow]:
         return self._count_by(r, [_terms(d.RECORD, d.FINDING)], d.FINDING_KIND)
 
-    def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
-        res = self._search(r, [_terms(d.RECORD, (d.FINDING, d.ANOMALY))], size=limit,
-                           sort=[{"@timestamp": "desc"}, {"event.id": "asc"}])
+    def _listed(self, r: TimeRange, filters: list[dict[str, Any]], limit: int) -> list[AlertRow]:
+        res = self._search(r, filters, size=limit, sort=[{"@timestamp": "desc"}, {"event.id": "asc"}])
         out = []
         for hit in res["hits"]["hits"]:
             s = hit["_source"]
@@ -152,3 +154,42 @@ class ElasticsearchStore:
                                 s.get("commerce.order.id"), s.get("commerce.payment.id"), s.get("trace.id"),
                                 s.get("message")))
         return out
+
+    def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
+        scored = {"bool": {"filter": [_terms(d.RECORD, d.ANOMALY),
+                                      {"range": {d.ANOMALY_SCORE: {"gte": incidents.WARNING}}}]}}
+        return self._listed(r, [{"bool": {"should": [_terms(d.RECORD, d.FINDING), scored],
+                                          "minimum_should_match": 1}}], limit)
+
+    def findings(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
+        return self._listed(r, [_terms(d.RECORD, d.FINDING)], limit)
+
+    def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]:
+        """Series with an abnormal bucket in the range (worst first), then their points since a week
+        before it, newest first (10,000 at most: a longer stretch is followed back that far)."""
+        hot = self._search(r, [_terms(d.RECORD, d.ANOMALY), {"range": {d.ANOMALY_SCORE: {"gte": incidents.WARNING}}}],
+                           {"s": {"terms": {"field": d.ANOMALY_SERIES, "size": 200, "order": {"top": "desc"}},
+                                  "aggs": {"top": {"max": {"field": d.ANOMALY_SCORE}}}}})
+        names = [b["key"] for b in hot.get("aggregations", {}).get("s", {}).get("buckets", [])]
+        if not names:
+            return []
+        back = TimeRange(r.start_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms)
+        res = self._search(back, [_terms(d.RECORD, d.ANOMALY), _terms(d.ANOMALY_SERIES, names)], size=10_000,
+                           sort=[{"@timestamp": "desc"}], _source=[d.ANOMALY_SERIES, d.ANOMALY_SCORE, *SCORE_FIELDS])
+        points = sorted(((h["_source"][d.ANOMALY_SERIES], int(h["sort"][0]), h["_source"].get(d.ANOMALY_SCORE),
+                          h["_source"]) for h in res["hits"]["hits"]), key=lambda p: (p[0], p[1]))
+        return incidents.anomaly_rows(points, limit)
+
+    def open_alerts(self, r: TimeRange, limit: int = 50) -> list[OpenAlertRow]:
+        back = TimeRange(r.end_ms - incidents.OPEN_LOOKBACK_MS, r.end_ms)
+        alert = _terms(d.RECORD, d.ALERT)
+        firing = self._search(back, [alert, _terms("event.action", "alert.firing")], size=500,
+                              sort=[{"@timestamp": "desc"}, {"event.id": "asc"}])
+        docs = [h["_source"] for h in firing["hits"]["hits"]]
+        if not docs:
+            return []
+        ids = [doc[d.ALERT_ID] for doc in docs]
+        ended = self._search(back, [alert, _terms("event.action", "alert.resolved"), _terms(d.ALERT_ID, ids)],
+                             {"i": {"terms": {"field": d.ALERT_ID, "size": len(ids)}}})
+        done = {b["key"] for b in ended.get("aggregations", {}).get("i", {}).get("buckets", [])}
+        return [incidents.open_alert_row(doc) for doc in docs if doc[d.ALERT_ID] not in done][:limit]

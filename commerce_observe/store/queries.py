@@ -23,7 +23,7 @@ boundary, so the SQLite per-minute rollups and Elasticsearch give the same rows.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from collections.abc import Iterator
@@ -143,6 +143,40 @@ def series_bounds(r: TimeRange, bucket_minutes: int) -> tuple[int, int]:
     return m0 // bucket_minutes * bucket_minutes, -(-m1 // bucket_minutes) * bucket_minutes
 
 
+@dataclass(frozen=True)
+class AnomalyRow:
+    """One series with an abnormal stretch in the range: its latest abnormal bucket, and since when."""
+
+    series: str
+    metric: str  # orders, revenue, payment_failures...
+    entity: str | None  # product id, currency, payment method (None or __all__: the whole site)
+    at_ms: int  # the latest bucket scored at or above WARNING
+    since_ms: int  # first bucket of that abnormal stretch
+    ongoing: bool  # the series' latest scored bucket is still abnormal
+    score: float
+    peak: float  # highest score of the stretch
+    actual: float
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    severity: str
+
+
+@dataclass(frozen=True)
+class OpenAlertRow:
+    """An alert firing at the end of the range (its firing document and no resolved one)."""
+
+    id: str
+    rule: str
+    title: str
+    severity: str
+    where: str
+    since_ms: int
+    measure: str
+    value: float | None
+    links: tuple[tuple[str, str], ...] = ()
+
+
 class MetricsQuery(Protocol):
     def per_minute(self, r: TimeRange) -> list[MinuteRow]: ...
     def revenue(self, r: TimeRange) -> list[RevenueRow]: ...
@@ -153,6 +187,9 @@ class MetricsQuery(Protocol):
     def latency(self, r: TimeRange) -> LatencyStats: ...
     def finding_counts(self, r: TimeRange) -> list[CountRow]: ...
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]: ...
+    def findings(self, r: TimeRange, limit: int = 50) -> list[AlertRow]: ...
+    def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]: ...
+    def open_alerts(self, r: TimeRange, limit: int = 50) -> list[OpenAlertRow]: ...
 
     def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
         """Per-bucket figures keyed ``by`` product, payment method, currency, or the whole site.
@@ -192,32 +229,3 @@ def fill_minutes(rows: list[MinuteRow], r: TimeRange) -> list[MinuteRow]:
     """Every minute of the range, zeros where there was nothing (charts need them)."""
     have = {row.minute_ms: row for row in rows}
     return [have.get(m, MinuteRow(m)) for m in range(r.start_ms, r.end_ms, MINUTE_MS)]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
-def summary(q: MetricsQuery, r: TimeRange, *, bucket_minutes: int = 1, top: int = 10) -> dict[str, Any]:
-    """Everything the dashboard shows for one range, as JSON-ready data."""
-    lat = q.latency(r)
-    out: dict[str, Any] = _jsonable({
-        "range": {"start_ms": r.start_ms, "end_ms": r.end_ms},
-        "per_minute": [asdict(x) for x in fill_minutes(q.per_minute(r), r)],
-        "revenue": [asdict(x) for x in q.revenue(r)],
-        "sales_trend": [asdict(x) for x in q.sales_trend(r, bucket_minutes)],
-        "top_products": [asdict(x) for x in q.top_products(r, top)],
-        "failures_by_reason": [asdict(x) for x in q.failures_by_reason(r)],
-        "failures_by_method": [asdict(x) for x in q.failures_by_method(r)],
-        "latency": {"count": lat.count, "avg_ms": lat.avg_ms, "max_ms": lat.max_ms,
-                    "histogram": [{"lt_ms": b, "count": n} for b, n in lat.histogram]},
-        "findings": [asdict(x) for x in q.finding_counts(r)],
-        "alerts": [asdict(x) for x in q.alerts(r)],
-    })
-    return out

@@ -25,11 +25,11 @@ from typing import Any
 
 from commerce_observe.agent.events import conventions as cv
 from commerce_observe.store import documents as d
-from commerce_observe.store import sqlite_series
+from commerce_observe.store import incidents, sqlite_series
 from commerce_observe.store.aggregates import AGGREGATE, Aggregate, from_document
 from commerce_observe.store.queries import (
-    LATENCY_BOUNDS_MS, MINUTE_MS, AlertRow, CountRow, LatencyStats, MinuteRow, ProductRow, RevenueRow,
-    SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
+    LATENCY_BOUNDS_MS, MINUTE_MS, AlertRow, AnomalyRow, CountRow, LatencyStats, MinuteRow, OpenAlertRow, ProductRow,
+    RevenueRow, SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
 )
 from commerce_observe.store.sqlite_schema import COLUMNS, INSERT, INSERT_AGGREGATE, WHOLE, prepare
 from commerce_observe.store.store import WriteResult
@@ -201,9 +201,32 @@ class SqliteStore:
         """See :meth:`~commerce_observe.store.queries.MetricsQuery.series`; read with this thread's connection."""
         return sqlite_series.series(self._conn(), by, r, bucket_minutes)
 
+    _NOTES = """SELECT ts_ms, kind, event_id, event_type, order_id, payment_id, trace_id, message FROM docs
+            WHERE {which} AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms DESC, id LIMIT ?"""
+
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
         rows = self._conn().execute(
-            """SELECT ts_ms, kind, event_id, event_type, order_id, payment_id, trace_id, message FROM docs
-            WHERE record IN ('finding', 'anomaly') AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms DESC, id LIMIT ?""",
-            (r.start_ms, r.end_ms, limit)).fetchall()
+            self._NOTES.format(which=f"(record = '{d.FINDING}' OR (record = '{d.ANOMALY}' AND score >= ?))"),
+            (incidents.WARNING, r.start_ms, r.end_ms, limit)).fetchall()
         return [AlertRow(*row) for row in rows]
+
+    def findings(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
+        rows = self._conn().execute(self._NOTES.format(which=f"record = '{d.FINDING}'"),
+                                    (r.start_ms, r.end_ms, limit)).fetchall()
+        return [AlertRow(*row) for row in rows]
+
+    def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]:
+        rows = self._conn().execute(
+            f"""SELECT series, ts_ms, score, body FROM docs WHERE record = '{d.ANOMALY}' AND series IN (
+              SELECT DISTINCT series FROM docs WHERE record = '{d.ANOMALY}' AND score >= ? AND ts_ms >= ? AND ts_ms < ?)
+            AND ts_ms >= ? AND ts_ms < ? ORDER BY series, ts_ms""",
+            (incidents.WARNING, r.start_ms, r.end_ms, r.start_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms))
+        return incidents.anomaly_rows(rows, limit, lambda body: json.loads(body) if body else {})
+
+    def open_alerts(self, r: TimeRange, limit: int = 50) -> list[OpenAlertRow]:
+        rows = self._conn().execute(
+            f"""SELECT body FROM docs f WHERE record = '{d.ALERT}' AND action = 'alert.firing' AND ts_ms >= ?
+            AND ts_ms < ? AND NOT EXISTS (SELECT 1 FROM docs x WHERE x.record = '{d.ALERT}'
+              AND x.action = 'alert.resolved' AND x.series = f.series AND x.ts_ms < ?)
+            ORDER BY ts_ms DESC, id LIMIT ?""", (r.end_ms - incidents.OPEN_LOOKBACK_MS, r.end_ms, r.end_ms, limit))
+        return [incidents.open_alert_row(json.loads(body)) for body, in rows]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from commerce_observe.agent.reporting.publisher import KafkaEventPublisher
+from commerce_observe.monitor.dashboard import Dashboard
 from commerce_observe.store.sqlite_store import SqliteStore
 from tests.monitoring import contract, dataset
 from testbed.base import free_port
@@ -79,3 +82,23 @@ def test_ship_command_stores_the_topic_and_stops_cleanly(kafka_bootstrap: str, u
     assert proc.wait(30) == 0
     assert f"{len(docs)} written" in (proc.stderr.read() if proc.stderr else "")
     contract.check_subrange(store)
+
+
+def test_the_demo_and_the_dashboard_mean_the_same_revenue(tmp_path: Path) -> None:
+    """Revenue is the value of orders placed: the demo's line and the dashboard's headline agree."""
+    db = tmp_path / "m.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COMMERCE_OBSERVE_EVENT_STORE": f"sqlite:{db}"}
+    done = subprocess.run([sys.executable, "-m", "commerce_observe", "demo", "--orders", "40", "--output",
+                           str(tmp_path / "traces.json")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    said = re.search(r"revenue: ([\d.]+) EUR \(value of orders placed.*paid: ([\d.]+) EUR\)", done.stdout)
+    assert said, done.stdout
+    app = Dashboard(SqliteStore(str(db)), port=0).start()
+    try:
+        data = json.load(urllib.request.urlopen(app.url + "api/summary?minutes=60", timeout=10))
+    finally:
+        app.close()
+    assert data["headline"]["revenue"] == [{"currency": "EUR", "revenue": f"{Decimal(said.group(1)):.3f}"}]
+    assert "value of orders placed" in data["headline"]["revenue_means"]
+    assert Decimal(said.group(2)) < Decimal(said.group(1))  # some payments failed: paid is the smaller part

@@ -7,7 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from commerce_observe.store.queries import LATENCY_BOUNDS_MS, MetricsQuery, TimeRange, summary
+from commerce_observe.store.overview import summary
+from commerce_observe.store.queries import LATENCY_BOUNDS_MS, MetricsQuery, TimeRange
 from commerce_observe.store.store import EventStore
 from tests.monitoring import dataset
 

@@ -8,8 +8,8 @@ Elasticsearch aggregations answer in milliseconds), so the page refreshes live
 by polling ``/api/summary``.
 
 API: ``GET /api/summary?minutes=60&bucket=1`` (or ``start_ms``/``end_ms``)
-returns :func:`~commerce_observe.store.queries.summary` plus trace links
-for each alert; ``GET /api/config`` the refresh interval and link bases.
+returns :func:`~commerce_observe.store.overview.summary` plus trace links
+for each finding; ``GET /api/config`` the refresh interval and link bases.
 """
 
 from __future__ import annotations
@@ -23,10 +23,20 @@ from urllib.parse import parse_qs, urlsplit
 
 from commerce_observe._internal.selfstats import logger
 from commerce_observe.monitor.audit.findings import Links
-from commerce_observe.store.queries import MetricsQuery, TimeRange, summary
+from commerce_observe.store.overview import summary
+from commerce_observe.store.queries import MetricsQuery, TimeRange
 
-STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+JS = "text/javascript; charset=utf-8"
+STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", JS), "/charts.js": ("charts.js", JS),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
+
+
+#: Chart bucket for a range of up to N minutes: about 60 to 170 points, on round clock times.
+BUCKETS = ((60, 1), (360, 5), (1440, 15), (10080, 60), (60 * 24 * 30, 360))
+
+
+def bucket_for(minutes: int) -> int:
+    return next((b for upto, b in BUCKETS if minutes <= upto), 1440)
 
 
 def _int(params: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
@@ -61,13 +71,14 @@ class Dashboard:
         if "start_ms" in params and "end_ms" in params:
             start, end = _int(params, "start_ms", 0, 0, 2**50), _int(params, "end_ms", 0, 0, 2**50)
             r = TimeRange(start // 60_000 * 60_000, max(-(-end // 60_000) * 60_000, start // 60_000 * 60_000 + 60_000))
+            minutes = r.minutes
         else:
-            r = TimeRange.last(_int(params, "minutes", self.default_minutes, 1, 60 * 24 * 90))
-        bucket = _int(params, "bucket", max(1, r.minutes // 60), 1, 24 * 60)
+            minutes = _int(params, "minutes", self.default_minutes, 1, 60 * 24 * 90)
+            r = TimeRange.last(minutes)  # one minute more than asked: the current minute is whole
+        bucket = _int(params, "bucket", bucket_for(minutes), 1, 24 * 60)
         out = summary(self.store, r, bucket_minutes=bucket, top=_int(params, "top", 10, 1, 100))
-        out["bucket_minutes"] = bucket
-        for alert in out["alerts"]:
-            alert["links"] = self.links.for_trace(alert.get("trace_id"))
+        for row in (*out["alerts"], *out["finding_list"]):
+            row["links"] = self.links.for_trace(row.get("trace_id"))
         return out
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
