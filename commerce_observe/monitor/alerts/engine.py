@@ -139,6 +139,11 @@ class AlertEngine:
                 stats.swallow(SINK_ERROR, "alert sink failed: %r", exc)
         return out
 
+    def advance(self, ts: datetime) -> None:
+        """Move to the bucket of ``ts`` with nothing observed: the buckets before it close (quiet
+        ones count towards resolving). For a driver that knows time has passed without data."""
+        self._enter(ts)
+
     def flush(self) -> list[Notification]:
         """Close the current bucket (end of input)."""
         out = self.close_bucket()

@@ -290,6 +290,24 @@ class Auditor:
         """
         self.advance(max(now_ns or 0, self.watermark))
         self.pending_at_finish = len(self._events)
+        return self._findings()
+
+    def take(self) -> list[Finding]:
+        """The findings resolved so far, each handed out once and then forgotten.
+
+        For a service that runs for months (``commerce-observe watch``): what
+        :meth:`finish` would report grows without end, and a finding must be
+        emitted once, when its event's grace window has closed. The price of
+        forgetting: evidence that arrives after a finding was taken no longer
+        retracts it (a handling of a taken LOST event is then an orphan).
+        """
+        out = self._findings()
+        self._lost, self._undelivered, self._late, self._dups = {}, {}, {}, {}
+        for tr in self._seqs.values():
+            tr.gaps = []
+        return out
+
+    def _findings(self) -> list[Finding]:
         out: list[Finding] = []
         for (eid, grp), (pline, xlines) in self._lost.items():
             out.append(from_line(Kind.LOST, pline, consumer_group=grp.decode(), handlings=tuple(map(handling_of, xlines))))

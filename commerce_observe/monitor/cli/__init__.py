@@ -30,7 +30,7 @@ from commerce_observe.monitor.cli.output import masked_output
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("demo", "audit", "anomaly", "dashboard", "ship", "alerts")
+COMMANDS: tuple[str, ...] = ("demo", "audit", "anomaly", "dashboard", "ship", "alerts", "watch")
 PROG = "commerce-observe"
 
 

@@ -1,0 +1,241 @@
+"""The watch loop: read, audit, score closed buckets, alert, checkpoint; live and backtest alike.
+
+One pass (:meth:`Watch.step`):
+
+1. read the next audit lines (a page of rows) and feed the auditor;
+2. move the watermark: the newest record time read; live, once the input is
+   caught up, the wall clock (minus nothing: buckets wait ``lateness`` anyway);
+   in a backtest, capped at ``until`` and set to it once the stored input is read;
+3. release the audit buckets now closed: findings to the store and the audit rules;
+4. score every series bucket that closed (end + lateness <= watermark), in order:
+   scores to the store, to the anomaly and failure-ratio rules;
+5. hand new notifications to the senders; checkpoint when due.
+
+Nothing in a pass reads the wall clock except step 2 (through the injected
+``clock``), so a backtest over stored data is the live code path with a clock that
+never runs ahead of the data, and both give the same findings, scores and alerts.
+
+A pass that fails (the store went away) is not half-applied: the state is reloaded
+from the last checkpoint and the input read again from the positions saved with
+it; every output is idempotent by id (store documents, notification ids), so the
+replay doubles nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from commerce_observe._internal.selfstats import logger
+from commerce_observe.monitor.alerts import AlertConfig, Clock
+from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings
+from commerce_observe.monitor.audit.findings import Links
+from commerce_observe.monitor.watch.alerting import GAVE_UP, SENT, AlertState, Delivery, NotificationLog
+from commerce_observe.monitor.watch.auditing import AuditStage
+from commerce_observe.monitor.watch.checkpoint import Checkpoints, WatchState
+from commerce_observe.monitor.watch.scoring import Scorer
+from commerce_observe.monitor.watch.series import BucketValues, StoreSeries
+from commerce_observe.monitor.watch.settings import WatchSettings
+from commerce_observe.monitor.watch.sources import SqliteAuditTail, line_time
+from commerce_observe.store.documents import anomaly_document, finding_document
+from commerce_observe.store.store import EventStore
+
+
+@dataclass
+class Inputs:
+    """What the watch reads and writes (all opened by the caller)."""
+
+    store: EventStore  # findings and scores are written here
+    series: StoreSeries  # closed buckets are read back from here
+    audit_path: str  # the SQLite audit file the services write
+
+
+class Watch:
+    def __init__(self, settings: WatchSettings, inputs: Inputs, checkpoints: Checkpoints, clock: Clock, *,
+                 alert_config: AlertConfig | None = None, links: Links | None = None,
+                 start_ns: int | None = None, until_ns: int | None = None,
+                 groups: Mapping[str, Iterable[str]] | None = None, calendar: Calendar | None = None,
+                 say: Callable[[str], None] = lambda line: None) -> None:
+        self.settings = settings
+        self.inputs = inputs
+        self.checkpoints = checkpoints
+        self.clock = clock
+        self.alert_config = alert_config
+        self.links = links or Links()
+        self.until_ns = until_ns  # set: backtest
+        self.groups = groups
+        self.calendar = calendar
+        self.say = say
+        self.log = NotificationLog(checkpoints.log_path)
+        self.delivery = Delivery(alert_config, self.log, clock.now)
+        self._requested_start = start_ns
+        self.stopping = threading.Event()
+        self.watermark_ns = 0
+        self.newest_read_ns = 0
+        self._last_checkpoint = 0.0
+        self._model_dirty = False
+        self.state, self.scorer, self.tail = self._open()
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def _open(self) -> tuple[WatchState, Scorer, SqliteAuditTail]:
+        s = self.settings
+        if self.checkpoints.exists():
+            state, detector = self.checkpoints.load(self.calendar)
+            state.alerts.use_rules(self.alert_config, self.links)
+            self.say(f"resumed from checkpoint: next bucket {_iso(state.next_bucket_ns)}, "
+                     f"{len(detector)} series, no relearning")
+        else:
+            state, detector = self._first_start()
+        scorer = Scorer(detector)
+        scorer.products, scorer.currencies = state.products, state.currencies
+        tail = SqliteAuditTail(self.inputs.audit_path, state.audit_position, state.start_ns, s.page_rows)
+        return state, scorer, tail
+
+    def _first_start(self) -> tuple[WatchState, AnomalyDetector]:
+        s = self.settings
+        now_ns = int(self.clock.now() * 1e9) if self._requested_start is None else self._requested_start
+        start = now_ns // s.bucket_ns * s.bucket_ns
+        detector = AnomalyDetector(Settings(bucket_seconds=s.bucket_s, timezone=s.timezone,
+                                            min_history=s.min_history), self.calendar)
+        state = WatchState(start_ns=start, next_bucket_ns=start, audit=AuditStage(s, self.groups),
+                           alerts=AlertState(self.alert_config, s, self.links))
+        scorer = Scorer(detector)
+        scorer.products, scorer.currencies = state.products, state.currencies
+        h0 = start - s.history_days * 86_400 * 10**9
+        oldest = self.inputs.series.oldest_ns(h0)
+        t0 = time.monotonic()
+        if oldest is not None and oldest < start:
+            first = oldest // s.bucket_ns * s.bucket_ns
+            state.learned_buckets = scorer.learn(self._read_chunked(first, start), first, start, s.bucket_ns)
+        self.say(f"learned {state.learned_buckets} buckets of history ({len(detector)} series) "
+                 f"in {time.monotonic() - t0:.1f}s; scoring from {_iso(start)}")
+        self.checkpoints.save(state, detector)
+        return state, detector
+
+    def _read_chunked(self, start: int, end: int) -> Iterable[BucketValues]:
+        step = self.settings.bucket_ns * 24
+        for lo in range(start, end, step):
+            yield from self.inputs.series.read(lo, min(end, lo + step))
+
+    def _reload(self) -> None:
+        """Back to the last checkpoint (after a failed pass): the input is read again from there."""
+        self.tail.close()
+        self.state, self.scorer, self.tail = self._open()
+        self._model_dirty = False
+
+    def checkpoint(self) -> None:
+        self.delivery.prune(self.state.alerts.outbox)
+        self.state.count("checkpoints")
+        self.checkpoints.save(self.state, self.scorer.detector if self._model_dirty else None)
+        self._model_dirty = False
+        self._last_checkpoint = time.monotonic()
+
+    # --- one pass -------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """One pass; returns True when more input is waiting (poll again at once)."""
+        s, st = self.settings, self.state
+        lines = self.tail.poll(self.until_ns)
+        if lines:
+            st.audit.feed(lines)
+            st.count("audit_records", len(lines))
+            self.newest_read_ns = max(self.newest_read_ns, line_time(lines[-1]))
+        stream_ns = st.audit.auditor.watermark
+        caught_up = self.tail.caught_up
+        if self.until_ns is not None:
+            wm = self.until_ns if caught_up else min(stream_ns, self.until_ns)
+        else:
+            wm = max(stream_ns, int(self.clock.now() * 1e9)) if caught_up else stream_ns
+        self.watermark_ns = wm = max(wm, self.watermark_ns)
+        released, closed_until = st.audit.advance(wm)
+        docs = [finding_document(f) for _, found in released for f in found]
+        if docs:
+            self.inputs.store.write(docs)
+        st.alerts.findings_released(released, closed_until)
+        scored = 0
+        # live: a bucket waits `lateness` for late writers; a backtest's stored period is complete
+        wait = s.lateness_ns if self.until_ns is None else 0
+        while st.next_bucket_ns + s.bucket_ns + wait <= wm:
+            self._score_bucket(st.next_bucket_ns)
+            scored += 1
+        self.delivery.submit(st.alerts.outbox)
+        if scored or time.monotonic() - self._last_checkpoint >= s.checkpoint_every_s:
+            self.checkpoint()
+        return not caught_up
+
+    def _score_bucket(self, start: int) -> None:
+        st = self.state
+        v = next(iter(self.inputs.series.read(start, start + self.settings.bucket_ns)), None) or BucketValues(start)
+        scores = self.scorer.score(v)
+        docs = [anomaly_document(x) for x in scores if x.score is not None]
+        if docs:
+            self.inputs.store.write(docs)
+        st.count("scores_stored", len(docs))
+        st.alerts.bucket_scored(v, scores)
+        st.next_bucket_ns = start + self.settings.bucket_ns
+        st.count("buckets_scored")
+        self._model_dirty = True
+
+    # --- running -----------------------------------------------------------------------------
+
+    def run(self, beat: Callable[[], None] = lambda: None, retry_s: float = 2.0) -> int:
+        """Passes until :meth:`stop` (live) or the end of the stored period (backtest); 0 when clean."""
+        self.delivery.start()
+        self.delivery.submit(self.state.alerts.outbox, everything=True)  # what a crash left unsent
+        self._last_checkpoint = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                more = self.step()
+            except Exception as exc:
+                self.state.count("errors")
+                errors = self.state.counters["errors"]
+                logger.warning("watch pass failed (%s); reloading the last checkpoint", exc)
+                self.say(f"error: {exc} (reloading the last checkpoint, retrying in {retry_s:g}s)")
+                self.stopping.wait(retry_s)
+                self._reload()
+                self.state.counters["errors"] = max(errors, self.state.counters.get("errors", 0))
+                continue
+            beat()
+            if self.until_ns is not None and not more and self.watermark_ns >= self.until_ns:
+                break
+            if not more:
+                self.stopping.wait(self.settings.poll_idle_s)
+        self.finish()
+        return 0
+
+    def finish(self, drain_s: float = 5.0) -> None:
+        """Deliver what is queued (for up to ``drain_s``), checkpoint, stop the senders."""
+        self.delivery.submit(self.state.alerts.outbox)
+        d = self.delivery.dispatcher
+        deadline = time.monotonic() + drain_s
+        while d is not None and d.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.checkpoint()
+        self.delivery.stop()
+        self.tail.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The figures ``/metrics`` shows."""
+        st = self.state
+        wall = self.clock.now()
+        return {
+            "counters": dict(st.counters), "findings": dict(st.audit.counts),
+            "alerts_sent": self.log.count(SENT), "alerts_given_up": self.log.count(GAVE_UP),
+            "lag_s": max(0.0, wall - self.newest_read_ns / 1e9) if self.newest_read_ns else 0.0,
+            "watermark_s": self.watermark_ns / 1e9, "next_bucket_s": st.next_bucket_ns / 1e9,
+            "open_events": st.audit.auditor.peak_open, "series": len(self.scorer.detector),
+            "pending": self.delivery.dispatcher.pending() if self.delivery.dispatcher else 0,
+        }
+
+
+def _iso(ns: int) -> str:
+    from commerce_observe.store.documents import iso_ns
+
+    return iso_ns(ns)

@@ -1,0 +1,165 @@
+"""The per-bucket figures the detector scores: orders per product and site-wide, revenue
+per currency, payment failures and attempts per method.
+
+Two ways to the same :class:`BucketValues`, counted by the same rules:
+
+* :class:`StoreSeries` reads a closed bucket (or three months of them, at first
+  start) back from the embedded store's rollup tables. The services' documents are
+  stored idempotently by ``event.id`` and the rollups are filled by triggers, so a
+  bucket read after it closed is exact whatever was redelivered, and an imported
+  history is read exactly like a recorded one. Rollups are per minute and per hour,
+  hence buckets are whole minutes.
+* :class:`SeriesBuilder` adds up documents as they come off the Kafka events topic,
+  per bucket, each ``event.id`` once.
+
+Counting rules (those of the store's rollups): orders of a product = order lines
+naming it; ``orders:__all__`` = ``order.created`` events; revenue = their amounts
+per currency, in thousandths; payment attempts = authorized + failed, per method
+(``unknown`` when the event has none).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from commerce_observe.agent.events import conventions as cv
+from commerce_observe.store import documents as d
+
+ALL_ORDERS = "orders:__all__"
+ORDER = "order.created"
+FAILED, AUTHORIZED = "payment.failed", "payment.authorized"
+UNKNOWN_METHOD = "unknown"
+
+
+@dataclass
+class BucketValues:
+    """One bucket's figures: count and value series, and (failures, attempts) per payment method."""
+
+    start_ns: int
+    orders: dict[str, int] = field(default_factory=dict)  # product id -> order lines
+    all_orders: int = 0
+    revenue_milli: dict[str, int] = field(default_factory=dict)  # currency -> thousandths
+    payments: dict[str, list[int]] = field(default_factory=dict)  # method -> [failures, attempts]
+
+    def add_payment(self, method: str, failed: int, attempts: int) -> None:
+        p = self.payments.setdefault(method or UNKNOWN_METHOD, [0, 0])
+        p[0] += failed
+        p[1] += attempts
+
+    @property
+    def empty(self) -> bool:
+        return not (self.orders or self.all_orders or self.revenue_milli or self.payments)
+
+
+class StoreSeries:
+    """Buckets read back from a :class:`~commerce_observe.store.sqlite_store.SqliteStore` file."""
+
+    def __init__(self, path: str, bucket_s: int) -> None:
+        self.path = path
+        self.bucket_s = bucket_s
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def newest_ns(self) -> int:
+        """Start of the newest minute holding any document (0: none): how far the store has got."""
+        row = self._conn.execute("SELECT max(minute) FROM minute_rollup").fetchone()
+        return int(row[0]) * 60_000_000_000 if row and row[0] is not None else 0
+
+    def oldest_ns(self, since_ns: int) -> int | None:
+        """Start of the oldest minute at or after ``since_ns`` holding any document."""
+        row = self._conn.execute("SELECT min(minute) FROM minute_rollup WHERE minute >= ?",
+                                 (since_ns // 60_000_000_000,)).fetchone()
+        return int(row[0]) * 60_000_000_000 if row and row[0] is not None else None
+
+    def read(self, start_ns: int, end_ns: int) -> Iterator[BucketValues]:
+        """Every bucket in ``[start_ns, end_ns)`` holding data, in time order (both ends bucket-aligned)."""
+        hourly = self.bucket_s % 3600 == 0
+        unit = 3600 if hourly else 60
+        per = self.bucket_s // unit
+        lo, hi = start_ns // (unit * 10**9), end_ns // (unit * 10**9)
+        events_table, products_table, col = ("hour_rollup", "product_hour", "hour") if hourly else \
+            ("minute_rollup", "product_rollup", "minute")
+        out: dict[int, BucketValues] = {}
+
+        def bucket(b: int) -> BucketValues:
+            v = out.get(b)
+            if v is None:
+                v = out[b] = BucketValues(b * self.bucket_s * 10**9)
+            return v
+
+        for b, action, currency, method, n, milli in self._conn.execute(
+                f"SELECT {col} / ? AS b, action, currency, method, sum(n), sum(amount_milli) FROM {events_table} "
+                f"WHERE {col} >= ? AND {col} < ? AND action IN (?, ?, ?) GROUP BY b, action, currency, method",
+                (per, lo, hi, ORDER, FAILED, AUTHORIZED)):
+            v = bucket(b)
+            if action == ORDER:
+                v.all_orders += n
+                if currency:
+                    v.revenue_milli[currency] = v.revenue_milli.get(currency, 0) + milli
+            else:
+                v.add_payment(method, n if action == FAILED else 0, n)
+        for b, product, lines in self._conn.execute(
+                f"SELECT {col} / ? AS b, product_id, sum(lines) FROM {products_table} "
+                f"WHERE {col} >= ? AND {col} < ? GROUP BY b, product_id", (per, lo, hi)):
+            v = bucket(b)
+            v.orders[product] = v.orders.get(product, 0) + lines
+        for b in sorted(out):
+            yield out[b]
+
+
+class SeriesBuilder:
+    """Buckets added up from event documents as they stream in (the Kafka events topic)."""
+
+    def __init__(self, bucket_s: int) -> None:
+        self.bucket_ns = bucket_s * 10**9
+        self.open: dict[int, BucketValues] = {}
+        self._ids: dict[int, set[str]] = defaultdict(set)  # per open bucket: event ids counted
+        self.newest_ns = 0
+        self.duplicates = 0
+        self.too_late = 0
+        self.first_open = 0  # buckets before it are closed: their documents are too late
+
+    def add(self, doc: Mapping[str, Any]) -> None:
+        if doc.get(d.RECORD) != d.EVENT:
+            return
+        action = doc.get("event.action")
+        if action not in (ORDER, FAILED, AUTHORIZED):
+            return
+        t = d.timestamp_ms(doc) * 1_000_000
+        if t > self.newest_ns:
+            self.newest_ns = t
+        b = t // self.bucket_ns
+        if b < self.first_open:
+            self.too_late += 1
+            return
+        ids = self._ids[b]
+        eid = str(doc.get("event.id"))
+        if eid in ids:
+            self.duplicates += 1
+            return
+        ids.add(eid)
+        v = self.open.get(b)
+        if v is None:
+            v = self.open[b] = BucketValues(b * self.bucket_ns)
+        if action == ORDER:
+            v.all_orders += 1
+            for pid in doc.get(cv.PRODUCT_IDS) or ():
+                v.orders[pid] = v.orders.get(pid, 0) + 1
+            amount, currency = doc.get(cv.AMOUNT), doc.get(cv.CURRENCY)
+            if amount is not None and currency:
+                v.revenue_milli[currency] = v.revenue_milli.get(currency, 0) + round(float(amount) * 1000)
+        else:
+            v.add_payment(doc.get(cv.PAYMENT_METHOD) or "", 1 if action == FAILED else 0, 1)
+
+    def take(self, start_ns: int) -> BucketValues:
+        """The bucket starting at ``start_ns``, closed: later documents for it are counted as too late."""
+        b = start_ns // self.bucket_ns
+        self.first_open = max(self.first_open, b + 1)
+        self._ids.pop(b, None)
+        return self.open.pop(b, None) or BucketValues(start_ns)
