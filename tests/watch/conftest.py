@@ -1,0 +1,82 @@
+"""Fixtures of the watch tests: a shop's data dated in the future, receivers, the store read back.
+
+Why the future: a live watch moves its watermark to the wall clock once it has read
+everything (so buckets close when nothing comes). With data dated hours ahead, the
+records' own times stay ahead of the wall clock, so a live run is driven by event
+time alone: the test decides when a bucket closes by writing the next minute, and
+can stop or kill the watch between any two minutes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.alerts.receivers import HttpReceiver
+from tests.watch.shop import MINUTE, Shop, minute_floor
+
+HISTORY_MINUTES = 150
+
+
+@dataclass
+class ShopData:
+    dir: Path
+    shop: Shop
+    t1: int  # first live minute
+
+    @property
+    def store(self) -> str:
+        return str(self.dir / "store.db")
+
+    @property
+    def audit(self) -> str:
+        return str(self.dir / "audit.sqlite")
+
+    def at(self, minute: int) -> int:
+        return self.t1 + minute * MINUTE
+
+    def args(self, *extra: str) -> list[str]:
+        """The options every watch in these tests runs with: minute buckets, short windows."""
+        return ["--store", f"sqlite:{self.store}", "--audit-sqlite", self.audit, "--bucket", "1m",
+                "--grace", "5s", "--lateness", "1s", "--audit-bucket", "10s", "--min-history", "30", *extra]
+
+    def docs(self, path: str | None = None, record: str | None = None) -> dict[str, str]:
+        """Finding and anomaly documents in a store: id -> message."""
+        conn = sqlite3.connect(path or self.store)
+        try:
+            where = "record IN ('finding', 'anomaly')" if record is None else f"record = '{record}'"
+            return dict(conn.execute(f"SELECT id, message FROM docs WHERE {where}").fetchall())
+        finally:
+            conn.close()
+
+    def copy_without_outputs(self, name: str) -> str:
+        """The store as the services left it (no findings or scores): the input of a second run."""
+        path = str(self.dir / name)
+        src, conn = sqlite3.connect(self.store), sqlite3.connect(path)
+        src.backup(conn)  # a file copy would miss what is still in the write-ahead log
+        src.close()
+        conn.execute("DELETE FROM docs WHERE record IN ('finding', 'anomaly')")
+        conn.commit()
+        conn.close()
+        return path
+
+
+@pytest.fixture
+def shop_data(tmp_path: Path) -> Iterator[ShopData]:
+    t1 = minute_floor(time.time_ns()) + 3 * 60 * MINUTE
+    shop = Shop(str(tmp_path / "store.db"), str(tmp_path / "audit.sqlite"))
+    shop.minutes(t1 - HISTORY_MINUTES * MINUTE, HISTORY_MINUTES, audit=False)
+    yield ShopData(tmp_path, shop, t1)
+    shop.close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[HttpReceiver]:
+    r = HttpReceiver().start()
+    yield r
+    r.stop()
