@@ -76,7 +76,7 @@ class WatchProcess:
 
 def run_backtest(*args: str) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run([sys.executable, "-m", "commerce_observe", "watch", "--port", "-1", *args],
+    proc = subprocess.run([sys.executable, "-m", "commerce_observe", "watch", "--no-http", *args],
                           capture_output=True, env=env, timeout=120)
     return proc.returncode, proc.stderr.decode()
 

@@ -49,7 +49,7 @@ class Inputs:
     """What the watch reads and writes (all opened by the caller)."""
 
     store: EventStore  # findings and scores are written here
-    series: StoreSeries  # closed buckets are read back from here
+    series: StoreSeries  # closed buckets are read back from here (the same store, usually)
     audit_path: str  # the SQLite audit file the services write
 
 
@@ -106,7 +106,7 @@ class Watch:
         scorer = Scorer(detector)
         scorer.products, scorer.currencies = state.products, state.currencies
         h0 = start - s.history_days * 86_400 * 10**9
-        oldest = self.inputs.series.oldest_ns(h0)
+        oldest = self.inputs.series.oldest_ns(h0, start)
         t0 = time.monotonic()
         if oldest is not None and oldest < start:
             first = oldest // s.bucket_ns * s.bucket_ns

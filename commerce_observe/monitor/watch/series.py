@@ -4,11 +4,10 @@ per currency, payment failures and attempts per method.
 Two ways to the same :class:`BucketValues`, counted by the same rules:
 
 * :class:`StoreSeries` reads a closed bucket (or three months of them, at first
-  start) back from the embedded store's rollup tables. The services' documents are
-  stored idempotently by ``event.id`` and the rollups are filled by triggers, so a
-  bucket read after it closed is exact whatever was redelivered, and an imported
-  history is read exactly like a recorded one. Rollups are per minute and per hour,
-  hence buckets are whole minutes.
+  start) back from the store with ``EventStore.series`` (SQLite rollups, or an
+  Elasticsearch aggregation). Documents are stored idempotently by ``event.id``,
+  so a bucket read after it closed is exact whatever was redelivered, and an
+  imported history is read exactly like a recorded one. Buckets are whole minutes.
 * :class:`SeriesBuilder` adds up documents as they come off the Kafka events topic,
   per bucket, each ``event.id`` once.
 
@@ -20,7 +19,6 @@ per currency, in thousandths; payment attempts = authorized + failed, per method
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from typing import Any
 
 from commerce_observe.agent.events import conventions as cv
 from commerce_observe.store import documents as d
+from commerce_observe.store.queries import MetricsQuery, TimeRange
 
 ALL_ORDERS = "orders:__all__"
 ORDER = "order.created"
@@ -56,61 +55,42 @@ class BucketValues:
 
 
 class StoreSeries:
-    """Buckets read back from a :class:`~commerce_observe.store.sqlite_store.SqliteStore` file."""
+    """Buckets read back from a store (SQLite or Elasticsearch) with ``EventStore.series``."""
 
-    def __init__(self, path: str, bucket_s: int) -> None:
-        self.path = path
+    def __init__(self, store: MetricsQuery, bucket_s: int) -> None:
+        self.store = store
         self.bucket_s = bucket_s
-        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False)
+        self.minutes = bucket_s // 60
 
-    def close(self) -> None:
-        self._conn.close()
-
-    def newest_ns(self) -> int:
-        """Start of the newest minute holding any document (0: none): how far the store has got."""
-        row = self._conn.execute("SELECT max(minute) FROM minute_rollup").fetchone()
-        return int(row[0]) * 60_000_000_000 if row and row[0] is not None else 0
-
-    def oldest_ns(self, since_ns: int) -> int | None:
-        """Start of the oldest minute at or after ``since_ns`` holding any document."""
-        row = self._conn.execute("SELECT min(minute) FROM minute_rollup WHERE minute >= ?",
-                                 (since_ns // 60_000_000_000,)).fetchone()
-        return int(row[0]) * 60_000_000_000 if row and row[0] is not None else None
+    def oldest_ns(self, since_ns: int, until_ns: int) -> int | None:
+        """Start of the first bucket in ``[since_ns, until_ns)`` holding any order or payment."""
+        r = TimeRange(since_ns // 1_000_000, max(until_ns // 1_000_000, since_ns // 1_000_000 + 60_000))
+        first = next(iter(self.store.series("site", r, self.minutes)), None)
+        return None if first is None else first.bucket_ms * 1_000_000
 
     def read(self, start_ns: int, end_ns: int) -> Iterator[BucketValues]:
         """Every bucket in ``[start_ns, end_ns)`` holding data, in time order (both ends bucket-aligned)."""
-        hourly = self.bucket_s % 3600 == 0
-        unit = 3600 if hourly else 60
-        per = self.bucket_s // unit
-        lo, hi = start_ns // (unit * 10**9), end_ns // (unit * 10**9)
-        events_table, products_table, col = ("hour_rollup", "product_hour", "hour") if hourly else \
-            ("minute_rollup", "product_rollup", "minute")
+        r = TimeRange(start_ns // 1_000_000, end_ns // 1_000_000)
         out: dict[int, BucketValues] = {}
 
-        def bucket(b: int) -> BucketValues:
-            v = out.get(b)
+        def bucket(ms: int) -> BucketValues:
+            v = out.get(ms)
             if v is None:
-                v = out[b] = BucketValues(b * self.bucket_s * 10**9)
+                v = out[ms] = BucketValues(ms * 1_000_000)
             return v
 
-        for b, action, currency, method, n, milli in self._conn.execute(
-                f"SELECT {col} / ? AS b, action, currency, method, sum(n), sum(amount_milli) FROM {events_table} "
-                f"WHERE {col} >= ? AND {col} < ? AND action IN (?, ?, ?) GROUP BY b, action, currency, method",
-                (per, lo, hi, ORDER, FAILED, AUTHORIZED)):
-            v = bucket(b)
-            if action == ORDER:
-                v.all_orders += n
-                if currency:
-                    v.revenue_milli[currency] = v.revenue_milli.get(currency, 0) + milli
-            else:
-                v.add_payment(method, n if action == FAILED else 0, n)
-        for b, product, lines in self._conn.execute(
-                f"SELECT {col} / ? AS b, product_id, sum(lines) FROM {products_table} "
-                f"WHERE {col} >= ? AND {col} < ? GROUP BY b, product_id", (per, lo, hi)):
-            v = bucket(b)
-            v.orders[product] = v.orders.get(product, 0) + lines
-        for b in sorted(out):
-            yield out[b]
+        for p in self.store.series("site", r, self.minutes):
+            bucket(p.bucket_ms).all_orders = p.orders
+        for p in self.store.series("currency", r, self.minutes):
+            if p.key:
+                bucket(p.bucket_ms).revenue_milli[p.key] = round(p.revenue * 1000)
+        for p in self.store.series("method", r, self.minutes):
+            bucket(p.bucket_ms).add_payment(p.key, p.failures, p.attempts)
+        for p in self.store.series("product", r, self.minutes):
+            bucket(p.bucket_ms).orders[p.key] = p.orders
+        for ms in sorted(out):
+            if start_ns <= ms * 1_000_000 < end_ns:
+                yield out[ms]
 
 
 class SeriesBuilder:
