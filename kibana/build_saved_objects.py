@@ -5,10 +5,13 @@ Generated rather than exported from a Kibana so the fields come from one list
 ``tests/monitoring/test_kibana_objects.py``) and a mapping change is one edit.
 Run ``python kibana/build_saved_objects.py`` after changing a panel.
 
-The panels are the local dashboard's: sales trend, orders and payments per
-minute, revenue and average order value, top products, payment failures by
-reason and by method, end-to-end latency, lost/duplicate findings, and a saved
-search of findings and anomalies whose ``trace.id`` links to the APM trace.
+The panels are the local dashboard's, what needs acting on first: anomalies per
+product and payment method (latest actual against the expected band, score, since
+when), anomaly scores over time, lost/duplicated/late events over time, saved
+searches of the findings (``trace.id`` links to the APM trace), the anomalies and the
+alert states; then sales trend, orders and payments per minute, revenue and average
+order value (revenue = value of orders placed), top products, payment failures by
+reason and by method, end-to-end latency.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def col(op: str, field: str | None = None, label: str | None = None, **params: A
                               "params": params}
     column["sourceField"] = field if field else "___records___"
     return column
+
+
+def last(field: str, label: str) -> dict[str, Any]:
+    """The field's value in the newest document of the row (Lens ``last_value``)."""
+    return col("last_value", field, label, sortField="@timestamp")
 
 
 def time_col(interval: str = "auto") -> dict[str, Any]:
@@ -74,6 +82,48 @@ def table(cols: list[str]) -> dict[str, Any]:
 
 ORDERS = 'commerce.record : "event" and event.action : "order.created"'
 FAILED = 'commerce.record : "event" and event.action : "payment.failed"'
+#: Scores at or above the warning band (25): the buckets the dashboard calls abnormal.
+ABNORMAL = 'commerce.record : "anomaly" and commerce.anomaly.score >= 25'
+
+
+def search(obj_id: str, title: str, kuery: str, columns: list[str]) -> dict[str, Any]:
+    """A saved search (Discover) newest first; its ``trace.id`` column links to the APM trace."""
+    return {"type": "search", "id": obj_id, "coreMigrationVersion": VERSION,
+            "attributes": {"title": title, "columns": columns, "sort": [["@timestamp", "desc"]],
+                           "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({
+                               "query": {"language": "kuery", "query": kuery},
+                               "filter": [], "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"})}},
+            "references": [{"type": "index-pattern", "id": DATA_VIEW, "name": "kibanaSavedObjectMeta.searchSourceJSON.index"}]}
+
+
+def incidents() -> list[dict[str, Any]]:
+    """What needs acting on: anomalies, findings and alerts (the top of the dashboard)."""
+    return [
+        lens("commerce-anomalies", "Anomalies by product and payment method (latest against the expected band)",
+             ABNORMAL,
+             {"m": terms("commerce.anomaly.metric", 5), "e": terms("commerce.anomaly.entity", 20, "s"),
+              "s": col("max", "commerce.anomaly.score", "Score (max)"), "a": last("commerce.anomaly.actual", "Actual"),
+              "x": last("commerce.anomaly.expected", "Expected"), "lo": last("commerce.anomaly.lower", "Band low"),
+              "hi": last("commerce.anomaly.upper", "Band high"), "since": col("min", "@timestamp", "Abnormal since")},
+             "lnsDatatable", table(["m", "e", "s", "a", "x", "lo", "hi", "since"])),
+        lens("commerce-findings-over-time", "Lost, duplicated and late events", 'commerce.record : "finding"',
+             {"t": time_col(), "k": terms("commerce.finding.kind", 5, "n"), "n": col("count", None, "Findings")},
+             "lnsXY", xy("bar_stacked", "t", ["n"], "k")),
+        lens("commerce-anomaly-scores", "Anomaly scores by series", 'commerce.record : "anomaly"',
+             {"t": time_col(), "g": terms("commerce.anomaly.series", 10, "s"),
+              "s": col("max", "commerce.anomaly.score", "Score")},
+             "lnsXY", xy("line", "t", ["s"], "g")),
+        search("commerce-findings-list", "Findings: lost, duplicated, late events (trace links)",
+               'commerce.record : "finding"',
+               ["commerce.finding.kind", "commerce.event.id", "commerce.event.type", "messaging.consumer.group.name",
+                "commerce.order.id", "commerce.payment.id", "trace.id"]),
+        search("commerce-anomaly-list", "Anomalies (actual, expected, band, score)", ABNORMAL,
+               ["commerce.anomaly.series", "commerce.anomaly.score", "commerce.anomaly.actual",
+                "commerce.anomaly.expected", "commerce.anomaly.lower", "commerce.anomaly.upper"]),
+        search("commerce-alert-states", "Alerts: firing and resolved", 'commerce.record : "alert"',
+               ["commerce.alert.status", "commerce.alert.severity", "commerce.alert.title", "commerce.alert.where",
+                "commerce.alert.since", "commerce.alert.measure"]),
+    ]
 
 
 def objects() -> list[dict[str, Any]]:
@@ -82,7 +132,7 @@ def objects() -> list[dict[str, Any]]:
                                 "fieldFormatMap": json.dumps({"trace.id": {"id": "url", "params": {
                                     "urlTemplate": "/app/apm/link-to/trace/{{value}}", "labelTemplate": "{{value}}"}}})}}
     panels = [
-        lens("commerce-sales-trend", "Sales trend (revenue by currency)", ORDERS,
+        lens("commerce-sales-trend", "Sales trend (revenue = value of orders placed, by currency)", ORDERS,
              {"t": time_col(), "c": terms("commerce.currency", 10), "s": col("sum", "commerce.amount", "Revenue")},
              "lnsXY", xy("line", "t", ["s"], "c")),
         lens("commerce-per-minute", "Orders and payments per minute",
@@ -112,20 +162,15 @@ def objects() -> list[dict[str, Any]]:
              {"k": terms("commerce.finding.kind", 10, "n"), "n": col("count", None, "Findings")},
              "lnsDatatable", table(["k", "n"])),
     ]
-    search = {"type": "search", "id": "commerce-alerts", "coreMigrationVersion": VERSION,
-              "attributes": {"title": "Findings and anomalies (trace links)",
-                             "columns": ["event.action", "message", "commerce.order.id", "commerce.payment.id", "trace.id"],
-                             "sort": [["@timestamp", "desc"]],
-                             "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({
-                                 "query": {"language": "kuery", "query": 'commerce.record : ("finding" or "anomaly")'},
-                                 "filter": [], "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"})}},
-              "references": [{"type": "index-pattern", "id": DATA_VIEW, "name": "kibanaSavedObjectMeta.searchSourceJSON.index"}]}
-    layout = [(0, 0, 48, 12), (0, 12, 48, 12), (0, 24, 16, 12), (16, 24, 16, 12), (32, 24, 16, 12),
-              (0, 36, 16, 12), (16, 36, 16, 12), (32, 36, 16, 12), (0, 48, 48, 14)]
-    embedded = [*panels, search]
+    top = incidents()
+    layout = [(0, 0, 28, 12), (28, 0, 20, 12), (0, 12, 20, 12), (20, 12, 28, 12), (0, 24, 24, 10), (24, 24, 24, 10),
+              (0, 34, 48, 12), (0, 46, 48, 12), (0, 58, 16, 12), (16, 58, 16, 12), (32, 58, 16, 12),
+              (0, 70, 16, 12), (16, 70, 16, 12), (32, 70, 16, 12)]
+    embedded = [*top, *panels]
     dashboard = {"type": "dashboard", "id": "commerce-monitoring", "coreMigrationVersion": VERSION,
-                 "attributes": {"title": "Commerce monitoring", "description": "Sales, orders, payments, failures, "
-                                "latency and lost/duplicate events (commerce_observe)", "timeRestore": True,
+                 "attributes": {"title": "Commerce monitoring", "description": "Anomalies, lost/duplicated events, "
+                                "alerts, sales, orders, payments, failures and latency (commerce_observe); revenue is "
+                                "the value of orders placed", "timeRestore": True,
                                 "timeFrom": "now-1h", "timeTo": "now", "refreshInterval": {"pause": False, "value": 10000},
                                 "optionsJSON": json.dumps({"useMargins": True, "syncColors": True, "hidePanelTitles": False}),
                                 "panelsJSON": json.dumps([

@@ -16,7 +16,7 @@ import build_saved_objects  # noqa: E402
 from commerce_observe.store.es_mapping import FIELDS, INDEX_PATTERN  # noqa: E402
 
 NDJSON = ROOT / "kibana" / "commerce-observe.ndjson"
-KUERY_FIELD = re.compile(r"([A-Za-z@][\w.@]*)\s*:")
+KUERY_FIELD = re.compile(r"([A-Za-z@][\w.@]*)\s*(?::|>=|<=|>|<)")
 
 
 def saved() -> list[dict[str, Any]]:
@@ -30,6 +30,7 @@ def referenced_fields(obj: dict[str, Any]) -> set[str]:
         state = attrs["state"]
         for layer in state["datasourceStates"]["formBased"]["layers"].values():
             fields |= {c["sourceField"] for c in layer["columns"].values() if c["sourceField"] != "___records___"}
+            fields |= {c["params"]["sortField"] for c in layer["columns"].values() if "sortField" in c["params"]}
         fields |= set(KUERY_FIELD.findall(state["query"]["query"]))
     elif obj["type"] == "search":
         fields |= set(attrs["columns"]) | {s[0] for s in attrs["sort"]}
