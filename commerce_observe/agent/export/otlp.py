@@ -164,9 +164,7 @@ class OtlpExporter:
         try:
             body = self._encoder.encode(batch)
         except Exception as exc:
-            stats.record_failure("export.otlp.encode_failed", "OTLP encoding failed: %r", exc)
-            if stats.strict:
-                raise
+            stats.swallow("export.otlp.encode_failed", "OTLP encoding failed: %r", exc)
             return False
         try:
             ok = self._sender.send(body, len(batch))
