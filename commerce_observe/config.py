@@ -111,6 +111,25 @@ def _key_values(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _duration_s(raw: str) -> float:
+    """Elastic's duration syntax: ``500ms``, ``5s``, ``1m``; a bare number is seconds."""
+    value = raw.strip().lower()
+    for unit, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if value.endswith(unit):
+            number, factor = value[: -len(unit)], scale
+            break
+    else:
+        number, factor = value, 1.0
+    seconds = float(number) * factor
+    if not 0 < seconds <= 600:
+        raise ValueError("expected a duration from 1ms to 10m, e.g. 5s or 500ms")
+    return seconds
+
+
+def _opt_ratio(raw: str) -> float | None:
+    return _float_range(0.0, 1.0)(raw) if raw.strip() else None
+
+
 _TRACES_EXPORTERS = ("otlp", "zipkin", "console", "none")
 
 
@@ -168,10 +187,10 @@ DEFAULT_SENSITIVE = (
 
 SETTINGS: tuple[Setting[Any], ...] = (
     # OpenTelemetry conventions
-    Setting("OTEL_SERVICE_NAME", "service_name", _str, "unknown_service", "Service name in Zipkin and Elastic APM."),
+    Setting("OTEL_SERVICE_NAME", "service_name", _str, "unknown_service", "Service name in every backend. Precedence: this, then `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, then `ELASTIC_APM_SERVICE_NAME`, then `install(service_name=...)`."),
     Setting("OTEL_RESOURCE_ATTRIBUTES", "resource_attributes", _key_values, (), "Extra resource attributes, `k=v,k2=v2` (`deployment.environment`, `service.version`...)."),
     Setting("OTEL_TRACES_SAMPLER", "sampler", _choice("always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"), "parentbased_always_on", "Sampler, as in the OpenTelemetry specification."),
-    Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_range(0.0, 1.0), 1.0, "Ratio for the `traceidratio` samplers."),
+    Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_range(0.0, 1.0), 1.0, "Ratio for the `traceidratio` samplers; sent as `sample_rate` on Elastic APM transactions and spans."),
     Setting("OTEL_PROPAGATORS", "propagators", _propagators, (), "Trace header formats written: `tracecontext`, `b3`, `b3multi`, `elastic` (default: all; every format is always read)."),
     Setting("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin_endpoint", _url, None, "Zipkin v2 spans URL (`http://host:9411/api/v2/spans`); turns Zipkin export on."),
     Setting("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "zipkin_timeout_ms", _int_range(1, 600_000), 10_000, "Zipkin request timeout in milliseconds."),
@@ -193,6 +212,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "otlp_traces_certificate", _opt_str, None, "CA certificate file (PEM) that verifies the OTLP server for traces (wins over the `OTEL_EXPORTER_OTLP_` one)."),
     Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "otlp_traces_client_certificate", _opt_str, None, "Client certificate file (PEM) for mutual TLS for traces (wins over the `OTEL_EXPORTER_OTLP_` one)."),
     Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "otlp_traces_client_key", _opt_str, None, "Client private key file (PEM) for mutual TLS for traces (wins over the `OTEL_EXPORTER_OTLP_` one).", secret=True),
+    Setting("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "sdk_internal_metrics", _bool, False, "The SDK's own span metrics (the SDK reads it too); `true` sends message spans the SDK road instead of light spans."),
     Setting("OTEL_BSP_MAX_QUEUE_SIZE", "max_queue_size", _int_range(1, 10_000_000), 2048, "Spans buffered per exporter before new ones are dropped (and counted)."),
     Setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "max_export_batch_size", _int_range(1, 100_000), 512, "Spans sent in one request."),
     Setting("OTEL_BSP_SCHEDULE_DELAY", "schedule_delay_ms", _int_range(1, 600_000), 1000, "Longest wait in milliseconds before buffered spans are sent."),
@@ -202,6 +222,10 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("ELASTIC_APM_API_KEY", "apm_api_key", _opt_str, None, "APM Server API key (used instead of the secret token).", secret=True),
     Setting("ELASTIC_APM_ENVIRONMENT", "apm_environment", _opt_str, None, "`service.environment` in Elastic APM."),
     Setting("ELASTIC_APM_VERIFY_SERVER_CERT", "apm_verify_server_cert", _bool, True, "Verify the APM Server's TLS certificate."),
+    Setting("ELASTIC_APM_SERVICE_NAME", "apm_service_name", _opt_str, None, "Service name when neither `OTEL_SERVICE_NAME` nor `service.name` in `OTEL_RESOURCE_ATTRIBUTES` is set."),
+    Setting("ELASTIC_APM_TRANSACTION_SAMPLE_RATE", "apm_sample_rate", _opt_ratio, None, "Share of traces kept, 0 to 1: `parentbased_traceidratio` with this ratio, unless `OTEL_TRACES_SAMPLER` is set (it wins)."),
+    Setting("ELASTIC_APM_GLOBAL_LABELS", "apm_global_labels", _key_values, (), "Labels on every Elastic APM event, `k=v,k2=v2` (metadata labels)."),
+    Setting("ELASTIC_APM_SERVER_TIMEOUT", "apm_server_timeout_s", _duration_s, 10.0, "APM Server request timeout: `500ms`, `5s`, `1m` (a bare number is seconds)."),
     # our own
     Setting("COMMERCE_OBSERVE_ENABLED", "enabled", _bool, True, "Master switch; `false` makes install() a no-op."),
     Setting("COMMERCE_OBSERVE_STRICT", "strict", _bool, False, "Raise internal errors instead of counting them (tests)."),
@@ -233,6 +257,15 @@ class Config:
             return self.values[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    @property
+    def sample_rate(self) -> float:
+        """The share of traces the configured sampler keeps (Elastic APM's ``sample_rate``)."""
+        if self.sampler in ("always_off", "parentbased_always_off"):
+            return 0.0
+        if self.sampler in ("traceidratio", "parentbased_traceidratio"):
+            return float(self.sampler_arg)
+        return 1.0
 
     @property
     def zipkin_ui(self) -> str | None:
@@ -273,7 +306,28 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
             values[setting.attr] = overrides[setting.attr]
         else:
             values[setting.attr] = setting.default
+    _resolve_cross_settings(environ, overrides, values)
     return Config(values)
+
+
+def _resolve_cross_settings(environ: Mapping[str, str], overrides: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """Settings that stand in for one another, in the documented order.
+
+    ``service.name``: ``OTEL_SERVICE_NAME`` wins over ``service.name`` in
+    ``OTEL_RESOURCE_ATTRIBUTES`` (the OpenTelemetry specification), then the Elastic
+    agents' ``ELASTIC_APM_SERVICE_NAME``, then code (``install(service_name=...)``): the
+    environment wins over code, as for every setting. The sampler: an explicit
+    ``OTEL_TRACES_SAMPLER`` (or code) wins over ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``.
+    """
+    if "OTEL_SERVICE_NAME" not in environ:
+        from_resource = dict(values["resource_attributes"]).get("service.name")
+        name = from_resource or values["apm_service_name"]
+        if name:
+            values["service_name"] = name
+    rate = values["apm_sample_rate"]
+    if rate is not None and "OTEL_TRACES_SAMPLER" not in environ and "sampler" not in overrides:
+        values["sampler"] = "parentbased_traceidratio"
+        values["sampler_arg"] = rate
 
 
 def markdown_table() -> str:

@@ -126,6 +126,9 @@ def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list
                 environment=config.apm_environment,
                 verify_server_cert=config.apm_verify_server_cert,
                 resource=dict(resource.attributes),
+                timeout_s=config.apm_server_timeout_s,
+                sample_rate=config.sample_rate,
+                global_labels=dict(config.apm_global_labels),
             )
         )
         where.append(f"Elastic APM at {config.apm_server_url}")

@@ -35,7 +35,9 @@ from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.export.elastic.mapping import error_events, event_line, service_name, span_line, transaction_line
+from commerce_observe.agent.export.elastic.mapping import (
+    error_events, event_line, sample_rate_text, service_name, span_line, transaction_line,
+)
 from commerce_observe.agent.export.elastic.metadata import metadata_line
 from commerce_observe.agent.export.elastic.transport import IntakeTransport, make_transport
 from commerce_observe.agent.export.record import SpanRecord
@@ -71,13 +73,16 @@ class ElasticApmExporter:
         verify_server_cert: bool = True,
         resource: Mapping[str, AttributeValue] | None = None,
         timeout_s: float = 10.0,
+        sample_rate: float = 1.0,
+        global_labels: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         self._service_raw = service_name
         self._foreign_services: dict[str, str] = {}
         self._child_counts: dict[int, int] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._metadata_args = (service_name, environment, resource)
+        self._sample_rate = sample_rate_text(sample_rate)
+        self._metadata_args = (service_name, environment, resource, global_labels)
         self._metadata_line = metadata_line(*self._metadata_args)
         self._transport: IntakeTransport = make_transport(
             server_url,
@@ -161,14 +166,15 @@ class ElasticApmExporter:
         while len(counts) > _MAX_PENDING_COUNTS:
             del counts[next(iter(counts))]
         own = self._service_raw
+        rate = self._sample_rate
         out: list[str] = []
         for record in batch:
             try:
                 service = None if record.service_name == own else self._other_service(record.service_name)
                 if record.transaction_id == record.span_id:
-                    out.append(transaction_line(record, counts.pop(record.span_id, 0), service))
+                    out.append(transaction_line(record, counts.pop(record.span_id, 0), service, rate))
                 else:
-                    out.append(span_line(record, service))
+                    out.append(span_line(record, service, rate))
                 if record.events:
                     out.extend(event_line("error", e) for e in error_events(record))
             except Exception as exc:

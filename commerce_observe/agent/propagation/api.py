@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Set as AbstractSet
 from typing import Final
 
 from opentelemetry import trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from commerce_observe._internal.selfstats import stats
@@ -55,6 +57,11 @@ _W3C, _B3S, _B3M, _EL, _ELB = (
 
 _ALL_FORMATS: Final = _W3C | _B3S | _B3M | _EL | _ELB
 _allowed = _ALL_FORMATS
+#: W3C ``baggage`` is read and written when ``OTEL_PROPAGATORS`` is unset or names it.
+_baggage = True
+#: OpenTelemetry's own W3C baggage codec (limits, percent-encoding, properties).
+_BAGGAGE: Final = W3CBaggagePropagator()
+BAGGAGE_HEADER: Final = "baggage"
 
 #: ``OTEL_PROPAGATORS`` names and the formats they allow; ``elastic`` is ours.
 _PROPAGATOR_NAMES: Final[dict[str, int]] = {
@@ -73,12 +80,34 @@ def allow(propagators: Iterable[str] | None) -> None:
     Set by the runtime on install and shutdown only. Extraction is not limited:
     we still read whatever a peer sends.
     """
-    global _allowed
+    global _allowed, _baggage
     names = tuple(propagators or ())
     bits = 0
     for name in names:
         bits |= _PROPAGATOR_NAMES.get(name, 0)
     _allowed = bits if names else _ALL_FORMATS
+    _baggage = not names or "baggage" in names
+
+
+class _CarrierGetter(Getter[Carrier]):
+    """The getter OpenTelemetry's baggage propagator wants, over our carriers."""
+
+    def get(self, carrier: Carrier, key: str) -> list[str] | None:
+        text = as_text(carrier.get(key.lower()))
+        return [text] if text is not None else None
+
+    def keys(self, carrier: Carrier) -> list[str]:
+        return list(carrier.names())
+
+
+_GETTER: Final = _CarrierGetter()
+
+
+def baggage_header(context: Context | None = None) -> str | None:
+    """The W3C ``baggage`` header value for ``context``'s baggage (None when it has none)."""
+    out: dict[str, str] = {}
+    _BAGGAGE.inject(out, context)  # returns at once when there is no baggage
+    return out.get(BAGGAGE_HEADER)
 
 
 def _text_ids(carrier: Carrier, name: str, parse: Callable[[str], f.Ids | None]) -> f.Ids | None:
@@ -140,6 +169,8 @@ def extract(carrier: Carrier, context: Context | None = None) -> Context:
     """
     ctx = context if context is not None else Context()
     try:
+        if _baggage and carrier.get(BAGGAGE_HEADER) is not None:
+            ctx = _BAGGAGE.extract(carrier, ctx, getter=_GETTER)
         found = _find(carrier)
         if found is None:
             return ctx
@@ -167,7 +198,8 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
                   present: AbstractSet[str] = frozenset()) -> list[tuple[str, str | bytes]]:
     """The headers of ``span_context`` in the formats of ``bits`` that :func:`allow`
     lets through (``OTEL_PROPAGATORS``), in the order they are written: text values
-    as ``str``, the Elastic binary one as ``bytes``.
+    as ``str``, the Elastic binary one as ``bytes``; then W3C ``baggage`` when the
+    context carries baggage and ``baggage`` is allowed.
 
     ``tid``/``sid`` are its ids as hex, rendered once by the caller. B3 debug is
     read from ``context`` (default: the current one). A format any of whose header
@@ -209,6 +241,13 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
                                                                           span_context.span_id, sampled)))
         else:
             stats.incr(SKIPPED_EXISTING)
+    if _baggage:
+        baggage = baggage_header(context)
+        if baggage is not None:
+            if BAGGAGE_HEADER not in present:
+                out.append((BAGGAGE_HEADER, baggage))
+            else:
+                stats.incr(SKIPPED_EXISTING)
     return out
 
 

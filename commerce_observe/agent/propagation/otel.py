@@ -24,7 +24,7 @@ from opentelemetry.propagators.textmap import (
 )
 
 from . import formats as f
-from .api import extract, inject
+from .api import BAGGAGE_HEADER, extract, inject
 
 _C = TypeVar("_C")
 
@@ -39,6 +39,7 @@ _FIELDS = frozenset(
         f.B3_SAMPLED,
         f.B3_FLAGS,
         f.ELASTIC_TRACEPARENT,
+        BAGGAGE_HEADER,
     }
 )
 

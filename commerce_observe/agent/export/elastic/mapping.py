@@ -156,13 +156,20 @@ def _event_offsets(record: SpanRecord) -> list[EventRecord]:
     return [e for e in record.events if e.name != EXCEPTION_EVENT]
 
 
-def transaction_line(record: SpanRecord, started_spans: int, service: str | None = None) -> str:
+def sample_rate_text(rate: float) -> str:
+    """``sample_rate`` as Elastic's agents write it: at most 4 decimals (0.0001 kept as such)."""
+    rounded = round(rate, 4)
+    return "1" if rounded >= 1 else ("0" if rate <= 0 else repr(max(rounded, 0.0001)))
+
+
+def transaction_line(record: SpanRecord, started_spans: int, service: str | None = None, sample_rate: str = "1") -> str:
     """An entry span as one NDJSON ``transaction`` line (with its newline).
 
     Written as text: the fixed fields are ids, numbers and known words, so only
     the name, attributes, context and marks need escaping or the encoder; this
     is about half the cost of building a dict and encoding it.
-    ``started_spans`` is what the batch window saw.
+    ``started_spans`` is what the batch window saw; ``sample_rate`` (from
+    :func:`sample_rate_text`) lets Kibana extrapolate throughput when sampling.
     """
     attrs = record.attributes
     error = record.error
@@ -186,6 +193,7 @@ def transaction_line(record: SpanRecord, started_spans: int, service: str | None
         ',"outcome":"', outcome,
         '","result":', _esc(result),
         ',"sampled":', "true" if record.sampled else "false",
+        ',"sample_rate":', sample_rate,
         ',"span_count":{"started":', str(started_spans), ',"dropped":0}',
     )
     others = _event_offsets(record) if record.events else None
@@ -195,7 +203,7 @@ def transaction_line(record: SpanRecord, started_spans: int, service: str | None
     return "".join(out)
 
 
-def span_line(record: SpanRecord, service: str | None = None) -> str:
+def span_line(record: SpanRecord, service: str | None = None, sample_rate: str = "1") -> str:
     """A non-entry span as one NDJSON ``span`` line; ``parent_id`` is required."""
     attrs = record.attributes
     out = _head(record, "span")
@@ -226,6 +234,7 @@ def span_line(record: SpanRecord, service: str | None = None) -> str:
     out += (
         ',"outcome":"', outcome,
         '","sync":', "false" if record.kind in _NO_SYNC_KINDS else "true",
+        ',"sample_rate":', sample_rate,
         "}}\n",
     )
     return "".join(out)

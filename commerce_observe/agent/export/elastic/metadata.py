@@ -61,6 +61,7 @@ def build_metadata(
     service_name: str,
     environment: str | None,
     resource: Mapping[str, AttributeValue] | None,
+    global_labels: Mapping[str, AttributeValue] | None = None,
 ) -> dict[str, Any]:
     """The metadata dict, validated by the tests against ``metadata.json``."""
     res: Mapping[str, AttributeValue] = resource or {}
@@ -94,7 +95,8 @@ def build_metadata(
         },
         "system": system,
     }
-    labels = labels_from({k: v for k, v in res.items() if k not in _MAPPED_RESOURCE})
+    # ELASTIC_APM_GLOBAL_LABELS win over resource attributes of the same name
+    labels = labels_from({k: v for k, v in res.items() if k not in _MAPPED_RESOURCE} | dict(global_labels or {}))
     if labels:
         metadata["labels"] = labels
     return metadata
@@ -104,6 +106,7 @@ def metadata_line(
     service_name: str,
     environment: str | None,
     resource: Mapping[str, AttributeValue] | None,
+    global_labels: Mapping[str, AttributeValue] | None = None,
 ) -> str:
     """The first line of every intake request body (with its newline)."""
-    return event_line("metadata", build_metadata(service_name, environment, resource))
+    return event_line("metadata", build_metadata(service_name, environment, resource, global_labels))
