@@ -147,7 +147,9 @@ class AuditWriter:
         self._maybe_replay()
         while q:
             facts = [pop() for _ in range(min(batch_size, len(q)))]
-            ided = [f for f in facts if f.event_id]
+            # a record the auditor can key: by event id, or (a Kafka message without a usable
+            # ce_id: another producer's) by topic, partition and offset
+            ided = [f for f in facts if f.event_id or f.offset is not None]
             if len(ided) != len(facts):
                 stats.incr("audit.unidentified", len(facts) - len(ided))
             if own is not None:

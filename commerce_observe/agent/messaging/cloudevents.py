@@ -18,6 +18,8 @@ import threading
 import time
 from datetime import datetime
 
+from commerce_observe._internal.selfstats import stats
+
 SPECVERSION = "1.0"
 GENERIC_TYPE = "commerce.message"
 _TYPE_PREFIX = "commerce."
@@ -65,7 +67,9 @@ def format_sequence(value: int) -> str:
 
 
 def parse_sequence(text: str | None) -> int | None:
-    if not text or not text.isdigit() or len(text) > 20:
+    """The number a ``ce_sequence`` holds: ASCII digits only (``str.isdigit`` also
+    accepts '١٢٣' and '²', which ``int`` reads differently or not at all)."""
+    if not text or len(text) > 20 or not text.isascii() or not text.isdigit():
         return None
     return int(text)
 
@@ -120,12 +124,43 @@ def _parse_iso(text: str) -> int | None:
     return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
 
 
+#: Longest ``ce_*`` header value read (ids, sources, types, times, sequences): ours are
+#: under 100 characters; a longer one is a peer's mistake, and kept it would ride into
+#: every span and audit record of the message (a Kafka audit message is at most 512 KiB).
+MAX_TEXT = 256
+#: Counted when a ``ce_*`` header is present but unusable (not text, not UTF-8, too long,
+#: not a number or a time): the message is then handled as one without that header.
+UNUSABLE = "messaging.unusable_ce_header"
+
+
 def header_text(value: object) -> str | None:
-    """An application- or peer-set ``ce_*`` header as text (bytes are UTF-8)."""
+    """An application- or peer-set ``ce_*`` header as text, or None.
+
+    Bytes must be UTF-8: decoding with replacement would map two different invalid
+    ids to one text, and the auditor would take two messages for one. Anything but
+    text or bytes (AMQP tables and arrays, numbers), invalid UTF-8 and values over
+    :data:`MAX_TEXT` count :data:`UNUSABLE` and read as absent. Never raises.
+    """
     if type(value) is bytes:  # Kafka headers: the common case first
-        return value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
+        if len(value) <= MAX_TEXT:
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+    elif value is None:
+        return None
+    elif isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            return value
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        return header_text(bytes(value))
+    stats.incr(UNUSABLE)
     return None
+
+
+def checked(parsed: int | None, text: str | None) -> int | None:
+    """``parsed`` (a sequence or time read from ``text``), counting :data:`UNUSABLE`
+    when a header was there and did not parse."""
+    if parsed is None and text is not None:
+        stats.incr(UNUSABLE)
+    return parsed

@@ -168,6 +168,12 @@ def _constant_attributes(system: str, destination: str, group: str | None,
     return found
 
 
+#: A ``ce_time`` outside [2000-01-01, now + a day] is a broken clock or a broken peer,
+#: not a publication time: taken as one, it would make every such message LATE.
+_EARLIEST_NS = 946_684_800 * 1_000_000_000
+_SKEW_NS = 86_400 * 1_000_000_000
+
+
 def _begin(record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
            offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
            timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
@@ -178,13 +184,20 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         stats.incr(NEW_TRACE)
         if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
             stats.incr(BROKEN_CONTEXT)
+    # Peer-set headers: whatever they hold (not UTF-8, huge, Arabic-Indic digits for a
+    # number, an AMQP array nested thousands deep) reads as absent and is counted; it
+    # never costs the message its span or its HANDLED record.
     text = ce.header_text
     get = carrier.get
     event_id = text(get(sc.H_ID))
     type_header = text(get(sc.H_TYPE))
     source = text(get(sc.H_SOURCE))
-    sequence = ce.parse_sequence(text(get(sc.H_SEQUENCE)))
-    published = ce.parse_time(text(get(sc.H_TIME)))
+    raw = text(get(sc.H_SEQUENCE))
+    sequence = ce.checked(ce.parse_sequence(raw), raw)
+    raw = text(get(sc.H_TIME))
+    published = ce.parse_time(raw)
+    if raw is not None and (published is None or not _EARLIEST_NS <= published <= now + _SKEW_NS):
+        published = ce.checked(None, raw)
     if published is None and timestamp_ms is not None and timestamp_ms > 0:
         published = timestamp_ms * 1_000_000
 

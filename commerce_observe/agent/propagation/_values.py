@@ -44,8 +44,9 @@ def as_text(value: object, limit: int = MAX_HEADER_LEN) -> str | None:
         except UnicodeDecodeError:
             stats.incr(UNDECODABLE)
             return None
-    elif isinstance(value, (list, tuple)) and len(value) == 1:
-        # OTel getters and some frameworks return one-element lists.
+    elif isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], (str, bytes)):
+        # OTel getters and some frameworks return one-element lists (one level only:
+        # a peer's array nested thousands deep must not cost a recursion per level).
         return as_text(value[0], limit)
     else:
         stats.incr(INVALID_TYPE)
