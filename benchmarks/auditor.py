@@ -1,6 +1,12 @@
 """Auditor throughput and peak memory on 1,000,000 audit records, against a naive baseline.
 
     .venv/bin/python benchmarks/auditor.py [--records 1000000] [--out /tmp/co-audit-bench]
+                                           [--before TREE [--rounds 3]]
+
+``--before TREE`` also runs the auditor of another checkout of the project (e.g.
+``git archive main | tar -x -C /tmp/before``) on the same input, alternating with
+ours, and prints the before/after ratio of the best rounds: a change's cost
+measured in one run, on one machine state.
 
 Both contenders read their own on-disk encoding from a file in 1 MiB chunks, so
 parsing is part of the measurement:
@@ -130,23 +136,44 @@ def child(kind: str, path: str, limit: int) -> None:
     print(json.dumps(result))
 
 
-def measure(kind: str, path: str, limit: int) -> dict[str, float]:
-    result: dict[str, float] = run_child(__file__, "--child", kind, path, str(limit))
+def measure(kind: str, path: str, limit: int, tree: str | None = None) -> dict[str, float]:
+    script = os.path.join(tree, "benchmarks", "auditor.py") if tree else __file__  # that tree's code, its own script
+    result: dict[str, float] = run_child(script, "--child", kind, path, str(limit))
     result["rate"] = result["records"] / result["cpu_seconds"]  # per CPU second: one core, whatever else runs
     result["wall_rate"] = result["records"] / result["seconds"]
     return result
+
+
+def compare(tree: str, path: str, records: int, rounds: int) -> int:
+    """Before (``tree``) and after (this checkout), alternating, best round of each."""
+    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        runs["before"].append(measure("ours", path, records, tree))
+        runs["after"].append(measure("ours", path, records))
+    best = {k: max(v, key=lambda r: r["rate"]) for k, v in runs.items()}
+    print(f"input: {records:,} records; before = {tree}, after = {ROOT}; best of {rounds} alternating rounds")
+    for name, r in best.items():
+        rates = ", ".join(f"{x['rate']:,.0f}" for x in runs[name])
+        print(f"  {name:<6} {r['rate']:>10,.0f} records/s CPU  {r['cpu_seconds']:5.2f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
+              f"findings {r['findings']:,.0f}   (rounds: {rates})")
+    print(f"after/before: {best['after']['rate'] / best['before']['rate']:.3f}x records/s")
+    return 0
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--out", default="/tmp/co-audit-bench")
+    p.add_argument("--before", metavar="TREE", help="another checkout whose auditor to compare with ours")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds with --before (best of each)")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return 0
     lines_path, json_path = prepare(args.out, args.records)
+    if args.before:
+        return compare(args.before, lines_path, args.records, args.rounds)
     size_ours, size_json = os.path.getsize(lines_path), os.path.getsize(json_path)
     print(f"input: {args.records:,} records; encoding {size_ours / args.records:.0f} B/record (lines) "
           f"vs {size_json / args.records:.0f} B/record (JSON lines)")

@@ -174,7 +174,10 @@ def finding_document(finding: Any, service: str | None = None, now: datetime | N
     """An audit :class:`~commerce_observe.monitor.audit.findings.Finding` (LOST, DUPLICATE, ...) as an alert document."""
     kind = str(getattr(finding.kind, "value", finding.kind))
     ts = iso_ns(finding.published_ns) if finding.published_ns else iso_ms(now or datetime.now(timezone.utc))
-    doc_id = f"f:{kind}:{finding.event_id or finding.sequence}:{finding.consumer_group or ''}"
+    # a GAP by its first number, another producer's message (no event id) by topic, partition and offset
+    ref = finding.event_id or (f"{finding.destination}/{finding.partition}@{finding.offset}"
+                               if getattr(finding, "offset", None) is not None else finding.sequence)
+    doc_id = f"f:{kind}:{ref}:{finding.consumer_group or ''}"
     doc = _base(ts, doc_id, FINDING, "finding." + kind.lower(), service)
     doc["event.kind"] = "alert"
     doc[FINDING_KIND] = kind
@@ -182,10 +185,12 @@ def finding_document(finding: Any, service: str | None = None, now: datetime | N
                  (cv.ORDER_ID, finding.order_id), (cv.PAYMENT_ID, finding.payment_id),
                  ("messaging.consumer.group.name", finding.consumer_group),
                  ("messaging.destination.name", finding.destination), ("trace.id", finding.trace_id),
-                 ("span.id", finding.span_id), (LATENCY_MS, finding.latency_ms), ("error.message", finding.error)):
+                 ("span.id", finding.span_id), (LATENCY_MS, finding.latency_ms), ("error.message", finding.error),
+                 ("commerce.message.partition", getattr(finding, "partition", None)),
+                 ("commerce.message.offset", getattr(finding, "offset", None))):
         _put(doc, k, v)
     where = f" in group {finding.consumer_group}" if finding.consumer_group else ""
-    doc["message"] = f"{kind} {finding.event_type or 'event'} {finding.event_id or ''}{where}".strip()
+    doc["message"] = f"{kind} {finding.event_type or 'event'} {ref if ref is not None else ''}{where}".strip()
     return doc
 
 

@@ -20,9 +20,11 @@ class Ev:
         self.at = T0 + int(at * S)
 
     def _fact(self, stage: Stage, dt: float, **kw: object) -> bytes:
+        # as in the product: only the producer's records know the order id, a consumer's do not
+        order_id = self.order_id if stage.role == "producer" else None
         return encode(MessageFact(stage, "kafka", self.topic, self.eid, self.etype, self.source, self.seq,
                                   self.trace, kw.pop("span", "p" * 16), self.at + int(dt * S),  # type: ignore[arg-type]
-                                  order_id=self.order_id, **kw))  # type: ignore[arg-type]
+                                  order_id=order_id, **kw))  # type: ignore[arg-type]
 
     def published(self, dt: float = 0.0) -> bytes:
         return self._fact(Stage.PUBLISHED, dt)

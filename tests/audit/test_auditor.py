@@ -184,3 +184,45 @@ def test_no_false_positives_under_reordering_across_partitions(seed: int, jitter
     for i in range(0, len(merged), 97):
         a.feed(merged[i : i + 97])
     assert a.finish(a.watermark + END) == []
+
+
+def test_duplicate_and_late_carry_the_producers_order_and_payment_ids() -> None:
+    """Consumers do not know the order or payment id; the producer's record does."""
+    dup, slow, gone = Ev("dup", seq=1, order_id="ord-1"), Ev("slow", seq=2, order_id="ord-2"), Ev("gone", seq=3)
+    lines = [*dup.ok("billing"), dup.handled("billing", 2.0, span="d" * 16),
+             slow.published(), slow.acked(), slow.handled("billing", 7.0),
+             gone.published(), gone.acked()]
+    # a handling that arrives after its event was resolved as LOST: LATE, still with the producer's ids
+    later = [*Ev("w", seq=4, at=40.0).ok("billing"), gone.handled("billing", 41.0)]
+    findings = run(lines + later, grace=10.0)
+    got = {(f.kind.value, f.event_id): (f.order_id, f.event_type) for f in findings}
+    assert got == {("DUPLICATE", "dup"): ("ord-1", "order.created"), ("LATE", "slow"): ("ord-2", "order.created"),
+                   ("LATE", "gone"): ("ord-gone", "order.created")}
+    # the producer's record may come after the handlings in the stream
+    findings = run([slow.handled("billing", 7.0), slow.acked(), slow.published()])
+    assert [(f.kind, f.order_id) for f in findings] == [(Kind.LATE, "ord-2")]
+
+
+def _foreign(group: str, offset: int, at: float, span: str, partition: int = 1, topic: str = "legacy") -> bytes:
+    """A HANDLED record of a message with no ce_id (another producer's): no id, no producer record."""
+    from commerce_observe.agent.audit.record import encode
+    from commerce_observe.agent.messaging.facts import MessageFact, Stage
+
+    from .helpers import T0
+
+    return encode(MessageFact(Stage.HANDLED, "kafka", topic, None, None, None, None, "a" * 32, span,
+                              T0 + int(at * S), partition, offset, group, T0 + int(at * S) - 1000))
+
+
+def test_messages_without_event_id_are_audited_by_topic_partition_and_offset() -> None:
+    lines = [_foreign("billing", o, o * 0.01, f"{o:016x}") for o in range(20)]
+    lines += [_foreign("billing", 7, 3.0, "e" * 16),  # redelivered to the same group: DUPLICATE
+              _foreign("shipping", 7, 3.1, "f" * 16),  # another group: its first handling
+              _foreign("billing", 7, 3.2, "e" * 16, partition=2)]  # same offset, other partition: another message
+    a = Auditor(grace_s=10.0, sla_s=5.0)
+    a.feed(lines + lines[:3])  # identical records replayed count once
+    (f,) = a.finish(a.watermark + END)
+    assert (f.kind, f.event_id, f.consumer_group, f.destination, f.partition, f.offset) == \
+        (Kind.DUPLICATE, None, "billing", "legacy", 1, 7)
+    assert f.ref == "legacy/1@7" and [h.span_id for h in f.handlings] == [f"{7:016x}", "e" * 16]
+    assert a.unidentified == 0 and a.orphans == 0 and a.foreign == 21

@@ -88,3 +88,27 @@ def test_findings_reach_the_dashboard_store_once(tmp_path: Path, capsys: pytest.
     assert counts.get("LOST") == len(expected.faults["lost"])
     assert reports[0]["summary"]["findings"] == reports[1]["summary"]["findings"]
     assert counts["LOST"] == reports[0]["summary"]["findings"]["LOST"]
+
+
+def test_duplicate_and_late_show_order_and_payment_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Consumers' records hold no order or payment id; the findings get the producer's."""
+    from commerce_observe.store import finding_document
+    from commerce_observe.monitor.alerts.inputs import finding_from_dict
+
+    lines, expected = generate(3000, fault_rate=0.02, seed=11)
+    path = _file(tmp_path, lines)
+    assert main(["audit", "--file", path, "--grace", "5s", "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    chosen = [f for f in report["findings"] if f["kind"] in ("DUPLICATE", "LATE")]
+    assert {(f["event_id"], f["consumer_group"]) for f in chosen if f["kind"] == "LATE"} == expected.faults["late"]
+    assert chosen and all(f.get("order_id", "").startswith("ord-") or f.get("payment_id", "").startswith("pay-")
+                          for f in chosen)
+    for f in chosen:
+        doc = finding_document(finding_from_dict(f))
+        assert doc.get("commerce.order.id") == f.get("order_id") and doc.get("commerce.payment.id") == f.get("payment_id")
+    assert main(["audit", "--file", path, "--grace", "5s", "--limit", "100000"]) == 1
+    table = capsys.readouterr().out
+    for f in chosen:
+        row = next(line for line in table.splitlines() if line.startswith(f["kind"]) and f["event_id"] in line
+                   and f["consumer_group"] in line)
+        assert (f.get("order_id") or f["payment_id"]) in row

@@ -211,6 +211,7 @@ def _assert_consumed(cap: Capture, group: str, ok_id: str, n: int) -> None:
 @pytest.mark.kafka
 def test_nasty_headers_on_the_real_kafka_with_every_client(obs: Capture, kafka_bootstrap: str, unique_topic: str) -> None:
     import asyncio
+    import itertools
     import uuid
 
     import aiokafka
@@ -229,11 +230,7 @@ def test_nasty_headers_on_the_real_kafka_with_every_client(obs: Capture, kafka_b
     group = "kp-" + uuid.uuid4().hex[:6]
     consumer = kafka_clients.consumer(kafka_bootstrap, unique_topic, group_id=group, auto_offset_reset="earliest",
                                       consumer_timeout_ms=20000)
-    got = 0
-    for _ in consumer:
-        got += 1
-        if got == len(sets):
-            break
+    assert len(list(itertools.islice(consumer, len(sets)))) == len(sets)
     consumer.close()
     _assert_consumed(obs, group, ok_id, len(sets))
 

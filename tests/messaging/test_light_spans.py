@@ -86,7 +86,7 @@ def test_message_spans_are_light_and_export_like_sdk_spans(obs: Capture) -> None
     for kind in (SpanKind.PRODUCER, SpanKind.CONSUMER):
         a, b = _shape(light[kind]), _shape(sdk[kind])
         # ids, times and the per-message values differ; everything else is equal
-        varying = {sc.MESSAGE_ID, sc.SEQUENCE, sc.LATENCY_MS, sc.CE_EVENT_SOURCE}
+        varying = {sc.MESSAGE_ID, sc.SEQUENCE, sc.LATENCY_MS, sc.RECEIVE_LATENCY_MS, sc.CE_EVENT_SOURCE}
         assert {k: v for k, v in a[2].items() if k not in varying} == {k: v for k, v in b[2].items() if k not in varying}
         assert a[:2] + a[3:] == b[:2] + b[3:]
         assert set(a[2]) == set(b[2])

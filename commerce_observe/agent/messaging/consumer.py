@@ -34,7 +34,7 @@ from commerce_observe.agent.messaging import semconv as sc
 from commerce_observe.agent.messaging.clusters import note_kafka
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.agent.messaging.producer import split_server
-from commerce_observe.agent.messaging.spans import merge_clean, start_span
+from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.agent.propagation import Carrier, extract
 
 
@@ -100,12 +100,13 @@ class Delivery:
             text = f"{type(error).__name__}: {error}"
             span.set_status(Status(StatusCode.ERROR, text))
             span.record_exception(error)
+        now = time.time_ns()  # one clock read for the span's end, its latency and the fact
+        if self.published is not None:
+            add_clean(span, {sc.LATENCY_MS: (now - self.published) / 1e6})
+        span.end(now)
         the_hub = hub()
         if not the_hub.has_listeners(MessageFact):
-            span.end()
             return
-        now = time.time_ns()  # one clock read for the span's end and the fact
-        span.end(now)
         the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, now, text))
 
 
@@ -221,7 +222,7 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
         except UnicodeDecodeError:
             pass
     if published is not None:
-        attrs[sc.LATENCY_MS] = (now - published) / 1e6
+        attrs[sc.RECEIVE_LATENCY_MS] = (now - published) / 1e6
     rest = merge_clean(attrs, extra)
     span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
     if rest and span.is_recording():

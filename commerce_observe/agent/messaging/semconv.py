@@ -36,7 +36,11 @@ CE_EVENT_SOURCE: Final = "cloudevents.event_source"
 CE_EVENT_TYPE: Final = "cloudevents.event_type"
 
 SEQUENCE: Final = "commerce.message.sequence"
+#: Publication (``ce_time``, else the record's create time) to handled (the CONSUMER span's
+#: end): the same measure as a LATE finding's latency and a HANDLED document's.
 LATENCY_MS: Final = "commerce.message.latency_ms"
+#: Publication to received (the CONSUMER span's start): the time the message waited.
+RECEIVE_LATENCY_MS: Final = "commerce.message.receive_latency_ms"
 OUTCOME: Final = "commerce.message.outcome"
 
 # CloudEvents binary-binding headers (lower case: the carriers index lower case).

@@ -80,6 +80,7 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
         for h in d.get("handlings", ())
     )
     fields = ("event_id", "event_type", "consumer_group", "source", "destination", "sequence", "sequence_end",
+              "partition", "offset",
               "order_id", "payment_id", "trace_id", "span_id", "published_ns", "latency_ms", "error")
     return Finding(Kind(d["kind"]), **{k: d.get(k) for k in fields}, handlings=handlings)
 

@@ -149,7 +149,7 @@ class AuditRule:
         for f in found:
             ids = " ".join(f"{k}={v}" for k, v in (("order", f.order_id), ("payment", f.payment_id)) if v)
             extra = f" latency {f.latency_ms:.0f} ms" if f.latency_ms is not None else ""
-            details.append(f"event {f.event_id or '?'} {ids}{extra}".rstrip())
+            details.append(f"event {f.ref or '?'} {ids}{extra}".rstrip())
             if len(trace_links) < self.max_links * 2:
                 for backend, url in links.for_trace(f.trace_id).items():
                     trace_links.append((f"{backend} trace {f.trace_id}", url))

@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from commerce_observe.monitor.audit.findings import Finding, Kind, from_line, handling_of
+from commerce_observe.monitor.audit.findings import Finding, Kind, from_line, handling_of, producer_ids
 from commerce_observe.monitor.audit.sequence import SeqTrack
 
 # event state: a list indexed by position, [0 producer line | None, 1 flags, 2 {group: handled line | [lines]},
@@ -30,7 +30,8 @@ from commerce_observe.monitor.audit.sequence import SeqTrack
 # gave the sequence tracker (b"": none)].
 # Giving a tracker a number it already has is a no-op (the number is pending, or behind the expected one and in no
 # gap), so the second producer record of an event (publish and ack carry the same number) skips the tracker.
-_PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT = 1, 2, 4, 8, 16  # _REPEAT: some group holds a list of handlings
+# _REPEAT: some group holds a list of handlings; _LATE: a LATE finding of it waits for its producer line
+_PUB, _ACK, _SENDFAIL, _NEEDS_LATE, _REPEAT, _LATE = 1, 2, 4, 8, 16, 32
 _PRODUCER_FLAGS = {b"P": _PUB, b"A": _ACK, b"F": _SENDFAIL}
 _COMPACT_AT = 1 << 14  # resolved deadline-queue entries kept before the queue is compacted
 
@@ -81,12 +82,14 @@ class Auditor:
         # provisional findings, as raw lines, built into Finding objects by finish()
         self._lost: dict[tuple[bytes, bytes], tuple[bytes, list[bytes]]] = {}
         self._undelivered: dict[bytes, bytes] = {}
-        self._late: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
-        self._dups: dict[tuple[bytes, bytes], list[bytes]] = {}
+        # LATE: (handling line, publication time, producer line or None); DUPLICATE: (handling lines, producer line)
+        self._late: dict[tuple[bytes, bytes], tuple[bytes, int, bytes | None]] = {}
+        self._dups: dict[tuple[bytes, bytes], tuple[list[bytes], bytes | None]] = {}
         self.records = 0
         self.invalid = 0
         self.unidentified = 0
         self.orphans = 0  # handled with no producer record at all (producer not audited?)
+        self.foreign = 0  # messages handled without an event id, audited by topic, partition and offset
         self.peak_open = 0
         self.pending_at_finish = 0
 
@@ -109,8 +112,16 @@ class Auditor:
                 bad += 1
                 continue
             if not eid:
-                anon += 1
-                continue
+                # a handling of another producer's message (no usable ce_id): keyed by where it sits,
+                # b"\t" + topic, partition and offset (a raw tab never starts a real, escaped, event id)
+                if code != b"H" and code != b"X":
+                    anon += 1
+                    continue
+                where = _.split(b"\t", 2)
+                if len(where) < 3 or not where[1]:
+                    anon += 1
+                    continue
+                eid = b"\t" + dest + b"\t" + where[0] + b"\t" + where[1]
             t = _int(ts)
             if t > wm:
                 wm = t
@@ -138,7 +149,8 @@ class Auditor:
                 if pb:
                     pub = _int(pb)
                     if t - pub > sla:
-                        late[(eid, grp)] = (line, pub)
+                        late[(eid, grp)] = (line, pub, None)
+                        s[1] |= _LATE
                     d = since.get(dest)  # learn who reads where as soon as it shows (the check spares the call)
                     if d is None or d.get(grp, pub + 1) > pub:
                         self._learn_since(dest, grp, pub)
@@ -238,7 +250,7 @@ class Auditor:
         pop, sel, grace, sla = self._events.pop, self._selected, self.grace_ns, self.sla_ns
         info_of, learn = self._dest.get, self._learn_since
         dups, lost, undelivered, late = self._dups, self._lost, self._undelivered, self._late
-        orphans = 0
+        orphans = foreign = 0
         for eid in due:
             s = pop(eid, None)
             if s is None:
@@ -247,10 +259,18 @@ class Auditor:
             if flags & _REPEAT:
                 for grp, lines in handled.items():
                     if lines.__class__ is list and (sel is None or grp in sel):
-                        dups[(eid, grp)] = lines
+                        dups[(eid, grp)] = (lines, pline)
             if pline is None:
-                orphans += 1
+                if eid[:1] == b"\t":
+                    foreign += 1  # another producer's message: it never has a producer record
+                else:
+                    orphans += 1
                 continue
+            if flags & _LATE:  # give the LATE findings the producer's line (order and payment ids)
+                for grp in handled:
+                    entry = late.get((eid, grp))
+                    if entry is not None:
+                        late[(eid, grp)] = (entry[0], entry[1], pline)
             if flags & _ACK or ((flags & _PUB) and (handled or failed)):
                 info = info_of(dest) or self._dest_info(dest)
                 hk = handled.keys()
@@ -271,16 +291,19 @@ class Auditor:
                     first = lines if lines.__class__ is bytes else lines[0]
                     f = first.split(b"\t", 5)
                     if not f[4] and int(f[1]) - ptime > sla:
-                        late[(eid, grp)] = (first, ptime)
+                        late[(eid, grp)] = (first, ptime, pline)
         self.orphans += orphans
+        self.foreign += foreign
 
     def _late_evidence(self, eid: bytes, grp: bytes, line: bytes, pb: bytes, t: int) -> None:
         """A handling of an already-resolved event: retract LOST/UNDELIVERED, judge lateness."""
         entry = self._lost.pop((eid, grp), None)
-        self._undelivered.pop(eid, None)
-        pub = int(pb) if pb else (int(entry[0].split(b"\t", 2)[1]) if entry else t)
+        pline = self._undelivered.pop(eid, None)
+        if entry is not None:
+            pline = entry[0]
+        pub = int(pb) if pb else (int(pline.split(b"\t", 2)[1]) if pline is not None else t)
         if t - pub > self.sla_ns and (eid, grp) not in self._late:
-            self._late[(eid, grp)] = (line, pub)
+            self._late[(eid, grp)] = (line, pub, pline)
 
     def finish(self, now_ns: int | None = None) -> list[Finding]:
         """Resolve what is due by ``now_ns`` (default: the watermark) and return all findings.
@@ -313,16 +336,17 @@ class Auditor:
             out.append(from_line(Kind.LOST, pline, consumer_group=grp.decode(), handlings=tuple(map(handling_of, xlines))))
         for eid, pline in self._undelivered.items():
             out.append(from_line(Kind.UNDELIVERED, pline))
-        for (eid, grp), lines in self._dups.items():
+        for (eid, grp), (lines, producer) in self._dups.items():
             hs = tuple(map(handling_of, lines))
-            out.append(from_line(Kind.DUPLICATE, lines[0], consumer_group=grp.decode(), handlings=hs))
+            out.append(from_line(Kind.DUPLICATE, lines[0], consumer_group=grp.decode(), handlings=hs,
+                                 **producer_ids(producer)))
         sel = self._selected
-        for (eid, grp), (hline, pub) in self._late.items():
+        for (eid, grp), (hline, pub, producer) in self._late.items():
             if sel is not None and grp not in sel:
                 continue
             h = handling_of(hline)
             out.append(from_line(Kind.LATE, hline, consumer_group=grp.decode(), published_ns=pub,
-                                 latency_ms=(h.time_ns - pub) / 1e6, handlings=(h,)))
+                                 latency_ms=(h.time_ns - pub) / 1e6, handlings=(h,), **producer_ids(producer)))
         for key, tr in self._seqs.items():
             src, _, dest = key.partition(b"\t")
             for lo, hi in tr.gaps:

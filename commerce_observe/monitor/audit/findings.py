@@ -45,6 +45,9 @@ class Finding:
     destination: str | None = None
     sequence: int | None = None
     sequence_end: int | None = None  # GAP: last missing number (inclusive)
+    # a message without a usable ce_id (another producer's): no event id, known by topic, partition, offset
+    partition: int | None = None
+    offset: int | None = None
     order_id: str | None = None
     payment_id: str | None = None
     trace_id: str | None = None
@@ -55,7 +58,19 @@ class Finding:
     handlings: tuple[Handling, ...] = field(default=())
 
     def sort_key(self) -> tuple[int, int, str, str, int]:
-        return (list(Kind).index(self.kind), self.published_ns or 0, self.event_id or "", self.consumer_group or "", self.sequence or 0)
+        return (list(Kind).index(self.kind), self.published_ns or 0, self.ref, self.consumer_group or "", self.sequence or 0)
+
+    @property
+    def ref(self) -> str:
+        """What names the event: its id; else ``topic/partition@offset`` (a message of
+        another producer), or ``source->destination#sequence`` (a GAP)."""
+        if self.event_id:
+            return self.event_id
+        if self.offset is not None:
+            return f"{self.destination}/{self.partition}@{self.offset}"
+        if self.sequence is not None:
+            return f"{self.source}->{self.destination}#{self.sequence}"
+        return ""
 
 
 class Links:
@@ -86,22 +101,41 @@ def handling_of(line: bytes) -> Handling:
 
 
 def from_line(kind: Kind, line: bytes, **extra: Any) -> Finding:
-    """A finding whose identity and trace come from one audit line (the best one we hold)."""
+    """A finding whose identity and trace come from one audit line (the best one we hold).
+
+    A consumer line without an event id (another producer's message) is named by its
+    topic, partition and offset instead.
+    """
     r = rec.decode(line)
     values: dict[str, Any] = dict(
-        event_id=r.event_id, event_type=r.event_type, source=r.source, destination=r.destination,
+        event_id=r.event_id or None, event_type=r.event_type, source=r.source, destination=r.destination,
         sequence=r.sequence, order_id=r.order_id, payment_id=r.payment_id, trace_id=r.trace_id,
         span_id=r.span_id, published_ns=r.published_ns if r.role == "consumer" else r.time_ns, error=r.error,
     )
+    if not r.event_id:
+        values.update(partition=r.partition, offset=r.offset)
     values.update(extra)
     return Finding(kind, **values)
+
+
+def producer_ids(pline: bytes | None) -> dict[str, str]:
+    """The order and payment ids (and event type) a producer's line holds, for a finding
+    built from a consumer's line: consumers do not know them, the producer's records do."""
+    if pline is None:
+        return {}
+    f = pline.split(b"\t")
+    if len(f) != rec.N_FIELDS:
+        return {}
+    return {name: rec.unescape(f[i]) for name, i in (("order_id", rec.ORDER_ID), ("payment_id", rec.PAYMENT_ID),
+                                                      ("event_type", rec.EVENT_TYPE)) if f[i]}
 
 
 def to_dict(f: Finding, links: Links) -> dict[str, Any]:
     """JSON shape of a finding: stable keys, nulls dropped, links per trace."""
     out: dict[str, Any] = {"kind": f.kind.value}
     for name in ("event_id", "event_type", "consumer_group", "order_id", "payment_id", "source", "destination",
-                 "sequence", "sequence_end", "trace_id", "span_id", "published_ns", "latency_ms", "error"):
+                 "sequence", "sequence_end", "partition", "offset", "trace_id", "span_id", "published_ns",
+                 "latency_ms", "error"):
         value = getattr(f, name)
         if value is not None:
             out[name] = value

@@ -26,6 +26,8 @@ class Summary:
     grace_s: float = 0.0
     sla_s: float = 0.0
     groups: Sequence[str] = field(default_factory=tuple)
+    foreign: int = 0  # messages without an event id, audited by topic, partition and offset
+    unidentified: int = 0  # records with neither an event id nor an offset: not auditable
 
     def as_dict(self, findings: Sequence[Finding]) -> dict[str, object]:
         counts = Counter(f.kind.value for f in findings)
@@ -34,6 +36,7 @@ class Summary:
             "events_too_recent_to_judge": self.pending, "peak_open_events": self.peak_open,
             "watermark": _iso(self.watermark_ns), "grace_s": self.grace_s, "sla_s": self.sla_s,
             "groups": list(self.groups) or "all seen", "findings": {k.value: counts.get(k.value, 0) for k in Kind},
+            "handled_without_event_id": self.foreign, "unidentified_records": self.unidentified,
         }
 
 
@@ -73,6 +76,11 @@ def render_table(findings: Sequence[Finding], links: Links, summary: Summary, li
         lines.append(f"{summary.pending} event(s) still inside their grace period: not judged yet")
     if summary.orphans:
         lines.append(f"{summary.orphans} event(s) handled with no producer record (producer not audited?)")
+    if summary.foreign:
+        lines.append(f"{summary.foreign} message(s) without an event id (another producer's), "
+                     "audited by topic, partition and offset")
+    if summary.unidentified:
+        lines.append(f"{summary.unidentified} record(s) with neither an event id nor an offset: not audited")
     if not findings:
         lines.append("nothing lost, duplicated, late or missing")
         return "\n".join(lines)
@@ -80,8 +88,8 @@ def render_table(findings: Sequence[Finding], links: Links, summary: Summary, li
     lines.append(f"{'KIND':<12} {'EVENT ID':<36} {'TYPE':<20} {'GROUP':<14} {'ORDER/PAYMENT':<16} {'TRACE ID':<32}  DETAIL")
     shown = findings if limit is None else findings[:limit]
     for f in shown:
-        ref = f.order_id or f.payment_id or ""
-        event = f.event_id or f"{f.source}->{f.destination}#{f.sequence}"
+        ref = " ".join(x for x in (f.order_id, f.payment_id) if x)
+        event = f.ref
         lines.append(f"{f.kind.value:<12} {event:<36} {f.event_type or '':<20} {f.consumer_group or '':<14} {ref:<16} "
                      f"{f.trace_id or '-':<32}  {_detail(f)}")
         traces = [f.trace_id] if f.trace_id else []

@@ -91,9 +91,10 @@ def generate(
                 expected.faults["late"].add((eid, grp))
             elif rnd.random() < 0.01:  # a handler that failed once and succeeded on retry
                 emit(h, _fact(Stage.HANDLE_FAILED, h, eid, topic, etype, src, seq, trace, "%016x" % rnd.getrandbits(64),
-                              consumer_group=grp, partition=i % 6, offset=i, published_ns=t0, error="TimeoutError", **ids))
+                              consumer_group=grp, partition=i % 6, offset=i, published_ns=t0, error="TimeoutError"))
                 h += 5_000_000
-            kw = dict(consumer_group=grp, partition=i % 6, offset=i, published_ns=t0, **ids)
+            # as in the product: a consumer's records carry no order or payment id (the producer's do)
+            kw = dict(consumer_group=grp, partition=i % 6, offset=i, published_ns=t0)
             emit(h, _fact(Stage.HANDLED, h, eid, topic, etype, src, seq, trace, "%016x" % rnd.getrandbits(64), **kw))
             if fault == "duplicate" and grp == victim:
                 expected.faults["duplicate"].add((eid, grp))
