@@ -226,3 +226,14 @@ def test_messages_without_event_id_are_audited_by_topic_partition_and_offset() -
         (Kind.DUPLICATE, None, "billing", "legacy", 1, 7)
     assert f.ref == "legacy/1@7" and [h.span_id for h in f.handlings] == [f"{7:016x}", "e" * 16]
     assert a.unidentified == 0 and a.orphans == 0 and a.foreign == 21
+
+
+def test_take_hands_out_a_late_finding_once_its_event_is_resolved_with_the_producers_ids() -> None:
+    slow = Ev("slow", seq=1, order_id="ord-9")
+    a = Auditor(grace_s=10.0, sla_s=5.0)
+    a.feed([slow.published(), slow.acked(), slow.handled("billing", 7.0)])
+    assert a.take() == []  # its grace window is still open
+    a.feed(Ev("w", seq=2, at=30.0).ok("billing"))
+    (f,) = a.take()
+    assert (f.kind, f.event_id, f.order_id, round(f.latency_ms or 0)) == (Kind.LATE, "slow", "ord-9", 7000)
+    assert a.take() == []

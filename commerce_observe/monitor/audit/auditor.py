@@ -324,8 +324,13 @@ class Auditor:
         forgetting: evidence that arrives after a finding was taken no longer
         retracts it (a handling of a taken LOST event is then an orphan).
         """
+        # a LATE handling of an event still open waits for it: its resolution adds the producer's ids
+        events = self._events
+        waiting = {key: entry for key, entry in self._late.items() if key[0] in events}
+        for key in waiting:
+            del self._late[key]
         out = self._findings()
-        self._lost, self._undelivered, self._late, self._dups = {}, {}, {}, {}
+        self._lost, self._undelivered, self._late, self._dups = {}, {}, waiting, {}
         for tr in self._seqs.values():
             tr.gaps = []
         return out
