@@ -165,16 +165,23 @@ class ElasticsearchStore:
         return self._listed(r, [_terms(d.RECORD, d.FINDING)], limit)
 
     def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]:
-        """Series with an abnormal bucket in the range (worst first), then their points since a week
-        before it, newest first (10,000 at most: a longer stretch is followed back that far)."""
-        hot = self._search(r, [_terms(d.RECORD, d.ANOMALY), {"range": {d.ANOMALY_SCORE: {"gte": incidents.WARNING}}}],
-                           {"s": {"terms": {"field": d.ANOMALY_SERIES, "size": 200, "order": {"top": "desc"}},
-                                  "aggs": {"top": {"max": {"field": d.ANOMALY_SCORE}}}}})
-        names = [b["key"] for b in hot.get("aggregations", {}).get("s", {}).get("buckets", [])]
-        if not names:
+        """The series worth a row (see :func:`incidents.shortlist`), then their points since a week before
+        the range (newest first, 10,000 at most: a longer stretch is followed back that far)."""
+        by_series = {"terms": {"field": d.ANOMALY_SERIES, "size": 10_000},
+                     "aggs": {"t": {"max": {"field": "@timestamp"}}, "s": {"max": {"field": d.ANOMALY_SCORE}}}}
+        res = self._search(r, [_terms(d.RECORD, d.ANOMALY), {"range": {d.ANOMALY_SCORE: {"gte": incidents.WARNING}}}],
+                           {"g": by_series})
+        hot = [(b["key"], int(b["t"]["value"]), float(b["s"]["value"]))
+               for b in res.get("aggregations", {}).get("g", {}).get("buckets", [])]
+        if not hot:
             return []
+        upto = TimeRange(r.end_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms)
+        res = self._search(upto, [_terms(d.RECORD, d.ANOMALY), _terms(d.ANOMALY_SERIES, [h[0] for h in hot]),
+                                  {"exists": {"field": d.ANOMALY_SCORE}}], {"g": by_series})
+        latest = {b["key"]: int(b["t"]["value"]) for b in res.get("aggregations", {}).get("g", {}).get("buckets", [])}
+        chosen = incidents.shortlist(hot, latest, limit)
         back = TimeRange(r.start_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms)
-        res = self._search(back, [_terms(d.RECORD, d.ANOMALY), _terms(d.ANOMALY_SERIES, names)], size=10_000,
+        res = self._search(back, [_terms(d.RECORD, d.ANOMALY), _terms(d.ANOMALY_SERIES, chosen)], size=10_000,
                            sort=[{"@timestamp": "desc"}], _source=[d.ANOMALY_SERIES, d.ANOMALY_SCORE, *SCORE_FIELDS])
         points = sorted(((h["_source"][d.ANOMALY_SERIES], int(h["sort"][0]), h["_source"].get(d.ANOMALY_SCORE),
                           h["_source"]) for h in res["hits"]["hits"]), key=lambda p: (p[0], p[1]))

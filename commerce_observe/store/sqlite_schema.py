@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 
 from commerce_observe.store import documents as d
+from commerce_observe.store import incidents
 from commerce_observe.store.queries import LATENCY_BOUNDS_MS, MINUTE_MS
 
 HOUR_MS = 3_600_000
@@ -85,11 +86,19 @@ CREATE TRIGGER IF NOT EXISTS docs_latency AFTER INSERT ON docs WHEN NEW.latency_
   ON CONFLICT DO UPDATE SET n = n + 1, sum_ms = sum_ms + excluded.sum_ms, max_ms = max(max_ms, excluded.max_ms);
 END;
 """
-#: Indices over the few documents the dashboard lists one by one (findings, scores, alert states).
+#: An abnormal score (at or above ``incidents.WARNING``), written into SQL as a literal:
+#: SQLite uses a partial index only for a query whose WHERE repeats the index's condition.
+ABNORMAL = f"score >= {incidents.WARNING!r}"
+#: Indices for the documents the dashboard lists one by one: findings, abnormal scores, a series'
+#: scores, alert states (each partial index is on one record type, as the queries ask for it).
 NOTES = f"""
-CREATE INDEX IF NOT EXISTS docs_notes ON docs(ts_ms) WHERE record IN ('{d.FINDING}', '{d.ANOMALY}', '{d.ALERT}');
+CREATE INDEX IF NOT EXISTS docs_findings ON docs(ts_ms) WHERE record = '{d.FINDING}';
+CREATE INDEX IF NOT EXISTS docs_abnormal ON docs(ts_ms, series) WHERE record = '{d.ANOMALY}' AND {ABNORMAL};
 CREATE INDEX IF NOT EXISTS docs_series ON docs(series, ts_ms) WHERE record = '{d.ANOMALY}';
+CREATE INDEX IF NOT EXISTS docs_alert_states ON docs(action, ts_ms) WHERE record = '{d.ALERT}';
+CREATE INDEX IF NOT EXISTS docs_alert_ids ON docs(series, action) WHERE record = '{d.ALERT}';
 DROP INDEX IF EXISTS docs_alerts;
+DROP INDEX IF EXISTS docs_notes;
 """
 #: Columns added after the first release, added to older files when they are opened.
 ADDED = (("series", "TEXT"), ("score", "REAL"), ("body", "TEXT"))

@@ -31,7 +31,7 @@ from commerce_observe.store.queries import (
     LATENCY_BOUNDS_MS, MINUTE_MS, AlertRow, AnomalyRow, CountRow, LatencyStats, MinuteRow, OpenAlertRow, ProductRow,
     RevenueRow, SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
 )
-from commerce_observe.store.sqlite_schema import COLUMNS, INSERT, INSERT_AGGREGATE, WHOLE, prepare
+from commerce_observe.store.sqlite_schema import ABNORMAL, COLUMNS, INSERT, INSERT_AGGREGATE, WHOLE, prepare
 from commerce_observe.store.store import WriteResult
 
 Row = tuple[Any, ...]
@@ -206,8 +206,8 @@ class SqliteStore:
 
     def alerts(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
         rows = self._conn().execute(
-            self._NOTES.format(which=f"(record = '{d.FINDING}' OR (record = '{d.ANOMALY}' AND score >= ?))"),
-            (incidents.WARNING, r.start_ms, r.end_ms, limit)).fetchall()
+            self._NOTES.format(which=f"(record = '{d.FINDING}' OR (record = '{d.ANOMALY}' AND {ABNORMAL}))"),
+            (r.start_ms, r.end_ms, limit)).fetchall()
         return [AlertRow(*row) for row in rows]
 
     def findings(self, r: TimeRange, limit: int = 50) -> list[AlertRow]:
@@ -216,11 +216,16 @@ class SqliteStore:
         return [AlertRow(*row) for row in rows]
 
     def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]:
-        rows = self._conn().execute(
-            f"""SELECT series, ts_ms, score, body FROM docs WHERE record = '{d.ANOMALY}' AND series IN (
-              SELECT DISTINCT series FROM docs WHERE record = '{d.ANOMALY}' AND score >= ? AND ts_ms >= ? AND ts_ms < ?)
-            AND ts_ms >= ? AND ts_ms < ? ORDER BY series, ts_ms""",
-            (incidents.WARNING, r.start_ms, r.end_ms, r.start_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms))
+        conn = self._conn()
+        hot = conn.execute(f"""SELECT series, max(ts_ms), max(score) FROM docs WHERE record = '{d.ANOMALY}'
+            AND {ABNORMAL} AND ts_ms >= ? AND ts_ms < ? GROUP BY series""", (r.start_ms, r.end_ms)).fetchall()
+        latest = {name: conn.execute(f"""SELECT max(ts_ms) FROM docs WHERE record = '{d.ANOMALY}' AND series = ?
+            AND ts_ms < ? AND score IS NOT NULL""", (name, r.end_ms)).fetchone()[0] for name, _, _ in hot}
+        chosen = incidents.shortlist(hot, latest, limit)
+        rows = conn.execute(
+            f"""SELECT series, ts_ms, score, body FROM docs WHERE record = '{d.ANOMALY}'
+            AND series IN ({", ".join("?" * len(chosen))}) AND ts_ms >= ? AND ts_ms < ? ORDER BY series, ts_ms""",
+            (*chosen, r.start_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms))
         return incidents.anomaly_rows(rows, limit, lambda body: json.loads(body) if body else {})
 
     def open_alerts(self, r: TimeRange, limit: int = 50) -> list[OpenAlertRow]:
