@@ -5,7 +5,11 @@ no global is set. ``install()`` (or ``import commerce_observe.auto``) builds the
 runtime from the environment; ``shutdown()`` flushes and undoes it.
 """
 
-from commerce_observe.config import ConfigError
+from commerce_observe._internal import propagators_env as _propagators_env
+
+_propagators_env.import_propagate_safely()  # first: a bad OTEL_PROPAGATORS must not fail this import
+
+from commerce_observe.config import ConfigError  # noqa: E402
 from commerce_observe.agent.events import (
     DomainEvent,
     EventType,

@@ -3,18 +3,35 @@
 Every setting is declared exactly once below: environment variable, type (its
 parser), default and a one-line doc. The README's configuration table is generated
 from this list (``python -m commerce_observe.config``) and a test keeps the two in
-step. Precedence: environment over code (``install(**overrides)``) over defaults.
-A bad value raises :class:`ConfigError` naming the variable, once, at install time.
+step. Precedence: environment over code (``install(**overrides)``) over defaults;
+an empty (or blank) value means unset, in the environment and in code alike.
+
+Validation is the same for both sources: an override is written as the text an
+environment variable would hold (``schedule_delay_ms=0`` is ``"0"``) and parsed
+by the same parser. Which mistakes fail fast (decided once, here):
+
+* ``install()`` / ``install(**overrides)``, called from code: a bad value (from the
+  environment or from code) or an unknown override name raises
+  :class:`ConfigError` naming it; the developer is looking at that call;
+* ``import commerce_observe.auto`` and the OpenTelemetry distro (``lenient=True``):
+  never raise; each bad value is logged once with its variable, counted
+  (``config.invalid``) and replaced by its default, as the OpenTelemetry SDK does;
+* unknown ``COMMERCE_OBSERVE_*`` variables (typos) are logged once with the
+  nearest known name and counted (``config.unknown_variable``), never fatal.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlparse
+
+from commerce_observe._internal.redact import redact_credentials
+from commerce_observe.agent.privacy.keys import DEFAULT_SENSITIVE_KEYS
 
 T = TypeVar("T")
 
@@ -88,6 +105,30 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 
 _PROPAGATORS = ("tracecontext", "b3", "b3multi", "elastic", "baggage", "none")
+
+
+def _store(raw: str) -> str | None:
+    from commerce_observe.store.store import check_store_spec
+
+    return check_store_spec(raw)
+
+
+def _zone(raw: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("expected an IANA time zone such as UTC or Europe/Berlin") from None
+    return value
+
+
+def _sensitive(raw: str) -> tuple[str, ...]:
+    """Names added to the built-in list, which cannot be switched off (an empty value is the list)."""
+    names = list(DEFAULT_SENSITIVE_KEYS)
+    names += [n for n in _csv(raw) if n not in names]
+    return tuple(names)
 
 
 def _propagators(raw: str) -> tuple[str, ...]:
@@ -180,11 +221,6 @@ class Setting(Generic[T]):
     secret: bool = False
 
 
-DEFAULT_SENSITIVE = (
-    "card_number,cardnumber,pan,cvv,cvc,cvv2,cvc2,security_code,"
-    "email,e_mail,phone,phone_number,msisdn,mobile,iban,password"
-)
-
 SETTINGS: tuple[Setting[Any], ...] = (
     # OpenTelemetry conventions
     Setting("OTEL_SERVICE_NAME", "service_name", _str, "unknown_service", "Service name in every backend. Precedence: this, then `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, then `ELASTIC_APM_SERVICE_NAME`, then `install(service_name=...)`."),
@@ -216,6 +252,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("OTEL_BSP_MAX_QUEUE_SIZE", "max_queue_size", _int_range(1, 10_000_000), 2048, "Spans buffered per exporter before new ones are dropped (and counted)."),
     Setting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "max_export_batch_size", _int_range(1, 100_000), 512, "Spans sent in one request."),
     Setting("OTEL_BSP_SCHEDULE_DELAY", "schedule_delay_ms", _int_range(1, 600_000), 1000, "Longest wait in milliseconds before buffered spans are sent."),
+    Setting("COMMERCE_OBSERVE_SHUTDOWN_TIMEOUT", "shutdown_timeout_ms", _int_range(0, 600_000), 5000, "Longest time in milliseconds `shutdown()` (and interpreter exit) spends flushing; what is still in flight then is dropped and counted."),
     # Elastic APM conventions
     Setting("ELASTIC_APM_SERVER_URL", "apm_server_url", _url, None, "APM Server URL; turns Elastic APM export on."),
     Setting("ELASTIC_APM_SECRET_TOKEN", "apm_secret_token", _opt_str, None, "APM Server secret token.", secret=True),
@@ -230,19 +267,19 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("COMMERCE_OBSERVE_ENABLED", "enabled", _bool, True, "Master switch; `false` makes install() a no-op."),
     Setting("COMMERCE_OBSERVE_STRICT", "strict", _bool, False, "Raise internal errors instead of counting them (tests)."),
     Setting("COMMERCE_OBSERVE_OUTPUT_FILE", "output_file", _str, "commerce-observe-traces.json", "Embedded default when no backend is set: Zipkin v2 JSON file the Zipkin UI can open."),
-    Setting("COMMERCE_OBSERVE_SENSITIVE_FIELDS", "sensitive_fields", _csv, _csv(DEFAULT_SENSITIVE), "Attribute/field names whose values are always redacted."),
+    Setting("COMMERCE_OBSERVE_SENSITIVE_FIELDS", "sensitive_fields", _sensitive, DEFAULT_SENSITIVE_KEYS, "Attribute/field names whose values are always redacted, added to the built-in list shown (see docs/privacy.md), which cannot be switched off."),
     Setting("COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS", "disabled_instrumentations", _csv, (), "Integrations not to wire, e.g. `kafka_python,flask`."),
     Setting("COMMERCE_OBSERVE_AUDIT_SINK", "audit_sink", _choice("auto", "kafka", "sqlite", "none"), "auto", "Where audit records go (`auto`: a topic on the Kafka cluster of the first Kafka client that sends or receives, else SQLite)."),
     Setting("COMMERCE_OBSERVE_AUDIT_BOOTSTRAP", "audit_bootstrap", _opt_str, None, "Kafka bootstrap servers for the audit topic (default: those of the first Kafka client seen; with sink `auto`, setting it selects Kafka)."),
     Setting("COMMERCE_OBSERVE_AUDIT_TOPIC", "audit_topic", _str, "commerce-observe.audit", "Kafka topic for audit records."),
     Setting("COMMERCE_OBSERVE_AUDIT_PATH", "audit_path", _str, "commerce-observe-audit.sqlite", "SQLite file for audit records (sink `sqlite`)."),
     Setting("COMMERCE_OBSERVE_SPOOL_DIR", "spool_dir", _str, ".commerce-observe-spool", "Local spool for audit records while the sink is unreachable."),
-    Setting("COMMERCE_OBSERVE_EVENT_STORE", "event_store", _opt_str, None, "Ship commerce events straight to a store: `sqlite:PATH` or an Elasticsearch URL."),
+    Setting("COMMERCE_OBSERVE_EVENT_STORE", "event_store", _store, None, "Ship commerce events straight to a store: `sqlite:PATH` or an Elasticsearch URL."),
     Setting("COMMERCE_OBSERVE_EVENTS_BOOTSTRAP", "events_bootstrap", _opt_str, None, "Publish commerce events to the Kafka events topic here (read by `commerce-observe ship`)."),
     Setting("COMMERCE_OBSERVE_PROMETHEUS_PORT", "prometheus_port", _int_range(0, 65535), 0, "Serve live commerce metrics for Prometheus on this loopback port (0: off)."),
-    Setting("COMMERCE_OBSERVE_ZIPKIN_UI_URL", "zipkin_ui_url", _opt_str, None, "Base URL for trace links to Zipkin (defaults from the Zipkin endpoint)."),
-    Setting("COMMERCE_OBSERVE_KIBANA_URL", "kibana_url", _opt_str, None, "Base URL for trace links to Kibana APM."),
-    Setting("COMMERCE_OBSERVE_TIMEZONE", "timezone", _str, "UTC", "The shop's time zone (seasonality, dashboards)."),
+    Setting("COMMERCE_OBSERVE_ZIPKIN_UI_URL", "zipkin_ui_url", _url, None, "Base URL for trace links to Zipkin (defaults from the Zipkin endpoint)."),
+    Setting("COMMERCE_OBSERVE_KIBANA_URL", "kibana_url", _url, None, "Base URL for trace links to Kibana APM."),
+    Setting("COMMERCE_OBSERVE_TIMEZONE", "timezone", _zone, "UTC", "The shop's time zone (seasonality, dashboards)."),
 )
 
 
@@ -276,38 +313,94 @@ class Config:
             return str(self.zipkin_endpoint).split("/api/", 1)[0]
         return None
 
+    #: What was wrong and replaced by its default (``load_config(lenient=True)`` only).
+    problems: tuple[str, ...] = ()
+
     def redacted(self) -> dict[str, Any]:
-        """Settings as a dict with secrets hidden, for logs and the demo."""
+        """Settings as a dict with secrets and URL credentials hidden, for logs and the demo."""
         out: dict[str, Any] = {}
         for setting in SETTINGS:
-            value = self.values[setting.attr]
-            out[setting.env] = "***" if setting.secret and value else value
+            value = self.values.get(setting.attr)
+            out[setting.env] = "***" if setting.secret and value else _shown(value)
         return out
+
+    def __repr__(self) -> str:
+        return f"Config({self.redacted()!r})"
+
+
+def _shown(value: Any) -> Any:
+    return redact_credentials(value) if isinstance(value, str) else value
 
 
 _BY_ATTR = {s.attr: s for s in SETTINGS}
+_PREFIX = "COMMERCE_OBSERVE_"
 
 
-def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
-    """Resolve every setting: environment, then ``overrides`` (by attribute name), then default."""
+def _as_text(value: Any) -> str | None:
+    """An override written as the environment variable would hold it (None: unset)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return ",".join(f"{item[0]}={item[1]}" if isinstance(item, tuple) and len(item) == 2 else str(item)
+                        for item in value)
+    raise ValueError(f"expected text, a number or a list, not {type(value).__name__}")
+
+
+def _invalid(setting: Setting[Any], source: str, raw: str, exc: Exception) -> str:
+    shown = "***" if setting.secret else redact_credentials(raw)
+    return f"{source}={shown!r} is invalid: {exc}"
+
+
+def load_config(env: Mapping[str, str] | None = None, *, lenient: bool = False, **overrides: Any) -> Config:
+    """Resolve every setting: environment, then ``overrides`` (by attribute name), then default.
+
+    Empty values are unset. ``lenient``: a bad value is replaced by its default and
+    described in :attr:`Config.problems` instead of raising (see the module doc).
+    """
     environ = os.environ if env is None else env
     unknown = set(overrides) - set(_BY_ATTR)
     if unknown:
         raise ConfigError("unknown setting(s): " + ", ".join(sorted(unknown)))
     values: dict[str, Any] = {}
+    problems: list[str] = []
     for setting in SETTINGS:
-        raw = environ.get(setting.env)
-        if raw is not None:
+        raw: str | None = environ.get(setting.env)
+        source = setting.env
+        if raw is None or not raw.strip():
+            source = f"install({setting.attr}=...)"
             try:
-                values[setting.attr] = setting.parse(raw)
+                raw = _as_text(overrides.get(setting.attr))
             except ValueError as exc:
-                raise ConfigError(f"{setting.env}={raw!r} is invalid: {exc}") from None
-        elif setting.attr in overrides:
-            values[setting.attr] = overrides[setting.attr]
-        else:
-            values[setting.attr] = setting.default
+                raise ConfigError(f"{source}: {exc}") from None
+        value = setting.default
+        if raw is not None and raw.strip():
+            try:
+                value = setting.parse(raw)
+            except (ValueError, TypeError) as exc:
+                problem = _invalid(setting, source, raw, exc)
+                if not lenient:
+                    raise ConfigError(problem) from None
+                problems.append(f"{problem}; using the default")
+        values[setting.attr] = value
     _resolve_cross_settings(environ, overrides, values)
-    return Config(values)
+    return Config(values, tuple(problems))
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """``COMMERCE_OBSERVE_*`` variables set but not in the registry, each with the nearest known name."""
+    environ = os.environ if env is None else env
+    known = [s.env for s in SETTINGS]
+    out = []
+    for name in sorted(n for n in environ if n.startswith(_PREFIX) and n not in known and not n.startswith(_PREFIX + "TEST_")):
+        near = difflib.get_close_matches(name, known, n=1)
+        out.append(f"{name} is not a setting" + (f" (did you mean {near[0]}?)" if near else ""))
+    return out
 
 
 def _resolve_cross_settings(environ: Mapping[str, str], overrides: Mapping[str, Any], values: dict[str, Any]) -> None:
@@ -319,13 +412,13 @@ def _resolve_cross_settings(environ: Mapping[str, str], overrides: Mapping[str, 
     environment wins over code, as for every setting. The sampler: an explicit
     ``OTEL_TRACES_SAMPLER`` (or code) wins over ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``.
     """
-    if "OTEL_SERVICE_NAME" not in environ:
+    if not environ.get("OTEL_SERVICE_NAME", "").strip():
         from_resource = dict(values["resource_attributes"]).get("service.name")
         name = from_resource or values["apm_service_name"]
         if name:
             values["service_name"] = name
     rate = values["apm_sample_rate"]
-    if rate is not None and "OTEL_TRACES_SAMPLER" not in environ and "sampler" not in overrides:
+    if rate is not None and not environ.get("OTEL_TRACES_SAMPLER", "").strip() and overrides.get("sampler") in (None, ""):
         values["sampler"] = "parentbased_traceidratio"
         values["sampler_arg"] = rate
 

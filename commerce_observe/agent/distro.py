@@ -51,9 +51,9 @@ SKIPPED: Final = "distro.contrib_instrumentor_skipped"
 
 
 def _install() -> None:
-    from commerce_observe.agent.runtime import install
+    from commerce_observe.agent.runtime import install_safely
 
-    install()
+    install_safely()  # opentelemetry-instrument must not stop the application either
 
 
 def _disabled() -> frozenset[str]:

@@ -65,9 +65,10 @@ def event_shipping(runtime: Runtime) -> Detach | None:
     if not (config.event_store or config.events_bootstrap):
         return None
     from commerce_observe.agent.reporting import attach
-    from commerce_observe.store import open_store
+    from commerce_observe.agent.startup import LazyStore
 
-    store = open_store(config.event_store) if config.event_store and not config.events_bootstrap else None
+    # Opened by the reporting thread at the first write: install() never waits for a store.
+    store = LazyStore(config.event_store) if config.event_store and not config.events_bootstrap else None
     attachment = attach(runtime, store=store, bootstrap=config.events_bootstrap)
     runtime.destinations.append(
         f"commerce events to Kafka topic at {config.events_bootstrap}" if config.events_bootstrap
@@ -80,16 +81,47 @@ def live_metrics(runtime: Runtime) -> Detach | None:
     port = runtime.config.prometheus_port
     if not port:
         return None
+    from commerce_observe._internal.selfstats import logger, stats
     from commerce_observe.agent.reporting import attach_metrics, prometheus_provider
+    from commerce_observe.agent.startup import retry_in_background
 
-    provider, server = prometheus_provider(port=port, service_name=runtime.config.service_name)
-    _, detach_metrics = attach_metrics(runtime, provider)
+    lock = threading.Lock()
+    started: list[Callable[[], None]] = []
+    closed = threading.Event()
+
+    def attempt() -> bool:
+        try:
+            provider, server = prometheus_provider(port=port, service_name=runtime.config.service_name)
+        except OSError as exc:  # the port is taken: retried in the background, never fatal
+            stats.incr("startup.prometheus_port_busy")
+            if not started and not closed.is_set() and stats.get("startup.prometheus_port_busy") == 1:
+                logger.warning("commerce_observe: port %d for Prometheus metrics not available (%s), retrying",
+                               port, exc.strerror or exc)
+            return False
+        _, detach_metrics = attach_metrics(runtime, provider)
+
+        def stop_serving() -> None:
+            detach_metrics()
+            server.shutdown()
+            provider.shutdown()
+
+        with lock:
+            if closed.is_set():
+                stop_serving()
+            else:
+                started.append(stop_serving)
+        return True
+
+    stop_retrying = retry_in_background("prometheus", attempt)
     runtime.destinations.append(f"commerce metrics at http://127.0.0.1:{port}/metrics")
 
     def detach() -> None:
-        detach_metrics()
-        server.shutdown()
-        provider.shutdown()
+        stop_retrying()
+        with lock:
+            closed.set()
+            for stop_serving in started:
+                stop_serving()
+            started.clear()
 
     return detach
 

@@ -5,6 +5,15 @@ call returns the first runtime), binds it behind OpenTelemetry's global API and
 enables the integrations; ``shutdown()`` flushes the exporters and undoes all of it,
 and is registered to run at interpreter exit. After ``fork`` the export pipeline
 re-creates its threads in the child, so pre-fork servers need nothing extra.
+
+Start-up and shutdown never hurt the application. ``install()`` called from code
+fails fast on a bad setting (:class:`~commerce_observe.config.ConfigError`);
+:func:`install_safely` (``import commerce_observe.auto``, the distro) logs each bad
+setting once, uses its default, and never raises. Nothing on the install path waits
+for the network: stores open, and busy ports are retried, in the background.
+``shutdown()`` returns within ``COMMERCE_OBSERVE_SHUTDOWN_TIMEOUT`` (default 5 s),
+whatever a backend does: the flushing runs on a helper thread, and what is still in
+flight at the deadline is dropped and counted.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from opentelemetry.sdk.trace import sampling
 
 from commerce_observe.agent._provider import SwitchableTracerProvider
 from commerce_observe._internal.selfstats import logger, stats
-from commerce_observe.config import Config, load_config
+from commerce_observe.config import Config, load_config, unknown_variables
 from commerce_observe.agent.export.base import Exporter
 from commerce_observe.agent.hub import Hub, _bind
 from commerce_observe.agent.instrumentation.base import Instrumentor
@@ -141,18 +150,27 @@ def _log_targets() -> list[logging.Filterer]:
     return [logger, *logging.getLogger().handlers]
 
 
-def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Runtime | None:
+def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] | None = None, lenient: bool = False,
+            **overrides: Any) -> Runtime | None:
     """Set everything up once from the environment (and ``overrides``, by setting name).
 
     ``exporters`` adds exporters of your own (tests use the in-memory one); when no
     backend is configured and none is given, spans go to the embedded default file.
-    Returns the runtime, or None when ``COMMERCE_OBSERVE_ENABLED=false``.
+    Returns the runtime, or None when ``COMMERCE_OBSERVE_ENABLED=false``. A bad
+    setting raises :class:`~commerce_observe.config.ConfigError`, unless ``lenient``:
+    then it is logged once, counted (``config.invalid``) and its default used.
     """
     global _runtime, _proxy, _atexit_registered
     with _lock:
         if _runtime is not None:
             return _runtime
-        config = load_config(env, **overrides)
+        config = load_config(env, lenient=lenient, **overrides)
+        for problem in config.problems:
+            stats.incr("config.invalid")
+            logger.warning("commerce_observe: %s", problem)
+        for typo in unknown_variables(env):
+            stats.incr("config.unknown_variable")
+            logger.warning("commerce_observe: %s", typo)
         if not config.enabled or config.sdk_disabled:
             return None
         stats.strict = config.strict
@@ -181,6 +199,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
             max_queue_size=config.max_queue_size,
             max_export_batch_size=config.max_export_batch_size,
             schedule_delay_ms=config.schedule_delay_ms,
+            shutdown_timeout_ms=config.shutdown_timeout_ms,
         )
         provider = TracerProvider(resource=resource, sampler=_sampler(config))
         provider.add_span_processor(pipeline)
@@ -216,23 +235,49 @@ def current() -> Runtime | None:
     return _runtime
 
 
-def shutdown(timeout_millis: int = 30_000) -> None:
-    """Flush and stop exporters, undo patches and bindings. Safe to call twice."""
+def install_safely() -> Runtime | None:
+    """:func:`install` for ``import commerce_observe.auto``: never raises into the application.
+
+    Bad settings are logged once each and replaced by their defaults; if installing
+    still fails, that is logged once and counted (``runtime.install_failed``) and
+    the application runs without instrumentation.
+    """
+    try:
+        return install(lenient=True)
+    except Exception as exc:
+        stats.incr("runtime.install_failed")
+        logger.warning("commerce_observe: not installed, the application runs without it: %s", exc)
+        return None
+
+
+def shutdown(timeout_millis: int | None = None) -> None:
+    """Flush and stop exporters, undo patches and bindings. Safe to call twice.
+
+    Returns within ``timeout_millis`` (default ``COMMERCE_OBSERVE_SHUTDOWN_TIMEOUT``)
+    plus a few milliseconds: flushing runs on a helper thread, and whatever has not
+    left by the deadline is dropped and counted (``export.<name>.dropped``).
+    """
     global _runtime
     with _lock:
         runtime = _runtime
         if runtime is None:
             return
         _runtime = None
+        budget_ms = runtime.config.shutdown_timeout_ms if timeout_millis is None else max(0, timeout_millis)
         from commerce_observe.agent.instrumentation.registry import disable_all
-
-        disable_all(runtime.instrumentors)
-        for detach in runtime.detachers:
-            detach()
-        runtime.tracer_provider.force_flush(timeout_millis)
-        runtime.tracer_provider.shutdown()
         from commerce_observe.agent.propagation import allow
 
+        disable_all(runtime.instrumentors)
+        done = threading.Event()
+        helper = threading.Thread(target=_drain, args=(runtime, budget_ms, done), name="commerce_observe.shutdown",
+                                  daemon=True)
+        helper.start()
+        if not done.wait(budget_ms / 1000 + 0.05):
+            abandon = getattr(runtime.pipeline, "abandon", None)
+            lost = abandon() if abandon is not None else 0
+            stats.incr("runtime.shutdown_timed_out")
+            logger.warning("commerce_observe: shutdown gave up after %d ms; %d spans still in flight were dropped",
+                           budget_ms, lost)
         allow(None)
         if _proxy is not None:
             _proxy.bind(None)
@@ -241,3 +286,19 @@ def shutdown(timeout_millis: int = 30_000) -> None:
         if runtime.log_filter is not None:
             for target in runtime.log_targets:
                 target.removeFilter(runtime.log_filter)
+
+
+def _drain(runtime: Runtime, budget_ms: int, done: threading.Event) -> None:
+    """The part of shutdown that may wait for backends (on the helper thread)."""
+    try:
+        for detach in runtime.detachers:
+            try:
+                detach()
+            except Exception as exc:
+                stats.record_failure("runtime.detach_failed", "detaching a listener at shutdown failed: %r", exc)
+        runtime.tracer_provider.force_flush(budget_ms)
+        runtime.tracer_provider.shutdown()
+    except Exception as exc:
+        stats.record_failure("runtime.shutdown_failed", "shutdown failed: %r", exc)
+    finally:
+        done.set()

@@ -168,6 +168,18 @@ class ExportPipeline(SpanProcessor):
             except Exception as exc:
                 stats.record_failure(f"export.{exporter.name}.error", "%s shutdown failed: %r", exporter.name, exc)
 
+    def abandon(self) -> int:
+        """Shutdown's deadline passed: drop and count every span not yet delivered.
+
+        Returns the most spans any one exporter lost (each exporter counts its own
+        under ``export.<name>.dropped``, spans still awaiting conversion under
+        ``export.pipeline.dropped``).
+        """
+        self._is_shut_down = True
+        before = self._ingest.abandon()
+        with self._ingest.commit_lock:
+            return before + max((output.abandon() for output in self._outputs), default=0)
+
     def _after_fork_in_child(self) -> None:
         if self._is_shut_down:
             return

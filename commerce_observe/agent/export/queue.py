@@ -67,6 +67,7 @@ class BatchWorker(Generic[T]):
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
         self._stopping = False
+        self._abandoned = False
         self.in_flight = 0
         self._thread = threading.Thread(target=self._run, name=f"commerce_observe.agent.export.{self.name}", daemon=True)
         self._thread.start()
@@ -130,6 +131,8 @@ class BatchWorker(Generic[T]):
             if self._on_commit is not None:
                 self._on_commit()
             with self._lock:
+                if self._abandoned:  # already counted as dropped by abandon()
+                    return
                 self.in_flight = 0
                 self.done += ok
                 self.failed += len(batch) - ok
@@ -191,6 +194,25 @@ class BatchWorker(Generic[T]):
         if left:
             self._on_drop(left)
         return not self._thread.is_alive()
+
+    def abandon(self) -> int:
+        """Give up now (a shutdown deadline passed): what is queued or in flight is dropped and counted.
+
+        The worker thread may still be blocked in a backend call; whatever it returns
+        later changes no count. Returns how many items were dropped.
+        """
+        with self._lock:
+            if self._abandoned:
+                return 0
+            self._abandoned = self._stopping = True
+            lost = len(self._queue) + self.in_flight
+            self._queue.clear()
+            self.in_flight = 0
+            self.dropped += lost
+        if lost:
+            self._on_drop(lost)
+        self._wake.set()
+        return lost
 
     def counts(self) -> dict[str, int]:
         with self._lock:

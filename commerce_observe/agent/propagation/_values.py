@@ -27,7 +27,8 @@ INVALID_TRACESTATE = "propagation.invalid_tracestate"
 
 
 def as_text(value: object, limit: int = MAX_HEADER_LEN) -> str | None:
-    """Return ``value`` as stripped ASCII text, or ``None`` (counted) when unusable.
+    """Return ``value`` as ASCII text without surrounding spaces and tabs, or ``None``
+    (counted) when unusable: not text, too long, not ASCII, or holding a control character.
 
     ``None`` itself means "header absent" and is not counted.
     """
@@ -57,7 +58,13 @@ def as_text(value: object, limit: int = MAX_HEADER_LEN) -> str | None:
     if not text.isascii():
         stats.incr(UNDECODABLE)
         return None
-    return text.strip()
+    text = text.strip(" \t")  # HTTP's optional whitespace, nothing more
+    if not text.isprintable():
+        # A CR, LF, NUL or other control character around (or in) a value is not
+        # whitespace to strip into a valid header: the value is refused.
+        stats.incr(INVALID)
+        return None
+    return text
 
 
 def as_bytes(value: object) -> bytes | None:

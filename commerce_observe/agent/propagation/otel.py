@@ -115,3 +115,25 @@ class CommercePropagator(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return set(_FIELDS)
+
+
+class B3SinglePropagator(CommercePropagator):
+    """``OTEL_PROPAGATORS=b3`` through OpenTelemetry's own loading (an ``opentelemetry_propagator``
+    entry point): writes the single ``b3`` header, reads every format."""
+
+    def __init__(self) -> None:
+        super().__init__(f.Format.B3_SINGLE)
+
+
+class B3MultiPropagator(CommercePropagator):
+    """``OTEL_PROPAGATORS=b3multi``: writes ``X-B3-*``, reads every format."""
+
+    def __init__(self) -> None:
+        super().__init__(f.Format.B3_MULTI)
+
+
+class ElasticPropagator(CommercePropagator):
+    """``OTEL_PROPAGATORS=elastic``: writes ``elastic-apm-traceparent``, reads every format."""
+
+    def __init__(self) -> None:
+        super().__init__(f.Format.ELASTIC)

@@ -17,8 +17,8 @@ and the audit trail is not already shipping them through Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from commerce_observe.agent.events.model import DomainEvent
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
@@ -26,7 +26,14 @@ from commerce_observe.store import documents as d
 from commerce_observe.agent.reporting.batcher import BackgroundBatcher
 from commerce_observe.agent.reporting.publisher import KafkaEventPublisher
 from commerce_observe.store.kafka_io import EVENTS_TOPIC
-from commerce_observe.store.store import EventStore
+from commerce_observe.store.store import WriteResult
+
+
+class DocumentSink(Protocol):
+    """What shipping needs of a store: an event store, or the agent's lazily opened one."""
+
+    def write(self, docs: Sequence[Mapping[str, Any]]) -> WriteResult: ...
+    def close(self) -> None: ...
 
 
 class Attachment:
@@ -49,7 +56,7 @@ class Attachment:
         self._close()
 
 
-def attach(runtime: Any, *, store: EventStore | None = None, bootstrap: str | None = None,
+def attach(runtime: Any, *, store: DocumentSink | None = None, bootstrap: str | None = None,
            topic: str = EVENTS_TOPIC, facts: bool = True, service_name: str | None = None,
            max_queue: int = 10_000, batch_size: int = 500) -> Attachment:
     """Subscribe to the runtime's hub and ship its domain events (and handled facts).
