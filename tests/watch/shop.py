@@ -9,10 +9,11 @@ write in well under a second.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any, Protocol
 
 from commerce_observe.agent.audit.record import encode
 from commerce_observe.agent.audit.sinks import SqliteSink
@@ -28,20 +29,35 @@ GROUP = "billing"
 TOPIC = "orders"
 
 
+class DocsOut(Protocol):
+    def write(self, docs: Sequence[Mapping[str, Any]]) -> Any: ...
+    def close(self) -> None: ...
+
+
+class LinesOut(Protocol):
+    def write(self, lines: Sequence[bytes]) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class Shop:
-    """Writes minutes of traffic; ``rate`` orders a minute spread over the products."""
+    """Writes minutes of traffic; ``rate`` orders a minute spread over the products.
 
-    store_path: str
-    audit_path: str
+    By default into the embedded store and the SQLite audit file; ``docs``/``lines``
+    send them elsewhere (a Kafka topic, Elasticsearch)."""
+
+    store_path: str = ""
+    audit_path: str = ""
     seed: int = 7
     rate: int = 12
     lost: list[str] = field(default_factory=list)
+    docs: DocsOut | None = None
+    lines: LinesOut | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.store = SqliteStore(self.store_path)
-        self.sink = SqliteSink(self.audit_path)
+        self.store: DocsOut = self.docs or SqliteStore(self.store_path)
+        self.sink: LinesOut = self.lines or SqliteSink(self.audit_path)
         self._seq = 0
         self._n = 0
 

@@ -117,7 +117,8 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
     state_dir = args.state or (tempfile.mkdtemp(prefix="commerce-observe-backtest-") if t1 is not None else DEFAULT_STATE)
     checkpoints = Checkpoints(state_dir)
     links = Links(args.zipkin_ui or config.zipkin_ui, args.kibana or config.kibana_url)
-    return Watch(settings, Inputs(store, StoreSeries(store, settings.bucket_s), audit_path), checkpoints, SystemClock(),
+    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path)
+    return Watch(settings, inputs, checkpoints, SystemClock(),
                  alert_config=rules, links=links, start_ns=t1 if t1 is not None else _ns(args.start), until_ns=t2,
                  groups=dict(args.group) if args.group else None, calendar=calendar, say=say)
 

@@ -37,9 +37,9 @@ from commerce_observe.monitor.watch.alerting import GAVE_UP, SENT, AlertState, D
 from commerce_observe.monitor.watch.auditing import AuditStage
 from commerce_observe.monitor.watch.checkpoint import Checkpoints, WatchState
 from commerce_observe.monitor.watch.scoring import Scorer
-from commerce_observe.monitor.watch.series import BucketValues, StoreSeries
+from commerce_observe.monitor.watch.series import BucketValues, SeriesBuilder, StoreSeries
 from commerce_observe.monitor.watch.settings import WatchSettings
-from commerce_observe.monitor.watch.sources import SqliteAuditTail, line_time
+from commerce_observe.monitor.watch.sources import Source, SqliteAuditTail, line_time
 from commerce_observe.store.documents import anomaly_document, finding_document
 from commerce_observe.store.store import EventStore
 
@@ -50,7 +50,16 @@ class Inputs:
 
     store: EventStore  # findings and scores are written here
     series: StoreSeries  # closed buckets are read back from here (the same store, usually)
-    audit_path: str  # the SQLite audit file the services write
+    audit_path: str  # the SQLite audit file the services write (unless kafka is given)
+    kafka: KafkaInput | None = None  # read the events and audit topics instead
+
+
+@dataclass(frozen=True)
+class KafkaInput:
+    bootstrap: str
+    events_topic: str
+    audit_topic: str
+    group_id: str
 
 
 class Watch:
@@ -77,11 +86,11 @@ class Watch:
         self.newest_read_ns = 0
         self._last_checkpoint = 0.0
         self._model_dirty = False
-        self.state, self.scorer, self.tail = self._open()
+        self.state, self.scorer, self.source = self._open()
 
     # --- state ---------------------------------------------------------------------------------
 
-    def _open(self) -> tuple[WatchState, Scorer, SqliteAuditTail]:
+    def _open(self) -> tuple[WatchState, Scorer, Source]:
         s = self.settings
         if self.checkpoints.exists():
             state, detector = self.checkpoints.load(self.calendar)
@@ -92,8 +101,19 @@ class Watch:
             state, detector = self._first_start()
         scorer = Scorer(detector)
         scorer.products, scorer.currencies = state.products, state.currencies
-        tail = SqliteAuditTail(self.inputs.audit_path, state.audit_position, state.start_ns, s.page_rows)
-        return state, scorer, tail
+        return state, scorer, self._source(state)
+
+    def _source(self, state: WatchState) -> Source:
+        k = self.inputs.kafka
+        if k is None:
+            return SqliteAuditTail(self.inputs.audit_path, state.audit_position, state.start_ns, self.settings.page_rows)
+        from commerce_observe.monitor.watch.kafka_source import KafkaSource
+
+        if state.builder is None:
+            state.builder = SeriesBuilder(self.settings.bucket_s)
+            state.builder.first_open = state.start_ns // self.settings.bucket_ns
+        return KafkaSource(k.bootstrap, state.kafka_offsets, state.start_ns, events_topic=k.events_topic,
+                           audit_topic=k.audit_topic, group_id=k.group_id, commit=self.until_ns is None)
 
     def _first_start(self) -> tuple[WatchState, AnomalyDetector]:
         s = self.settings
@@ -123,8 +143,8 @@ class Watch:
 
     def _reload(self) -> None:
         """Back to the last checkpoint (after a failed pass): the input is read again from there."""
-        self.tail.close()
-        self.state, self.scorer, self.tail = self._open()
+        self.source.close()
+        self.state, self.scorer, self.source = self._open()
         self._model_dirty = False
 
     def checkpoint(self) -> None:
@@ -132,6 +152,7 @@ class Watch:
         self.state.count("checkpoints")
         self.checkpoints.save(self.state, self.scorer.detector if self._model_dirty else None)
         self._model_dirty = False
+        self.source.commit(self.state.kafka_offsets)
         self._last_checkpoint = time.monotonic()
 
     # --- one pass -------------------------------------------------------------------------------
@@ -139,13 +160,19 @@ class Watch:
     def step(self) -> bool:
         """One pass; returns True when more input is waiting (poll again at once)."""
         s, st = self.settings, self.state
-        lines = self.tail.poll(self.until_ns)
+        lines, docs = self.source.poll(self.until_ns)
         if lines:
             st.audit.feed(lines)
             st.count("audit_records", len(lines))
             self.newest_read_ns = max(self.newest_read_ns, line_time(lines[-1]))
         stream_ns = st.audit.auditor.watermark
-        caught_up = self.tail.caught_up
+        if st.builder is not None:
+            for doc in docs:
+                st.builder.add(doc)
+            st.count("events", len(docs))
+            stream_ns = max(stream_ns, st.builder.newest_ns)
+            self.newest_read_ns = max(self.newest_read_ns, st.builder.newest_ns)
+        caught_up = self.source.caught_up
         if self.until_ns is not None:
             wm = self.until_ns if caught_up else min(stream_ns, self.until_ns)
         else:
@@ -169,7 +196,10 @@ class Watch:
 
     def _score_bucket(self, start: int) -> None:
         st = self.state
-        v = next(iter(self.inputs.series.read(start, start + self.settings.bucket_ns)), None) or BucketValues(start)
+        if st.builder is not None:
+            v = st.builder.take(start)
+        else:
+            v = next(iter(self.inputs.series.read(start, start + self.settings.bucket_ns)), None) or BucketValues(start)
         scores = self.scorer.score(v)
         docs = [anomaly_document(x) for x in scores if x.score is not None]
         if docs:
@@ -216,7 +246,7 @@ class Watch:
             time.sleep(0.05)
         self.checkpoint()
         self.delivery.stop()
-        self.tail.close()
+        self.source.close()
 
     def stop(self) -> None:
         self.stopping.set()

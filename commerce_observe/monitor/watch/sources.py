@@ -16,12 +16,24 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # the bisection by record time over a file's row ids, shared with read_sqlite
 from commerce_observe.agent.audit.sinks import TIME_DISORDER_NS, _start_id
+from commerce_observe.store.documents import Document
 
 #: (table, column of the lines), oldest layout first, as the audit sink writes them
 _TABLES = (("audit", "record"), ("audit_batch", "lines"))
+
+
+class Source(Protocol):
+    """What the loop reads from: audit lines and (Kafka) event documents, a batch per poll."""
+
+    caught_up: bool
+
+    def poll(self, until_ns: int | None = None) -> tuple[list[bytes], list[Document]]: ...
+    def commit(self, offsets: dict[str, dict[int, int]]) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -49,15 +61,16 @@ class SqliteAuditTail:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
         return self._conn
 
-    def poll(self, until_ns: int | None = None) -> list[bytes]:
-        """The next lines (at most about a page of rows); ``caught_up`` says whether more are waiting.
+    def poll(self, until_ns: int | None = None) -> tuple[list[bytes], list[Document]]:
+        """The next lines (at most about a page of rows) and no documents (the store has them);
+        ``caught_up`` says whether more are waiting.
 
         ``until_ns`` (backtest): rows that can only hold records after it are not read.
         """
         conn = self._connect()
         self.caught_up = True
         if conn is None:
-            return []
+            return [], []
         present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         out: list[bytes] = []
         for table, column in _TABLES:
@@ -89,7 +102,10 @@ class SqliteAuditTail:
             out = [ln for ln in out if line_time(ln) >= self.start_ns]
         if until_ns is not None and out:
             out = [ln for ln in out if line_time(ln) < until_ns]
-        return out
+        return out, []
+
+    def commit(self, offsets: dict[str, dict[int, int]]) -> None:
+        """Nothing to tell anyone: the position lives in the checkpoint only."""
 
     def close(self) -> None:
         if self._conn is not None:
