@@ -97,8 +97,10 @@ def _now() -> datetime:
 class DomainEvent:
     """One step of an order's or a payment's life.
 
-    ``trace_id``/``span_id`` are filled in by the recorder with the span the event
-    was recorded on, so stores and alerts can link back to the trace.
+    ``trace_id``/``span_id``/``trace_flags`` are filled in by the recorder with the
+    span the event was recorded on, so stores and alerts can link back to the trace
+    and :class:`~commerce_observe.agent.messaging.publishing` can continue it (the
+    flags say whether that span was sampled).
     """
 
     type: EventType
@@ -114,6 +116,7 @@ class DomainEvent:
     occurred_at: datetime = field(default_factory=_now)
     trace_id: str | None = None
     span_id: str | None = None
+    trace_flags: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, EventType):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
@@ -53,6 +54,7 @@ def _emit(span: trace.Span, build: Callable[[], DomainEvent]) -> DomainEvent:
     if ctx.is_valid:
         object.__setattr__(event, "trace_id", format(ctx.trace_id, "032x"))
         object.__setattr__(event, "span_id", format(ctx.span_id, "016x"))
+        object.__setattr__(event, "trace_flags", int(ctx.trace_flags))
     attrs = event_attributes(event)
     span.set_attributes(attrs)
     span.add_event(cv.SPAN_EVENT_PREFIX + event.type.value, attrs)
@@ -74,6 +76,23 @@ def emit(build: Callable[[], DomainEvent]) -> DomainEvent | None:
     except InvalidEventError as exc:
         stats.swallow("events.invalid", "invalid commerce event dropped: %s", exc)
         return None
+
+
+def span_context_of(event: DomainEvent) -> SpanContext | None:
+    """The span ``event`` was recorded on, as a parent for what follows from it (its
+    messages, their consumers), with that span's sampling decision; None when the
+    event was not recorded in a trace (or its ids are not ours: counted)."""
+    if not (event.trace_id and event.span_id):
+        return None
+    try:
+        flags = TraceFlags(event.trace_flags if event.trace_flags is not None else TraceFlags.SAMPLED)
+        ctx = SpanContext(int(event.trace_id, 16), int(event.span_id, 16), is_remote=False, trace_flags=flags)
+    except (TypeError, ValueError):
+        ctx = None
+    if ctx is None or not ctx.is_valid:
+        stats.incr("events.invalid_trace_ids")
+        return None
+    return ctx
 
 
 def record(event: DomainEvent) -> DomainEvent | None:

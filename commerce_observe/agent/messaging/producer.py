@@ -22,13 +22,15 @@ from types import TracebackType
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.events.model import DomainEvent, new_event_id
-from commerce_observe.agent.events.recorder import event_attributes
+from commerce_observe.agent.events.recorder import event_attributes, span_context_of
 from commerce_observe.agent.hub import hub
 from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
@@ -50,20 +52,34 @@ class publishing:
     producer's domain event share one id), ``commerce.event.type`` as ``ce_type``
     and the event's ``commerce.*`` attributes on the PRODUCER span. ``None`` (what
     the event API returns for an invalid event) is accepted and ties nothing.
+
+    With no span active, the block continues the event's own trace (the span it was
+    recorded on, ``commerce <type>``): the event, its PRODUCER spans and everything
+    downstream are one trace, so a finding's trace link shows the event itself.
+    A span that is active stays the parent.
     """
 
-    __slots__ = ("event", "_token")
+    __slots__ = ("event", "_token", "_trace_token")
 
     def __init__(self, event: DomainEvent | None) -> None:
         self.event = event
         self._token: Token[DomainEvent | None] | None = None
+        self._trace_token: Token[Context] | None = None
 
     def __enter__(self) -> DomainEvent | None:
-        self._token = _event.set(self.event)
-        return self.event
+        event = self.event
+        self._token = _event.set(event)
+        if event is not None and event.trace_id and not trace.get_current_span().get_span_context().is_valid:
+            parent = span_context_of(event)
+            if parent is not None:
+                self._trace_token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(parent)))
+        return event
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._trace_token is not None:
+            otel_context.detach(self._trace_token)
+            self._trace_token = None
         if self._token is not None:
             _event.reset(self._token)
             self._token = None
