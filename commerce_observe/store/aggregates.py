@@ -18,7 +18,7 @@ export of an already imported bucket is reported as duplicates, not applied).
 
 from __future__ import annotations
 
-import hashlib
+from hashlib import sha1
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
@@ -53,20 +53,31 @@ class Aggregate(NamedTuple):
 
 
 def aggregate_id(action: str, ts_ms: int, *key: str | None) -> str:
-    """``g:`` + a hash of what identifies the bucket's figure (never of the figure itself)."""
-    raw = "|".join((action, str(ts_ms), *("" if k is None else k for k in key)))
-    return "g:" + hashlib.sha1(raw.encode()).hexdigest()[:24]
+    """``g:`` + the bucket start in hex + a hash of what identifies the figure (never of the figure itself).
+
+    The time prefix makes ids of a time-ordered export ascend, so both stores
+    append to their id index instead of inserting at random places in it
+    (SQLite: over twice the rows per second; Elasticsearch recommends such ids too).
+    """
+    return _id(ts_ms, "|".join((action, str(ts_ms), *("" if k is None else k for k in key))))
+
+
+def _id(ts_ms: int, raw: str) -> str:
+    return f"g:{ts_ms:011x}" + sha1(raw.encode()).hexdigest()[:16]
 
 
 def order_aggregate(ts_ms: int, bucket_s: int, product_id: str, orders: int, revenue_milli: int | None,
                     currency: str | None, quantity: int | None = None) -> Aggregate:
-    return Aggregate(aggregate_id("order.created", ts_ms, product_id, currency), ts_ms, bucket_s, "order.created",
-                     orders, revenue_milli, product_id, orders if quantity is None else quantity, currency)
+    """``aggregate_id("order.created", ts_ms, product_id, currency)``, spelled out: the importer's hot path."""
+    return Aggregate(_id(ts_ms, f"order.created|{ts_ms}|{product_id}|{currency or ''}"), ts_ms, bucket_s,
+                     "order.created", orders, revenue_milli, product_id, orders if quantity is None else quantity,
+                     currency)
 
 
 def payment_aggregate(ts_ms: int, bucket_s: int, method: str, action: str, count: int,
                       reason: str | None = None) -> Aggregate:
-    return Aggregate(aggregate_id(action, ts_ms, method, reason), ts_ms, bucket_s, action, count,
+    """``aggregate_id(action, ts_ms, method, reason)``, spelled out like :func:`order_aggregate`."""
+    return Aggregate(_id(ts_ms, f"{action}|{ts_ms}|{method}|{reason or ''}"), ts_ms, bucket_s, action, count,
                      method=method, reason=reason)
 
 

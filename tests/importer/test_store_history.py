@@ -136,3 +136,11 @@ def test_elasticsearch_series_page_and_match_sqlite(elasticsearch_url: str, tmp_
         for minutes in (1, 60, 1440):
             assert list(es.series(by, span, minutes)) == list(lite.series(by, span, minutes)), (by, minutes)
     assert [astuple(r) for r in es.top_products(span, 20)] == [astuple(r) for r in lite.top_products(span, 20)]
+
+
+def test_hot_path_ids_are_the_documented_hash() -> None:
+    from commerce_observe.store.aggregates import aggregate_id
+
+    for agg in history.aggregates() + history.aggregates(currency=""):
+        key = (agg.product_id, agg.currency) if agg.action == "order.created" else (agg.method, agg.reason)
+        assert agg.id == aggregate_id(agg.action, agg.ts_ms, *key)

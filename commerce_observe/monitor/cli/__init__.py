@@ -30,7 +30,9 @@ from commerce_observe.monitor.cli.output import masked_output
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("demo", "audit", "anomaly", "dashboard", "ship", "alerts", "watch")
+COMMANDS: tuple[str, ...] = ("demo", "audit", "anomaly", "dashboard", "ship", "alerts", "watch", "import")
+#: The module of a command whose name is not a valid module name (``import`` is a keyword).
+MODULES: dict[str, str] = {"import": "import_history"}
 PROG = "commerce-observe"
 
 
@@ -45,10 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        qualified = f"commerce_observe.monitor.cli.{MODULES.get(name, name)}"
         try:
-            module = importlib.import_module(f"commerce_observe.monitor.cli.{name}")
+            module = importlib.import_module(qualified)
         except ModuleNotFoundError as exc:
-            if exc.name == f"commerce_observe.monitor.cli.{name}":
+            if exc.name == qualified:
                 continue  # that command is not shipped in this build
             raise
         module.register(subparsers)
