@@ -167,17 +167,18 @@ class ElasticsearchStore:
     def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]:
         """The series worth a row (see :func:`incidents.shortlist`), then their points since a week before
         the range (newest first, 10,000 at most: a longer stretch is followed back that far)."""
-        by_series = {"terms": {"field": d.ANOMALY_SERIES, "size": 10_000},
-                     "aggs": {"t": {"max": {"field": "@timestamp"}}, "s": {"max": {"field": d.ANOMALY_SCORE}}}}
+        newest = {"top_hits": {"size": 1, "sort": [{"@timestamp": "desc"}], "_source": [d.ANOMALY_SCORE]}}
         res = self._search(r, [_terms(d.RECORD, d.ANOMALY), {"range": {d.ANOMALY_SCORE: {"gte": incidents.WARNING}}}],
-                           {"g": by_series})
-        hot = [(b["key"], int(b["t"]["value"]), float(b["s"]["value"]))
-               for b in res.get("aggregations", {}).get("g", {}).get("buckets", [])]
+                           {"g": {"terms": {"field": d.ANOMALY_SERIES, "size": 10_000}, "aggs": {"n": newest}}})
+        hot = [(b["key"], int(h["sort"][0]), float(h["_source"][d.ANOMALY_SCORE]))
+               for b in res.get("aggregations", {}).get("g", {}).get("buckets", []) for h in b["n"]["hits"]["hits"]]
         if not hot:
             return []
         upto = TimeRange(r.end_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms)
         res = self._search(upto, [_terms(d.RECORD, d.ANOMALY), _terms(d.ANOMALY_SERIES, [h[0] for h in hot]),
-                                  {"exists": {"field": d.ANOMALY_SCORE}}], {"g": by_series})
+                                  {"exists": {"field": d.ANOMALY_SCORE}}],
+                           {"g": {"terms": {"field": d.ANOMALY_SERIES, "size": 10_000},
+                                  "aggs": {"t": {"max": {"field": "@timestamp"}}}}})
         latest = {b["key"]: int(b["t"]["value"]) for b in res.get("aggregations", {}).get("g", {}).get("buckets", [])}
         chosen = incidents.shortlist(hot, latest, limit)
         back = TimeRange(r.start_ms - incidents.SINCE_LOOKBACK_MS, r.end_ms)

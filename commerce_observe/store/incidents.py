@@ -83,9 +83,10 @@ def anomaly_rows(points: Iterable[tuple[str, int, float | None, Any]], limit: in
 def shortlist(hot: Iterable[tuple[str, int, float]], latest: Mapping[str, int], limit: int) -> list[str]:
     """The ``limit`` series worth a row, before their points are read: ongoing ones first, then the worst.
 
-    ``hot``: (series, time of its latest abnormal bucket in the range, highest score in the range);
-    ``latest``: series -> time of its latest scored bucket. Reading every point of every series that
-    was abnormal once in a week costs seconds with thousands of products; these few numbers do not.
+    ``hot``: (series, time and score of its latest abnormal bucket in the range); ``latest``: series ->
+    time of its latest scored bucket. The same order as :func:`anomaly_rows` gives, so the rows are
+    those that reading everything would show. Reading every point of every series abnormal once in a
+    week costs seconds with thousands of products; these few numbers do not.
     """
     ranked = sorted(hot, key=lambda h: (latest.get(h[0], h[1]) > h[1], -h[2], h[0]))
     return [name for name, _, _ in ranked[:limit]]

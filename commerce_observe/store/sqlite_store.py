@@ -217,7 +217,8 @@ class SqliteStore:
 
     def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]:
         conn = self._conn()
-        hot = conn.execute(f"""SELECT series, max(ts_ms), max(score) FROM docs WHERE record = '{d.ANOMALY}'
+        # with max(), SQLite's bare column (score) comes from the row holding the maximum
+        hot = conn.execute(f"""SELECT series, max(ts_ms), score FROM docs WHERE record = '{d.ANOMALY}'
             AND {ABNORMAL} AND ts_ms >= ? AND ts_ms < ? GROUP BY series""", (r.start_ms, r.end_ms)).fetchall()
         latest = {name: conn.execute(f"""SELECT max(ts_ms) FROM docs WHERE record = '{d.ANOMALY}' AND series = ?
             AND ts_ms < ? AND score IS NOT NULL""", (name, r.end_ms)).fetchone()[0] for name, _, _ in hot}
