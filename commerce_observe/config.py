@@ -268,6 +268,8 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("COMMERCE_OBSERVE_STRICT", "strict", _bool, False, "Raise internal errors instead of counting them (tests)."),
     Setting("COMMERCE_OBSERVE_OUTPUT_FILE", "output_file", _str, "commerce-observe-traces.json", "Embedded default when no backend is set: Zipkin v2 JSON file the Zipkin UI can open."),
     Setting("COMMERCE_OBSERVE_SENSITIVE_FIELDS", "sensitive_fields", _sensitive, DEFAULT_SENSITIVE_KEYS, "Attribute/field names whose values are always redacted, added to the built-in list shown (see docs/privacy.md), which cannot be switched off."),
+    Setting("COMMERCE_OBSERVE_LOG_CORRELATION", "log_correlation", _bool, True, "Log records (stdlib, structlog) made inside a span carry `trace.id`, `transaction.id`, `span.id`; every record carries `service.name`."),
+    Setting("COMMERCE_OBSERVE_LOG_FORMAT", "log_format", _choice("plain", "ecs"), "plain", "`ecs`: ECS JSON log lines (`ecs-logging`) on the root logger's handlers, so Kibana links logs and traces."),
     Setting("COMMERCE_OBSERVE_DISABLED_INSTRUMENTATIONS", "disabled_instrumentations", _csv, (), "Integrations not to wire, e.g. `kafka_python,flask`."),
     Setting("COMMERCE_OBSERVE_AUDIT_SINK", "audit_sink", _choice("auto", "kafka", "sqlite", "none"), "auto", "Where audit records go (`auto`: a topic on the Kafka cluster of the first Kafka client that sends or receives, else SQLite)."),
     Setting("COMMERCE_OBSERVE_AUDIT_BOOTSTRAP", "audit_bootstrap", _opt_str, None, "Kafka bootstrap servers for the audit topic (default: those of the first Kafka client seen; with sink `auto`, setting it selects Kafka)."),

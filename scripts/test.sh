@@ -99,7 +99,8 @@ if [ ! -e "$oldest_stamp" ]; then
     say "installing the oldest supported OpenTelemetry into .venv-oldest"
     rm -rf .venv-oldest && "${PYTHON:-python3}" -m venv .venv-oldest
     "$oldest_py" -m pip install -q --disable-pip-version-check -c tests/compat/oldest.txt -e . \
-        pytest pytest-timeout hypothesis jsonschema opentelemetry-exporter-zipkin-json
+        pytest pytest-timeout hypothesis jsonschema opentelemetry-exporter-zipkin-json \
+        opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc
     touch "$oldest_stamp"
 fi
 say "fast-path tests against the oldest supported OpenTelemetry"

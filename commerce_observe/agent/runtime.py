@@ -19,7 +19,6 @@ flight at the deadline is dropped and counted.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import sys
 import threading
@@ -56,9 +55,8 @@ class Runtime:
     exporters: Sequence[Exporter]
     hub: Hub
     instrumentors: list[Instrumentor] = field(default_factory=list)
-    log_filter: logging.Filter | None = None
-    #: What ``log_filter`` was added to at install (so shutdown removes it from exactly those).
-    log_targets: list[logging.Filterer] = field(default_factory=list)
+    #: Undo steps of the log wiring (masking and correlation of every record, ECS formatter).
+    log_detachers: list[Callable[[], None]] = field(default_factory=list)
     destinations: list[str] = field(default_factory=list)
     detachers: list[Callable[[], None]] = field(default_factory=list)
     #: Background writers besides the span pipeline (the audit trail, once started):
@@ -144,12 +142,6 @@ def _exporters(config: Config, resource: Resource) -> tuple[list[Exporter], list
     return exporters, where
 
 
-def _log_targets() -> list[logging.Filterer]:
-    """Where the masking log filter goes: our own logger, and the root logger's
-    handlers present at install (which covers the application's logs too)."""
-    return [logger, *logging.getLogger().handlers]
-
-
 def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] | None = None, lenient: bool = False,
             **overrides: Any) -> Runtime | None:
     """Set everything up once from the environment (and ``overrides``, by setting name).
@@ -177,6 +169,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
 
         from commerce_observe.agent import _compat
         from commerce_observe.agent.export.pipeline import ExportPipeline
+        from commerce_observe.agent.logs import attach_logs
         from commerce_observe.agent.privacy import Masker
         from commerce_observe.agent.propagation import CommercePropagator, allow
         from commerce_observe.agent.instrumentation.registry import enable_all
@@ -213,14 +206,10 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         allow(config.propagators)  # the formats injection may write
         propagate.set_global_textmap(CommercePropagator())
 
-        log_filter = masker.log_filter()
-        log_targets = _log_targets()
-        for target in log_targets:
-            target.addFilter(log_filter)
+        log_detachers = attach_logs(config, masker)
         hub = Hub()
         _bind(hub)
-        runtime = Runtime(config, provider, pipeline, chosen, hub, log_filter=log_filter,
-                          log_targets=log_targets, destinations=where)
+        runtime = Runtime(config, provider, pipeline, chosen, hub, log_detachers=log_detachers, destinations=where)
         _runtime = runtime
         runtime.detachers = attach_all(runtime)
         runtime.instrumentors = enable_all(config.disabled_instrumentations)
@@ -283,9 +272,8 @@ def shutdown(timeout_millis: int | None = None) -> None:
             _proxy.bind(None)
         _bind(None)
         runtime.hub.clear()
-        if runtime.log_filter is not None:
-            for target in runtime.log_targets:
-                target.removeFilter(runtime.log_filter)
+        for undo in reversed(runtime.log_detachers):
+            undo()
 
 
 def _drain(runtime: Runtime, budget_ms: int, done: threading.Event) -> None:

@@ -8,15 +8,17 @@ holds. A dead OTLP endpoint fills only its own queue and counts its drops.
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.export.otlp import OtlpExporter
+from commerce_observe.agent.export.otlp import OtlpExporter, OtlpSettings
 from testbed.base import free_port
 from tests.support import jaeger, zipkin
+from tests.support.apm_intake import span_record
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "buyer7@example.com"
@@ -75,3 +77,26 @@ def test_a_dead_otlp_endpoint_drops_and_counts_only_its_own_spans(zipkin_url: st
         assert counts["otlp"]["exported"] == 0 and counts["otlp"]["failed"] == 2
     assert stats.get("export.otlp.dropped") == 2 and stats.get("export.otlp.failed") == 1
     assert len(zipkin.read_trace(zipkin_url, trace_id, 2)) == 2
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_public_fallbacks_deliver_the_same_bytes(protocol: str, monkeypatch: pytest.MonkeyPatch,
+                                                  otlp_http_endpoint: str, otlp_grpc_endpoint: str,
+                                                  otlp_query_url: str) -> None:
+    """Outside the checked version range of OpenTelemetry's exporters, our bytes go out
+    through the standard library (HTTP) or a raw gRPC call, and arrive all the same."""
+    from commerce_observe.agent._compat import otlp_exporters
+    from commerce_observe.agent._compat.versions import Range
+
+    for name in ("HTTP", "GRPC"):
+        monkeypatch.setattr(otlp_exporters, name, Range(getattr(otlp_exporters, name).distribution, (0, 1), (0, 2)))
+    endpoint = otlp_grpc_endpoint if protocol == "grpc" else f"{otlp_http_endpoint}/v1/traces"
+    exporter = OtlpExporter(OtlpSettings(endpoint, protocol=protocol, compression="gzip"))
+    assert type(exporter._sender).__name__ in ("_UrllibSender", "_RawGrpcSender")
+    record = span_record(trace_id=random.getrandbits(128) | 1, span_id=random.getrandbits(64) | 1)
+    try:
+        assert exporter.export([record])
+    finally:
+        exporter.shutdown()
+    (span,) = jaeger.trace(otlp_query_url, record.trace_id_hex, lambda spans: len(spans) >= 1)
+    assert span["spanID"] == record.span_id_hex

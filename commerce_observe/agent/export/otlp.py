@@ -9,8 +9,9 @@ sharing with the rest of the ecosystem: for ``http/protobuf`` the HTTP client of
 ``opentelemetry-exporter-otlp-proto-http`` (session, TLS files, headers, gzip,
 retries with back-off and ``Retry-After`` within the timeout); for ``grpc`` the
 ``opentelemetry-exporter-otlp-proto-grpc`` exporter (channel, credentials,
-compression, retryable status codes, reconnection), fed through its
-``_translate_data`` hook with the request parsed from our bytes.
+compression, retryable status codes, reconnection). How they are fed our bytes
+(their internals, in a checked version range, with public fallbacks) is in
+``agent/_compat/otlp_exporters.py``.
 
 Counters: ``export.otlp.exported`` (spans accepted), ``export.otlp.failed``
 (batches given up: the pipeline counts their spans as dropped),
@@ -21,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent._compat.otlp_exporters import Sender, grpc_sender, http_sender
 from commerce_observe.agent.export.otlp_encode import OtlpEncoder
 from commerce_observe.agent.export.record import SpanRecord
 
@@ -68,72 +70,6 @@ class OtlpSettings:
         )
 
 
-class _Sender(Protocol):
-    def send(self, body: bytes, count: int) -> bool: ...
-
-    def shutdown(self) -> None: ...
-
-
-def _http_sender(settings: OtlpSettings) -> _Sender:
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    class HttpSender(OTLPSpanExporter):
-        """OpenTelemetry's HTTP exporter, sending bytes we encoded (its ``_client``
-        posts, compresses and retries; ``export`` would re-encode SDK spans)."""
-
-        def send(self, body: bytes, count: int) -> bool:
-            return bool(self._client.export(body).success)
-
-    return HttpSender(
-        endpoint=settings.endpoint, certificate_file=settings.certificate,
-        client_key_file=settings.client_key, client_certificate_file=settings.client_certificate,
-        headers=dict(settings.headers), timeout=settings.timeout_s,
-        compression=Compression.Gzip if settings.compression == "gzip" else Compression.NoCompression,
-    )
-
-
-def _read(path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _grpc_sender(settings: OtlpSettings) -> _Sender:
-    import grpc
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
-    class GrpcSender(OTLPSpanExporter):
-        """OpenTelemetry's gRPC exporter; its ``_translate_data`` hook gets our bytes."""
-
-        def _translate_data(self, data: Any) -> ExportTraceServiceRequest:
-            request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(data[0])
-            return request
-
-        def _count_data(self, data: Any) -> int:
-            return int(data[1])
-
-        def send(self, body: bytes, count: int) -> bool:
-            # the mixin hands ``data`` to our two hooks above and nowhere else
-            return self._export((body, count)) is SpanExportResult.SUCCESS  # type: ignore[arg-type]
-
-    secure = settings.endpoint.startswith("https://")
-    credentials = None
-    if secure:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=_read(settings.certificate), private_key=_read(settings.client_key),
-            certificate_chain=_read(settings.client_certificate),
-        )
-    return GrpcSender(
-        endpoint=settings.endpoint, insecure=not secure, credentials=credentials,
-        headers=tuple((k.lower(), v) for k, v in settings.headers.items()), timeout=settings.timeout_s,
-        compression=grpc.Compression.Gzip if settings.compression == "gzip" else grpc.Compression.NoCompression,
-    )
-
-
 class OtlpExporter:
     """Sends :class:`SpanRecord` batches as OTLP over HTTP/protobuf or gRPC."""
 
@@ -142,11 +78,11 @@ class OtlpExporter:
     def __init__(self, settings: OtlpSettings) -> None:
         self.settings = settings
         self._encoder = OtlpEncoder()
-        self._sender = self._new_sender()
+        self._sender: Sender = self._new_sender()
         after_fork_in_child(self._after_fork_in_child)
 
-    def _new_sender(self) -> _Sender:
-        return _grpc_sender(self.settings) if self.settings.protocol == "grpc" else _http_sender(self.settings)
+    def _new_sender(self) -> Sender:
+        return grpc_sender(self.settings) if self.settings.protocol == "grpc" else http_sender(self.settings)
 
     def _after_fork_in_child(self) -> None:
         """A child must not share the parent's connection pool or gRPC channel."""
