@@ -16,8 +16,10 @@ from commerce_observe.monitor.cli.errors import UsageError, port, seconds, url
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("dashboard", help="serve the commerce monitoring dashboard",
-                              description="Sales trend, orders and payments per minute, top products, payment "
-                                          "failure reasons, latency and lost/duplicate findings on one page.")
+                              description="Headline numbers, open alerts, anomalies per product and payment "
+                                          "method, lost/duplicated/late events with trace links and payment "
+                                          "failures on one screen; sales trend (revenue = value of orders "
+                                          "placed), orders and payments, top products and latency below.")
     add_store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=port, default=8050, help="port to listen on (0: any free port)")

@@ -77,6 +77,7 @@ class Dashboard:
             r = TimeRange.last(minutes)  # one minute more than asked: the current minute is whole
         bucket = _int(params, "bucket", bucket_for(minutes), 1, 24 * 60)
         out = summary(self.store, r, bucket_minutes=bucket, top=_int(params, "top", 10, 1, 100))
+        out["minutes"] = minutes  # as asked: the range holds one more, the current minute
         for row in (*out["alerts"], *out["finding_list"]):
             row["links"] = self.links.for_trace(row.get("trace_id"))
         return out

@@ -9,7 +9,9 @@ const METRIC = {orders: "orders", revenue: "revenue", payment_failures: "payment
 function rangeWords(minutes) {
   return minutes % 1440 === 0 ? `last ${minutes / 1440} d` : minutes % 60 === 0 ? `last ${minutes / 60} h` : `last ${minutes} min`;
 }
-function perWords(bucket) { return bucket === 1 ? "per minute" : bucket % 60 === 0 ? `per ${bucket / 60} h` : `per ${bucket} min`; }
+function perWords(bucket) {
+  return bucket === 1 ? "per minute" : bucket === 60 ? "per hour" : bucket % 60 === 0 ? `per ${bucket / 60} h` : `per ${bucket} min`;
+}
 function duration(ms) {
   const m = Math.round(ms / 60000);
   return m < 60 ? `${m} min` : m < 2880 ? `${Math.floor(m / 60)} h ${m % 60 ? (m % 60) + " min" : ""}`.trim() : `${Math.round(m / 1440)} d`;
@@ -25,7 +27,7 @@ function tile(key, value, sub, state) {
 }
 
 function headline(d) {
-  const h = d.headline, words = rangeWords((d.range.end_ms - d.range.start_ms) / 60000);
+  const h = d.headline, words = rangeWords(d.minutes || (d.range.end_ms - d.range.start_ms) / 60000);
   tile("orders", fmtNum(h.orders, 0), words);
   const revenue = h.revenue.map(r => `${fmtNum(num(r.revenue))} ${r.currency}`).join("\n") || "0";
   tile("revenue", revenue, `${h.revenue_means}, ${words}`);
