@@ -1,4 +1,4 @@
-"""Run our detector over the NAB corpus under NAB's rules and score it with our scorer.
+"""Run our detector (``AnomalyDetector``, the one behind the CLI, with ``model="metric"``) over the NAB corpus under NAB's rules and score it with our scorer.
 
 Rules kept: every file is read once, in time order; each point is scored from
 the past only; the same settings for every file; the first 15% of a file (NAB's
@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.nab import scorer  # noqa: E402
-from commerce_observe.monitor.anomaly.metric import MetricDetector, MetricSettings  # noqa: E402
+from commerce_observe.monitor.anomaly import AnomalyDetector, Settings  # noqa: E402
+from commerce_observe.monitor.anomaly.metric import MetricSettings  # noqa: E402
 
 DETECTOR = "commerceObserve"
 Overrides = dict[str, Any]
@@ -47,11 +50,16 @@ def _read(nab_dir: str, rel: str) -> list[list[str]]:
 
 
 def _detect(rows: list[list[str]], overrides: Overrides) -> list[float]:
-    det = MetricDetector(MetricSettings(learn_points=scorer.probation_length(len(rows)), **overrides))
+    """The detector users run (``AnomalyDetector``, metric model), told the probation as
+    its learning period; scores 0..100 back to NAB's 0..1."""
+    metric = MetricSettings(learn_points=scorer.probation_length(len(rows)), **overrides)
+    det = AnomalyDetector(Settings(model="metric", metric=metric))
+    idx = det.series_index(["nab"])
     out = []
-    for _, val in rows:
-        s = det.update(float(val))
-        out.append(0.0 if s is None else s)
+    for ts, val in rows:
+        stamp = datetime.fromisoformat(ts).replace(tzinfo=timezone.utc)
+        s = float(det.update_batch_idx(stamp, idx, np.array([float(val)])).score[0])
+        out.append(0.0 if math.isnan(s) else s / 100.0)
     return out
 
 

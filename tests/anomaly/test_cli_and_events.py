@@ -16,6 +16,7 @@ import pytest
 from commerce_observe.monitor.anomaly import AnomalyDetector, Settings
 from commerce_observe.monitor.anomaly.from_events import Bucketiser
 from commerce_observe.monitor.cli import anomaly as cli
+from commerce_observe.monitor.cli import main
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 H = timedelta(hours=1)
@@ -58,13 +59,48 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert "ignored 1 invalid" in err and "%" not in err  # no progress bar: stderr is not a terminal
     rows = list(csv.DictReader(open(out)))
-    assert rows and all(r.keys() == {"timestamp", "series", "score"} for r in rows)
+    assert rows and all(list(r) == ["timestamp", "series", "score", "actual", "expected", "lower", "upper", "alert"] for r in rows)
     assert min(datetime.fromisoformat(r["timestamp"]) for r in rows) >= T0 + 24 * 9 * H
     by = {(r["timestamp"], r["series"]): float(r["score"]) for r in rows}
     assert by[((T0 + (24 * 9 + 5) * H).isoformat(), "orders:sku-1")] >= 75
     assert by[((T0 + (24 * 9 + 7) * H).isoformat(), "payment_failures:card")] >= 75
     assert ((T0 + (24 * 9 + 10) * H).isoformat(), "orders:sku-1") not in by  # calendar-excluded
+    spike = next(r for r in rows if r["timestamp"] == (T0 + (24 * 9 + 5) * H).isoformat() and r["series"] == "orders:sku-1")
+    assert spike["actual"] == "150" and spike["alert"] == "1"
+    assert 10 < float(spike["expected"]) < 40 and float(spike["lower"]) < float(spike["expected"]) < float(spike["upper"]) < 150
     assert state.exists() and len(AnomalyDetector.load(state)) == 3
+
+
+def test_cli_buckets_warnings_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    rng = np.random.default_rng(1)
+    with open(src, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", "series", "value"])
+        for i in range(24 * 4 * 12):  # 5-minute rows, scored on 15-minute buckets
+            ts = (T0 + i * timedelta(minutes=5)).isoformat()
+            w.writerow([ts, "orders:busy", int(rng.poisson(8))])
+            if i % 24 == 0:  # a quiet product written only when it sold: zero rows missing
+                w.writerow([ts, "orders:quiet", 1])
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps([{"start": T0.isoformat(), "end": (T0 + H).isoformat(), "scope": "orders:nope-*", "name": "typo"}]))
+    args = _parse(["anomaly", str(src), "-o", str(out), "--bucket", "15m", "--calendar", str(cal), "--min-history", "24"])
+    assert args.func(args) == 0
+    err = capsys.readouterr().err
+    assert "1 count series have buckets without a row (orders:quiet misses" in err
+    assert "calendar event typo (scope orders:nope-*) matches no series" in err
+    rows = [r for r in csv.DictReader(open(out)) if r["series"] == "orders:busy"]
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in rows]
+    assert all(b - a == timedelta(minutes=15) for a, b in zip(stamps, stamps[1:]))
+    assert 12 <= float(rows[-1]["actual"]) <= 40  # three 5-minute rows summed
+    for bad, message in ((["--bucket", "7m"], "divide a day"), (["--bucket", "2d"], "1 minute to 1 day"),
+                         (["--timezone", "Mars/Olympus"], "unknown time zone")):
+        assert main(["anomaly", str(src), "-o", str(out), *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    src.write_text("timestamp,series,value\n2024-01-01T00:00Z,orders:a,1\nyesterday,orders:a,1\n")
+    assert main(["anomaly", str(src)]) == 2
+    assert "input row 3: not a timestamp: 'yesterday'" in capsys.readouterr().err
 
 
 @dataclass

@@ -223,7 +223,7 @@ def test_anomaly_csv_has_newline_line_ends_and_no_progress_off_a_terminal(tmp_pa
     code, out, err = run_cli(["anomaly", "--min-history", "24", "-o", str(out_path), src], capsys)
     assert code == 0, err
     data = out_path.read_bytes()
-    assert data.startswith(b"timestamp,series,score\n") and b"\r" not in data and data.count(b"\n") > 10
+    assert data.startswith(b"timestamp,series,score,actual,expected,lower,upper,alert\n") and b"\r" not in data and data.count(b"\n") > 10
     assert "%" not in err and "\r" not in err  # stderr is not a terminal here: no progress bar
 
 

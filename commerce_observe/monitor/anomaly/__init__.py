@@ -12,7 +12,7 @@ See docs/anomaly.md.
 
 from commerce_observe.monitor.anomaly.severity import CRITICAL, MINOR, WARNING, severity
 
-from .bank import Settings
+from .settings import Settings
 from .calendar import Calendar, CalendarEvent
 from .detector import AnomalyDetector
 from .score import Score

@@ -23,15 +23,18 @@ import numpy.typing as npt
 
 from commerce_observe._internal.selfstats import stats
 
-from .bank import KIND_COUNT, KIND_RATIO, KIND_UNSET, KIND_VALUE, Bank, Settings
+from . import validate
+from .bank import KIND_VALUE, Bank, Slots
 from .calendar import Calendar
+from .metric_bank import MetricBank
+from .settings import Settings
 from .score import Score
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 BAD_INPUT = "anomaly.bad_input"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 Value = float | int | tuple[float, float]
 
@@ -70,6 +73,7 @@ class AnomalyDetector:
         self.calendar = calendar or Calendar()
         self.tz = ZoneInfo(self.settings.timezone)
         self.bank = Bank(self.settings)
+        self.metrics = MetricBank(self.settings.metric) if self.settings.model == "metric" else None
         self.names: list[str] = []
         self.index: dict[str, int] = {}
 
@@ -81,6 +85,8 @@ class AnomalyDetector:
             j = self.index.get(name)
             if j is None:
                 j = self.bank.add()
+                if self.metrics is not None:
+                    self.metrics.add()
                 self.index[name] = j
                 self.names.append(name)
             out[i] = j
@@ -94,11 +100,13 @@ class AnomalyDetector:
         """Model memory per series in bytes (fixed; names and dict overhead excluded)."""
         return self.bank.bytes_per_series()
 
-    def _slots(self, ts: datetime) -> tuple[int, int, int]:
+    def _slots(self, ts: datetime) -> Slots:
+        s = self.settings
         local = ts.astimezone(self.tz)
-        hod = local.hour
         dow = local.weekday()
-        return hod, dow, dow * 24 + hod
+        hod = local.hour // max(1, s.bucket_seconds // 3600)
+        into_day = local.hour * 3600 + local.minute * 60 + local.second
+        return Slots(hod, dow, dow * s.day_slots + hod, local.day - 1, into_day < s.bucket_seconds)
 
     # ------------------------------------------------------------ streaming API
     def update(self, series: str, timestamp: datetime, value: Value) -> Score:
@@ -161,44 +169,24 @@ class AnomalyDetector:
             else np.asarray(denominators, dtype=np.float64).reshape(m)
         )
         A = self.bank.arrays
+        if self.metrics is not None:  # a metric is a plain value (a ratio: its quotient)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.where(np.isnan(den), x, x / den)
+            den = np.full(m, np.nan)
+            A["kind"][idx] = KIND_VALUE
         kind = A["kind"][idx]
-        is_ratio_in = ~np.isnan(den)
 
         # ---- validate ------------------------------------------------------------
         rejected: list[str | None] = [None] * m
-        reason = np.zeros(m, dtype=np.int8)
-        codes = ["", "not_finite", "out_of_order", "negative_count", "denominator_zero", "bad_ratio", "kind_changed", "duplicate"]
-        reason[~np.isfinite(x)] = 1
-        reason[(reason == 0) & (A["last_t"][idx] >= t)] = 2
-        integer = np.isfinite(x) & (x == np.round(x))
-        reason[(reason == 0) & (kind == KIND_COUNT) & (x < 0)] = 3
-        reason[(reason == 0) & is_ratio_in & ~(den > 0)] = 4
-        reason[(reason == 0) & is_ratio_in & ((x < 0) | (x > den))] = 5
-        changed = ((kind == KIND_RATIO) & ~is_ratio_in) | ((kind != KIND_UNSET) & (kind != KIND_RATIO) & is_ratio_in)
-        reason[(reason == 0) & changed] = 6
-        if m > 1:
-            _, first_pos = np.unique(idx, return_index=True)
-            dup = np.ones(m, dtype=bool)
-            dup[first_pos] = False
-            reason[(reason == 0) & dup] = 7
+        reason = validate.reasons(x, den, kind, A["last_t"][idx], t, idx)
         bad = reason > 0
         if bad.any():
             stats.incr(BAD_INPUT, int(bad.sum()))
             for i in np.nonzero(bad)[0]:
-                rejected[int(i)] = codes[int(reason[i])]
+                rejected[int(i)] = validate.REASONS[int(reason[i])]
             stats.warn(BAD_INPUT, "anomaly detector ignored invalid input (first reason: %s)", rejected[int(np.nonzero(bad)[0][0])])
-
-        # ---- kinds for new / count series ------------------------------------------
         good = ~bad
-        new_kind = np.where(
-            is_ratio_in,
-            KIND_RATIO,
-            np.where(
-                kind == KIND_VALUE,
-                KIND_VALUE,
-                np.where(integer & (x >= 0), np.where(kind == KIND_UNSET, KIND_COUNT, kind), KIND_VALUE),
-            ),
-        ).astype(np.int8)
+        new_kind = validate.new_kinds(x, den, kind)
         A["kind"][idx[good]] = new_kind[good]
 
         # ---- calendar ---------------------------------------------------------------
@@ -217,10 +205,16 @@ class AnomalyDetector:
         warming = np.zeros(m, dtype=bool)
         lower = np.full(m, np.nan)
         upper = np.full(m, np.nan)
-        gi = np.nonzero(good)[0]
+        gi = np.nonzero(good & ~exc)[0]
+        if gi.size and self.metrics is not None:
+            score[gi], warming[gi] = self.metrics.step(idx[gi], x[gi])
+            alert[gi] = self._metric_alerts(idx[gi], score[gi])
+            self.bank.arrays["n"][idx[gi]] += 1
+            self.bank.arrays["last_t"][idx[gi]] = t
+            gi = gi[:0]
+        gi = np.nonzero(good)[0] if self.metrics is None else gi
         if gi.size:
-            hod, dow, how = self._slots(timestamp)
-            res = self.bank.step(idx[gi], t, hod, dow, how, x[gi], den[gi], exc[gi])
+            res = self.bank.step(idx[gi], t, self._slots(timestamp), x[gi], den[gi], exc[gi])
             score[gi] = res.score
             expected[gi] = res.expected
             alert[gi] = res.alert
@@ -229,10 +223,18 @@ class AnomalyDetector:
             upper[gi] = res.upper
         return Batch(score, expected, alert, warming, excluded, rejected, lower, upper)
 
+    def _metric_alerts(self, idx: IntArray, score: FloatArray) -> npt.NDArray[np.bool_]:
+        """The metric model shapes its own scores (one high score per incident): alert on it."""
+        crit = np.nan_to_num(score, nan=0.0) >= self.settings.alert_score
+        self.bank.arrays["last_alert"][idx[crit]] = self.bank.arrays["n"][idx[crit]]
+        return crit
+
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write the whole model state to ``path`` atomically (``.npz``)."""
         path = Path(path)
+        if self.metrics is not None:
+            raise ValueError("the metric model cannot be saved yet (its memories are not arrays)")
         meta = {
             "version": STATE_VERSION,
             "settings": self.settings.to_dict(),

@@ -1,0 +1,37 @@
+"""Today's detector, for figures measured beside the new one in the same run.
+
+``baseline_tree(rev)`` unpacks the package as it was at git revision ``rev`` (by
+default the commit before issue 14's detector work) into a temporary directory;
+run it in a child interpreter with ``PYTHONPATH`` set to that directory, so the
+old and the new code never share a process.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: main before issue 14 (the detector the issue measured)
+BASELINE_REV = "80b8592"
+
+
+def baseline_tree(rev: str = BASELINE_REV) -> Path:
+    dest = Path(tempfile.gettempdir()) / f"commerce_observe_baseline_{rev}"
+    if not (dest / "commerce_observe").is_dir():
+        data = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "commerce_observe"],
+                              check=True, capture_output=True).stdout
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent))
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(tmp, filter="data")
+        os.replace(tmp, dest)
+    return dest
+
+
+def env_for(tree: Path) -> dict[str, str]:
+    """Environment for a child interpreter that imports ``commerce_observe`` from ``tree``."""
+    return {**os.environ, "PYTHONPATH": str(tree)}

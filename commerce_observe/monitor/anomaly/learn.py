@@ -1,0 +1,179 @@
+"""What a series expects next (:func:`expect`) and how it learns from a point (:func:`learn`).
+
+Learning is robust: inputs are winsorised to ``mu +- 4 sigma`` once a slot is
+mature and points scoring ``>= learn_score`` move the model with weight
+``anomaly_weight``, so an incident is not learned as normal. A bucket moves the
+level in proportion to its seasonal factor and no bucket raises it by more than
+``level_step`` (issue 14: one sale in a night slot whose factor sat at its floor
+used to double the level, and the next day's normal sales then scored as a drop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .bank import Slots
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+Arrays = dict[str, npt.NDArray[Any]]
+
+KIND_COUNT, KIND_RATIO = 1, 3
+#: attempts' worth of the overall failure rate an hour-of-day rate is shrunk towards
+RATIO_PRIOR = 30.0
+
+
+@dataclass
+class Expect:
+    """The model's view of the next point of each series, before it is seen."""
+
+    n: IntArray
+    first: BoolArray
+    is_count: BoolArray
+    is_ratio: BoolArray
+    level: FloatArray
+    slope: FloatArray
+    base: FloatArray  # level + slope, >= 0
+    season: FloatArray  # full multiplicative season (payday included)
+    exp_q: FloatArray  # expected count / value / failures
+    var_q: FloatArray
+    sd_q: FloatArray
+    k: FloatArray  # negative-binomial dispersion incl. model error
+    nn: FloatArray  # attempts (ratio), else 0
+    p: FloatArray  # expected failure rate (ratio)
+    p_all: FloatArray  # overall failure rate (ratio)
+
+
+def expect(A: Arrays, idx: IntArray, sl: Slots, s: Settings, den: FloatArray) -> Expect:
+    kind = A["kind"][idx]
+    n = A["n"][idx]
+    is_ratio = kind == KIND_RATIO
+    is_count = kind == KIND_COUNT
+    level = A["level"][idx]
+    slope = A["slope"][idx]
+    visited = A["visits"][idx, sl.how] > 0
+    season = np.where(visited, A["fhw"][idx, sl.how], A["fh"][idx, sl.hod] * A["fw"][idx, sl.dow])
+    season = np.maximum(season * A["fdm"][idx, sl.dom], 0.02)
+    base = np.maximum(level + slope, 0.0)
+    mu = base * season
+    disp = A["disp"][idx]
+    nb_den = A["nb_den"][idx]
+    shrink = nb_den / (nb_den + 0.5)
+    k = shrink * np.clip(A["nb_num"][idx] / np.maximum(nb_den, 1e-12), 0.0, 3.0) + (1.0 - shrink) * s.nb_prior
+    k = np.maximum(k, s.rel_noise**2)  # the measured dispersion includes model error; rel_noise is its floor
+
+    p_all = np.clip((A["ra"][idx] + 0.01) / (A["rb"][idx] + 0.1), 1e-4, 1.0 - 1e-4)
+    p = np.clip((A["pa"][idx, sl.hod] + RATIO_PRIOR * p_all) / (A["pb"][idx, sl.hod] + RATIO_PRIOR), 1e-4, 1.0 - 1e-4)
+    nn = np.where(is_ratio, den, 0.0)
+    exp_q = np.where(is_ratio, nn * p, mu)
+    var = np.where(
+        is_ratio,
+        np.maximum(nn * p * (1.0 - p), 1e-9) * np.maximum(disp, 1.0) + (s.rel_noise * exp_q) ** 2,
+        np.where(is_count, np.maximum(mu, 0.05) + k * mu * mu, np.maximum(disp, 1e-12) + (s.rel_noise * mu) ** 2),
+    )
+    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, exp_q, var, np.sqrt(var), k, nn, p, p_all)
+
+
+def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Expect,
+          score: FloatArray, scored: BoolArray, excluded: BoolArray) -> None:
+    """Learn from the points just scored (``score``: their short-window score)."""
+    learn_ = ~excluded
+    first = e.first
+    n1 = e.n.astype(np.float64) + 1.0
+    visits_now = A["visits"][idx, sl.how].astype(np.int64)
+    # robust learning only where the model is mature (this hour-of-week seen twice, or a
+    # week of history); before that a wrong first guess must not lock itself in
+    mature = scored & ((visits_now >= 3) | e.is_ratio | (e.n >= 7 * s.buckets_per_day))
+    wgt = np.where(mature & (score >= s.learn_score), s.anomaly_weight, 1.0)
+    wgt = np.where(learn_, wgt, 0.0)
+    units = np.where(e.is_count | e.is_ratio, 2.0, 0.0)
+    ulo = np.maximum(e.exp_q - 4.0 * e.sd_q, 0.0)
+    xu = np.where(mature, np.minimum(np.maximum(x, ulo), e.exp_q + 4.0 * e.sd_q + units), x)
+    nonratio = ~e.is_ratio & learn_
+    upd = nonratio & ~first
+
+    # level / trend on de-seasonalised value; sparse series average over more buckets
+    a_level = s.per_bucket(s.level_alpha) * np.where(e.is_count, e.base / (e.base + 0.5), 1.0)
+    a_l = np.maximum(np.maximum(a_level, 0.002), 1.0 / n1) * wgt
+    pred = e.level + e.slope
+    step = a_l * np.minimum(e.season, 1.0) * (xu / e.season - pred)
+    cap = s.level_step * np.maximum(pred, 0.0) + a_l
+    step = np.where(n1 > s.buckets_per_day, np.minimum(step, cap), step)
+    new_level = np.where(first, x, pred + step)
+    b = s.per_bucket(s.trend_beta) * wgt * (n1 > s.buckets_per_day)
+    new_slope = s.trend_damping**s.hours * e.slope + b * (new_level - e.level - e.slope)
+    A["level"][idx] = np.where(nonratio, np.maximum(new_level, 1e-3), e.level)
+    A["slope"][idx] = np.where(upd, new_slope, e.slope)
+
+    _learn_season(A, idx, sl, s, xu, e, wgt, upd, n1, visits_now)
+
+    # noise: negative-binomial moments (counts), residual variance (values)
+    a_d = np.maximum(s.per_bucket(s.disp_alpha), 1.0 / n1) * wgt
+    mu = e.base * e.season
+    # the noise is learned from winsorised points even before the slot is mature: one
+    # spike must not teach a series that anything goes
+    hi = e.exp_q + 4.0 * e.sd_q + units
+    resid2 = (np.where(n1 > s.buckets_per_day, np.minimum(xu, hi), xu) - mu) ** 2
+    cnt = upd & e.is_count
+    A["nb_num"][idx] = np.where(cnt, A["nb_num"][idx] + a_d * (resid2 - mu - A["nb_num"][idx]), A["nb_num"][idx])
+    A["nb_den"][idx] = np.where(cnt, A["nb_den"][idx] + a_d * (mu * mu - A["nb_den"][idx]), A["nb_den"][idx])
+    disp = A["disp"][idx]
+    new_disp = np.where(first, np.where(e.is_count, 1.0, (0.1 * np.abs(x)) ** 2 + 1e-9), disp + a_d * (resid2 - disp))
+
+    # ratio: EW sums of failures and attempts, overall and per hour of day
+    a_r = np.maximum(s.per_bucket(s.ratio_alpha), 1.0 / n1) * wgt
+    ku = np.where(e.is_ratio, xu, 0.0)
+    ra, rb = A["ra"][idx], A["rb"][idx]
+    e_ratio = np.minimum((ku - e.nn * e.p) ** 2 / np.maximum(e.nn * e.p * (1.0 - e.p), 1e-3), 50.0)
+    rl = e.is_ratio & learn_
+    A["ra"][idx] = np.where(rl, ra + a_r * (ku - ra), ra)
+    A["rb"][idx] = np.where(rl, rb + a_r * (e.nn - rb), rb)
+    keep = 1.0 - s.ratio_slot_alpha * min(1.0, s.hours) * wgt
+    A["pa"][idx, sl.hod] = np.where(rl, A["pa"][idx, sl.hod] * keep + wgt * ku, A["pa"][idx, sl.hod])
+    A["pb"][idx, sl.hod] = np.where(rl, A["pb"][idx, sl.hod] * keep + wgt * e.nn, A["pb"][idx, sl.hod])
+    new_disp = np.where(e.is_ratio, np.where(first, 1.0, disp + a_d * (e_ratio - disp)), new_disp)
+    A["disp"][idx] = np.where(learn_, new_disp, disp)
+    A["n"][idx] = e.n + learn_.astype(np.int64)
+
+
+def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArray, e: Expect,
+                  wgt: FloatArray, upd: BoolArray, n1: FloatArray, visits_now: IntArray) -> None:
+    """Hour-of-day, weekday, hour-of-week and day-of-month factors; sparse series learn slower."""
+    conf = np.where(e.is_count, e.base / (e.base + 1.0), 1.0)
+    r = np.clip(xu / np.maximum(e.base, 1e-6), 0.0, 20.0)
+    fh = A["fh"][idx, sl.hod]
+    fw = A["fw"][idx, sl.dow]
+    fdm = A["fdm"][idx, sl.dom].astype(np.float64)
+    visited = visits_now > 0
+    per_visit = min(1.0, s.hours)  # sub-hour buckets visit an hour slot several times
+    # the hour-of-week profile starts once a day of level is known
+    upd_w = upd & (n1 > s.buckets_per_day)
+    a_h = np.maximum(s.daily_alpha * per_visit, s.buckets_per_day / (n1 + s.buckets_per_day)) * conf * wgt * upd
+    A["fh"][idx, sl.hod] = fh + a_h * (r / np.maximum(fw * fdm, 0.05) - fh)
+    a_w = s.per_bucket(s.weekday_alpha) * conf * wgt * upd
+    A["fw"][idx, sl.dow] = fw + a_w * (r / np.maximum(fh * fdm, 0.05) - fw)
+    fhw_old = np.where(visited, A["fhw"][idx, sl.how], fh * fw)
+    a_hw = np.maximum(s.weekly_alpha * per_visit, 1.0 / (visits_now + 1.0)) * conf * wgt * upd
+    A["fhw"][idx, sl.how] = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), A["fhw"][idx, sl.how])
+    A["visits"][idx, sl.how] = np.where(upd_w, np.minimum(visits_now + 1, 255), visits_now).astype(np.uint8)
+    # paydays: the day-of-month factor moves ``monthly_alpha`` of the way in a day, once a
+    # week of history says what a normal day is
+    a_m = (1.0 - (1.0 - s.monthly_alpha) ** (1.0 / s.buckets_per_day)) * conf * wgt * (upd & (n1 > 7 * s.buckets_per_day))
+    season_wo = np.maximum(np.where(visited, A["fhw"][idx, sl.how], fh * fw), 0.05)
+    A["fdm"][idx, sl.dom] = fdm + a_m * (np.clip(r / season_wo, 0.0, 5.0) - fdm)
+    # keep the hour-of-day, weekday and day-of-month profiles at mean 1 (the level carries the scale)
+    if upd.any():
+        ui = idx[upd]
+        nd = s.day_slots
+        A["fh"][ui, :nd] /= np.maximum(A["fh"][ui, :nd].mean(axis=1, keepdims=True), 1e-6)
+        A["fw"][ui] /= np.maximum(A["fw"][ui].mean(axis=1, keepdims=True), 1e-6)
+        if sl.day_start:
+            A["fdm"][ui] /= np.maximum(A["fdm"][ui].mean(axis=1, keepdims=True), 1e-6)

@@ -1,0 +1,86 @@
+"""Issue 14's incident kinds on small, fast series: finer buckets catch a short outage,
+the day-scale test catches a slow decline, learned maintenance hours stay quiet."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from commerce_observe.monitor.anomaly import AnomalyDetector, Settings
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def _profile(hours: np.ndarray) -> np.ndarray:
+    h = hours % 24
+    return 0.15 + np.exp(-0.5 * ((h - 12.5) / 2.0) ** 2) + np.exp(-0.5 * ((h - 20.0) / 2.0) ** 2)
+
+
+def _run(det: AnomalyDetector, names: list[str], values: np.ndarray, step: timedelta,
+         den: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    idx = det.series_index(names)
+    scores = np.zeros(values.shape)
+    alerts = np.zeros(values.shape, dtype=bool)
+    for t in range(values.shape[0]):
+        res = det.update_batch_idx(T0 + t * step, idx, values[t], None if den is None else den[t])
+        scores[t] = np.nan_to_num(res.score)
+        alerts[t] = res.alert
+    return scores, alerts
+
+
+def test_a_40_minute_outage_on_5_minute_buckets() -> None:
+    rng = np.random.default_rng(3)
+    n = 14 * 288
+    hours = np.arange(n) * (5 / 60)
+    rate = 6.0 * _profile(hours)
+    start = 13 * 288 + 12 * 12 + 7  # day 13, 12:35
+    rate[start : start + 8] *= 0.02
+    x = rng.poisson(rate)[:, None].astype(float)
+    scores, alerts = _run(AnomalyDetector(Settings(bucket_seconds=300)), ["orders:__all__"], x, timedelta(minutes=5))
+    assert scores[start : start + 3, 0].max() >= 75  # within 2 buckets (10 minutes) of the start
+    quiet = alerts[:, 0].copy()
+    quiet[start : start + 8 + 12] = False
+    assert quiet[7 * 288 :].sum() == 0
+
+
+def test_a_slow_decline_is_found_within_a_day_of_the_30_percent_point() -> None:
+    rng = np.random.default_rng(5)
+    n = 28 * 24
+    hours = np.arange(n, dtype=float)
+    start = 21 * 24 + 9
+    slide = np.clip((hours - start) / 72.0, 0.0, 1.0)  # 60 % down over three days, then stays down
+    rate = 60.0 * _profile(hours)[:, None] * np.stack([1.0 - 0.6 * slide, np.ones(n)], axis=1)
+    x = rng.poisson(rate).astype(float)
+    scores, alerts = _run(AnomalyDetector(Settings()), ["orders:sliding", "orders:steady"], x, timedelta(hours=1))
+    at_30 = start + 36  # sales 30 % down
+    hit = np.nonzero(scores[start:, 0] >= 75)[0]
+    # about a day after the 30 % point (seeds 0-5: 18-28 hours) on a product selling ~800 a day
+    assert hit.size and start + hit[0] <= at_30 + 30, (hit[:3], at_30 - start)
+    assert alerts[7 * 24 :, 1].sum() == 0  # the steady twin never alerts
+
+
+def test_nightly_maintenance_is_learned_and_a_daytime_outage_is_not() -> None:
+    rng = np.random.default_rng(7)
+    n = 21 * 24
+    hours = np.arange(n)
+    attempts = rng.poisson(300 * _profile(hours)).astype(float) + 1
+    p = np.where(hours % 24 == 2, 0.35, 0.03)  # the bank's maintenance hour, every night
+    outage = 20 * 24 + 14
+    p[outage] = 0.35
+    fails = rng.binomial(attempts.astype(int), p).astype(float)
+    scores, alerts = _run(AnomalyDetector(Settings()), ["payment_failures:card"], fails[:, None],
+                          timedelta(hours=1), attempts[:, None])
+    nights = [d * 24 + 2 for d in range(10, 21)]
+    assert scores[nights, 0].max() < 75
+    assert scores[outage, 0] >= 75 and alerts[outage, 0]
+
+
+def test_daily_buckets() -> None:
+    rng = np.random.default_rng(9)
+    weekly = np.array([1.0, 1.0, 1.1, 1.0, 1.2, 1.6, 1.4])
+    x = rng.poisson(200 * weekly[np.arange(120) % 7]).astype(float)
+    x[110] = 60
+    scores, alerts = _run(AnomalyDetector(Settings(bucket_seconds=86400)), ["orders:__all__"], x[:, None], timedelta(days=1))
+    assert scores[110, 0] >= 75 and alerts[110, 0]
+    assert alerts[30:110, 0].sum() == 0
