@@ -40,7 +40,7 @@ from commerce_observe.monitor.watch.scoring import Scorer
 from commerce_observe.monitor.watch.series import BucketValues, SeriesBuilder, StoreSeries
 from commerce_observe.monitor.watch.settings import WatchSettings
 from commerce_observe.monitor.watch.sources import Source, SqliteAuditTail, line_time
-from commerce_observe.store.documents import anomaly_document, finding_document
+from commerce_observe.store.documents import alert_document, anomaly_document, finding_document
 from commerce_observe.store.store import EventStore
 
 
@@ -189,6 +189,11 @@ class Watch:
         while st.next_bucket_ns + s.bucket_ns + wait <= wm:
             self._score_bucket(st.next_bucket_ns)
             scored += 1
+        # each alert's new state (firing, resolved), where the dashboard finds the open ones; before the
+        # checkpoint, so a replay writes the same documents again (ignored by id), never fewer
+        states = [alert_document(a) for n in st.alerts.outbox.fresh for a in n.alerts]
+        if states:
+            self.inputs.store.write(states)
         self.delivery.submit(st.alerts.outbox)
         if scored or time.monotonic() - self._last_checkpoint >= s.checkpoint_every_s:
             self.checkpoint()
