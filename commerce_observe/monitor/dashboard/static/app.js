@@ -94,8 +94,11 @@ function charts(d) {
     {name: "payment failures", points: pb.map(r => [r.minute_ms, r.payment_failures]), color: "#e53935", width: 2},
   ], d.grid, {width: 440, height: 190, ticks: 4});
   const trend = {};
+  if (!d.sales_trend.length) {
+    document.querySelector("#sales-trend .chart").textContent = "no orders in this range";
+  }
   for (const r of d.sales_trend) (trend[r.currency] = trend[r.currency] || {})[r.bucket_ms] = num(r.revenue);
-  lines(document.querySelector("#sales-trend .chart"),
+  if (d.sales_trend.length) lines(document.querySelector("#sales-trend .chart"),
         Object.entries(trend).map(([c, byT]) => ({name: c, points: d.grid.map(t => [t, byT[t] || 0])})), d.grid,
         {width: 1400, height: 200});
   bars(document.querySelector("#failure-reasons .chart"), d.failures_by_reason.map(c => ({key: c.key, value: c.count})), "#e53935");

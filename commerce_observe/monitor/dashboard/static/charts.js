@@ -106,6 +106,7 @@ function band(row) {
 
 function table(el, header, rows, cls) {
   el.replaceChildren();
+  el.hidden = !rows.length;  // an empty panel says so in words instead
   const head = el.insertRow();
   header.forEach(h => { const th = document.createElement("th"); th.textContent = h; head.append(th); });
   rows.forEach(r => {
