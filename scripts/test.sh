@@ -19,6 +19,7 @@ command -v mvn >/dev/null || need_pkgs+=(maven)
 command -v flock >/dev/null || need_pkgs+=(util-linux)
 command -v exim4 >/dev/null || need_pkgs+=(exim4-daemon-light)   # the real SMTP server of the alert tests
 command -v chromium >/dev/null || need_pkgs+=(chromium)          # headless browser of the dashboard tests
+command -v promtool >/dev/null || need_pkgs+=(prometheus)        # promtool checks deploy/prometheus/ rules
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "installing Debian packages: ${need_pkgs[*]}"
     sudo=""

@@ -81,6 +81,7 @@ def live_metrics(runtime: Runtime) -> Detach | None:
     port = runtime.config.prometheus_port
     if not port:
         return None
+    host = runtime.config.prometheus_host
     from commerce_observe._internal.selfstats import logger, stats
     from commerce_observe.agent.reporting import attach_metrics, prometheus_provider
     from commerce_observe.agent.startup import retry_in_background
@@ -91,7 +92,7 @@ def live_metrics(runtime: Runtime) -> Detach | None:
 
     def attempt() -> bool:
         try:
-            provider, server = prometheus_provider(port=port, service_name=runtime.config.service_name)
+            provider, server = prometheus_provider(port=port, addr=host, service_name=runtime.config.service_name)
         except OSError as exc:  # the port is taken: retried in the background, never fatal
             stats.incr("startup.prometheus_port_busy")
             if not started and not closed.is_set() and stats.get("startup.prometheus_port_busy") == 1:
@@ -113,7 +114,7 @@ def live_metrics(runtime: Runtime) -> Detach | None:
         return True
 
     stop_retrying = retry_in_background("prometheus", attempt)
-    runtime.destinations.append(f"commerce metrics at http://127.0.0.1:{port}/metrics")
+    runtime.destinations.append(f"commerce metrics at http://{host}:{port}/metrics")
 
     def detach() -> None:
         stop_retrying()

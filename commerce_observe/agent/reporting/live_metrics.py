@@ -11,7 +11,12 @@ missed scrape. Instruments (all attributes low-cardinality):
   ids get their own series, the rest are ``other`` (a catalogue must not explode
   the metric store)
 * ``commerce.message.latency`` histogram, ms {destination}
-* ``commerce.findings`` {kind}: fed by :meth:`LiveMetrics.finding`
+* ``commerce.findings`` {kind} (``commerce_findings_total`` in Prometheus): fed by
+  :class:`FindingReported` facts, which the monitor emits on the hub for every audit
+  finding it releases (``commerce-observe audit`` and ``watch``)
+* ``commerce.anomalies`` {severity, alert} (``commerce_anomalies_total``): fed by
+  :class:`AnomalyReported` facts, emitted by ``watch`` for every point it scores at or
+  above the warning band
 
 The meter provider is the caller's (or :func:`prometheus_provider`'s): this
 module never sets the global one.
@@ -20,12 +25,29 @@ module never sets the global one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.metrics import Meter, MeterProvider
 
 from commerce_observe.agent.events.model import DomainEvent, EventType
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
+
+@dataclass(frozen=True, slots=True)
+class FindingReported:
+    """A hub fact: the monitor released one audit finding of ``kind`` (LOST, DUPLICATE, GAP...)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyReported:
+    """A hub fact: the monitor scored a point at or above the warning band (``severity``
+    warning, minor or critical); ``alert`` on the first critical point of an incident."""
+
+    severity: str
+    alert: bool = False
+
 
 LATENCY_BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 
@@ -43,6 +65,8 @@ class LiveMetrics:
             "commerce.message.latency", "ms", "Published to handled, per message",
             explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_MS))
         self.findings = meter.create_counter("commerce.findings", "{finding}", "Audit findings (LOST, DUPLICATE, ...)")
+        self.anomalies = meter.create_counter("commerce.anomalies", "{point}",
+                                              "Scored points at or above the warning band, by severity")
         self.max_products = max_products
         self._products: set[str] = set()
 
@@ -75,15 +99,19 @@ class LiveMetrics:
         if fact.stage is Stage.HANDLED and fact.published_ns:
             self.latency.record(max(0, fact.time_ns - fact.published_ns) / 1e6, {"destination": fact.destination})
 
+    def anomaly(self, fact: AnomalyReported) -> None:
+        self.anomalies.add(1, {"severity": fact.severity, "alert": "true" if fact.alert else "false"})
+
     def finding(self, finding: Any) -> None:
-        """Count an audit finding (call it from wherever findings are produced)."""
+        """Count an audit finding: a :class:`FindingReported` fact, or any object with a ``kind``."""
         self.findings.add(1, {"kind": str(getattr(finding.kind, "value", finding.kind))})
 
 
 def attach_metrics(runtime: Any, meter_provider: MeterProvider, **options: Any) -> tuple[LiveMetrics, Callable[[], None]]:
     """Subscribe live metrics to the runtime's hub; returns them and the detach."""
     live = LiveMetrics(meter_provider, **options)
-    offs = [runtime.hub.subscribe(DomainEvent, live.event), runtime.hub.subscribe(MessageFact, live.fact)]
+    offs = [runtime.hub.subscribe(DomainEvent, live.event), runtime.hub.subscribe(MessageFact, live.fact),
+            runtime.hub.subscribe(FindingReported, live.finding), runtime.hub.subscribe(AnomalyReported, live.anomaly)]
 
     def detach() -> None:
         for off in offs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,3 +38,17 @@ class Score:
     @property
     def severity(self) -> str:
         return severity(self.score)
+
+
+def report_to_hub(scores: Iterable[Score]) -> None:
+    """Tell the installed runtime's hub about points at or above the warning band
+    (``AnomalyReported``), so its live metrics count them (``commerce_anomalies_total``)."""
+    from commerce_observe.agent.hub import hub
+    from commerce_observe.agent.reporting.live_metrics import AnomalyReported
+
+    the_hub = hub()
+    if the_hub.has_listeners(AnomalyReported):
+        for s in scores:
+            band = s.severity
+            if band in ("warning", "minor", "critical"):
+                the_hub.emit(AnomalyReported(band, s.alert))

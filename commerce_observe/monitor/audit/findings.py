@@ -8,6 +8,7 @@ links into Zipkin and Kibana APM, so the trace shows where the message stopped.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,3 +150,16 @@ def to_dict(f: Finding, links: Links) -> dict[str, Any]:
             for h in f.handlings
         ]
     return out
+
+
+def report_to_hub(findings: Iterable[Finding]) -> None:
+    """Tell the installed runtime's hub about released findings (``FindingReported``),
+    so its live metrics count them (``commerce_findings_total{kind}``); a no-op when
+    nothing listens."""
+    from commerce_observe.agent.hub import hub
+    from commerce_observe.agent.reporting.live_metrics import FindingReported
+
+    the_hub = hub()
+    if the_hub.has_listeners(FindingReported):
+        for finding in findings:
+            the_hub.emit(FindingReported(finding.kind.value))

@@ -114,7 +114,7 @@ def _batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]:
 
 def run(args: argparse.Namespace) -> int:
     from commerce_observe.monitor.audit.auditor import Auditor
-    from commerce_observe.monitor.audit.findings import Links
+    from commerce_observe.monitor.audit.findings import Links, report_to_hub
     from commerce_observe.monitor.audit.report import Summary, render_json, render_table
     from commerce_observe.config import load_config
 
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             gc.enable()
     as_of = {"now": time.time_ns(), "data": None, "all": auditor.watermark + auditor.grace_ns + 1}[args.as_of]
     findings = auditor.finish(as_of)
+    report_to_hub(findings)
     links = Links(args.zipkin_url or config.zipkin_ui, args.kibana_url or config.kibana_url)
     summary = Summary(auditor.records, auditor.invalid, auditor.orphans, auditor.pending_at_finish, auditor.peak_open,
                       auditor.watermark, args.grace, args.sla, [g for g, _ in args.group or ()],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from commerce_observe.monitor.audit.auditor import Auditor
-from commerce_observe.monitor.audit.findings import Finding
+from commerce_observe.monitor.audit.findings import Finding, report_to_hub
 from commerce_observe.monitor.watch.settings import WatchSettings
 from commerce_observe.store.documents import finding_document
 
@@ -61,6 +61,7 @@ class AuditStage:
                 self.counts[f.kind.value] = self.counts.get(f.kind.value, 0) + 1
             if fresh:
                 out.append((b * size, fresh))
+                report_to_hub(fresh)
         self.next_bucket = last
         self._forget(watermark_ns)
         return out, last * size

@@ -32,6 +32,7 @@ from typing import Any
 from commerce_observe._internal.selfstats import logger
 from commerce_observe.monitor.alerts import AlertConfig, Clock
 from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings
+from commerce_observe.monitor.anomaly.score import report_to_hub as report_scores_to_hub
 from commerce_observe.monitor.audit.findings import Links
 from commerce_observe.monitor.watch.alerting import GAVE_UP, SENT, AlertState, Delivery, NotificationLog
 from commerce_observe.monitor.watch.auditing import AuditStage
@@ -206,6 +207,7 @@ class Watch:
         else:
             v = next(iter(self.inputs.series.read(start, start + self.settings.bucket_ns)), None) or BucketValues(start)
         scores = self.scorer.score(v)
+        report_scores_to_hub(scores)
         docs = [anomaly_document(x) for x in scores if x.score is not None]
         if docs:
             self.inputs.store.write(docs)
