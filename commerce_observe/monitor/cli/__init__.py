@@ -30,7 +30,7 @@ from commerce_observe.monitor.cli.output import masked_output
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("demo", "audit", "anomaly", "dashboard", "ship", "alerts", "watch", "import")
+COMMANDS: tuple[str, ...] = ("tour", "demo", "audit", "anomaly", "dashboard", "ship", "alerts", "watch", "import")
 #: The module of a command whose name is not a valid module name (``import`` is a keyword).
 MODULES: dict[str, str] = {"import": "import_history"}
 PROG = "commerce-observe"
