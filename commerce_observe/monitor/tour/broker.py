@@ -42,6 +42,7 @@ class Log:
         message = Message(topic, len(messages), key, value)
         carrier = KafkaHeaders(message.headers)
         publication = begin_publish(endpoint_for(self, SYSTEM, SERVER, SERVER), topic, carrier, FORMATS, key=key)
+        message.headers = carrier.headers or []  # the carrier writes into its own copy
         messages.append(message)
         if publication is not None:
             publication.acked(partition=0, offset=message.offset)

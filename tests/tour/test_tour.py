@@ -1,0 +1,41 @@
+"""The README's first command: the tour runs every headline feature on the embedded defaults.
+
+It runs ``commerce-observe tour`` as a user would (a subprocess, no server), then
+checks what it printed against what it stored: the consumer's two crashes are one
+LOST and one DUPLICATE, found by event id with their traces; the broken product page
+is one anomaly alert that the tour's webhook received; the history went in through
+``commerce-observe import``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_tour_finds_the_loss_the_duplicate_and_the_broken_product(tmp_path: Path) -> None:
+    out = tmp_path / "tour"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ELASTIC_APM_", "COMMERCE_OBSERVE_"))}
+    done = subprocess.run([sys.executable, "-m", "commerce_observe", "tour", "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=240, check=False)
+    text = done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+    lost = [line for line in text.splitlines() if line.strip().startswith("LOST")]
+    duplicate = [line for line in text.splitlines() if line.strip().startswith("DUPLICATE")]
+    assert len(lost) == 1 and len(duplicate) == 1, text
+    # the ids printed are the events the consumer really lost and handled twice
+    with sqlite3.connect(out / "audit.sqlite") as db:
+        trail = b"\n".join(row[0] for row in db.execute("select * from audit_batch").fetchall() if isinstance(row[0], bytes))
+    lost_id = lost[0].split("event ")[1].split()[0]
+    assert lost_id.encode() in trail
+    assert "order ord-" in lost[0] and "trace " in lost[0]
+
+    received = [line for line in text.splitlines() if "webhook received" in line]
+    assert any("firing" in line and "product-sales" in line and "sku-espresso" in line for line in received), text
+    assert not any("product-sales" in line and "sku-espresso" not in line and "firing" in line for line in received), text
+    assert "commerce-observe import" in text and (out / "traces.json").stat().st_size > 0
