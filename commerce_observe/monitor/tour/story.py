@@ -132,7 +132,7 @@ def tour(out: Path, *, orders: int = 40, serve: bool = False, port: int = 0) -> 
         until = datetime.now(timezone.utc) + timedelta(minutes=2)
         started = time.monotonic()
         done = _cli("watch", "--store", store, "--audit-sqlite", str(out / "audit.sqlite"), "--rules", str(rules),
-                    "--state", str(out / "watch-state"), "--port", "-1", "--grace", "5s", "--bucket", "60",
+                    "--state", str(out / "watch-state"), "--no-http", "--grace", "5s", "--bucket", "1h",
                     "--from", (hour - timedelta(hours=BROKEN_HOURS + 2)).isoformat(), "--until", until.isoformat())
         if done.returncode != 0:
             _say(f"   watch failed: {done.stderr.strip()}")
@@ -172,9 +172,13 @@ def _report_findings(out: Path) -> None:
 
 
 def _report_alerts(bodies: list[Any]) -> None:
+    """One line per notification the webhook received, with what each alert measured."""
     for body in bodies:
-        alerts = body.get("alerts", []) if isinstance(body, dict) else []
-        for a in alerts:
-            _say(f"   webhook received: [{a.get('status')}] {a.get('rule')}: {a.get('summary') or a.get('title') or a}")
+        if not isinstance(body, dict):
+            continue
+        _say(f"   webhook received: [{body.get('kind')}] {body.get('title')}")
+        for alert in body.get("alerts", []):
+            details = "; ".join(str(d) for d in alert.get("details", [])[:2])
+            _say(f"      {alert.get('measure')}" + (f" ({details})" if details else ""))
     if not bodies:
         _say("   the webhook received nothing")
