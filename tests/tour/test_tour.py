@@ -9,8 +9,8 @@ is one anomaly alert that the tour's webhook received; the history went in throu
 
 from __future__ import annotations
 
+import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +28,13 @@ def test_the_tour_finds_the_loss_the_duplicate_and_the_broken_product(tmp_path: 
     lost = [line for line in text.splitlines() if line.strip().startswith("LOST")]
     duplicate = [line for line in text.splitlines() if line.strip().startswith("DUPLICATE")]
     assert len(lost) == 1 and len(duplicate) == 1, text
-    # the ids printed are the events the consumer really lost and handled twice
-    with sqlite3.connect(out / "audit.sqlite") as db:
-        trail = b"\n".join(row[0] for row in db.execute("select * from audit_batch").fetchall() if isinstance(row[0], bytes))
-    lost_id = lost[0].split("event ")[1].split()[0]
-    assert lost_id.encode() in trail
-    assert "order ord-" in lost[0] and "trace " in lost[0]
+    # the ids the watcher printed are those the one-shot auditor finds in the same trail
+    audit = subprocess.run([sys.executable, "-m", "commerce_observe", "audit", "--sqlite", str(out / "audit.sqlite"),
+                            "--as-of", "all", "--format", "json"], env=env, capture_output=True, text=True, check=False)
+    found = {(f["kind"], f["event_id"]) for f in json.loads(audit.stdout)["findings"]}
+    printed = {(line.split()[0], line.split("event ")[1].split()[0]) for line in lost + duplicate}
+    assert printed == found
+    assert "order ord-" in lost[0] and "trace " in lost[0] and "order ord-" in duplicate[0]
 
     received = [line for line in text.splitlines() if "webhook received" in line]
     anomalies = [line for line in received if "[firing]" in line and " - product " in line]

@@ -16,7 +16,6 @@ embedded defaults (SQLite store and audit file, a Zipkin JSON trace file).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -122,7 +121,7 @@ def tour(out: Path, *, orders: int = 40, serve: bool = False, port: int = 0) -> 
          f"({', '.join(f'{k} {v}' for k, v in result.failures.most_common())})")
     _say(f"   the notification consumer crashed twice: after handling {result.duplicated[0]}, "
          f"after committing {result.lost[0]}")
-    _say(f"   traces: {out / 'traces.json'} (open it in the Zipkin UI: 'Upload JSON')")
+    _say(f"   traces: {out / 'traces.json'} (the Zipkin UI opens it with 'Upload JSON'; each trace id below is one order)")
 
     _say("3. commerce-observe watch: learn the history, replay the last hours as if live")
     hook = Webhook()
@@ -143,12 +142,14 @@ def tour(out: Path, *, orders: int = 40, serve: bool = False, port: int = 0) -> 
     finally:
         hook.close()
 
-    _say("4. The dashboard")
-    command = [sys.executable, "-m", "commerce_observe", "dashboard", "--store", store, "--port", str(port)]
+    _say("4. The dashboard: the day's sales, payment failures by reason, the anomaly, the lost and duplicated events")
+    url = f"http://127.0.0.1:{port or 8050}/?minutes=1440"
+    command = [sys.executable, "-m", "commerce_observe", "dashboard", "--store", store, "--port", str(port or 8050)]
     if not serve:
-        _say(f"   run: commerce-observe dashboard --store {store}   (or ./scripts/demo.sh, which serves it)")
+        _say(f"   commerce-observe dashboard --store {store} --port {port or 8050}, then open {url}")
         return 0
-    with subprocess.Popen(command) as proc:
+    _say(f"   {url}   (Ctrl-C stops it)")
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:
         try:
             proc.wait()
         except KeyboardInterrupt:
