@@ -8,6 +8,7 @@ import pty
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -67,9 +68,15 @@ def test_csv_and_ndjson_into_elasticsearch(elasticsearch_url: str, tmp_path: Pat
     for by in SERIES_BY:
         assert [tuple(p) for p in es.series(by, DAY, 60)] == history.expected_series(by), by
     contract.check_figures(es)
+    bad = write(tmp_path / "more.csv", ORDERS_HEADER, ["2024-03-05T00:00:00Z,sku-a,x,1", "2024-03-05T01:00:00Z,sku-a,2,4"])
+    code, lines = run(capsys, "--elasticsearch", elasticsearch_url, "--data-stream", stream, bad)
+    assert code == 2 and lines == [f"commerce-observe import: {bad} line 2, field 'orders': not a whole number: 'x'"]
+    code, lines = run(capsys, "--elasticsearch", elasticsearch_url, "--data-stream", stream, "--skip-bad", bad)
+    assert code == 0 and "1 aggregates stored, 0 already there; 1 bad rows skipped" in lines[0], lines
+    next_day = TimeRange.of(history.H0 + timedelta(days=1), history.H0 + timedelta(days=2))
+    assert [(p.key, p.orders) for p in es.series("product", next_day, 60)] == [("sku-a", 2)]
 
 
-@pytest.mark.elasticsearch
 def test_unreachable_elasticsearch_is_one_line(tmp_path: Path) -> None:
     from testbed.base import free_port
 
