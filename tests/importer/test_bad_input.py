@@ -71,7 +71,7 @@ def test_rows_before_a_bad_row_are_stored_and_a_second_run_counts_them_once(
 @pytest.mark.parametrize(("text", "message"), [
     ("", "empty file (expected a CSV header)"),
     ("when,what\n1,2\n", "line 1: not a history CSV header ('when,what')"),
-    ("timestamp,product_id,orders\n", "line 1, field 'revenue': missing from the header of a orders CSV"),
+    ("timestamp,product_id,orders\n", "line 1, field 'revenue': missing from the header of an orders CSV"),
     ("timestamp,method,attempts,failures,declined,declined\n", "line 1, field 'declined': named twice"),
 ])
 def test_bad_headers(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:

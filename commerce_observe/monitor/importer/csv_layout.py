@@ -33,6 +33,10 @@ class Layout:
     ignored: tuple[str, ...] = field(default=())
 
 
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def kind_of(names: list[str]) -> str | None:
     have = set(names)
     if {"product_id", "orders"} <= have:
@@ -58,7 +62,7 @@ def layout_of(path: str, header: list[str], want: str | None = None) -> Layout:
         seen.add(name)
     for name in REQUIRED[kind]:
         if name not in seen:
-            raise BadInput(f"{path} line 1, field {name!r}: missing from the header of a {kind} CSV "
+            raise BadInput(f"{path} line 1, field {name!r}: missing from the header of {_a(kind)} CSV "
                            f"(expected {','.join(REQUIRED[kind])})")
     index = {name: i for i, name in enumerate(names) if name in REQUIRED[kind] or name in OPTIONAL[kind]}
     rest = [(i, header[i].strip()) for i, name in enumerate(names) if name not in index]

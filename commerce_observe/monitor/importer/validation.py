@@ -75,8 +75,11 @@ def parse_timestamp(value: str) -> int:
     as epoch milliseconds."""
     if not value.strip():
         raise ValueError("empty")
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"  # Python 3.10's fromisoformat does not read Z
     try:
-        ts = datetime.fromisoformat(value.strip())
+        ts = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"not an ISO 8601 timestamp: {shown(value)}") from None
     if ts.tzinfo is None:
