@@ -105,7 +105,8 @@ if [ ! -e "$oldest_stamp" ]; then
     touch "$oldest_stamp"
 fi
 say "fast-path tests against the oldest supported OpenTelemetry"
-"$oldest_py" -m pytest -q -p no:cacheprovider tests/compat tests/export tests/propagation \
+# (OTLP export needs the OTLP exporters, whose supported range starts later: not here.)
+"$oldest_py" -m pytest -q -p no:cacheprovider --ignore-glob='*otlp*' tests/compat tests/export tests/propagation \
     tests/core/test_runtime.py tests/core/test_events.py tests/core/test_hub.py tests/core/test_dual_export.py \
     || status=$?
 exit "$status"
