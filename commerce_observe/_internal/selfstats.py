@@ -70,7 +70,10 @@ class SelfStats:
             if last is not None and now - last < self.warn_interval_s:
                 return
             self._last_warned[name] = now
-        logger.warning("%s (counter %s=%d)", message % args if args else message, name, self.get(name))
+        from commerce_observe.agent.privacy.detect import mask_text  # our own warnings leak nothing either
+
+        text = mask_text(message % args if args else message)
+        logger.warning("%s (counter %s=%d)", text, name, self.get(name))
 
     def record_failure(self, name: str, message: str, *args: object) -> None:
         """Count one failure named ``name`` and warn about it, rate-limited."""

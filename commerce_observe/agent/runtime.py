@@ -57,6 +57,8 @@ class Runtime:
     instrumentors: list[Instrumentor] = field(default_factory=list)
     #: Undo steps of the log wiring (masking and correlation of every record, ECS formatter).
     log_detachers: list[Callable[[], None]] = field(default_factory=list)
+    #: The privacy masker every exit uses (spans, logs, audit records, event documents).
+    masker: Any = None
     destinations: list[str] = field(default_factory=list)
     detachers: list[Callable[[], None]] = field(default_factory=list)
     #: Background writers besides the span pipeline (the audit trail, once started):
@@ -209,7 +211,8 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         log_detachers = attach_logs(config, masker)
         hub = Hub()
         _bind(hub)
-        runtime = Runtime(config, provider, pipeline, chosen, hub, log_detachers=log_detachers, destinations=where)
+        runtime = Runtime(config, provider, pipeline, chosen, hub, log_detachers=log_detachers, masker=masker,
+                          destinations=where)
         _runtime = runtime
         runtime.detachers = attach_all(runtime)
         runtime.instrumentors = enable_all(config.disabled_instrumentations)

@@ -76,6 +76,7 @@ def attach(runtime: Any, *, bootstrap: str | None = None, sink: Sink | None = No
     chosen = sink if sink is not None else choose_sink(config, bootstrap)
     if chosen is None:
         return Attachment(None, _noop)
+    writer_options.setdefault("masker", getattr(runtime, "masker", None))
     writer = AuditWriter(chosen, open_spool(config.spool_dir), **writer_options).start()
     unsubscribe = runtime.hub.subscribe(MessageFact, writer.on_fact)
     runtime_dest = getattr(runtime, "destinations", None)

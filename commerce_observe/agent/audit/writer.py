@@ -27,6 +27,7 @@ from commerce_observe.agent.audit.record import encode_batch
 from commerce_observe.agent.audit.sinks import Sink, SinkUnavailable
 from commerce_observe.agent.audit.spool import Spool
 from commerce_observe.agent.messaging.facts import MessageFact
+from commerce_observe.agent.privacy.records import TextMasker, mask_facts
 
 
 class AuditWriter:
@@ -39,8 +40,11 @@ class AuditWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         retry_interval_s: float = 2.0,
+        masker: TextMasker | None = None,
     ) -> None:
         self.sink = sink
+        #: Facts are masked on the writer thread, just before encoding (privacy.records).
+        self.masker = masker
         self.spool = spool
         self.max_queue = max_queue
         self.batch_size = batch_size
@@ -154,7 +158,7 @@ class AuditWriter:
                 stats.incr("audit.unidentified", len(facts) - len(ided))
             if own is not None:
                 ided = [f for f in ided if f.destination != own]
-            self._deliver(encode_batch(ided))
+            self._deliver(encode_batch(mask_facts(self.masker, ided)))
 
     def _deliver(self, lines: list[bytes]) -> None:
         if not lines:

@@ -35,6 +35,10 @@ class AttributeMasker(Protocol):
     def mask_attributes(self, attributes: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]: ...
 
 
+#: Span and event names repeat endlessly (routes, topics): each is masked once.
+_NAMES_MAX = 4096
+
+
 class TransactionTracker:
     """Remembers, from span start to span end, which transaction a span belongs to.
 
@@ -86,6 +90,7 @@ class SpanConverter:
 
     def __init__(self, masker: AttributeMasker | None) -> None:
         self._masker = masker
+        self._names: dict[str, str] = {}
         self._service_by_resource: dict[int, tuple[Resource, str, Mapping[str, AttributeValue]]] = {}
 
     def _resource(self, resource: Resource) -> tuple[str, Mapping[str, AttributeValue]]:
@@ -99,6 +104,19 @@ class SpanConverter:
             hit = (resource, service, attrs)
             self._service_by_resource[id(resource)] = hit
         return hit[1], hit[2]
+
+    def _name(self, name: str) -> str:
+        """A span or event name, masked (``GET /users/ann@example.com`` is a name too)."""
+        mask_text = getattr(self._masker, "mask_text", None)  # a masker of attributes only leaves names
+        if mask_text is None:
+            return name
+        names = self._names
+        masked = names.get(name)
+        if masked is None:
+            if len(names) >= _NAMES_MAX:
+                names.clear()
+            masked = names[name] = str(mask_text(name))
+        return masked
 
     def _mask(self, attributes: dict[str, AttributeValue]) -> Mapping[str, AttributeValue]:
         if self._masker is None or not attributes:
@@ -115,7 +133,7 @@ class SpanConverter:
             masked = self._masker.mask_attributes({STATUS_DESCRIPTION_KEY: description})
             description = str(masked.get(STATUS_DESCRIPTION_KEY, ""))
         events = tuple(
-            EventRecord(e.name, e.timestamp, self._mask(plain(e.attributes))) for e in span.events
+            EventRecord(self._name(e.name), e.timestamp, self._mask(plain(e.attributes))) for e in span.events
         )
         service, resource = self._resource(span.resource)
         scope = span.instrumentation_scope
@@ -126,7 +144,7 @@ class SpanConverter:
             parent_span_id=parent.span_id if parent is not None else None,
             parent_is_remote=bool(parent is not None and parent.is_remote),
             transaction_id=transaction_id,
-            name=span.name,
+            name=self._name(span.name),
             kind=span.kind,
             start_ns=start,
             end_ns=span.end_time or start,

@@ -35,13 +35,20 @@ from __future__ import annotations
 
 import re
 from typing import Final
+from urllib.parse import unquote_plus
 
+from commerce_observe._internal.redact import redact_credentials
 from commerce_observe._internal.selfstats import stats
 
 EMAIL: Final = "[EMAIL]"
 PHONE: Final = "[PHONE]"
 
-_EMAIL_RE: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+#: Unicode letters and digits too (``\w``): internationalised addresses (RFC 6531) and
+#: domains (``josé@exämple.de``, ``用户@例子.广告``) are addresses all the same.
+_EMAIL_RE: Final = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)+")
+#: In a URL or a query, ``/``, ``?``, ``&`` and ``=`` before the address delimit it
+#: (``https://shop/x?email=ann@example.com``): the part before the last of them is kept.
+_EMAIL_CUT_RE: Final = re.compile(r".*[/?&=](?=[^@]*[^/?&=@][^@]*@)")
 _UUID: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
 #: A UUID is consumed whole (and returned unchanged) so no digit run starts inside
 #: one; a run may not step into one either, nor start in a decimal fraction.
@@ -54,17 +61,23 @@ _MAX_GROUP: Final = 8
 _FRACTION_RE: Final = re.compile(r"\.\d")
 _PHONE_RE: Final = re.compile(
     r"(?<![0-9A-Za-z+])\+\d(?:[ .()-]{0,2}\d){6,14}(?!\d)"
-    r"|(?<![0-9A-Za-z.+-])(?:"
+    r"|(?<![0-9A-Za-z.+:-])(?:"
     r"\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
     r"|\d{3}([-. ])\d{3}\1\d{4}"
-    r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"
+    r"|00[1-9](?:[ .()-]{0,2}\d){6,13}"  # international prefix instead of +: 0082 10 1234 5678
+    r"|0[1-9]\d{0,3}([ .-])\d{3,4}\2\d{4}"  # trunk 0: 02-1234-5678, 010.1234.5678
+    r"|0[1-9]\d{0,3}[ -]\d{3,4}[ -]?\d{3,4}"  # 020 7946 0958, 010-12345678
+    r"|0[1-9]\d{7,10}"  # trunk 0, bare: 01012345678, 0212345678
     r")(?![0-9A-Za-z]|[.-]\d)"
 )
+#: Cards printed with dots, underscores or slashes: whole groups of four only, so an
+#: amount (``1234.56``), a version or a date is never read as one.
+_CARD_ALT_RE: Final = re.compile(r"(?<![0-9A-Za-z._/])\d{4}([._/])\d{4}\1\d{4}\1\d{1,7}(?![0-9A-Za-z]|[._/]\d)")
 _ANY_DIGIT: Final = re.compile(r"\d")
 # Gates: single character-class repetitions, which the regex engine runs much
 # faster than the full patterns' lookarounds and nested groups.
 _CARD_GATE: Final = re.compile(r"\d[\d -]{10,}\d")
-_PHONE_GATE: Final = re.compile(r"\+\d|[\d(][\d ().-]{9,}\d")  # 11+ chars: not "2024-01-15"
+_PHONE_GATE: Final = re.compile(r"\+\d|[\d(][\d ().-]{7,}\d")  # 9+ chars
 _UUID_ONLY: Final = re.compile(_UUID)
 #: Hex text with at least one letter (ids): nothing in it can be masked.
 _HEX_WORD: Final = re.compile(r"(?=[0-9]*[a-fA-F])[0-9a-fA-F]+")
@@ -168,7 +181,8 @@ def _mask_run(m: re.Match[str]) -> str:
 
 def _mask_email(m: re.Match[str]) -> str:
     stats.incr("privacy.masked.email")
-    return EMAIL
+    cut = _EMAIL_CUT_RE.match(m.group(0))
+    return EMAIL if cut is None else cut.group(0) + EMAIL
 
 
 def _mask_cvv(m: re.Match[str]) -> str:
@@ -196,10 +210,36 @@ def mask_text(text: str) -> str:
     return _mask_full(text)
 
 
+def _mask_alt_card(m: re.Match[str]) -> str:
+    digits = m.group(0).replace(m.group(1), "")
+    if not is_card_number(digits):
+        return m.group(0)
+    stats.incr("privacy.masked.card")
+    return card_label(digits)
+
+
 def _mask_full(text: str) -> str:
     """:func:`mask_text` without its id shortcuts (the property tests check they agree)."""
+    masked = _mask_plain(text)
+    if "%" in text or "+" in text:
+        # URL-encoded text (a query, a form body, requests' params=): what it says
+        # decoded is what it carries. When the decoded form holds something to mask,
+        # the masked decoded form is returned (twice: double encoding).
+        for _ in range(2):
+            decoded = unquote_plus(masked)
+            if decoded == masked:
+                break
+            again = _mask_plain(decoded)
+            if again is decoded:
+                break
+            masked = again
+    return masked
+
+
+def _mask_plain(text: str) -> str:
     original = text
     if "@" in text:
+        text = redact_credentials(text)
         text = _EMAIL_RE.sub(_mask_email, text)
     if _ANY_DIGIT.search(text) is None:
         return text
@@ -207,6 +247,8 @@ def _mask_full(text: str) -> str:
     # ISO timestamps fail the card gate, and most fail the phone and CVV gates.
     if _CARD_GATE.search(text) is not None:
         text = _CARD_RUN_RE.sub(_mask_run, text)
+    if "." in text or "_" in text or "/" in text:
+        text = _CARD_ALT_RE.sub(_mask_alt_card, text)
     lower = text.lower()
     if "cv" in lower or "cs" in lower or "secur" in lower:
         text = _CVV_RE.sub(_mask_cvv, text)

@@ -59,3 +59,4 @@ class MaskingFilter(logging.Filter):
             record.msg = _WITHHELD
             record.args = None
         return True
+

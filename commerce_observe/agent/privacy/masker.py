@@ -14,8 +14,10 @@ Failing closed: if masking itself fails (a bug), the value is replaced by
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
+from urllib.parse import unquote_plus
 
 from opentelemetry.util.types import AttributeValue
 
@@ -31,6 +33,9 @@ _CARD_MAX: Final = 10**19
 #: source, type, server), so a value scanned clean once is not scanned again.
 _CLEAN_MAX: Final = 4096
 _CLEAN_LEN: Final = 256
+#: ``name=value`` in a query, a form body or a log line (``?email=..&card_number=..``,
+#: ``charge card=... failed``): a value under a sensitive name goes, whatever it looks like.
+_PAIR_RE: Final = re.compile(r"(?:(?<=[?&;,\s])|^)([^=&?#;,\s]+)=([^&#;,\s]+)")
 
 
 def _mask_int(value: int) -> int | str:
@@ -62,8 +67,20 @@ class Masker:
         return self._keys.is_sensitive(key)
 
     def mask_text(self, s: str) -> str:
-        """``s`` with card numbers, e-mails and phone numbers replaced (same object if none)."""
-        return mask_text(s)
+        """``s`` with card numbers, e-mails, phone numbers and URL credentials replaced, and
+        values under sensitive names in ``name=value`` pairs redacted (same object if none)."""
+        masked = mask_text(s)
+        return self._pairs(masked) if "=" in masked else masked
+
+    def _pairs(self, text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            if not self._keys.is_sensitive(unquote_plus(m.group(1))) or m.group(2) == REDACTED:
+                return m.group(0)
+            stats.incr("privacy.masked.key")
+            return m.group(1) + "=" + REDACTED
+
+        out = _PAIR_RE.sub(one, text)
+        return text if out == text else out
 
     def mask_value(self, key: str, value: AttributeValue) -> AttributeValue:
         """Mask one attribute value. Returns ``value`` itself when nothing changed.
@@ -84,7 +101,7 @@ class Masker:
 
     def _scan(self, value: AttributeValue) -> AttributeValue:
         if isinstance(value, str):
-            return mask_text(value)
+            return self.mask_text(value)
         if value is None or isinstance(value, (bool, float)):
             return value
         if isinstance(value, int):
@@ -129,7 +146,7 @@ class Masker:
             elif kind is str:
                 if value in clean:
                     continue
-                new = mask_text(value)  # type: ignore[arg-type]
+                new = self.mask_text(value)  # type: ignore[arg-type]
                 if new is value and len(value) <= _CLEAN_LEN:
                     if len(clean) >= _CLEAN_MAX:
                         clean.clear()

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from commerce_observe.agent.events.model import DomainEvent
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.privacy.records import mask_documents
 from commerce_observe.store import documents as d
 from commerce_observe.agent.reporting.batcher import BackgroundBatcher
 from commerce_observe.agent.reporting.publisher import KafkaEventPublisher
@@ -73,8 +74,11 @@ def attach(runtime: Any, *, store: DocumentSink | None = None, bootstrap: str | 
     else:
         raise ValueError("attach needs a store or Kafka bootstrap servers")
 
+    masker = getattr(runtime, "masker", None)
+
     def flat(batch: Sequence[Any]) -> object:
-        return sink([doc for docs in batch for doc in docs])
+        # masked here, on the batcher's thread: an order id may be a phone number
+        return sink(mask_documents(masker, [doc for docs in batch for doc in docs]))
 
     batcher = BackgroundBatcher(flat, name="commerce-monitoring", max_queue=max_queue, batch_size=batch_size)
 
