@@ -100,6 +100,16 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _upper_choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return parse
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -276,6 +286,15 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("COMMERCE_OBSERVE_AUDIT_TOPIC", "audit_topic", _str, "commerce-observe.audit", "Kafka topic for audit records."),
     Setting("COMMERCE_OBSERVE_AUDIT_PATH", "audit_path", _str, "commerce-observe-audit.sqlite", "SQLite file for audit records (sink `sqlite`)."),
     Setting("COMMERCE_OBSERVE_SPOOL_DIR", "spool_dir", _str, ".commerce-observe-spool", "Local spool for audit records while the sink is unreachable."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol", _upper_choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), "PLAINTEXT", "librdkafka's `security.protocol` for every Kafka client commerce_observe creates (audit sink and reader, events publisher, shipper, watch)."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism", _upper_choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "PLAIN", "`sasl.mechanism` of those clients."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SASL_USERNAME", "kafka_sasl_username", _opt_str, None, "`sasl.username` of those clients."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SASL_PASSWORD", "kafka_sasl_password", _opt_str, None, "`sasl.password` of those clients.", secret=True),
+    Setting("COMMERCE_OBSERVE_KAFKA_SSL_CA_LOCATION", "kafka_ssl_ca_location", _opt_str, None, "`ssl.ca.location`: CA file (PEM) that verifies the brokers (default: the system's)."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SSL_CERTIFICATE_LOCATION", "kafka_ssl_certificate_location", _opt_str, None, "`ssl.certificate.location`: client certificate (PEM) for mutual TLS."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SSL_KEY_LOCATION", "kafka_ssl_key_location", _opt_str, None, "`ssl.key.location`: the client certificate's private key (PEM)."),
+    Setting("COMMERCE_OBSERVE_KAFKA_SSL_KEY_PASSWORD", "kafka_ssl_key_password", _opt_str, None, "`ssl.key.password`: the private key's password, if it has one.", secret=True),
+    Setting("COMMERCE_OBSERVE_KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "kafka_ssl_endpoint_identification_algorithm", _choice("https", "none"), "https", "`ssl.endpoint.identification.algorithm`: `https` checks the broker's host name against its certificate, `none` does not."),
     Setting("COMMERCE_OBSERVE_EVENT_STORE", "event_store", _store, None, "Ship commerce events straight to a store: `sqlite:PATH` or an Elasticsearch URL."),
     Setting("COMMERCE_OBSERVE_EVENTS_BOOTSTRAP", "events_bootstrap", _opt_str, None, "Publish commerce events to the Kafka events topic here (read by `commerce-observe ship`)."),
     Setting("COMMERCE_OBSERVE_PROMETHEUS_PORT", "prometheus_port", _int_range(0, 65535), 0, "Serve live commerce metrics for Prometheus on this port (0: off)."),

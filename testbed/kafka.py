@@ -14,6 +14,11 @@ from pathlib import Path
 
 from testbed import versions
 from testbed.base import LOOPBACK, Launch, Server, TestbedError, minimal_env, mvn_copy_dependencies
+from testbed.tls import make_pki
+
+#: Users of the SASL_SSL listener: PLAIN (from the JAAS line) and SCRAM-SHA-256/512
+#: (added at format time) share these names and passwords. Test credentials only.
+SASL_USERS = {"shop": "shop-secret-1"}
 
 
 def new_cluster_id() -> str:
@@ -59,7 +64,7 @@ logger.kafka.level = INFO
 class Kafka(Server):
     name = "kafka"
     env_var = "COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP"
-    port_names = ("port", "controller")
+    port_names = ("port", "controller", "sasl_ssl")
 
     def libs(self) -> Path:
         return mvn_copy_dependencies(_POM, f"kafka-{versions.KAFKA}")
@@ -73,14 +78,30 @@ class Kafka(Server):
 
     def prepare(self) -> None:
         super().prepare()
-        port, cport = self.port, self.ports["controller"]
+        port, cport, sport = self.port, self.ports["controller"], self.ports["sasl_ssl"]
+        pki = make_pki(self.workdir / "tls")
+        plain_users = " ".join(f'user_{user}="{password}"' for user, password in SASL_USERS.items())
         (self.workdir / "server.properties").write_text("\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{LOOPBACK}:{cport}",
-            f"listeners=PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{cport}",
-            f"advertised.listeners=PLAINTEXT://{LOOPBACK}:{port}",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"listeners=PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{cport},SASL_SSL://{LOOPBACK}:{sport}",
+            f"advertised.listeners=PLAINTEXT://{LOOPBACK}:{port},SASL_SSL://{LOOPBACK}:{sport}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            # the secured listener: TLS with our CA (client certificates asked for, not
+            # required), SASL PLAIN and SCRAM; SCRAM users are added at format time
+            "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config="
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.keystore.location={pki.server_pem}",
+            "listener.name.sasl_ssl.ssl.truststore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.truststore.location={pki.ca}",
+            "listener.name.sasl_ssl.ssl.client.auth=requested",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={self.workdir / 'data'}",
@@ -100,7 +121,9 @@ class Kafka(Server):
         # A static voter set (controller.quorum.voters) formats without --standalone.
         done = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}",
-                       "-c", str(self.workdir / "server.properties")),
+                       "-c", str(self.workdir / "server.properties"),
+                       *(arg for user, password in SASL_USERS.items() for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                         for arg in ("--add-scram", f"{mech}=[name={user},password={password}]"))),
             env=minimal_env(), cwd=self.workdir, capture_output=True, text=True)
         if done.returncode != 0:
             raise TestbedError(f"kafka storage format failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
@@ -112,6 +135,19 @@ class Kafka(Server):
 
     def endpoint(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    def exports(self) -> dict[str, str]:
+        tls = self.workdir / "tls"
+        user, password = next(iter(SASL_USERS.items()))
+        return {
+            self.env_var: self.endpoint(),
+            "COMMERCE_OBSERVE_TEST_KAFKA_SASL_SSL_BOOTSTRAP": f"{LOOPBACK}:{self.ports['sasl_ssl']}",
+            "COMMERCE_OBSERVE_TEST_KAFKA_CA_FILE": str(tls / "ca.pem"),
+            "COMMERCE_OBSERVE_TEST_KAFKA_CLIENT_CERT": str(tls / "client.crt"),
+            "COMMERCE_OBSERVE_TEST_KAFKA_CLIENT_KEY": str(tls / "client.key"),
+            "COMMERCE_OBSERVE_TEST_KAFKA_SASL_USERNAME": user,
+            "COMMERCE_OBSERVE_TEST_KAFKA_SASL_PASSWORD": password,
+        }
 
     def probe(self) -> bool:
         from kafka import KafkaAdminClient  # kafka-python, from the project's [kafka] extra

@@ -99,6 +99,16 @@ otlp_query_url = pytest.fixture(scope="session", name="otlp_query_url")(
 
 
 @pytest.fixture(scope="session")
+def kafka_sasl_ssl() -> dict[str, str]:
+    """The broker's SASL_SSL listener: bootstrap, CA file, client certificate and key,
+    and the SCRAM/PLAIN user the test bed created (keys as in testbed/kafka.py's exports)."""
+    names = ("SASL_SSL_BOOTSTRAP", "CA_FILE", "CLIENT_CERT", "CLIENT_KEY", "SASL_USERNAME", "SASL_PASSWORD")
+    values = {name.lower(): _endpoint(f"COMMERCE_OBSERVE_TEST_KAFKA_{name}") for name in names}
+    _wait_listening("COMMERCE_OBSERVE_TEST_KAFKA_SASL_SSL_BOOTSTRAP", values["sasl_ssl_bootstrap"])
+    return values
+
+
+@pytest.fixture(scope="session")
 def testbed_control() -> ModuleType:
     """`testbed.control`: stop(name), start(name), restart(name), is_healthy(name), endpoint(name).
 

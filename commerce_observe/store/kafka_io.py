@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from commerce_observe._internal.kafka_security import KafkaSecurity
 from commerce_observe._internal.selfstats import logger, stats
 from commerce_observe.store import documents as d
 from commerce_observe.store.store import EventStore, StoreUnavailable, WriteResult
@@ -95,11 +96,13 @@ class Shipper:
 
     def __init__(self, store: EventStore, bootstrap: str, *, group_id: str = SHIPPER_GROUP,
                  topics: Sequence[str] = (EVENTS_TOPIC, AUDIT_TOPIC), audit_topic: str = AUDIT_TOPIC,
-                 max_records: int = 5000, retry_backoff_s: float = 1.0, **consumer_config: Any) -> None:
+                 max_records: int = 5000, retry_backoff_s: float = 1.0, security: KafkaSecurity | None = None,
+                 **consumer_config: Any) -> None:
         from kafka import KafkaConsumer
 
         config: dict[str, Any] = {"auto_offset_reset": "earliest", "enable_auto_commit": False,
-                                  "max_poll_records": max_records}
+                                  "max_poll_records": max_records,
+                                  **(security or KafkaSecurity.from_config()).kafka_python()}
         config.update(consumer_config)
         self.store, self.audit_topic = store, audit_topic
         self.retry_backoff_s = retry_backoff_s

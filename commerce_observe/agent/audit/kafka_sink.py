@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from commerce_observe._internal.kafka_security import KafkaSecurity
 from commerce_observe.agent.audit.record import first_at_or_after
 from commerce_observe.agent.audit.sinks import TIME_DISORDER_NS, SinkUnavailable
 
@@ -73,8 +74,10 @@ class KafkaSink:
     name = "kafka"
 
     def __init__(self, bootstrap: str, topic: str, *, delivery_timeout_s: float = 5.0, partitions: int = 6,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, security: KafkaSecurity | None = None) -> None:
         self.bootstrap, self.topic = bootstrap, topic
+        #: SASL/TLS entries (COMMERCE_OBSERVE_KAFKA_*) for the producer and the admin client
+        self._security = (security or KafkaSecurity.from_config()).librdkafka()
         self.delivery_timeout_s = delivery_timeout_s
         self.partitions = partitions
         self._config = {
@@ -90,6 +93,7 @@ class KafkaSink:
             # Delivery reports (a Python call each) only for failures, the lines to
             # spool; flush() still waits for every message to be acked or failed.
             "delivery.report.only.error": True,
+            **self._security,
             **(config or {}),
         }
         self._producer: Any = None
@@ -105,7 +109,7 @@ class KafkaSink:
         """Create the audit topic if missing, and learn its partition count: we choose
         each message's partition ourselves."""
         ck = _confluent()
-        admin = ck.admin.AdminClient({"bootstrap.servers": self.bootstrap, "logger": _LIBRDKAFKA_LOG})
+        admin = ck.admin.AdminClient({"bootstrap.servers": self.bootstrap, "logger": _LIBRDKAFKA_LOG, **self._security})
         meta = admin.list_topics(timeout=self.delivery_timeout_s)
         if self.topic not in meta.topics:
             futures = admin.create_topics([ck.admin.NewTopic(self.topic, self.partitions, 1)])
@@ -206,7 +210,7 @@ def _high_watermark(ck: Any, consumer: Any, tp: Any, timeout_s: float) -> int:
 
 
 def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float = 30.0,
-               batch: int = 10_000) -> Iterator[list[bytes]]:
+               batch: int = 10_000, security: KafkaSecurity | None = None) -> Iterator[list[bytes]]:
     """Every audit line in ``topic`` up to the end as of the call, in batches of about
     ``batch`` lines: per partition, from its first line whose time is at or after
     ``from_ns`` on, later lines included whatever their time.
@@ -219,7 +223,8 @@ def read_kafka(bootstrap: str, topic: str, from_ns: int = 0, *, timeout_s: float
     ck = _confluent()
     consumer = _raw_clients().Consumer({"bootstrap.servers": bootstrap, "group.id": "commerce-observe-audit-reader",
                             "enable.auto.commit": False, "enable.partition.eof": True, "logger": _LIBRDKAFKA_LOG,
-                            "fetch.max.bytes": 64 << 20, "socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
+                            "fetch.max.bytes": 64 << 20, "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
+                            **(security or KafkaSecurity.from_config()).librdkafka()})
     try:
         meta = consumer.list_topics(topic, timeout=timeout_s)
         tmeta = meta.topics.get(topic)

@@ -39,7 +39,9 @@ def choose_sink(config: Any, bootstrap: str | None) -> Sink | None:
         else:
             from commerce_observe.agent.audit.kafka_sink import KafkaSink
 
-            return KafkaSink(bootstrap, config.audit_topic)
+            from commerce_observe._internal.kafka_security import KafkaSecurity
+
+            return KafkaSink(bootstrap, config.audit_topic, security=KafkaSecurity.from_config(config))
     return SqliteSink(config.audit_path)
 
 

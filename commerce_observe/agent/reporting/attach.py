@@ -67,7 +67,10 @@ def attach(runtime: Any, *, store: DocumentSink | None = None, bootstrap: str | 
     service = service_name or getattr(getattr(runtime, "config", None), "service_name", None)
     sink: Callable[[Sequence[Any]], object]
     if bootstrap:
-        publisher = KafkaEventPublisher(bootstrap, topic)
+        from commerce_observe._internal.kafka_security import KafkaSecurity
+
+        config = getattr(runtime, "config", None)
+        publisher = KafkaEventPublisher(bootstrap, topic, KafkaSecurity.from_config(config) if config else None)
         sink, close = publisher, publisher.close
     elif store is not None:
         sink, close = store.write, store.close

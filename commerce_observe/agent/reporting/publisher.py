@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from commerce_observe.store import documents as d
+from commerce_observe._internal.kafka_security import KafkaSecurity
 from commerce_observe.store.kafka_io import EVENTS_TOPIC, original
 
 
@@ -23,8 +24,10 @@ class KafkaEventPublisher:
     be created, each batch fails (the batcher retries, then counts the drop).
     """
 
-    def __init__(self, bootstrap: str, topic: str = EVENTS_TOPIC, **producer_config: Any) -> None:
-        self._config: dict[str, Any] = {"acks": "all", "linger_ms": 20, "retries": 5, "compression_type": None}
+    def __init__(self, bootstrap: str, topic: str = EVENTS_TOPIC, security: KafkaSecurity | None = None,
+                 **producer_config: Any) -> None:
+        self._config: dict[str, Any] = {"acks": "all", "linger_ms": 20, "retries": 5, "compression_type": None,
+                                        **(security or KafkaSecurity.from_config()).kafka_python()}
         self._config.update(producer_config)
         self.bootstrap = bootstrap
         self.topic = topic

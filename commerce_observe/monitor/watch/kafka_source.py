@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from commerce_observe._internal.kafka_security import KafkaSecurity
 from commerce_observe.agent.audit.sinks import TIME_DISORDER_NS
 from commerce_observe.store import documents as d
 from commerce_observe.store.kafka_io import original, subscribe_when_known
@@ -29,7 +30,8 @@ class KafkaSource:
     """Polls both topics; ``offsets`` (topic -> partition -> next offset) is the state's own dict."""
 
     def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str,
-                 audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True) -> None:
+                 audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True,
+                 security: KafkaSecurity | None = None) -> None:
         from kafka import ConsumerRebalanceListener, KafkaConsumer
 
         self.offsets = offsets
@@ -42,7 +44,8 @@ class KafkaSource:
         self._fresh: list[Any] = []
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
                                       auto_offset_reset="earliest", max_poll_records=max_records,
-                                      request_timeout_ms=30_000)
+                                      request_timeout_ms=30_000,
+                                      **(security or KafkaSecurity.from_config()).kafka_python())
         self._poll = original(KafkaConsumer, "poll")
         source = self
 
