@@ -41,6 +41,14 @@ def bucket(raw: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def currency(raw: str) -> str:
+    """A currency code such as EUR (what the revenue of an orders CSV without a currency column is in)."""
+    code = raw.strip()
+    if not code.isalpha() or len(code) > 8:
+        raise argparse.ArgumentTypeError(f"not a currency code: {raw!r} (for example EUR)")
+    return code.upper()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("import", help="load history (NDJSON documents, warehouse CSV aggregates) into the store",
                               description=__doc__)
@@ -51,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="what the files are (auto: by name and CSV header)")
     p.add_argument("--bucket", type=bucket, default=None, metavar="SIZE",
                    help="bucket size of the CSV rows, 15m, 1h, 1d (default: the smallest gap between timestamps)")
-    p.add_argument("--currency", default="EUR", help="currency of the revenue in an orders CSV without a currency column")
+    p.add_argument("--currency", type=currency, default="EUR", help="currency of the revenue in an orders CSV without a currency column")
     p.add_argument("--skip-bad", action="store_true", help="skip bad rows and count them instead of stopping")
     p.add_argument("--sample", metavar="DIR",
                    help="first write a realistic 3-month sample history (orders.csv, payments.csv) into DIR, "
