@@ -100,8 +100,13 @@ class OtlpEncoder:
             if type(v) is str and len(v) < 120 and v.isascii():
                 n = len(v)
                 kv = prefix + small[n + 2] + b"\x0a" + small[n] + v.encode()
+            elif type(v) is bool:
+                kv = prefix + (b"\x02\x10\x01" if v else b"\x02\x10\x00")
+            elif type(v) is int and 0 <= v < 128:
+                kv = prefix + b"\x02\x18" + small[v]
             else:
-                kv = prefix + _field(b"", any_value(v))
+                val = any_value(v)
+                kv = prefix + varint(len(val)) + val
             n = len(kv)
             out.append(tag + (small[n] if n < 128 else varint(n)) + kv)
         return out
