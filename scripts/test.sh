@@ -3,8 +3,9 @@
 #
 # It sets up everything itself on a fresh machine (virtualenv, the project with its
 # [all,test] extras, Debian packages for the real servers), starts the test bed's real
-# Zipkin, Kafka, Elasticsearch, RabbitMQ and OTLP receiver (Jaeger) on loopback, runs
-# pytest against them, and always stops the servers again. It exits with pytest's exit code.
+# Zipkin, Kafka, Elasticsearch (also behind an nginx TLS proxy), RabbitMQ and an OTLP
+# receiver (Jaeger) on loopback, runs pytest against them, and always stops the servers
+# again. It exits with pytest's exit code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -20,6 +21,7 @@ command -v flock >/dev/null || need_pkgs+=(util-linux)
 command -v exim4 >/dev/null || need_pkgs+=(exim4-daemon-light)   # the real SMTP server of the alert tests
 command -v chromium >/dev/null || need_pkgs+=(chromium)          # headless browser of the dashboard tests
 command -v promtool >/dev/null || need_pkgs+=(prometheus)        # promtool checks deploy/prometheus/ rules
+[ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)               # TLS + auth proxy in front of Elasticsearch
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "installing Debian packages: ${need_pkgs[*]}"
     sudo=""
@@ -88,7 +90,9 @@ export COMMERCE_OBSERVE_TEST_ZIPKIN_URL COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP \
     COMMERCE_OBSERVE_TEST_OTLP_HTTP_ENDPOINT COMMERCE_OBSERVE_TEST_OTLP_GRPC_ENDPOINT \
     COMMERCE_OBSERVE_TEST_OTLP_QUERY_URL COMMERCE_OBSERVE_TEST_KAFKA_SASL_SSL_BOOTSTRAP \
     COMMERCE_OBSERVE_TEST_KAFKA_CA_FILE COMMERCE_OBSERVE_TEST_KAFKA_CLIENT_CERT COMMERCE_OBSERVE_TEST_KAFKA_CLIENT_KEY \
-    COMMERCE_OBSERVE_TEST_KAFKA_SASL_USERNAME COMMERCE_OBSERVE_TEST_KAFKA_SASL_PASSWORD
+    COMMERCE_OBSERVE_TEST_KAFKA_SASL_USERNAME COMMERCE_OBSERVE_TEST_KAFKA_SASL_PASSWORD \
+    COMMERCE_OBSERVE_TEST_ES_TLS_URL COMMERCE_OBSERVE_TEST_ES_TLS_CA_FILE COMMERCE_OBSERVE_TEST_ES_TLS_USERNAME \
+    COMMERCE_OBSERVE_TEST_ES_TLS_PASSWORD COMMERCE_OBSERVE_TEST_ES_TLS_API_KEY
 
 status=0
 "$py" -m pytest "$@" || status=$?

@@ -10,11 +10,12 @@ from testbed.base import Server, TestbedError
 from testbed.elasticsearch import Elasticsearch
 from testbed.jaeger import Jaeger
 from testbed.kafka import Kafka
+from testbed.nginx import EsTls
 from testbed.rabbitmq import RabbitMQ
 from testbed.zipkin import Zipkin
 
 SERVICES: dict[str, type[Server]] = {
-    cls.name: cls for cls in (Zipkin, Kafka, Elasticsearch, RabbitMQ, Jaeger)
+    cls.name: cls for cls in (Zipkin, Kafka, Elasticsearch, RabbitMQ, Jaeger, EsTls)
 }
 
 __all__ = ["SERVICES", "Server", "TestbedError"]

@@ -109,6 +109,16 @@ def kafka_sasl_ssl() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def elasticsearch_tls() -> dict[str, str]:
+    """Elasticsearch behind the test bed's nginx (TLS from its own CA, basic auth or API
+    key): ``url``, ``ca_file``, ``username``, ``password``, ``api_key``."""
+    names = ("URL", "CA_FILE", "USERNAME", "PASSWORD", "API_KEY")
+    values = {name.lower(): _endpoint(f"COMMERCE_OBSERVE_TEST_ES_TLS_{name}") for name in names}
+    _wait_listening("COMMERCE_OBSERVE_TEST_ES_TLS_URL", values["url"])
+    return values
+
+
+@pytest.fixture(scope="session")
 def testbed_control() -> ModuleType:
     """`testbed.control`: stop(name), start(name), restart(name), is_healthy(name), endpoint(name).
 

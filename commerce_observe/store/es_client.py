@@ -1,8 +1,11 @@
-"""A small Elasticsearch HTTP client: JSON requests and a bulk writer with back-pressure.
+"""Elasticsearch access: the official client for HTTP, our bulk writer for shipping.
 
-Plain ``http.client`` (one keep-alive connection per thread) instead of the
-official client, so the monitoring store adds no dependency. What matters for
-shipping events is here:
+HTTP is the official ``elasticsearch`` client (its ``elastic-transport``): several
+nodes (a comma-separated URL list) with node failover, connection pooling, TLS with a
+CA file or a certificate fingerprint, basic auth (also from credentials in the URL,
+which used to be dropped) or an API key. :class:`EsHttp` keeps the small interface
+the store's modules use (``raw``, ``request``) on top of it. What matters for
+shipping events stays ours (:class:`BulkWriter`):
 
 * batches bounded by documents *and* bytes, at most ``max_in_flight`` bulk
   requests at once; ``write`` returns only when its batches are settled, which is
@@ -10,16 +13,18 @@ shipping events is here:
 * ``op_type=create`` with ``_id`` = ``event.id`` (data streams accept only
   create): a 409 means "already written" and is counted as a duplicate;
 * 429 and 5xx (whole request or single items) are retried with exponential
-  backoff and jitter; other item errors (mapping conflicts) are rejected for good.
+  backoff and jitter (the client fails over between nodes on connection errors but
+  does not back off); other item errors (mapping conflicts) are rejected for good.
+
+Credentials and TLS come from the arguments, else from the settings
+``COMMERCE_OBSERVE_ES_API_KEY``, ``..._ES_USERNAME``/``..._ES_PASSWORD``,
+``..._ES_CA_CERTS``, ``..._ES_SSL_ASSERT_FINGERPRINT``, ``..._ES_VERIFY_CERTS``.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
 import random
-import threading
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -38,33 +43,60 @@ class EsError(RuntimeError):
         self.body = body
 
 
+def split_nodes(url: str) -> tuple[list[str], tuple[str, str] | None, str]:
+    """``url`` (one URL or a comma-separated list) as node URLs without credentials,
+    the credentials found in them (``https://user:pass@host``), and the path prefix."""
+    nodes: list[str] = []
+    auth: tuple[str, str] | None = None
+    prefix = ""
+    for one in (u.strip() for u in url.split(",") if u.strip()):
+        parts = urllib.parse.urlsplit(one)
+        if parts.username is not None:
+            auth = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+        port = parts.port or (443 if parts.scheme == "https" else 9200)
+        nodes.append(f"{parts.scheme}://{parts.hostname}:{port}")
+        prefix = parts.path.rstrip("/")
+    return nodes, auth, prefix
+
+
+def _from_settings() -> dict[str, Any]:
+    from commerce_observe.config import load_config
+
+    c = load_config(lenient=True)
+    return {"api_key": c.es_api_key, "username": c.es_username, "password": c.es_password,
+            "ca_certs": c.es_ca_certs, "ssl_assert_fingerprint": c.es_ssl_assert_fingerprint,
+            "verify_certs": c.es_verify_certs}
+
+
 class EsHttp:
-    """JSON over HTTP to one Elasticsearch URL, retrying 429/5xx and broken connections."""
+    """JSON over the official client to one cluster, retrying 429/5xx with backoff."""
 
     def __init__(self, url: str, *, api_key: str | None = None, username: str | None = None,
-                 password: str | None = None, timeout_s: float = 30.0, max_retries: int = 5,
+                 password: str | None = None, ca_certs: str | None = None, ssl_assert_fingerprint: str | None = None,
+                 verify_certs: bool | None = None, timeout_s: float = 30.0, max_retries: int = 5,
                  backoff_s: float = 0.2) -> None:
-        parts = urllib.parse.urlsplit(url)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname or "localhost"
-        self._port = parts.port or (443 if self._https else 9200)
-        self._prefix = parts.path.rstrip("/")
-        self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
-        self._headers = {"Accept": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = "ApiKey " + api_key
-        elif username:
-            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            self._headers["Authorization"] = "Basic " + token
-        self._local = threading.local()
+        from elasticsearch import Elasticsearch
 
-    def _conn(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self.timeout_s)
-            self._local.conn = conn
-        return conn
+        given = {"api_key": api_key, "username": username, "password": password, "ca_certs": ca_certs,
+                 "ssl_assert_fingerprint": ssl_assert_fingerprint, "verify_certs": verify_certs}
+        if all(v is None for v in given.values()):
+            given = _from_settings()
+        nodes, url_auth, self._prefix = split_nodes(url)
+        self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
+        options: dict[str, Any] = {"request_timeout": timeout_s, "max_retries": max_retries,
+                                   "retry_on_timeout": True, "retry_on_status": ()}
+        if given["api_key"]:
+            options["api_key"] = given["api_key"]
+        elif given["username"] or url_auth:
+            options["basic_auth"] = (given["username"], given["password"] or "") if given["username"] else url_auth
+        if given["ca_certs"]:
+            options["ca_certs"] = given["ca_certs"]
+        if given["ssl_assert_fingerprint"]:
+            options["ssl_assert_fingerprint"] = given["ssl_assert_fingerprint"]
+        if given["verify_certs"] is False:
+            options["verify_certs"] = False
+        self.client = Elasticsearch(nodes, **options)
+        self.nodes = nodes
 
     def sleep_before(self, attempt: int) -> None:
         time.sleep(self.backoff_s * (2 ** attempt) * (0.5 + random.random()))
@@ -72,26 +104,29 @@ class EsHttp:
     def raw(self, method: str, path: str, body: bytes | None = None,
             content_type: str = "application/json") -> tuple[int, Any]:
         """One request with retries; returns (status, parsed JSON or None). Never retries 4xx but 429."""
-        headers = dict(self._headers)
+        from elastic_transport import ApiError, TransportError
+
+        headers = {"accept": "application/json"}
         if body is not None:
-            headers["Content-Type"] = content_type
+            headers["content-type"] = content_type
         for attempt in range(self.max_retries + 1):
             try:
-                conn = self._conn()
-                conn.request(method, self._prefix + path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException) as exc:
-                self._local.conn = None
-                if attempt == self.max_retries:
-                    raise StoreUnavailable(f"Elasticsearch unreachable: {exc!r}") from exc
-                self.sleep_before(attempt)
-                continue
+                resp = self.client.perform_request(method, self._prefix + path, headers=headers, body=body)
+                status, data = resp.meta.status, resp.body
+            except ApiError as exc:
+                status, data = exc.meta.status, exc.body
+            except TransportError as exc:  # every node unreachable, after the client's own retries
+                raise StoreUnavailable(f"Elasticsearch unreachable: {exc!r}") from exc
             if status in RETRY_STATUSES and attempt < self.max_retries:
                 self.sleep_before(attempt)
                 continue
-            return status, json.loads(data) if data else None
+            if isinstance(data, (bytes, str)):  # not JSON-typed: a proxy's HTML error page, say
+                text = data.decode(errors="replace") if isinstance(data, bytes) else data
+                try:
+                    data = json.loads(text) if text else None
+                except ValueError:
+                    data = text
+            return status, data if not isinstance(data, bool) else None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def request(self, method: str, path: str, body: Any = None, ok: Sequence[int] = (200, 201)) -> Any:
@@ -103,10 +138,7 @@ class EsHttp:
         return data
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.client.close()
 
 
 class BulkWriter:

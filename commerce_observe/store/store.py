@@ -52,15 +52,18 @@ def check_store_spec(spec: str) -> str:
     a typo in a scheme must not silently write the events somewhere nobody looks.
     """
     value = spec.strip()
-    if value.startswith(("http://", "https://")):
+    if value.startswith(("http://", "https://")):  # one URL, or several nodes separated by commas
         from urllib.parse import urlsplit
 
-        parts = urlsplit(value)
-        try:
-            parts.port
-        except ValueError:
-            parts = parts._replace(netloc="")
-        if parts.hostname:
+        nodes = [urlsplit(node.strip()) for node in value.split(",")]
+        good = 0
+        for parts in nodes:
+            try:
+                parts.port
+            except ValueError:
+                parts = parts._replace(netloc="")
+            good += bool(parts.hostname and parts.scheme in ("http", "https"))
+        if good == len(nodes):
             return value
     elif value.startswith("sqlite:") and value[len("sqlite:"):].strip():
         return value
