@@ -43,3 +43,11 @@ def test_unknown_from_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_bucket_not_whole_minutes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = _run(capsys, "--store", f"sqlite:{tmp_path / 's.db'}", "--bucket", "90s")
     assert code == 2 and len(lines) == 1 and "whole number of minutes" in lines[0]
+
+
+def test_unreachable_kafka(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from testbed.base import free_port
+
+    code, lines = _run(capsys, "--store", f"sqlite:{tmp_path / 's.db'}", "--state", str(tmp_path / "st"),
+                       "--bootstrap", f"127.0.0.1:{free_port()}")
+    assert code == 2 and len(lines) == 1 and "unreachable" in lines[0], lines

@@ -12,7 +12,7 @@ import pytest
 from tests.alerts.receivers import HttpReceiver
 from tests.support.waiting import wait_for
 from tests.watch.conftest import ShopData
-from tests.watch.runner import WatchProcess, firing, rule_file, run_backtest
+from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file, run_backtest
 from tests.watch.test_alerts_e2e import _ids, _iso, _upto
 
 MINUTES = 8
@@ -42,8 +42,7 @@ def test_restart_repeats_and_misses_nothing(shop_data: ShopData, webhook: HttpRe
 
     bodies = webhook.bodies()
     assert firing(bodies) == {"lost-events": 1, "product-spike": 1}
-    ids = [str(b["id"]) for b in bodies]
-    assert len(ids) == len(set(ids)), "a notification was sent twice"
+    assert_no_repeat(bodies, killed=sig == signal.SIGKILL)
     assert metrics["commerce_observe_watch_buckets_scored_total"] == MINUTES  # replays recount nothing
     assert metrics['commerce_observe_watch_findings_total{kind="LOST"}'] == 1
     assert list(shop_data.docs(record="finding")) == [f"f:LOST:{shop_data.shop.lost[0]}:billing"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from commerce_observe.monitor.cli._store import DEFAULT_DB, add_store_args, open_spec
 from commerce_observe.monitor.cli.audit import duration, group_spec
-from commerce_observe.monitor.cli.errors import UsageError, input_file, port, positive, url, when
+from commerce_observe.monitor.cli.errors import UsageError, host_port, input_file, port, positive, url, when
 
 DEFAULT_STATE = ".commerce-observe-watch"
 DEFAULT_PORT = 9465
@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
     add_store_args(p)
     p.add_argument("--audit-sqlite", metavar="PATH", help="SQLite audit file the services write "
                    "(default: COMMERCE_OBSERVE_AUDIT_PATH)")
+    p.add_argument("--bootstrap", type=host_port, metavar="HOST:PORT",
+                   help="read the events and audit topics of this Kafka cluster instead of the SQLite audit file")
+    p.add_argument("--events-topic", default="commerce-observe.events", help="Kafka topic of the event documents")
+    p.add_argument("--audit-topic", help="Kafka audit topic (default: COMMERCE_OBSERVE_AUDIT_TOPIC)")
+    p.add_argument("--group-id", default="commerce-observe-watch", help="Kafka consumer group of the watch")
     p.add_argument("--rules", type=input_file, metavar="PATH", help="alert rule file (JSON, docs/alerts.md); none: no alerts")
     p.add_argument("--state", metavar="DIR", help=f"checkpoint directory (default: {DEFAULT_STATE}; "
                    "a backtest without it uses a throw-away one)")
@@ -75,7 +80,7 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
     from commerce_observe.monitor.anomaly import Calendar
     from commerce_observe.monitor.audit.findings import Links
     from commerce_observe.monitor.watch.checkpoint import Checkpoints
-    from commerce_observe.monitor.watch.loop import Inputs, Watch
+    from commerce_observe.monitor.watch.loop import Inputs, KafkaInput, Watch
     from commerce_observe.monitor.watch.series import StoreSeries
     from commerce_observe.monitor.watch.settings import WatchSettings
 
@@ -108,7 +113,17 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
         except ValueError as exc:
             raise UsageError(f"--calendar {args.calendar}: {exc}") from None
     audit_path = args.audit_sqlite or config.audit_path
-    if t1 is not None and not os.path.exists(audit_path):
+    kafka = None
+    if args.bootstrap:
+        from commerce_observe.monitor.watch.kafka_source import probe
+
+        try:
+            probe(args.bootstrap)
+        except Exception as exc:  # kafka-python: NoBrokersAvailable, a timeout, bad config...
+            raise UsageError(f"Kafka at {args.bootstrap}: unreachable ({type(exc).__name__}: {exc})") from None
+        kafka = KafkaInput(args.bootstrap, args.events_topic, args.audit_topic or config.audit_topic,
+                           args.group_id if t1 is None else f"{args.group_id}-backtest")
+    elif t1 is not None and not os.path.exists(audit_path):
         raise UsageError(f"backtest: audit file {audit_path} not found")
     if args.elasticsearch:
         store = open_spec(args.elasticsearch, **({"data_stream": args.data_stream} if args.data_stream else {}))
@@ -117,7 +132,7 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
     state_dir = args.state or (tempfile.mkdtemp(prefix="commerce-observe-backtest-") if t1 is not None else DEFAULT_STATE)
     checkpoints = Checkpoints(state_dir)
     links = Links(args.zipkin_ui or config.zipkin_ui, args.kibana or config.kibana_url)
-    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path)
+    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path, kafka)
     return Watch(settings, inputs, checkpoints, SystemClock(),
                  alert_config=rules, links=links, start_ns=t1 if t1 is not None else _ns(args.start), until_ns=t2,
                  groups=dict(args.group) if args.group else None, calendar=calendar, say=say)

@@ -9,6 +9,10 @@ outputs (idempotent documents, logged notifications). A first start seeks every
 partition to the start time (``offsets_for_times``), a little earlier for the
 audit topic whose messages carry a writer batch of lines.
 
+A member that dies without leaving the group (SIGKILL) holds its partitions until its
+session times out: 10 s here instead of the client's 45 s default, so a restarted (or
+another) watch takes over within seconds.
+
 Our own clients are not traced (that would audit the telemetry topic): the
 unpatched ``poll`` is called, as the shipper does.
 """
@@ -26,12 +30,25 @@ from commerce_observe.store.kafka_io import original, subscribe_when_known
 DEFAULT_GROUP = "commerce-observe-watch"
 
 
+def probe(bootstrap: str, timeout_s: float = 10.0) -> None:
+    """Raise (kafka-python's NoBrokersAvailable, ...) when the cluster does not answer: checked before
+    the first start learns months of history, so a wrong address costs seconds, not a relearning."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
+                             **KafkaSecurity.from_config().kafka_python())
+    try:
+        consumer.topics()
+    finally:
+        consumer.close()
+
+
 class KafkaSource:
     """Polls both topics; ``offsets`` (topic -> partition -> next offset) is the state's own dict."""
 
     def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str,
                  audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True,
-                 security: KafkaSecurity | None = None) -> None:
+                 security: KafkaSecurity | None = None, session_timeout_ms: int = 10_000) -> None:
         from kafka import ConsumerRebalanceListener, KafkaConsumer
 
         self.offsets = offsets
@@ -44,7 +61,8 @@ class KafkaSource:
         self._fresh: list[Any] = []
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
                                       auto_offset_reset="earliest", max_poll_records=max_records,
-                                      request_timeout_ms=30_000,
+                                      request_timeout_ms=30_000, session_timeout_ms=session_timeout_ms,
+                                      heartbeat_interval_ms=max(1000, session_timeout_ms // 5),
                                       **(security or KafkaSecurity.from_config()).kafka_python())
         self._poll = original(KafkaConsumer, "poll")
         source = self
