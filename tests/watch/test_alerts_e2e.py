@@ -38,7 +38,7 @@ def test_loss_and_anomaly_one_alert_each_and_backtest_equals_live(
     live = WatchProcess(*shop_data.args("--rules", rules, "--state", str(shop_data.dir / "live"),
                                         "--start", _iso(shop_data.t1)))
     live.wait_metric("commerce_observe_watch_next_bucket_seconds", shop_data.at(LIVE_MINUTES) / 1e9)
-    wait_for("both alerts by webhook", lambda: firing(webhook.bodies()), until=lambda f: len(f) == 2)
+    wait_for("both alerts by webhook", lambda: firing(webhook.bodies()), until=lambda f: len(f) == 2, timeout=60)
     assert live.health() == 200
     metrics = live.metrics()
     assert live.stop(signal.SIGTERM) == 0, live.stderr

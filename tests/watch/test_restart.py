@@ -26,7 +26,7 @@ def test_restart_repeats_and_misses_nothing(shop_data: ShopData, webhook: HttpRe
         shop_data.shop.minute(shop_data.at(m), lose=1 if m == 1 else 0)
     first = WatchProcess(*args)
     assert "learned 150 buckets" in first.stderr
-    wait_for("the lost-event alert", lambda: firing(webhook.bodies()).get("lost-events"))
+    wait_for("the lost-event alert", lambda: firing(webhook.bodies()).get("lost-events"), timeout=60)
     code = first.stop(sig)  # at once after the alert went out: its checkpoint may well be older
     assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
 
@@ -37,7 +37,7 @@ def test_restart_repeats_and_misses_nothing(shop_data: ShopData, webhook: HttpRe
     for m in range(6, MINUTES + 1):
         shop_data.shop.minute(shop_data.at(m))
     metrics = second.wait_metric("commerce_observe_watch_next_bucket_seconds", shop_data.at(MINUTES) / 1e9)
-    wait_for("the spike alert", lambda: firing(webhook.bodies()).get("product-spike"))
+    wait_for("the spike alert", lambda: firing(webhook.bodies()).get("product-spike"), timeout=60)
     assert second.stop(signal.SIGTERM) == 0, second.stderr
 
     bodies = webhook.bodies()
