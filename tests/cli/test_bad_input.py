@@ -247,3 +247,15 @@ def test_a_real_process_prints_one_line(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "no such file" in proc.stderr
+
+
+def test_cli_output_is_masked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever a command prints passes the masker: here a series named after a card, and a
+    store URL with credentials in an error line."""
+    rows = "".join(f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z,pan 4111 1111 1111 1111,{10 + i % 3}\n"
+                   for i in range(60))
+    src = _write(tmp_path, "in.csv", "timestamp,series,value\n" + rows)
+    code, out, err = run_cli(["anomaly", "--min-history", "24", src], capsys)
+    assert code == 0 and "4111 1111 1111 1111" not in out and "[CARD ****1111]" in out
+    code, out, err = run_cli(["dashboard", "--elasticsearch", f"http://ann:s3cr3t@127.0.0.1:{_closed_port()}"], capsys)
+    assert code == 2 and "s3cr3t" not in err and "[CREDENTIALS]" in err

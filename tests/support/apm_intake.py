@@ -78,11 +78,19 @@ class IntakeRequest:
     problems: list[str] = field(default_factory=list)
 
 
+def _decompressed(body: bytes, encoding: str | None) -> bytes:
+    try:
+        if encoding == "gzip":
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+    except (OSError, zlib.error):
+        pass
+    return body
+
+
 def parse_ndjson(body: bytes, encoding: str | None) -> list[tuple[str, dict[str, Any]]]:
-    if encoding == "gzip":
-        body = gzip.decompress(body)
-    elif encoding == "deflate":
-        body = zlib.decompress(body)
+    body = _decompressed(body, encoding)
     events = []
     for line in body.decode("utf-8").splitlines():
         if not line.strip():
@@ -101,6 +109,8 @@ class IntakeReceiver:
     def __init__(self, schemas: IntakeSchemas | None = None, port: int = 0) -> None:
         self.schemas = schemas or IntakeSchemas()
         self.requests: list[IntakeRequest] = []
+        #: Every request body as received (decompressed): what left the process, byte for byte.
+        self.bodies: list[bytes] = []
         self.status = 202  # what to answer next; set 503 to simulate an unhealthy server
         self._cond = threading.Condition()
         receiver = self
@@ -141,6 +151,7 @@ class IntakeReceiver:
             handler._reply(404, {"error": f"unknown path {path}"})
             return
         request = IntakeRequest(path=handler.path, headers=headers, events=[])
+        self.bodies.append(_decompressed(body, headers.get("content-encoding")))
         try:
             request.events = parse_ndjson(body, headers.get("content-encoding"))
         except Exception as exc:

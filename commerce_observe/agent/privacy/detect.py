@@ -61,7 +61,7 @@ _MAX_GROUP: Final = 8
 _FRACTION_RE: Final = re.compile(r"\.\d")
 _PHONE_RE: Final = re.compile(
     r"(?<![0-9A-Za-z+])\+\d(?:[ .()-]{0,2}\d){6,14}(?!\d)"
-    r"|(?<![0-9A-Za-z.+:-])(?:"
+    r"|(?<![0-9A-Za-z+:-])(?<!\d\.)(?:"  # after a word and a dot ("shop.010-..."), not in a number
     r"\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
     r"|\d{3}([-. ])\d{3}\1\d{4}"
     r"|00[1-9](?:[ .()-]{0,2}\d){6,13}"  # international prefix instead of +: 0082 10 1234 5678
@@ -72,7 +72,7 @@ _PHONE_RE: Final = re.compile(
 )
 #: Cards printed with dots, underscores or slashes: whole groups of four only, so an
 #: amount (``1234.56``), a version or a date is never read as one.
-_CARD_ALT_RE: Final = re.compile(r"(?<![0-9A-Za-z._/])\d{4}([._/])\d{4}\1\d{4}\1\d{1,7}(?![0-9A-Za-z]|[._/]\d)")
+_CARD_ALT_RE: Final = re.compile(r"(?<![0-9A-Za-z])(?<![._/]\d)\d{4}([._/])\d{4}\1\d{4}\1\d{1,7}(?![0-9A-Za-z]|[._/]\d)")
 _ANY_DIGIT: Final = re.compile(r"\d")
 # Gates: single character-class repetitions, which the regex engine runs much
 # faster than the full patterns' lookarounds and nested groups.
