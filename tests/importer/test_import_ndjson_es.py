@@ -130,3 +130,14 @@ def test_sample_history_imports_as_three_months_with_offsets(tmp_path: Path, cap
     assert len(hours) == 3 * 7 * 24 and max(hours) == int(end.timestamp()) // 3600 * 3_600_000 - 3_600_000
     assert len({p.key for p in store.series("method", span, 60)}) == 4
     assert sum(c.count for c in store.failures_by_reason(span)) == sum(p.failures for p in store.series("method", span, 60))
+
+
+def test_sample_option_writes_and_imports_thirteen_weeks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = run(capsys, "--store", f"sqlite:{tmp_path / 'm.db'}", "--sample", str(tmp_path / "s"),
+                      "--sample-products", "10")
+    assert code == 0 and len(lines) == 2, lines
+    assert lines[0].startswith(f"{tmp_path / 's' / 'orders.csv'}: orders CSV") and "payments CSV, 8,736 rows" in lines[1]
+    code, lines = run(capsys, "--store", f"sqlite:{tmp_path / 'm.db'}", "--sample", str(tmp_path / "s"),
+                      "--sample-products", "5")
+    assert code == 2 and lines == ["commerce-observe import: argument --sample-products: 5 products: the sample needs "
+                                   "at least 10 (see commerce-observe import --help)"]

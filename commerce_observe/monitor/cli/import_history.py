@@ -49,6 +49,14 @@ def currency(raw: str) -> str:
     return code.upper()
 
 
+def sample_products(raw: str) -> int:
+    """How many products the sample shop sells: 10 or more (its incidents need a few busy ones)."""
+    value = positive(raw)
+    if value < 10:
+        raise argparse.ArgumentTypeError(f"{value} products: the sample needs at least 10")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("import", help="load history (NDJSON documents, warehouse CSV aggregates) into the store",
                               description=__doc__)
@@ -64,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--sample", metavar="DIR",
                    help="first write a realistic 3-month sample history (orders.csv, payments.csv) into DIR, "
                         "then import it with the files")
-    p.add_argument("--sample-products", type=positive, default=200, metavar="N", help="products in the sample")
+    p.add_argument("--sample-products", type=sample_products, default=200, metavar="N", help="products in the sample")
     p.add_argument("--batch", type=positive, default=20_000, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 

@@ -32,7 +32,12 @@ REASON_SHARE = (0.38, 0.3, 0.12, 0.08, 0.12)
 def write_sample(directory: str, *, products: int = 200, weeks: int = 13, seed: int = 7,
                  end: datetime | None = None, timezone_name: str = "Europe/Berlin",
                  incidents: bool = True) -> tuple[str, str]:
-    """Write ``orders.csv`` and ``payments.csv`` into ``directory``; returns their paths."""
+    """Write ``orders.csv`` and ``payments.csv`` into ``directory``; returns their paths.
+
+    At least 10 products: the synthetic shop's incidents strike some of its busier ones.
+    """
+    if products < 10:
+        raise ValueError(f"the sample needs at least 10 products, not {products}")
     import numpy as np
 
     from commerce_observe.monitor.anomaly import synthetic
@@ -75,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m commerce_observe.monitor.importer.sample",
                                      description="Write a realistic sample history (orders.csv, payments.csv).")
     parser.add_argument("directory")
-    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--products", type=int, default=200, help="products sold (at least 10)")
     parser.add_argument("--weeks", type=int, default=13)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
