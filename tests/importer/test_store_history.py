@@ -139,8 +139,11 @@ def test_elasticsearch_series_page_and_match_sqlite(elasticsearch_url: str, tmp_
 
 
 def test_hot_path_ids_are_the_documented_hash() -> None:
-    from commerce_observe.store.aggregates import aggregate_id
+    from commerce_observe.store.aggregates import aggregate_id, payment_row
 
-    for agg in history.aggregates() + history.aggregates(currency=""):
+    row = payment_row(history.H0_MS, 3600, "card", 7, [("declined", 2), (None, 1)])
+    assert [(a.action, a.n, a.reason) for a in row] == [("payment.authorized", 7, None), ("payment.failed", 2, "declined"),
+                                                        ("payment.failed", 1, None)]
+    for agg in history.aggregates() + history.aggregates(currency="") + row:
         key = (agg.product_id, agg.currency) if agg.action == "order.created" else (agg.method, agg.reason)
         assert agg.id == aggregate_id(agg.action, agg.ts_ms, *key)

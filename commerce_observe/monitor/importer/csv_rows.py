@@ -22,7 +22,7 @@ from commerce_observe.monitor.importer.csv_layout import Layout
 from commerce_observe.monitor.importer.validation import (
     BadRow, Check, Timestamps, first_bad_field, milli, parse_timestamp, whole,
 )
-from commerce_observe.store.aggregates import Aggregate, order_aggregate, payment_aggregate
+from commerce_observe.store.aggregates import Aggregate, order_aggregate, payment_row
 
 
 
@@ -169,13 +169,10 @@ def payment_batches(rows: RowReader, layout: Layout, tally: Tally, ts_of: Timest
                 out = []
             tally.refuse(BadRow(tally.path, rows.line_num, field, problem))
             continue
-        if attempts > failures:
-            out.append(payment_aggregate(ts, bucket_s, method, "payment.authorized", attempts - failures))
-        for name, k in per_reason:
-            if k:
-                out.append(payment_aggregate(ts, bucket_s, method, "payment.failed", k, name))
+        failed: list[tuple[str | None, int]] = [(name, k) for name, k in per_reason if k]
         if failures > explained:
-            out.append(payment_aggregate(ts, bucket_s, method, "payment.failed", failures - explained))
+            failed.append((None, failures - explained))
+        out += payment_row(ts, bucket_s, method, attempts - failures, failed)
         if len(out) >= size:
             yield out
             out = []
