@@ -77,7 +77,9 @@ _ANY_DIGIT: Final = re.compile(r"\d")
 # Gates: single character-class repetitions, which the regex engine runs much
 # faster than the full patterns' lookarounds and nested groups.
 _CARD_GATE: Final = re.compile(r"\d[\d -]{10,}\d")
-_PHONE_GATE: Final = re.compile(r"\+\d|[\d(][\d ().-]{7,}\d")  # 9+ chars
+#: Every phone shape starts with ``+``, ``(``, a ``0`` and 9+ characters, or is 12+
+#: characters long (``555-123-4567``): ``2024-01-15`` and times pass no alternative.
+_PHONE_GATE: Final = re.compile(r"\+\d|\(\d|0[\d .-]{7,}\d|\d[\d .-]{10,}\d")
 _UUID_ONLY: Final = re.compile(_UUID)
 #: Hex text with at least one letter (ids): nothing in it can be masked.
 _HEX_WORD: Final = re.compile(r"(?=[0-9]*[a-fA-F])[0-9a-fA-F]+")
