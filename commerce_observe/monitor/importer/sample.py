@@ -53,7 +53,7 @@ def write_sample(directory: str, *, products: int = 200, weeks: int = 13, seed: 
     os.makedirs(directory, exist_ok=True)
     orders_path, payments_path = os.path.join(directory, "orders.csv"), os.path.join(directory, "payments.csv")
     with open(orders_path, "w", newline="") as orders, open(payments_path, "w", newline="") as payments:
-        ow, pw = csv.writer(orders), csv.writer(payments)
+        ow, pw = csv.writer(orders, lineterminator="\n"), csv.writer(payments, lineterminator="\n")  # not csv's \r\n
         ow.writerow(("timestamp", "product_id", "orders", "revenue"))
         pw.writerow(("timestamp", "method", "attempts", "failures", *REASONS))
         outage = {(i.start, i.end, i.series) for i in shop.incidents if i.kind == "gateway_outage"}
