@@ -285,6 +285,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     Setting("COMMERCE_OBSERVE_AUDIT_BOOTSTRAP", "audit_bootstrap", _opt_str, None, "Kafka bootstrap servers for the audit topic (default: those of the first Kafka client seen; with sink `auto`, setting it selects Kafka)."),
     Setting("COMMERCE_OBSERVE_AUDIT_TOPIC", "audit_topic", _str, "commerce-observe.audit", "Kafka topic for audit records."),
     Setting("COMMERCE_OBSERVE_AUDIT_PATH", "audit_path", _str, "commerce-observe-audit.sqlite", "SQLite file for audit records (sink `sqlite`)."),
+    Setting("COMMERCE_OBSERVE_SPOOL_MAX_BYTES", "spool_max_bytes", _int_range(1, 1 << 40), 256 << 20, "Bound of the local audit spool in bytes (default 256 MiB, about a million records); what does not fit is dropped, counted, and reported by `audit` as a GAP in the trail."),
     Setting("COMMERCE_OBSERVE_SPOOL_DIR", "spool_dir", _str, ".commerce-observe-spool", "Local spool for audit records while the sink is unreachable."),
     Setting("COMMERCE_OBSERVE_KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol", _upper_choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), "PLAINTEXT", "librdkafka's `security.protocol` for every Kafka client commerce_observe creates (audit sink and reader, events publisher, shipper, watch)."),
     Setting("COMMERCE_OBSERVE_KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism", _upper_choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "PLAIN", "`sasl.mechanism` of those clients."),

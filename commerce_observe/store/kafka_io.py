@@ -54,6 +54,8 @@ def decode(topic: str, value: bytes, audit_topic: str = AUDIT_TOPIC) -> list[d.D
 
         docs = []
         for line in value.split(b"\n"):
+            if line[:1] == b"D":  # a trail-gap marker (a spool was full): not a message record
+                continue
             try:
                 docs.append(d.message_document(decode_audit(line)))
             except (ValueError, KeyError, TypeError):

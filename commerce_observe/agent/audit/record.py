@@ -30,6 +30,11 @@ STAGE_CODE: dict[Stage, bytes] = {
     Stage.HANDLE_FAILED: b"X",
 }
 CODE_STAGE: dict[bytes, Stage] = {v: k for k, v in STAGE_CODE.items()}
+#: Not a message stage: a marker that this process dropped audit records (its spool was
+#: full). ``time_ns`` is the first dropped record's time, ``published_ns`` the last's,
+#: ``sequence`` how many, ``source`` who; the auditor reports the window as a GAP in the
+#: trail instead of judging the events whose evidence may be in it.
+TRAIL_GAP = b"D"
 PRODUCER_CODES = frozenset((b"P", b"A", b"F"))
 
 #: Field positions, in wire order.
@@ -123,7 +128,16 @@ def encode_batch(facts: Sequence[MessageFact]) -> list[bytes]:
 
 def is_valid(line: bytes) -> bool:
     """Cheap structural check used on replay and on input: right field count and stage."""
-    return line.count(b"\t") == N_FIELDS - 1 and line[:1] in CODE_STAGE
+    return line.count(b"\t") == N_FIELDS - 1 and (line[:1] in CODE_STAGE or line[:1] == TRAIL_GAP)
+
+
+def trail_gap_line(first_ns: int, last_ns: int, count: int, source: str | None) -> bytes:
+    """The :data:`TRAIL_GAP` marker line for ``count`` records dropped between the two times."""
+    fields = [b""] * N_FIELDS
+    fields[STAGE], fields[TIME], fields[PUBLISHED] = TRAIL_GAP, _num(first_ns), _num(last_ns)
+    fields[SOURCE], fields[SEQUENCE] = _text(source), _num(count)
+    fields[ERROR] = _text(f"{count} audit records dropped: the local spool was full")
+    return b"\t".join(fields)
 
 
 @dataclass(frozen=True, slots=True)

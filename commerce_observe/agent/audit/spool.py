@@ -8,6 +8,13 @@ order, and records its progress in a ``cursor`` file replaced atomically after
 each batch; a crash during replay therefore re-sends at most one batch, and the
 auditor counts byte-identical records once.
 
+Bounded (``max_bytes``, ``COMMERCE_OBSERVE_SPOOL_MAX_BYTES``, default 256 MiB): a
+batch that does not fit is dropped and counted (``audit.spool_dropped``), and the
+window it covered is written to the small ``gap`` file as a trail-gap marker line
+(``record.trail_gap_line``: first and last dropped time, how many). Replay sends that
+line after the segments, so ``commerce-observe audit`` reports an explicit GAP in the
+trail for that window instead of calling its events LOST.
+
 A torn final line (no newline) is ignored on replay; a structurally invalid line
 is skipped and counted. An exclusive ``flock`` on ``.lock`` keeps two live
 processes from sharing one spool directory.
@@ -20,8 +27,12 @@ import os
 from collections.abc import Iterator, Sequence
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.audit.record import is_valid
+from commerce_observe.agent.audit.record import TIME, is_valid, trail_gap_line
 from commerce_observe.agent.audit.sinks import Sink
+
+
+#: Default bound of a spool (COMMERCE_OBSERVE_SPOOL_MAX_BYTES): about a million records.
+DEFAULT_MAX_BYTES = 256 << 20
 
 
 class SpoolBusy(Exception):
@@ -29,10 +40,15 @@ class SpoolBusy(Exception):
 
 
 class Spool:
-    def __init__(self, directory: str, *, segment_bytes: int = 16 << 20, fsync: bool = True) -> None:
+    def __init__(self, directory: str, *, segment_bytes: int = 16 << 20, fsync: bool = True,
+                 max_bytes: int = DEFAULT_MAX_BYTES, source: str | None = None) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
         self.fsync = fsync
+        self.max_bytes = max_bytes
+        self.source = source
+        #: records dropped because the spool was full (this process)
+        self.dropped = 0
         os.makedirs(directory, exist_ok=True)
         self._lock_fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -43,12 +59,14 @@ class Spool:
         self._fd: int | None = None
         self._size = 0
         self._cursor_path = os.path.join(directory, "cursor")
+        self._gap_path = os.path.join(directory, "gap")
+        self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self.segments())
 
     def segments(self) -> list[str]:
         return sorted(n for n in os.listdir(self.directory) if n.startswith("seg-") and n.endswith(".log"))
 
     def __bool__(self) -> bool:
-        return bool(self.segments())
+        return bool(self.segments()) or os.path.exists(self._gap_path)
 
     def _open_segment(self) -> int:
         segs = self.segments()
@@ -61,14 +79,45 @@ class Spool:
         """Spool one batch: a single write of whole lines, then fsync."""
         if not lines:
             return
+        data = b"\n".join(lines) + b"\n"
+        if self._bytes + len(data) > self.max_bytes:
+            self._drop(lines)
+            return
         if self._fd is None or self._size >= self.segment_bytes:
             self._close_segment()
             self._fd = self._open_segment()
-        data = b"\n".join(lines) + b"\n"
         os.write(self._fd, data)
         if self.fsync:
             os.fsync(self._fd)
         self._size += len(data)
+        self._bytes += len(data)
+
+    def _drop(self, lines: Sequence[bytes]) -> None:
+        """No room: count the lines and widen the trail-gap marker (kept in ``gap``,
+        replaced atomically, so a crash keeps the window too)."""
+        times = [int(t) for t in (line.split(b"\t", TIME + 2)[TIME] for line in lines) if t.isdigit()]
+        first, last, count = min(times, default=0), max(times, default=0), len(lines)
+        old = self._read_gap()
+        if old is not None:
+            f = old.split(b"\t")
+            first, last = min(first, int(f[1])) if f[1] else first, max(last, int(f[4] or 0))
+            count += int(f[7] or 0)
+        tmp = self._gap_path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(trail_gap_line(first, last, count, self.source))
+        os.replace(tmp, self._gap_path)
+        self.dropped += len(lines)
+        stats.incr("audit.spool_dropped", len(lines))
+        stats.warn("audit.spool_dropped", "audit spool %s full (%d bytes): %d records dropped, reported as a "
+                   "gap in the trail", self.directory, self.max_bytes, len(lines))
+
+    def _read_gap(self) -> bytes | None:
+        try:
+            with open(self._gap_path, "rb") as fh:
+                line = fh.read().strip()
+        except OSError:
+            return None
+        return line if is_valid(line) else None
 
     def _close_segment(self) -> None:
         if self._fd is not None:
@@ -121,9 +170,16 @@ class Spool:
                     sink.write(lines)
                     sent += len(lines)
                 self._write_cursor(name, pos)
+            self._bytes -= os.path.getsize(os.path.join(self.directory, name))
             os.remove(os.path.join(self.directory, name))
         if os.path.exists(self._cursor_path):
             os.remove(self._cursor_path)
+        gap = self._read_gap()
+        if gap is not None:  # after the records it explains, and only once the sink took them
+            sink.write([gap])
+            sent += 1
+            os.remove(self._gap_path)
+        self._bytes = max(0, self._bytes)
         return sent
 
     def read_all(self) -> Iterator[list[bytes]]:
@@ -132,6 +188,9 @@ class Spool:
         for name in self.segments():
             for lines, _ in self._batches(name, offset if name == cur_name else 0, 10_000):
                 yield lines
+        gap = self._read_gap()
+        if gap is not None:
+            yield [gap]
 
     def close(self) -> None:
         self._close_segment()

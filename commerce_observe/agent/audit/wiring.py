@@ -45,12 +45,12 @@ def choose_sink(config: Any, bootstrap: str | None) -> Sink | None:
     return SqliteSink(config.audit_path)
 
 
-def open_spool(directory: str) -> Spool:
+def open_spool(directory: str, **options: Any) -> Spool:
     """This process's spool: the shared directory, or a per-process one when it is taken."""
     try:
-        return Spool(directory)
+        return Spool(directory, **options)
     except SpoolBusy:
-        return Spool(os.path.join(directory, f"pid-{os.getpid()}"))
+        return Spool(os.path.join(directory, f"pid-{os.getpid()}"), **options)
 
 
 class Attachment:
@@ -79,7 +79,8 @@ def attach(runtime: Any, *, bootstrap: str | None = None, sink: Sink | None = No
     if chosen is None:
         return Attachment(None, _noop)
     writer_options.setdefault("masker", getattr(runtime, "masker", None))
-    writer = AuditWriter(chosen, open_spool(config.spool_dir), **writer_options).start()
+    spool = open_spool(config.spool_dir, max_bytes=config.spool_max_bytes, source=config.service_name)
+    writer = AuditWriter(chosen, spool, **writer_options).start()
     unsubscribe = runtime.hub.subscribe(MessageFact, writer.on_fact)
     runtime_dest = getattr(runtime, "destinations", None)
     if isinstance(runtime_dest, list):

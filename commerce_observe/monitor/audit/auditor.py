@@ -92,6 +92,10 @@ class Auditor:
         self.foreign = 0  # messages handled without an event id, audited by topic, partition and offset
         self.peak_open = 0
         self.pending_at_finish = 0
+        #: windows a process could not record (its spool was full): (first ns, last ns, source, count)
+        self._trail_gaps: list[tuple[int, int, bytes, int]] = []
+        self._gaps_to_report: list[tuple[int, int, bytes, int]] = []
+        self.unjudged = 0  # events not called LOST/UNDELIVERED because their evidence may be in a trail gap
 
     def feed(self, lines: Iterable[bytes]) -> None:
         """Ingest one batch of lines (any order across events), then resolve what is due."""
@@ -110,6 +114,9 @@ class Auditor:
                 code, ts, eid, grp, pb, src, dest, sq, _ = line.split(b"\t", 8)
             except ValueError:
                 bad += 1
+                continue
+            if code == b"D":  # a process dropped records here: a gap in the trail, not a loss
+                self._trail_gap(line)
                 continue
             if not eid:
                 # a handling of another producer's message (no usable ce_id): keyed by where it sits,
@@ -283,9 +290,15 @@ class Auditor:
                 if not hk >= info[3]:  # some candidate group did not handle it
                     for grp, gsince in info[2]:
                         if gsince - grace <= ptime and grp not in handled:
+                            if self._trail_gaps and self._in_trail_gap(ptime):
+                                self.unjudged += 1
+                                continue
                             lost[(eid, grp)] = (pline, (failed or {}).get(grp, []))
             elif not handled:
-                undelivered[eid] = pline
+                if self._trail_gaps and self._in_trail_gap(ptime):
+                    self.unjudged += 1
+                else:
+                    undelivered[eid] = pline
             if flags & _NEEDS_LATE:
                 for grp, lines in handled.items():
                     first = lines if lines.__class__ is bytes else lines[0]
@@ -294,6 +307,33 @@ class Auditor:
                         late[(eid, grp)] = (first, ptime, pline)
         self.orphans += orphans
         self.foreign += foreign
+
+    def _in_trail_gap(self, ptime: int) -> bool:
+        """Whether an event published at ``ptime`` may have its handling (or its ack) among
+        records a process dropped: the gap's window, widened by one grace period before."""
+        grace = self.grace_ns
+        return any(t0 - grace <= ptime <= t1 for t0, t1, _, _ in self._trail_gaps)
+
+    def _trail_gap(self, line: bytes) -> None:
+        """A trail-gap marker: remember its window and withdraw the provisional LOST and
+        UNDELIVERED verdicts it makes unprovable."""
+        f = line.split(b"\t")
+        try:
+            t0 = int(f[1])
+            t1, count = int(f[4] or f[1]), int(f[7] or 0)
+        except (ValueError, IndexError):
+            self.invalid += 1
+            return
+        self._trail_gaps.append((t0, t1, f[5], count))
+        self._gaps_to_report.append((t0, t1, f[5], count))
+        for key, (pline, _) in list(self._lost.items()):
+            if self._in_trail_gap(int(pline.split(b"\t", 2)[1])):
+                del self._lost[key]
+                self.unjudged += 1
+        for eid, pline in list(self._undelivered.items()):
+            if self._in_trail_gap(int(pline.split(b"\t", 2)[1])):
+                del self._undelivered[eid]
+                self.unjudged += 1
 
     def _late_evidence(self, eid: bytes, grp: bytes, line: bytes, pb: bytes, t: int) -> None:
         """A handling of an already-resolved event: retract LOST/UNDELIVERED, judge lateness."""
@@ -331,6 +371,8 @@ class Auditor:
             del self._late[key]
         out = self._findings()
         self._lost, self._undelivered, self._late, self._dups = {}, {}, waiting, {}
+        self._gaps_to_report = []  # reported once; the windows stay while they can still cover an event
+        self._trail_gaps = [g for g in self._trail_gaps if g[1] + self.grace_ns > self.watermark]
         for tr in self._seqs.values():
             tr.gaps = []
         return out
@@ -352,6 +394,11 @@ class Auditor:
             h = handling_of(hline)
             out.append(from_line(Kind.LATE, hline, consumer_group=grp.decode(), published_ns=pub,
                                  latency_ms=(h.time_ns - pub) / 1e6, handlings=(h,), **producer_ids(producer)))
+        for t0, t1, src_raw, count in self._gaps_to_report:
+            out.append(Finding(Kind.GAP, None, source=src_raw.decode(errors="replace") or None, published_ns=t0,
+                               error=f"audit trail gap: {count} records dropped by this source between "
+                                     f"{t0} and {t1} ns (its local spool was full); events of that window "
+                                     "are not judged LOST"))
         for key, tr in self._seqs.items():
             src, _, dest = key.partition(b"\t")
             for lo, hi in tr.gaps:

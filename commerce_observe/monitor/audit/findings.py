@@ -20,7 +20,8 @@ class Kind(str, enum.Enum):
     UNDELIVERED = "UNDELIVERED"  # the send failed, or was never acknowledged
     DUPLICATE = "DUPLICATE"  # handled more than once by the same group
     LATE = "LATE"  # first handling came more than the SLA after publication
-    GAP = "GAP"  # sequence numbers of a (source, destination) with no producer record
+    GAP = "GAP"  # sequence numbers of a (source, destination) with no producer record, or a window of
+    # the trail a process could not record (its spool was full): its events are not judged LOST
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ class Summary:
     groups: Sequence[str] = field(default_factory=tuple)
     foreign: int = 0  # messages without an event id, audited by topic, partition and offset
     unidentified: int = 0  # records with neither an event id nor an offset: not auditable
+    unjudged: int = 0  # events whose evidence may be in a trail gap (a spool was full): not called LOST
 
     def as_dict(self, findings: Sequence[Finding]) -> dict[str, object]:
         counts = Counter(f.kind.value for f in findings)
@@ -37,6 +38,7 @@ class Summary:
             "watermark": _iso(self.watermark_ns), "grace_s": self.grace_s, "sla_s": self.sla_s,
             "groups": list(self.groups) or "all seen", "findings": {k.value: counts.get(k.value, 0) for k in Kind},
             "handled_without_event_id": self.foreign, "unidentified_records": self.unidentified,
+            "not_judged_in_trail_gaps": self.unjudged,
         }
 
 
@@ -81,6 +83,9 @@ def render_table(findings: Sequence[Finding], links: Links, summary: Summary, li
                      "audited by topic, partition and offset")
     if summary.unidentified:
         lines.append(f"{summary.unidentified} record(s) with neither an event id nor an offset: not audited")
+    if summary.unjudged:
+        lines.append(f"{summary.unjudged} event(s) not judged: their records may be in a gap of the trail "
+                     "(a spool was full; see the GAP findings)")
     if not findings:
         lines.append("nothing lost, duplicated, late or missing")
         return "\n".join(lines)

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     links = Links(args.zipkin_url or config.zipkin_ui, args.kibana_url or config.kibana_url)
     summary = Summary(auditor.records, auditor.invalid, auditor.orphans, auditor.pending_at_finish, auditor.peak_open,
                       auditor.watermark, args.grace, args.sla, [g for g, _ in args.group or ()],
-                      foreign=auditor.foreign, unidentified=auditor.unidentified)
+                      foreign=auditor.foreign, unidentified=auditor.unidentified, unjudged=auditor.unjudged)
     store_spec = args.store or config.event_store
     if store_spec and findings:
         try:
