@@ -71,7 +71,7 @@ def _nginx() -> str:
     return found
 
 
-def _es_port(timeout_s: float = 300.0) -> int:
+def _es_port(timeout_s: float = 1500.0) -> int:
     """The port of this test bed's Elasticsearch, once `up` recorded it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
