@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.export.record import SpanRecord
-from commerce_observe.agent.export.zipkin_encode import EndpointCache, encode_lean, encode_py_zipkin
+from commerce_observe.agent.export.zipkin_encode import EndpointCache, JsonText, encode_lean, encode_py_zipkin
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -57,7 +57,8 @@ class ZipkinExporter:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.gzip_body = gzip_body
-        self._encode = encode_lean if encoder == "lean" else encode_py_zipkin
+        self._lean = encoder == "lean"
+        self._text = JsonText()
         self._endpoints = EndpointCache()
         self._conn: http.client.HTTPConnection | None = None
         self._closing = threading.Event()
@@ -66,7 +67,9 @@ class ZipkinExporter:
 
     def encode(self, batch: Sequence[SpanRecord]) -> bytes:
         """The request body for ``batch`` (a JSON array of v2 spans)."""
-        return self._encode(batch, self._endpoints)
+        if self._lean:
+            return encode_lean(batch, self._endpoints, self._text)
+        return encode_py_zipkin(batch, self._endpoints)
 
     def export(self, batch: Sequence[SpanRecord]) -> bool:
         if not batch:

@@ -244,5 +244,80 @@ def to_json_dict(record: SpanRecord, endpoints: EndpointCache) -> dict[str, Any]
     return span
 
 
-def encode_lean(records: Sequence[SpanRecord], endpoints: EndpointCache) -> bytes:
-    return json.dumps([to_json_dict(r, endpoints) for r in records], separators=(",", ":")).encode("utf-8")
+_esc = json.encoder.encode_basestring_ascii  # C; what json.dumps writes
+_KIND_TEXT = {k: (f',"kind":"{v.value}"' if v.value is not None else "") for k, v in _KIND.items()}
+#: Tag names we set ourselves; a record whose attributes use one takes the dict path,
+#: where ours override theirs exactly as in :func:`tags`.
+_OUR_TAGS = frozenset({"otel.scope.name", "otel.status_code", "error"})
+
+
+class JsonText:
+    """Escaped JSON text of the strings that repeat from span to span (tag names,
+    endpoints): each is escaped once; bounded."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.keys: dict[str, str] = {}
+        self.endpoints: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._limit = limit
+
+    def key(self, key: str) -> str:
+        hit = self.keys.get(key)
+        if hit is None:
+            if len(self.keys) >= self._limit:
+                self.keys.clear()
+            hit = self.keys[key] = _esc(key) + ":"
+        return hit
+
+    def endpoint(self, value: dict[str, Any]) -> str:
+        ident = tuple(value.items())  # a few fields; by content, never by id (ids are reused)
+        hit = self.endpoints.get(ident)
+        if hit is None:
+            if len(self.endpoints) >= self._limit:
+                self.endpoints.clear()
+            hit = self.endpoints[ident] = json.dumps(value, separators=(",", ":"))
+        return hit
+
+
+def span_json(record: SpanRecord, endpoints: EndpointCache, text: JsonText) -> str:
+    """:func:`to_json_dict` written straight as JSON text: the same object, without
+    building dicts (about half the CPU, and no garbage for the collector)."""
+    attrs = record.attributes
+    if not _OUR_TAGS.isdisjoint(attrs):
+        return json.dumps(to_json_dict(record, endpoints), separators=(",", ":"))
+    start_us, duration_us = _times(record)
+    out = ['{"traceId":"', record.trace_id_hex, '","id":"', record.span_id_hex, '"']
+    if record.name:
+        out += (',"name":', _esc(record.name))
+    if record.parent_span_id is not None:
+        out += (',"parentId":"', format(record.parent_span_id, "016x"), '"')
+    out += (',"timestamp":', str(start_us), ',"duration":', str(duration_us), _KIND_TEXT.get(record.kind, ""),
+            ',"localEndpoint":', text.endpoint(endpoints.local_json(record.service_name)))
+    remote = endpoints.remote(record)
+    if remote is not None:
+        out += (',"remoteEndpoint":', text.endpoint(endpoints.as_json(remote)))
+    sep = ',"tags":{'
+    key = text.key
+    for k, v in attrs.items():
+        out += (sep, key(k), _esc(v if type(v) is str else tag_value(v)))
+        sep = ","
+    if record.scope_name:
+        out += (sep, '"otel.scope.name":', _esc(record.scope_name))
+        sep = ","
+    if record.error:
+        out += (sep, '"otel.status_code":"ERROR","error":', _esc(record.status_description or "ERROR"))
+        sep = ","
+    if sep == ",":
+        out.append("}")
+    if record.events:
+        sep = ',"annotations":['
+        for value, ts in annotation_texts(record.events):
+            out += (sep, '{"timestamp":', str(ts), ',"value":', _esc(value), "}")
+            sep = ","
+        out.append("]")
+    out.append("}")
+    return "".join(out)
+
+
+def encode_lean(records: Sequence[SpanRecord], endpoints: EndpointCache, text: JsonText | None = None) -> bytes:
+    text = text if text is not None else JsonText()
+    return ("[" + ",".join([span_json(r, endpoints, text) for r in records]) + "]").encode("utf-8")
