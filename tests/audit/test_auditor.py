@@ -237,3 +237,28 @@ def test_take_hands_out_a_late_finding_once_its_event_is_resolved_with_the_produ
     (f,) = a.take()
     assert (f.kind, f.event_id, f.order_id, round(f.latency_ms or 0)) == (Kind.LATE, "slow", "ord-9", 7000)
     assert a.take() == []
+
+
+def test_a_redelivery_after_the_grace_period_is_still_a_duplicate() -> None:
+    """A consumer killed before its commit is replaced after the group's session timeout
+    (45 s in librdkafka): its records come again long after the first handling, when the
+    event was resolved and evicted."""
+    e = Ev("again", seq=1, order_id="ord-5")
+    first = [e.published(), e.acked(), e.handled("billing", 0.02, span="a" * 16)]
+    ticks = [line for i in range(2, 9) for line in Ev(f"t{i}", seq=i, at=i * 10.0).ok("billing")]
+
+    def streamed(lines: list[bytes], **kw: float) -> list[Finding]:
+        a = Auditor(grace_s=30.0, sla_s=5.0, **kw)  # type: ignore[arg-type]
+        for line in lines:  # one batch per line: resolution runs as the stream goes
+            a.feed([line])
+        return a.finish(a.watermark + END)
+
+    redelivered = e.handled("billing", 45.0, span="b" * 16)
+    findings = streamed(first + ticks[:12] + [redelivered, redelivered] + ticks[12:])  # a replay counts once
+    assert [(f.kind, f.event_id, f.order_id, [h.span_id for h in f.handlings]) for f in findings] == \
+        [(Kind.DUPLICATE, "again", "ord-5", ["a" * 16, "b" * 16])]
+    # remembered for one more grace period by default; redelivery_s (--redelivery) says how long:
+    # once forgotten, a handling that late is only seen as LATE (what every redelivery was before)
+    late_one = e.handled("billing", 75.0, span="c" * 16)
+    assert [f.kind for f in streamed(first + ticks + [late_one], redelivery_s=10.0)] == [Kind.LATE]
+    assert [f.kind for f in streamed(first + ticks[:12] + [redelivered] + ticks[12:], redelivery_s=0)] == [Kind.LATE]

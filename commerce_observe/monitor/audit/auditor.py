@@ -19,6 +19,7 @@ records (an at-least-once sink or a spool replay repeats some) count once.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -62,9 +63,12 @@ class Auditor:
     group handled it once, nothing new to learn about who reads the destination).
     """
 
-    def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None) -> None:
+    def __init__(self, *, grace_s: float = 30.0, sla_s: float = 5.0, groups: Mapping[str, Iterable[str]] | None = None,
+                 redelivery_s: float | None = None) -> None:
         self.grace_ns = int(grace_s * 1e9)
         self.sla_ns = int(sla_s * 1e9)
+        # how long a resolved event's handlings are kept to recognise a redelivery (default: one more grace period)
+        self.redelivery_ns = self.grace_ns if redelivery_s is None else int(redelivery_s * 1e9)
         self._selected: dict[bytes, frozenset[bytes]] | None = None
         if groups is not None:
             self._selected = {g.encode(): frozenset(d.encode() for d in dests) for g, dests in groups.items()}
@@ -78,6 +82,10 @@ class Auditor:
         self._since: dict[bytes, dict[bytes, int]] = {}  # destination -> group -> earliest publication handled
         self._dest: dict[bytes, DestInfo] = {}  # derived from _since and the selection, rebuilt when they change
         self._seqs: dict[bytes, SeqTrack] = {}  # b"source\tdestination" -> tracker
+        # resolved events that were handled (id -> state), kept for redelivery_ns: a group handling one again then
+        # (a consumer that died before its commit is replaced only after the group's session timeout) is a DUPLICATE
+        self._done: dict[bytes, list[Any]] = {}
+        self._done_batches: deque[tuple[int, list[bytes]]] = deque()  # (horizon when resolved, ids)
         self.watermark = 0
         # provisional findings, as raw lines, built into Finding objects by finish()
         self._lost: dict[tuple[bytes, bytes], tuple[bytes, list[bytes]]] = {}
@@ -106,6 +114,7 @@ class Auditor:
         op_append, id_append = self._opened.append, self._opened_ids.append
         sla, wm = self.sla_ns, self.watermark
         seqs, lost, late, since, undelivered = self._seqs, self._lost, self._late, self._since, self._undelivered
+        done = self._done
         _int, intern = int, self._names.setdefault
         bad = anon = 0
         for line in lines:
@@ -138,6 +147,10 @@ class Auditor:
                 if s is None:
                     if (eid, grp) in lost or eid in undelivered:
                         self._late_evidence(eid, grp, line, pb, t)
+                        continue
+                    r = done.get(eid) if done else None
+                    if r is not None and grp in r[2]:
+                        self._redelivered(r, eid, grp, line)
                         continue
                     s = events[eid] = [None, 0, {grp: line}, None, 0, intern(dest, dest), b"", b""]
                     op_append(wm)
@@ -231,7 +244,13 @@ class Auditor:
                 del self._opened_ids[:end]
                 end = 0
             self._head = end
-            self._resolve(due)
+            self._resolve(due, horizon)
+        batches = self._done_batches
+        if batches and batches[0][0] <= horizon - self.redelivery_ns:
+            forget, cut = self._done.pop, horizon - self.redelivery_ns
+            while batches and batches[0][0] <= cut:
+                for eid in batches.popleft()[1]:
+                    forget(eid, None)
         for tr in self._seqs.values():
             tr.resolve(horizon)
 
@@ -252,17 +271,21 @@ class Auditor:
             known[grp] = pub
             self._dest.pop(dest, None)
 
-    def _resolve(self, due: list[bytes]) -> None:
+    def _resolve(self, due: list[bytes], horizon: int) -> None:
         """Resolve the events ``due`` (in deadline order) into provisional findings and evict them."""
         pop, sel, grace, sla = self._events.pop, self._selected, self.grace_ns, self.sla_ns
         info_of, learn = self._dest.get, self._learn_since
         dups, lost, undelivered, late = self._dups, self._lost, self._undelivered, self._late
         orphans = foreign = 0
+        done, kept, remember = self._done, [], self.redelivery_ns > 0
         for eid in due:
             s = pop(eid, None)
             if s is None:
                 continue
             pline, flags, handled, failed, ptime, dest, _, _ = s
+            if handled and remember:
+                done[eid] = s
+                kept.append(eid)
             if flags & _REPEAT:
                 for grp, lines in handled.items():
                     if lines.__class__ is list and (sel is None or grp in sel):
@@ -307,6 +330,25 @@ class Auditor:
                         late[(eid, grp)] = (first, ptime, pline)
         self.orphans += orphans
         self.foreign += foreign
+        if kept:
+            self._done_batches.append((horizon, kept))
+
+    def _redelivered(self, s: list[Any], eid: bytes, grp: bytes, line: bytes) -> None:
+        """Another handling, by a group that had handled it, of an event already resolved: a DUPLICATE
+        (with every handling so far), unless it is a replay of a record already counted."""
+        handled = s[2]
+        g = handled[grp]
+        if g.__class__ is bytes:
+            if g == line:
+                return
+            lines = handled[grp] = [g, line]
+        elif line in g:
+            return
+        else:
+            g.append(line)
+            lines = g
+        if self._selected is None or grp in self._selected:
+            self._dups[(eid, grp)] = (lines, s[0])
 
     def _in_trail_gap(self, ptime: int) -> bool:
         """Whether an event published at ``ptime`` may have its handling (or its ack) among

@@ -70,6 +70,9 @@ def register(subparsers: Any) -> None:
                    help="consumer group to check (repeatable; default: every group seen, on the topics it consumes)")
     p.add_argument("--grace", type=duration, default=30.0, help="time an event has to be handled before it is LOST (default 30s)")
     p.add_argument("--sla", type=duration, default=5.0, help="publication-to-handled limit for LATE (default 5s)")
+    p.add_argument("--redelivery", type=duration, default=None, metavar="DURATION",
+                   help="how long after its grace period a handled event is remembered, so that a group handling it "
+                        "again (a consumer replaced after its session timed out) is a DUPLICATE (default: the grace)")
     p.add_argument("--as-of", choices=("now", "data", "all"), default="now",
                    help="judge events published before: now minus grace (default); the newest record minus grace; "
                         "or all of them (the input is complete: the system was drained)")
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give exactly one input: --bootstrap, --sqlite, --spool or --file")
     config = load_config()
     groups = dict(args.group) if args.group else None
-    auditor = Auditor(grace_s=args.grace, sla_s=args.sla, groups=groups)
+    auditor = Auditor(grace_s=args.grace, sla_s=args.sla, groups=groups, redelivery_s=args.redelivery)
     gc_was = gc.isenabled()
     gc.disable()  # the auditor's state holds no reference cycles; the cycle collector only costs time
     try:
