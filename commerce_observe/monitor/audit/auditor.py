@@ -4,7 +4,10 @@ Why streaming: a deploy gate reads days of audit history, but an event can only 
 wrong within its grace period (it is handled by then, or it is lost). So state is
 kept per *open* event only; once the watermark (the newest record time seen, i.e.
 stream time) passes an event's deadline (first seen + grace) it is resolved into
-findings and evicted. Memory follows the grace window, not the history.
+findings and evicted. Memory follows the grace window, not the history. One
+exception, bounded the same way: a redelivery (a consumer that died before its
+commit is replaced only after its group's session timeout) can come after the
+event was resolved, so a handled event's state is kept ``redelivery_s`` longer.
 
 Why raw lines: the hot loop splits each line only up to the fields it needs and
 keeps the bytes; everything else (type, order id, trace id) is decoded only for
