@@ -1,8 +1,9 @@
 """The products that listen to the hub, attached from settings.
 
 Integrations only report facts; here the runtime decides, from the configuration,
-which listeners hear them: the audit trail (started by the first message fact, so
-a service without messaging gets no audit file), event shipping to the monitoring
+which listeners hear them: the audit trail (from the start of the process; its sink
+is created when it is chosen, so a service without messaging gets no audit file),
+event shipping to the monitoring
 store or the Kafka events topic, and live commerce metrics on a Prometheus
 endpoint. Each returns a detach callable; the runtime calls them at shutdown.
 """
@@ -13,49 +14,29 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from commerce_observe.agent.messaging.clusters import kafka_bootstrap
-from commerce_observe.agent.messaging.facts import MessageFact
-from commerce_observe.agent.messaging.semconv import KAFKA
-
 if TYPE_CHECKING:
-    from commerce_observe.agent.audit.wiring import Attachment
     from commerce_observe.agent.runtime import Runtime
 
 Detach = Callable[[], None]
 
 
-def audit_on_first_message(runtime: Runtime) -> Detach | None:
+def audit_trail(runtime: Runtime) -> Detach | None:
+    """The audit trail, from the start of the process: a consumer that dies within a
+    second of starting still leaves its records, and the spool of earlier processes
+    is replayed. With sink ``auto`` the sink itself is chosen by the first message."""
     if runtime.config.audit_sink == "none":
         return None
-    lock = threading.Lock()
-    state: dict[str, Attachment] = {}
+    from commerce_observe.agent.audit import attach
 
-    def first(fact: MessageFact) -> None:
-        with lock:
-            if "detach" in state:
-                return
-            from commerce_observe.agent.audit import attach
-
-            unsubscribe()
-            bootstrap = runtime.config.audit_bootstrap
-            if bootstrap is None and fact.system == KAFKA:  # the audit topic lives where the events do
-                bootstrap = kafka_bootstrap()
-            attachment = attach(runtime, bootstrap=bootstrap)
-            state["detach"] = attachment
-            if attachment.writer is not None:
-                attachment.writer.on_fact(fact)
-                runtime.flushers.append(attachment.writer.flush)
-
-    unsubscribe = runtime.hub.subscribe(MessageFact, first)
+    attachment = attach(runtime)
+    writer = attachment.writer
+    if writer is not None:
+        runtime.flushers.append(writer.flush)
 
     def detach() -> None:
-        with lock:
-            unsubscribe()
-            attachment = state.pop("detach", None)
-            if attachment is not None:
-                if attachment.writer is not None:  # bound methods of one writer compare equal
-                    runtime.flushers.remove(attachment.writer.flush)
-                attachment()
+        if writer is not None and writer.flush in runtime.flushers:  # bound methods of one writer compare equal
+            runtime.flushers.remove(writer.flush)
+        attachment()
 
     return detach
 
@@ -129,5 +110,5 @@ def live_metrics(runtime: Runtime) -> Detach | None:
 
 def attach_all(runtime: Runtime) -> list[Detach]:
     """Attach every listener the settings ask for; returns their detach callables."""
-    found = (audit_on_first_message(runtime), event_shipping(runtime), live_metrics(runtime))
+    found = (audit_trail(runtime), event_shipping(runtime), live_metrics(runtime))
     return [d for d in found if d is not None]

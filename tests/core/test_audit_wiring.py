@@ -1,9 +1,11 @@
-"""install() starts the audit trail on the first message fact, and only then."""
+"""install() starts the audit trail at once; the sink is created when it has something to write."""
 
 import time
 from pathlib import Path
 
+from commerce_observe.agent.audit.record import encode
 from commerce_observe.agent.audit.sinks import read_sqlite
+from commerce_observe.agent.audit.spool import Spool
 from commerce_observe.agent.hub import hub
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.testing import capture
@@ -14,10 +16,30 @@ def _fact(event_id: str) -> MessageFact:
                        "a" * 32, "b" * 16, time.time_ns())
 
 
-def test_no_message_no_audit_files(tmp_path: Path) -> None:
+def test_no_message_no_audit_file(tmp_path: Path) -> None:
+    """The trail runs from install (its journal waits in the spool folder); the sink's
+    file only appears once there is something to write."""
     with capture(audit_sink="sqlite", audit_path=str(tmp_path / "a.sqlite"), spool_dir=str(tmp_path / "spool")):
         pass
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["spool"]
+    assert [p.name for p in (tmp_path / "spool").iterdir() if p.name != ".lock"] == []
+
+
+def test_spools_of_earlier_and_dead_processes_are_replayed_at_start(tmp_path: Path) -> None:
+    """No message at all in this process: what an earlier process left in the shared
+    folder, and a dead one in its ``pid-*`` folder, reach the sink anyway."""
+    spool_dir, db = tmp_path / "spool", tmp_path / "a.sqlite"
+    earlier = Spool(str(spool_dir))
+    earlier.append_line(encode(_fact("from-earlier")))
+    earlier.close()
+    dead = Spool(str(spool_dir / "pid-999999"))
+    dead.append([encode(_fact("from-dead-1")), encode(_fact("from-dead-2"))])
+    dead.close()
+    with capture(audit_sink="sqlite", audit_path=str(db), spool_dir=str(spool_dir)) as cap:
+        assert cap.runtime.flush(10_000)
+        ids = sorted(line.split(b"\t")[2].decode() for batch in read_sqlite(str(db)) for line in batch)
+        assert ids == ["from-dead-1", "from-dead-2", "from-earlier"]
+    assert not (spool_dir / "pid-999999").exists()
 
 
 def test_first_message_starts_the_trail_and_every_fact_is_written(tmp_path: Path) -> None:

@@ -117,13 +117,17 @@ def test_consume_generator_span_per_message_handled_on_next_request_and_cancel(
         seen.append((body, _handled(obs), _current_span_id()))
         with tracer.start_as_current_span(f"handle {body.decode()}"):
             pass
-        channel.basic_ack(method.delivery_tag)
         if len(seen) == 3:
-            break
+            last_tag = method.delivery_tag
+            break  # the last one is not acked in the loop: only cancel() settles it
+        channel.basic_ack(method.delivery_tag)
+        assert _handled(obs) == len(seen), "an ack is the application's word: the message is handled"
     assert _current_span_id() == 0, "the message's span stayed current after the loop"
     assert _handled(obs) == 2, "the last message was settled before the application was done with it"
     channel.cancel()
     assert _handled(obs) == 3, "cancel() did not settle the last message"
+    channel.basic_ack(last_tag)
+    assert _handled(obs) == 3, "an ack of a settled message reported it again"
     connection.close()
 
     assert [(body, handled) for body, handled, _ in seen] == [(b"1", 0), (b"2", 1), (b"3", 2)]

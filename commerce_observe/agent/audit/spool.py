@@ -1,29 +1,41 @@
-"""Local disk spool: audit lines wait here while the sink is unreachable.
+"""Local disk spool: the journal of consumer records, and audit lines waiting for the sink.
 
-Append-only segment files (``seg-000000000001.log``), one ``write`` per batch
-followed by ``fsync`` (fsync policy: per batch, so a batch the writer has spooled
-survives even an OS crash; the spool is only used while the sink is down, so its
-cost does not touch the normal path). Replay sends segments oldest first, in
-order, and records its progress in a ``cursor`` file replaced atomically after
+Append-only segment files (``seg-000000000001-<random>.log``: in order, and never
+a name used before). Two kinds of writes land
+there, in the same segments:
+
+* the **journal**: each HANDLED / HANDLE_FAILED line is appended by the thread that
+  reported it, one ``write`` per line, as it happens (:meth:`append_line`). A line
+  written is in the kernel's page cache, so it survives the process being killed
+  (``kill -9``); it survives an OS crash once fsynced. The fsync is grouped:
+  :meth:`sync` runs once per commit or ack (the writer's barrier), and
+  :meth:`rotate` fsyncs the segment it closes; never once per line;
+* batches the writer could not deliver while the sink is down (:meth:`append`).
+
+The writer ships closed segments to the sink (:meth:`rotate` then :meth:`replay`),
+oldest first, recording progress in a ``cursor`` file replaced atomically after
 each batch; a crash during replay therefore re-sends at most one batch, and the
 auditor counts byte-identical records once.
 
 Bounded (``max_bytes``, ``COMMERCE_OBSERVE_SPOOL_MAX_BYTES``, default 256 MiB): a
-batch that does not fit is dropped and counted (``audit.spool_dropped``), and the
-window it covered is written to the small ``gap`` file as a trail-gap marker line
-(``record.trail_gap_line``: first and last dropped time, how many). Replay sends that
-line after the segments, so ``commerce-observe audit`` reports an explicit GAP in the
-trail for that window instead of calling its events LOST.
+batch (or journal line) that does not fit is dropped and counted
+(``audit.spool_dropped``), and the window it covered is written to the small ``gap``
+file as a trail-gap marker line (``record.trail_gap_line``: first and last dropped
+time, how many). Replay sends that line after the segments, so ``commerce-observe
+audit`` reports an explicit GAP in the trail for that window instead of calling its
+events LOST.
 
 A torn final line (no newline) is ignored on replay; a structurally invalid line
 is skipped and counted. An exclusive ``flock`` on ``.lock`` keeps two live
-processes from sharing one spool directory.
+processes from sharing one spool directory; a directory whose lock can be taken
+belongs to no live process and its segments can be adopted (:meth:`adopt`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator, Sequence
 
 from commerce_observe._internal.selfstats import stats
@@ -56,11 +68,18 @@ class Spool:
         except OSError:
             os.close(self._lock_fd)
             raise SpoolBusy(directory) from None
+        #: Serialises appends (from any thread), rotation and fsync of the open segment.
+        self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
+        self._dirty = False  # the open segment holds lines not yet fsynced
         self._cursor_path = os.path.join(directory, "cursor")
         self._gap_path = os.path.join(directory, "gap")
         self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self.segments())
+        #: Lines appended so far, and how many of the first ones are durable (fsynced,
+        #: or closed into a segment that was fsynced): the writer's durability marks.
+        self.appended = 0
+        self.durable = 0
 
     def segments(self) -> list[str]:
         return sorted(n for n in os.listdir(self.directory) if n.startswith("seg-") and n.endswith(".log"))
@@ -68,18 +87,20 @@ class Spool:
     def __bool__(self) -> bool:
         return bool(self.segments()) or os.path.exists(self._gap_path)
 
-    def _open_segment(self) -> int:
+    def _next_name(self) -> str:
+        """A new segment's name: after every existing one, and never a name used before
+        (a ``cursor`` left by a process killed mid-replay must not match a new segment)."""
         segs = self.segments()
-        index = int(segs[-1][4:-4]) + 1 if segs else 1
-        path = os.path.join(self.directory, f"seg-{index:012d}.log")
+        index = int(segs[-1][4:16]) + 1 if segs else 1
+        return f"seg-{index:012d}-{os.urandom(4).hex()}.log"
+
+    def _open_segment(self) -> int:
+        path = os.path.join(self.directory, self._next_name())
         self._size = 0
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    def append(self, lines: Sequence[bytes]) -> None:
-        """Spool one batch: a single write of whole lines, then fsync."""
-        if not lines:
-            return
-        data = b"\n".join(lines) + b"\n"
+    def _write(self, data: bytes, lines: Sequence[bytes]) -> None:
+        """Append ``data`` (``lines``, joined); the caller holds ``_lock``. No room: dropped."""
         if self._bytes + len(data) > self.max_bytes:
             self._drop(lines)
             return
@@ -87,10 +108,10 @@ class Spool:
             self._close_segment()
             self._fd = self._open_segment()
         os.write(self._fd, data)
-        if self.fsync:
-            os.fsync(self._fd)
         self._size += len(data)
         self._bytes += len(data)
+        self._dirty = True
+        self.appended += len(lines)
 
     def _drop(self, lines: Sequence[bytes]) -> None:
         """No room: count the lines and widen the trail-gap marker (kept in ``gap``,
@@ -119,10 +140,48 @@ class Spool:
             return None
         return line if is_valid(line) else None
 
+    def append_line(self, line: bytes) -> None:
+        """Journal one line now (a single ``write``; fsynced later, by :meth:`sync` or :meth:`rotate`)."""
+        with self._lock:
+            self._write(line + b"\n", (line,))
+
+    def append(self, lines: Sequence[bytes], *, sync: bool = True) -> None:
+        """Spool one batch: a single write of whole lines, then fsync unless ``sync`` is False."""
+        if not lines:
+            return
+        with self._lock:
+            self._write(b"\n".join(lines) + b"\n", lines)
+            if sync:
+                self._sync_locked()
+
+    def sync(self) -> None:
+        """Make every line appended so far durable (one fsync, only if needed)."""
+        with self._lock:
+            self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        if self._dirty and self._fd is not None and self.fsync:
+            os.fsync(self._fd)
+        self._dirty = False
+        self.durable = self.appended
+
+    @property
+    def pending(self) -> bool:
+        """Lines appended that are not in a closed segment yet (the open one has data)."""
+        return self._size > 0
+
+    def rotate(self) -> None:
+        """Close the open segment (fsynced first), so that :meth:`replay` may ship it;
+        new lines go to a new segment."""
+        with self._lock:
+            self._sync_locked()
+            self._close_segment()
+
     def _close_segment(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            self._size = 0
 
     def _read_cursor(self) -> tuple[str, int]:
         try:
@@ -155,14 +214,19 @@ class Spool:
             yield good, pos
 
     def replay(self, sink: Sink, batch: int = 1000) -> int:
-        """Send everything spooled to ``sink``, oldest first; returns lines sent.
+        """Send every *closed* segment to ``sink``, oldest first; returns lines sent.
 
-        Stops by raising the sink's :class:`SinkUnavailable` when it fails again;
-        what was sent so far is not sent again (the cursor moved past it).
+        The open segment is closed first (:meth:`rotate`), so everything appended
+        before the call is sent. Stops by raising the sink's :class:`SinkUnavailable`
+        when it fails again; what was sent so far is not sent again (the cursor
+        moved past it).
         """
         sent = 0
-        self._close_segment()  # new appends go to a fresh segment after the ones we drain
-        for name in self.segments():
+        with self._lock:  # close and list at once: an append from here opens a newer segment
+            self._sync_locked()
+            self._close_segment()
+            names = self.segments()
+        for name in names:
             cur_name, offset = self._read_cursor()
             start = offset if cur_name == name else 0
             for lines, pos in self._batches(name, start, batch):
@@ -170,17 +234,44 @@ class Spool:
                     sink.write(lines)
                     sent += len(lines)
                 self._write_cursor(name, pos)
-            self._bytes -= os.path.getsize(os.path.join(self.directory, name))
-            os.remove(os.path.join(self.directory, name))
+            path = os.path.join(self.directory, name)
+            size = os.path.getsize(path)
+            os.remove(path)
+            with self._lock:
+                self._bytes = max(0, self._bytes - size)
         if os.path.exists(self._cursor_path):
             os.remove(self._cursor_path)
-        gap = self._read_gap()
+        with self._lock:
+            gap = self._read_gap()
         if gap is not None:  # after the records it explains, and only once the sink took them
             sink.write([gap])
             sent += 1
-            os.remove(self._gap_path)
-        self._bytes = max(0, self._bytes)
+            with self._lock:
+                if self._read_gap() == gap:  # not widened meanwhile
+                    os.remove(self._gap_path)
         return sent
+
+    def adopt(self, other: Spool) -> int:
+        """Take over the segments of a spool no live process holds (a dead process's
+        ``pid-*`` folder): they are moved in as the newest closed segments, and
+        replayed with ours. Lines its replay had already sent are sent again (its
+        cursor is dropped): the auditor counts identical records once. Returns the
+        number of segments moved."""
+        moved = 0
+        with self._lock:
+            self._close_segment()
+            for name in other.segments():
+                target = os.path.join(self.directory, self._next_name())
+                os.replace(os.path.join(other.directory, name), target)
+                self._bytes += os.path.getsize(target)
+                moved += 1
+            gap = other._read_gap()
+            if gap is not None:  # its trail-gap marker travels as a line of its own segment
+                with open(os.path.join(self.directory, self._next_name()), "wb") as fh:
+                    fh.write(gap + b"\n")
+                os.remove(other._gap_path)
+                moved += 1
+        return moved
 
     def read_all(self) -> Iterator[list[bytes]]:
         """Every spooled line not yet replayed (the CLI and tests read spools directly)."""
@@ -193,7 +284,21 @@ class Spool:
             yield [gap]
 
     def close(self) -> None:
-        self._close_segment()
+        with self._lock:
+            self._sync_locked()
+            self._close_segment()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+
+    def remove(self) -> None:
+        """Delete this (emptied, closed) spool's folder: an adopted ``pid-*`` one."""
+        for name in os.listdir(self.directory):
+            try:
+                os.remove(os.path.join(self.directory, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.directory)
+        except OSError:
+            pass

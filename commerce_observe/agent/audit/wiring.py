@@ -1,22 +1,32 @@
 """Wiring the audit trail into an installed runtime: ``attach(runtime) -> detach``.
 
-The runtime calls this once; the trail is then only a hub listener (the Kafka and
-RabbitMQ wrappers do not know it exists) plus one background thread. ``detach``
-unsubscribes first, so no fact arrives while the writer drains and closes.
+The runtime calls this once, at install; the trail is then only hub listeners (the
+Kafka and RabbitMQ wrappers do not know it exists: they report message facts and
+checkpoints) plus one background thread. ``detach`` unsubscribes first, so no fact
+arrives while the writer drains and closes.
+
+The journal starts at once; the sink may be chosen later (:class:`SinkChosenLater`:
+with ``auto``, by the first message), records waiting in the spool meanwhile. A
+spool left by an earlier process of this service is replayed: the shared folder by
+whoever locks it next, and the ``pid-*`` folders of dead processes (their lock is
+free) are adopted at start.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from commerce_observe._internal.selfstats import logger, stats
-from commerce_observe.agent.audit.sinks import Sink, SqliteSink
+from commerce_observe.agent.audit.sinks import Sink, SinkUnavailable, SqliteSink
 from commerce_observe.agent.audit.spool import Spool, SpoolBusy
 from commerce_observe.agent.audit.writer import AuditWriter
-from commerce_observe.agent.messaging.facts import MessageFact
+from commerce_observe.agent.messaging.clusters import kafka_bootstrap
+from commerce_observe.agent.messaging.facts import Checkpoint, MessageFact
+from commerce_observe.agent.messaging.semconv import KAFKA
 
 
 def _noop() -> None:
@@ -45,12 +55,81 @@ def choose_sink(config: Any, bootstrap: str | None) -> Sink | None:
     return SqliteSink(config.audit_path)
 
 
+class SinkChosenLater:
+    """The configured sink, once it can be chosen: ``auto`` (or ``kafka`` with no
+    bootstrap setting) waits for the first message to know the Kafka cluster (or that
+    there is none). Until :attr:`ready`, the writer keeps everything in the spool."""
+
+    def __init__(self, config: Any, bootstrap: str | None) -> None:
+        self.config = config
+        self.bootstrap = bootstrap or config.audit_bootstrap
+        self.topic: str | None = config.audit_topic if config.audit_sink in ("auto", "kafka") else None
+        self.system: str | None = None  # of the first message fact
+        self.sink: Sink | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.sink.name if self.sink is not None else str(self.config.audit_sink)
+
+    def note(self, fact: MessageFact) -> None:
+        if self.system is None:
+            self.system = fact.system
+
+    def ready(self) -> bool:
+        """Choose the sink if it can be chosen now; True once it is."""
+        if self.sink is not None:
+            return True
+        with self._lock:
+            kind = self.config.audit_sink
+            if self.sink is None and (kind == "sqlite" or self.bootstrap or self.system is not None):
+                bootstrap = self.bootstrap or (kafka_bootstrap() if self.system == KAFKA else None)
+                self.sink = choose_sink(self.config, bootstrap)
+                if self.sink is not None and getattr(self.sink, "topic", None) is None:
+                    self.topic = None
+        return self.sink is not None
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        if not self.ready() or self.sink is None:
+            raise SinkUnavailable("audit sink not chosen yet", lines)
+        self.sink.write(lines)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
 def open_spool(directory: str, **options: Any) -> Spool:
-    """This process's spool: the shared directory, or a per-process one when it is taken."""
+    """This process's spool: the shared directory, or a per-process one when it is
+    taken; the ``pid-*`` folders of dead processes are adopted into it."""
     try:
-        return Spool(directory, **options)
+        spool = Spool(directory, **options)
     except SpoolBusy:
-        return Spool(os.path.join(directory, f"pid-{os.getpid()}"), **options)
+        spool = Spool(os.path.join(directory, f"pid-{os.getpid()}"), **options)
+    _adopt_dead(spool, directory)
+    return spool
+
+
+def _adopt_dead(spool: Spool, root: str) -> None:
+    try:
+        names = [n for n in os.listdir(root) if n.startswith("pid-")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        if os.path.abspath(path) == os.path.abspath(spool.directory) or not os.path.isdir(path):
+            continue
+        try:
+            other = Spool(path)
+        except (SpoolBusy, OSError):
+            continue  # a live process's
+        try:
+            moved = spool.adopt(other)
+            if moved:
+                stats.incr("audit.spool_adopted", moved)
+        finally:
+            other.close()
+            other.remove()
 
 
 class Attachment:
@@ -75,15 +154,30 @@ def attach(runtime: Any, *, bootstrap: str | None = None, sink: Sink | None = No
     keyword arguments go to :class:`AuditWriter`. Returns the detach function.
     """
     config = runtime.config
-    chosen = sink if sink is not None else choose_sink(config, bootstrap)
-    if chosen is None:
+    if sink is None and config.audit_sink == "none":
         return Attachment(None, _noop)
     writer_options.setdefault("masker", getattr(runtime, "masker", None))
+    later = SinkChosenLater(config, bootstrap) if sink is None else None
+    chosen: Sink = sink if sink is not None else later  # type: ignore[assignment]
     spool = open_spool(config.spool_dir, max_bytes=config.spool_max_bytes, source=config.service_name)
     writer = AuditWriter(chosen, spool, **writer_options).start()
-    unsubscribe = runtime.hub.subscribe(MessageFact, writer.on_fact)
+    hub = runtime.hub
+    unsubscribers = [hub.subscribe(MessageFact, writer.on_fact), hub.subscribe(Checkpoint, writer.on_checkpoint)]
+    if later is not None and not later.ready():
+        def first(fact: MessageFact) -> None:  # tells the sink which system; then no longer listens
+            later.note(fact)
+            unsubscribe_first()
+            writer.wake()
+
+        unsubscribe_first = hub.subscribe(MessageFact, first)
+        unsubscribers.append(unsubscribe_first)
+
+    def unsubscribe() -> None:
+        for undo in unsubscribers:
+            undo()
+
     runtime_dest = getattr(runtime, "destinations", None)
-    if isinstance(runtime_dest, list):
+    if isinstance(runtime_dest, list) and (later is None or later.sink is not None):  # else named once chosen
         runtime_dest.append(f"audit records to {chosen.name}")
     logger.debug("audit trail attached: sink %s, spool %s", chosen.name, writer.spool.directory if writer.spool else None)
     return Attachment(writer, unsubscribe)

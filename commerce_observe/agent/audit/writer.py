@@ -1,17 +1,29 @@
-"""The audit writer: a hub listener that never blocks, and a background batcher.
+"""The audit writer: a hub listener that never waits long, and a background shipper.
 
-On the application thread, :meth:`AuditWriter.on_fact` only appends the fact to a
-bounded deque (a full queue drops the fact and counts ``audit.dropped``); encoding,
-batching and I/O happen on one daemon thread. That thread sends a batch when
-``batch_size`` facts are waiting or ``flush_interval_s`` has passed. When the sink
-fails, the batch goes to the disk spool and so does everything after it (order is
-kept), until a retry every ``retry_interval_s`` replays the spool successfully.
+Two paths, by who can be killed at the worst moment:
 
-Crash-loss bound: a ``kill -9`` loses what is in memory - at most ``max_queue``
-queued facts plus the one batch (``batch_size``) being written - and, in time,
-at most what was emitted during the last ``flush_interval_s`` plus one write when
-the queue is not full. Everything the sink acknowledged or the spool fsynced
-survives. ``tests/audit/test_crash_bound.py`` kills a writing child to check it.
+* **Consumer records** (HANDLED, HANDLE_FAILED) are journaled at once by the thread
+  that reported them: encoded and appended to the spool with one ``write`` (about
+  2 µs). From then on a ``kill -9`` cannot lose them (they are in the kernel's page
+  cache); an fsync makes them survive an OS crash too, and it is *grouped*: once per
+  commit or ack (:meth:`AuditWriter.barrier`), and once per shipping round.
+* **Producer records** (PUBLISHED, ACKED, SEND_FAILED) are appended to a bounded
+  deque (a full queue drops the fact and counts ``audit.dropped``) and written by the
+  background thread every ``flush_interval_s`` or ``batch_size`` facts, so a send
+  pays no system call. Bound: a producer killed loses at most the records of its
+  last ``flush_interval_s`` plus one write; ``flush()`` of the Kafka clients and
+  process exit are barriers.
+
+The background thread ships the journal to the sink every round (closed spool
+segments, oldest first) and writes queued batches to the sink; when the sink fails,
+batches go to the spool and everything waits there until a retry every
+``retry_interval_s`` replays it.
+
+:meth:`barrier` ("about to commit or ack"): moves the queued producer facts into the
+journal and fsyncs it, once, on the calling thread. Bounded: it waits at most
+``barrier_timeout_s`` for a batch the background thread is writing; if the spool
+cannot be written it counts ``audit.barrier_failed`` and returns, and the commit
+proceeds.
 """
 
 from __future__ import annotations
@@ -20,14 +32,22 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.audit.record import encode_batch
 from commerce_observe.agent.audit.sinks import Sink, SinkUnavailable
 from commerce_observe.agent.audit.spool import Spool
-from commerce_observe.agent.messaging.facts import MessageFact
-from commerce_observe.agent.privacy.records import TextMasker, mask_facts
+from commerce_observe.agent.messaging.facts import Checkpoint, MessageFact, Stage
+from commerce_observe.agent.privacy.records import TextMasker, mask_fact, mask_facts
+
+_JOURNALED = frozenset((Stage.HANDLED, Stage.HANDLE_FAILED))
+
+
+def _identified(fact: MessageFact) -> bool:
+    """A record the auditor can key (by event id, or by topic, partition and offset)."""
+    return bool(fact.event_id) or fact.offset is not None
 
 
 class AuditWriter:
@@ -38,51 +58,58 @@ class AuditWriter:
         *,
         max_queue: int = 100_000,
         batch_size: int = 500,
-        flush_interval_s: float = 0.5,
+        flush_interval_s: float = 0.2,
         retry_interval_s: float = 2.0,
         masker: TextMasker | None = None,
+        barrier_timeout_s: float = 5.0,
     ) -> None:
         self.sink = sink
-        #: Facts are masked on the writer thread, just before encoding (privacy.records).
+        #: Facts are masked just before encoding (privacy.records): on the writer thread,
+        #: or for a journaled consumer record on the thread that reported it.
         self.masker = masker
         self.spool = spool
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.retry_interval_s = retry_interval_s
+        self.barrier_timeout_s = barrier_timeout_s
         self._queue: deque[MessageFact] = deque()
         self._wake = threading.Event()
         self._idle = threading.Event()
+        #: Held while facts are out of the queue and not yet in the sink or the spool.
+        self._moving = threading.Lock()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._sink_down = False
         self._spool_pending = bool(spool)  # left over from an earlier run: replay it first
         self._next_retry = 0.0
-        # A topic sink's own topic: facts about it are dropped on the writer thread, so
-        # the audit topic is never audited, even if some client of it is instrumented.
+        # A topic sink's own topic: facts about it are dropped, so the audit topic is
+        # never audited, even if some client of it is instrumented.
         self._own_topic: str | None = getattr(sink, "topic", None) or None
+        #: A sink chosen later (``SinkChosenLater``) says when it can take records.
+        self._sink_ready: Callable[[], bool] = getattr(sink, "ready", _always)
         self.written = 0
         self.spooled = 0
+        self.journaled = 0
         self.replayed = 0
         self.dropped = 0
         if hasattr(os, "register_at_fork"):
             after_fork_in_child(self._after_fork)
 
-    # --- application thread ------------------------------------------------------
+    # --- application threads -------------------------------------------------------
 
     def on_fact(self, fact: MessageFact) -> None:
-        """Hub listener: enqueue or drop, never wait.
+        """Hub listener: journal a consumer record, queue a producer record; never wait.
 
-        One length check and a ``deque.append`` (atomic under the GIL, no lock, no
-        allocation but the deque's own). At or above ``batch_size`` the writer is
-        woken only if its event is not already set: ``Event.set`` takes a lock, and
-        calling it for every fact above the mark (as when the writer falls behind)
-        cost more than the append, while ``is_set`` reads a flag. Skipping is safe:
-        a set flag means the writer has not yet cleared it, and it drains (until the
-        queue is empty) only after clearing, so it will see this fact. (Not "only
-        when the length *equals* ``batch_size``": with several emitting threads the
-        length can step over that value between check and append.)
+        Queueing is one length check and a ``deque.append`` (atomic under the GIL). At
+        or above ``batch_size`` the writer is woken only if its event is not already
+        set: ``Event.set`` takes a lock, ``is_set`` reads a flag, and a set flag means
+        the writer has not yet cleared it, so it will see this fact.
         """
+        spool = self.spool
+        if spool is not None and fact.stage in _JOURNALED:
+            self._journal(spool, fact)
+            return
         q = self._queue
         if len(q) < self.max_queue:
             q.append(fact)
@@ -91,6 +118,66 @@ class AuditWriter:
             return
         self.dropped += 1
         stats.record_failure("audit.dropped", "audit queue full (%d): record dropped", self.max_queue)
+
+    def _journal(self, spool: Spool, fact: MessageFact) -> None:
+        if not _identified(fact):
+            stats.incr("audit.unidentified")
+            return
+        if fact.destination == self._own_topic and self._own_topic is not None:
+            return
+        if self.masker is not None:
+            fact = mask_fact(self.masker, fact)
+        try:
+            spool.append_line(encode_batch((fact,))[0])
+            self.journaled += 1
+        except OSError as exc:  # disk full, spool removed: the record goes the queued way
+            stats.record_failure("audit.journal_failed", "audit journal %s not writable: %r", spool.directory, exc)
+            if len(self._queue) < self.max_queue:
+                self._queue.append(fact)
+
+    def on_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Hub listener for :class:`Checkpoint`: a barrier now, or a way to tell later."""
+        if checkpoint.wait:
+            self.barrier()
+            checkpoint.durable = _always
+        else:
+            checkpoint.durable = self.durable_mark()
+
+    def barrier(self) -> bool:
+        """Make every record reported so far durable (journal fsynced), on this thread.
+
+        Producer facts still queued are encoded and journaled first; a batch the
+        background thread is writing is waited for (at most ``barrier_timeout_s``).
+        Returns False (counted) when that wait timed out or the spool failed.
+        """
+        spool = self.spool
+        if spool is None:
+            return self.flush(self.barrier_timeout_s)
+        if not self._moving.acquire(timeout=self.barrier_timeout_s):
+            stats.record_failure("audit.barrier_timeout", "audit barrier: the writer did not finish a write in %.1fs",
+                                 self.barrier_timeout_s)
+            return False
+        try:
+            lines = self._take_queued(len(self._queue))
+            if lines:
+                spool.append(lines, sync=False)
+                self.journaled += len(lines)
+            spool.sync()
+            return True
+        except OSError as exc:
+            stats.record_failure("audit.barrier_failed", "audit barrier: spool %s not writable: %r", spool.directory, exc)
+            return False
+        finally:
+            self._moving.release()
+
+    def durable_mark(self) -> Callable[[], bool]:
+        """A cheap test, true once everything journaled up to now is durable (fsynced
+        by a barrier or by the writer's next round, or shipped)."""
+        spool = self.spool
+        if spool is None:
+            return _always
+        mark = spool.appended
+        return lambda: spool.durable >= mark
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -102,14 +189,17 @@ class AuditWriter:
         return self
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Wait until everything queued so far reached the sink or the spool."""
+        """Wait until everything reported so far reached the sink (or the spool, if it is down)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._idle.clear()
             self._wake.set()
-            if self._idle.wait(max(0.0, deadline - time.monotonic())) and not self._queue:
+            if self._idle.wait(max(0.0, deadline - time.monotonic())) and not self._queue and not self._journal_pending():
                 return True
-        return not self._queue
+        return not self._queue and not self._journal_pending()
+
+    def _journal_pending(self) -> bool:
+        return self.spool is not None and self.spool.pending and not self._sink_down
 
     def close(self, timeout_s: float = 30.0) -> None:
         self.flush(timeout_s)
@@ -122,12 +212,17 @@ class AuditWriter:
         if self.spool is not None:
             self.spool.close()
 
+    def wake(self) -> None:
+        """Start a round now (the sink may have become ready)."""
+        self._wake.set()
+
     def _after_fork(self) -> None:
         # The child gets no copy of the parent's records (they are the parent's to write)
         # nor of its thread; it starts its own on the same sink settings.
         self._queue = deque()
         self._wake = threading.Event()
         self._idle = threading.Event()
+        self._moving = threading.Lock()
         if self._thread is not None:
             self._thread = None
             self.start()
@@ -144,21 +239,39 @@ class AuditWriter:
                 stats.record_failure("audit.writer_error", "audit writer failed: %r", exc)
             self._idle.set()
 
+    def _take_queued(self, n: int) -> list[bytes]:
+        """Pop ``n`` queued facts and encode the ones worth a record."""
+        pop = self._queue.popleft
+        facts = [pop() for _ in range(n)]
+        ided = [f for f in facts if _identified(f)]
+        if len(ided) != len(facts):
+            stats.incr("audit.unidentified", len(facts) - len(ided))
+        own = self._own_topic
+        if own is not None:
+            ided = [f for f in ided if f.destination != own]
+        return encode_batch(mask_facts(self.masker, ided))
+
     def _drain(self) -> None:
         q = self._queue
-        pop = q.popleft
-        batch_size, own = self.batch_size, self._own_topic
-        self._maybe_replay()
+        if not self._sink_ready():  # no sink yet: everything waits in the spool
+            self._hold(q)
+            return
         while q:
-            facts = [pop() for _ in range(min(batch_size, len(q)))]
-            # a record the auditor can key: by event id, or (a Kafka message without a usable
-            # ce_id: another producer's) by topic, partition and offset
-            ided = [f for f in facts if f.event_id or f.offset is not None]
-            if len(ided) != len(facts):
-                stats.incr("audit.unidentified", len(facts) - len(ided))
-            if own is not None:
-                ided = [f for f in ided if f.destination != own]
-            self._deliver(encode_batch(mask_facts(self.masker, ided)))
+            with self._moving:
+                lines = self._take_queued(min(self.batch_size, len(q)))
+                self._deliver(lines)
+        self._maybe_replay()
+
+    def _hold(self, q: deque[MessageFact]) -> None:
+        if self.spool is None:
+            return  # the queue keeps them (bounded) until the sink is chosen
+        while q:
+            with self._moving:
+                lines = self._take_queued(min(self.batch_size, len(q)))
+                if lines:
+                    self.spool.append(lines, sync=False)
+                    self._spool_pending = True
+        self.spool.rotate()
 
     def _deliver(self, lines: list[bytes]) -> None:
         if not lines:
@@ -191,14 +304,24 @@ class AuditWriter:
         stats.record_failure("audit.sink_error", "audit sink %s unavailable, spooling: %r", self.sink.name, exc)
 
     def _maybe_replay(self) -> None:
-        """Every ``retry_interval_s`` while the sink is down: replay the spool, or probe."""
-        if not (self._sink_down or self._spool_pending) or time.monotonic() < self._next_retry:
+        """Ship the journal and whatever was spooled; while the sink is down, only
+        every ``retry_interval_s`` (the journal is still fsynced every round)."""
+        spool = self.spool
+        if spool is None:
             return
-        if self.spool is not None and self._spool_pending:
-            try:
-                self.replayed += self.spool.replay(self.sink, self.batch_size)
-            except Exception as exc:
-                self._mark_down(exc)
-                return
-            self._spool_pending = False
+        if (self._sink_down or self._spool_pending) and time.monotonic() < self._next_retry:
+            spool.rotate()  # what waits for the sink is at least on disk
+            return
+        if not (spool.pending or self._spool_pending):
+            return
+        try:
+            self.replayed += spool.replay(self.sink, self.batch_size)
+        except Exception as exc:
+            self._mark_down(exc)
+            return
+        self._spool_pending = False
         self._sink_down = False
+
+
+def _always() -> bool:
+    return True

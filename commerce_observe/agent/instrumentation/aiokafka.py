@@ -6,6 +6,13 @@ which ``async for`` uses — makes the record's span current in the calling task
 until the next request, as iteration does for kafka-python (context variables set
 in an awaited coroutine stay set for its caller); ``getmany`` opens one span per
 record, settled on the next fetch or ``stop()``.
+
+Commits (see :mod:`commerce_observe.agent.messaging.commits`): ``commit`` settles
+the records it covers; every commit the client sends - manual, the auto-commit
+task's, on ``stop()`` or a rebalance - passes through
+``GroupCoordinator._do_commit_offsets``, where it is capped below any record still
+being handled implicitly (the auto-commit task runs while ``async for`` bodies
+await) and preceded by a checkpoint. ``AIOKafkaProducer.flush`` ends with one.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import asyncio
 from typing import Any
 
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
+from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.commits import cap_offsets, checkpoint, settle_covered
 from commerce_observe.agent.messaging.consumer import Delivery, Tracker, begin_delivery, kafka_consumer_info, tracker_for
 from commerce_observe.agent.messaging.producer import Publication, begin_publish, endpoint_for
 from commerce_observe.agent.propagation import Format, KafkaHeaders
@@ -25,11 +34,10 @@ _HEADERS_AT = 5  # send(topic, value, key, partition, timestamp_ms, headers)
 
 
 def _servers(client: Any) -> Any:
-    """Guarded: the bootstrap list lives on the internal client."""
-    try:
-        return client._client._bootstrap_servers
-    except Exception:
-        return None
+    """Guarded: the bootstrap list lives on the internal client (``_client`` on a
+    consumer, ``client`` on a producer)."""
+    inner = getattr(client, "_client", None) or getattr(client, "client", None)
+    return getattr(inner, "_bootstrap_servers", None)
 
 
 def _send_args(topic: Any, value: Any = None, key: Any = None, partition: Any = None,
@@ -120,6 +128,48 @@ async def _stop(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
     return await wrapped(*args, **kwargs)
 
 
+def _next_offset(value: Any) -> int:
+    """A commit map's value: an int, or an (offset, metadata) pair."""
+    return value if isinstance(value, int) else int(value[0])
+
+
+async def _commit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``commit``: the records it covers are handled."""
+    offsets = args[0] if args else kwargs.get("offsets")
+    try:
+        covered = None if offsets is None else {(tp.topic, tp.partition): _next_offset(v) for tp, v in offsets.items()}
+    except Exception:  # not a map we know: aiokafka will say so; settle nothing
+        return await wrapped(*args, **kwargs)
+    tracker = tracker_for(instance)
+    tracker.disown(asyncio.current_task())
+    settle_covered(tracker, covered)
+    return await wrapped(*args, **kwargs)
+
+
+async def _send_commit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Every commit aiokafka sends: capped, and the trail made durable first."""
+    if len(args) >= 2 and isinstance(args[1], dict) and args[1]:
+        try:
+            offsets = args[1]
+            capped = cap_offsets(getattr(instance, "group_id", None),
+                                 {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()})
+            if any(capped[(tp.topic, tp.partition)] != meta.offset for tp, meta in offsets.items()):
+                args = (args[0], {tp: meta._replace(offset=capped[(tp.topic, tp.partition)])
+                                  for tp, meta in offsets.items()}, *args[2:])
+        except Exception as exc:
+            stats.record_failure("messaging.commit_hook_failed", "capping an aiokafka commit failed: %r", exc)
+    checkpoint(sc.KAFKA)
+    return await wrapped(*args, **kwargs)
+
+
+async def _flush(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``AIOKafkaProducer.flush``: once every ack is in, its records are durable too."""
+    result = await wrapped(*args, **kwargs)
+    await asyncio.sleep(0)  # the send futures' done callbacks (our ACKED facts) run first
+    checkpoint(sc.KAFKA)
+    return result
+
+
 class AiokafkaInstrumentor(Instrumentor):
     name = "aiokafka"
     module = "aiokafka"
@@ -131,6 +181,9 @@ class AiokafkaInstrumentor(Instrumentor):
             Patch("aiokafka", "AIOKafkaConsumer.getone", _getone),
             Patch("aiokafka", "AIOKafkaConsumer.getmany", _getmany),
             Patch("aiokafka", "AIOKafkaConsumer.stop", _stop),
+            Patch("aiokafka", "AIOKafkaConsumer.commit", _commit),
+            Patch("aiokafka.consumer.group_coordinator", "GroupCoordinator._do_commit_offsets", _send_commit, optional=True),
+            Patch("aiokafka", "AIOKafkaProducer.flush", _flush),
         ]
 
 

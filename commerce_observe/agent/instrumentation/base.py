@@ -35,11 +35,14 @@ class Patch:
     """Wrap ``module.path`` (``"Class.method"`` or ``"function"``) with ``wrapper``.
 
     ``wrapper`` has wrapt's signature ``(wrapped, instance, args, kwargs)``.
+    ``optional``: a library internal that may be missing in some version; when it
+    is, that patch is skipped (and counted) instead of failing the whole library.
     """
 
     module: str
     path: str
     wrapper: Wrapper
+    optional: bool = False
 
 
 class Instrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -76,7 +79,13 @@ class Instrumentor(BaseInstrumentor):  # type: ignore[misc]
         with self._lock:
             try:
                 for patch in self.patches():
-                    parent, attribute, original = wrapt.resolve_path(patch.module, patch.path)
+                    try:
+                        parent, attribute, original = wrapt.resolve_path(patch.module, patch.path)
+                    except (AttributeError, ImportError):
+                        if not patch.optional:
+                            raise
+                        stats.incr("instrumentation.optional_patch_missing")
+                        continue
                     wrapt.apply_patch(parent, attribute, wrapt.FunctionWrapper(original, patch.wrapper))
                     self._applied.append((parent, attribute, original))
             except Exception:

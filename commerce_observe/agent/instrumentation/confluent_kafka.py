@@ -12,14 +12,28 @@ The span ends in the delivery callback: ours wraps the application's per-message
 ``on_delivery``/``callback`` (or the producer-level ``on_delivery`` from the
 config, which a per-message callback would otherwise silently replace) and always
 calls it after recording.
+
+Commits (see :mod:`commerce_observe.agent.messaging.commits`): librdkafka commits
+in its own thread, from the offsets *stored* - by default automatically, as
+``poll`` returns each message. So when the audit trail is on and the application
+left ``enable.auto.offset.store`` unset (with auto-commit on, the default), the
+consumer is built with it off, and the wrapper stores the offset of each record
+once it is handled *and* its record is durable (checked at each ``poll`` /
+``consume``; the writer's round bounds the lag). An application that stores offsets
+itself (``store_offsets``) gets the same: the store is held until durable.
+``commit`` settles what it covers, checkpoints, then commits; ``close`` settles,
+checkpoints and stores before librdkafka's final commit; ``Producer.flush`` ends
+with a checkpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
 from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.commits import checkpoint, durable_later, keeps_records, settle_covered
 from commerce_observe.agent.messaging.consumer import Tracker, begin_delivery, kafka_consumer_info, tracker_for
 from commerce_observe.agent.messaging.producer import Publication, begin_publish, cached_endpoint, endpoint_for
 from commerce_observe.agent.propagation import Format, KafkaHeaders
@@ -76,6 +90,88 @@ class _ProducerMixin:
             publication.failed(exc)
             raise
 
+    def flush(self, *args: Any, **kwargs: Any) -> Any:
+        parent: Any = super()
+        left = parent.flush(*args, **kwargs)
+        checkpoint(sc.KAFKA)  # every delivery callback ran inside flush: their records are reported
+        return left
+
+
+_AUTO_STORE = "enable.auto.offset.store"
+
+
+def _truthy(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no", "off")
+
+
+def _hold_store(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any], bool]:
+    """A consumer's config with librdkafka's automatic offset store off, when the trail
+    needs it (records kept, auto-commit on, the application did not choose)."""
+    conf = _conf(args, kwargs)
+    if _AUTO_STORE in conf:
+        return args, kwargs, not _truthy(conf[_AUTO_STORE])  # it stores itself: hold those
+    if not _truthy(conf.get("enable.auto.commit", True)) or not keeps_records():
+        return args, kwargs, False
+    if args and isinstance(args[0], dict):
+        return (dict(args[0], **{_AUTO_STORE: False}), *args[1:]), kwargs, True
+    return args, dict(kwargs, **{_AUTO_STORE: False}), True
+
+
+class _HeldOffsets:
+    """Offsets to store once the records they cover are durable: ``waiting`` (not yet
+    asked about), ``marked`` (covered by ``mark``, a durability test)."""
+
+    __slots__ = ("waiting", "marked", "mark")
+
+    def __init__(self) -> None:
+        self.waiting: dict[tuple[str, int], int] = {}
+        self.marked: dict[tuple[str, int], int] = {}
+        self.mark: Any = None
+
+    def add(self, topic: str, partition: int, end: int) -> None:
+        key = (topic, partition)
+        if end > self.waiting.get(key, -1):
+            self.waiting[key] = end
+
+    def release(self, store: Any, durable_now: bool = False) -> None:
+        """Store what is durable; put a mark on what waits. ``durable_now``: a barrier just ran."""
+        if self.mark is not None and (durable_now or self.mark()):
+            marked, self.marked, self.mark = self.marked, {}, None
+            _store(store, marked)
+        if self.waiting and self.mark is None:
+            mark = None if durable_now else durable_later(sc.KAFKA)
+            if mark is None:
+                waiting, self.waiting = self.waiting, {}
+                _store(store, waiting)
+            else:
+                self.mark, self.marked, self.waiting = mark, self.waiting, {}
+
+
+def _store(store: Any, offsets: dict[tuple[str, int], int]) -> None:
+    if not offsets:
+        return
+    import confluent_kafka
+
+    try:
+        store(offsets=[confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+    except Exception as exc:  # partitions revoked meanwhile, consumer closed: the next owner re-reads them
+        stats.record_failure("messaging.offset_store_failed", "storing held offsets failed: %r", exc)
+
+
+def _ended(pending: list[Any], held: _HeldOffsets) -> None:
+    """Hold the next offsets of the deliveries in ``pending`` that are finished."""
+    for delivery in pending:
+        if delivery.done and delivery.partition is not None and delivery.offset is not None:
+            held.add(delivery.stream, delivery.partition, delivery.offset + 1)
+
+
+def _commit_covered(message: Any, offsets: Any) -> dict[tuple[str, int], int] | None:
+    if message is not None:
+        return {(message.topic(), message.partition()): message.offset() + 1}
+    if offsets is not None:
+        return {(tp.topic, tp.partition): tp.offset for tp in offsets}
+    return None
+
 
 def _open(consumer: Any, msg: Any, tracker: Tracker) -> Any:
     info = tracker.info
@@ -92,10 +188,22 @@ def _open(consumer: Any, msg: Any, tracker: Tracker) -> Any:
 
 class _ConsumerMixin:
     _co_conf: dict[str, Any]
+    _co_held: _HeldOffsets | None = None
+
+    def _co_settle(self, tracker: Tracker) -> None:
+        held = self._co_held
+        if held is None:
+            tracker.settle()
+            return
+        pending = list(tracker.pending)
+        tracker.settle()
+        _ended(pending, held)
+        parent: Any = super()
+        held.release(parent.store_offsets)
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         tracker = tracker_for(self)
-        tracker.settle()
+        self._co_settle(tracker)
         parent: Any = super()
         msg = parent.poll(*args, **kwargs)
         if msg is not None and msg.error() is None:
@@ -106,7 +214,7 @@ class _ConsumerMixin:
 
     def consume(self, *args: Any, **kwargs: Any) -> Any:
         tracker = tracker_for(self)
-        tracker.settle()
+        self._co_settle(tracker)
         parent: Any = super()
         msgs = parent.consume(*args, **kwargs)
         for msg in msgs or ():
@@ -116,9 +224,47 @@ class _ConsumerMixin:
                     tracker.add(delivery)
         return msgs
 
-    def close(self, *args: Any, **kwargs: Any) -> Any:
-        tracker_for(self).settle()
+    def commit(self, *args: Any, **kwargs: Any) -> Any:
+        """The records the commit covers are handled, and durable before it is sent."""
         parent: Any = super()
+        try:
+            covered = _commit_covered(kwargs.get("message"), kwargs.get("offsets"))
+        except Exception:
+            covered = None
+        tracker = tracker_for(self)
+        pending = list(tracker.pending)
+        settle_covered(tracker, covered)
+        checkpoint(sc.KAFKA)
+        if self._co_held is not None:
+            _ended(pending, self._co_held)
+            self._co_held.release(parent.store_offsets, durable_now=True)
+        return parent.commit(*args, **kwargs)
+
+    def store_offsets(self, *args: Any, **kwargs: Any) -> Any:
+        """The application stores offsets itself: held until the records they cover are durable."""
+        parent: Any = super()
+        held = self._co_held
+        try:
+            covered = _commit_covered(kwargs.get("message"), kwargs.get("offsets"))
+        except Exception:
+            covered = None
+        if held is None or args or covered is None:  # positional or odd arguments: as given
+            return parent.store_offsets(*args, **kwargs)
+        settle_covered(tracker_for(self), covered)
+        for (topic, partition), end in covered.items():
+            held.add(topic, partition, end)
+        held.release(parent.store_offsets)
+        return None
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        tracker = tracker_for(self)
+        parent: Any = super()
+        pending = list(tracker.pending)
+        tracker.settle()
+        if self._co_held is not None:
+            _ended(pending, self._co_held)
+            checkpoint(sc.KAFKA)
+            self._co_held.release(parent.store_offsets, durable_now=True)
         return parent.close(*args, **kwargs)
 
 
@@ -131,8 +277,13 @@ def _factory(mixin: type) -> Any:
         if cls is None:
             cls = _subclasses.setdefault(key, type(wrapped.__name__, (mixin, wrapped), {
                 "__module__": wrapped.__module__, "__doc__": wrapped.__doc__}))
+        held = False
+        if mixin is _ConsumerMixin:
+            args, kwargs, held = _hold_store(args, kwargs)
         obj = cls(*args, **kwargs)
         obj._co_conf = _conf(args, kwargs)
+        if held:
+            obj._co_held = _HeldOffsets()
         return obj
 
     return construct

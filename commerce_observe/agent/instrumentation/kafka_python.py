@@ -10,14 +10,23 @@ current until the next record is requested; ``poll()`` opens one span per record
 and closes the previous batch's on the next poll (see
 :mod:`commerce_observe.agent.messaging.consumer`). ``__next__`` calls ``poll`` itself:
 a per-consumer flag keeps those inner polls from being traced twice.
+
+Commits (see :mod:`commerce_observe.agent.messaging.commits`): ``commit`` and
+``commit_async`` settle the records they cover; every offset commit the client
+sends - manual, auto-commit inside ``poll``, on close, before a rebalance - passes
+through ``ConsumerCoordinator._send_offset_commit_request``, where it is capped
+below any record still being handled implicitly and preceded by a checkpoint (the
+audit trail fsyncs its journal). ``KafkaProducer.flush`` ends with a checkpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
 from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.commits import cap_offsets, checkpoint, settle_covered
 from commerce_observe.agent.messaging.consumer import Tracker, begin_delivery, kafka_consumer_info, tracker_for
 from commerce_observe.agent.messaging.producer import Publication, begin_publish, cached_endpoint, endpoint_for
 from commerce_observe.agent.propagation import Format, KafkaHeaders
@@ -136,6 +145,46 @@ def _poll(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     return batches
 
 
+def _covered(offsets: Any) -> dict[tuple[str, int], int] | None:
+    """{(topic, partition): next offset} of a commit's offsets dict (None: all consumed)."""
+    if offsets is None:
+        return None
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+
+
+def _commit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``commit`` / ``commit_async``: the records they cover are handled."""
+    offsets = args[0] if args else kwargs.get("offsets")
+    try:
+        covered = _covered(offsets)
+    except Exception:  # not the dict we know: the client will say so; settle nothing
+        return wrapped(*args, **kwargs)
+    settle_covered(tracker_for(instance), covered)
+    return wrapped(*args, **kwargs)
+
+
+def _send_commit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Every offset commit the client sends: capped, and the trail made durable first."""
+    if args and isinstance(args[0], dict) and args[0]:
+        try:
+            offsets = args[0]
+            capped = cap_offsets(getattr(instance, "group_id", None), _covered(offsets) or {})
+            if any(capped[(tp.topic, tp.partition)] != meta.offset for tp, meta in offsets.items()):
+                args = ({tp: meta._replace(offset=capped[(tp.topic, tp.partition)]) for tp, meta in offsets.items()},
+                        *args[1:])
+        except Exception as exc:
+            stats.record_failure("messaging.commit_hook_failed", "capping a kafka-python commit failed: %r", exc)
+    checkpoint(sc.KAFKA)
+    return wrapped(*args, **kwargs)
+
+
+def _flush(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``KafkaProducer.flush``: once every ack is in, its records are durable too."""
+    result = wrapped(*args, **kwargs)
+    checkpoint(sc.KAFKA)
+    return result
+
+
 def _close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     tracker_for(instance).settle()
     return wrapped(*args, **kwargs)
@@ -153,6 +202,10 @@ class KafkaPythonInstrumentor(Instrumentor):
             Patch("kafka", "KafkaConsumer.__next__", _next),
             Patch("kafka", "KafkaConsumer.poll", _poll),
             Patch("kafka", "KafkaConsumer.close", _close),
+            Patch("kafka", "KafkaConsumer.commit", _commit),
+            Patch("kafka", "KafkaConsumer.commit_async", _commit),
+            Patch("kafka.coordinator.consumer", "ConsumerCoordinator._send_offset_commit_request", _send_commit, optional=True),
+            Patch("kafka", "KafkaProducer.flush", _flush),
         ]
 
 

@@ -26,6 +26,15 @@ whether the body failed cannot be seen from the generator, so the outcome stays
 open until ``cancel()`` (which pika asks for after leaving the loop), ``close()``
 or a :class:`~commerce_observe.agent.messaging.handling` block settles it.
 
+Acks (see :mod:`commerce_observe.agent.messaging.commits`): ``basic_ack`` settles
+the deliveries it covers (by delivery tag, ``multiple`` included) - an ack inside
+the callback is the application's word that it is done - and no ack, nack or
+reject is sent before a checkpoint made their records durable. Inside a
+``BlockingChannel`` dispatch round (the callbacks of every delivery pika had
+buffered, up to the prefetch window) they are held and sent together after *one*
+checkpoint at the end of the round, in order; outside one (``consume()``
+generator, ``basic_get``) each pays its own checkpoint.
+
 The AMQP destination is the exchange (``amq.default`` for ""); sequences and
 facts are per ``exchange/routing_key``.
 """
@@ -40,7 +49,9 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
+from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.commits import checkpoint, keeps_records, settle_covered
 from commerce_observe.agent.messaging.consumer import Delivery, begin_delivery, tracker_for
 from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
 from commerce_observe.agent.propagation import AmqpHeaders, Format
@@ -123,6 +134,8 @@ def _traced_callback(callback: Any, queue: Any) -> Any:
         delivery = _open(channel, method, properties, queue)
         if delivery is None:
             return callback(channel, method, properties, body)
+        tracker = tracker_for(channel)
+        tracker.pending.append(delivery)  # so that an ack inside the callback settles it
         token = otel_context.attach(delivery.context)
         try:
             result = callback(channel, method, properties, body)
@@ -168,6 +181,63 @@ def _get(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
         if delivery is not None:
             tracker.activate(delivery)
     return result
+
+
+def _ack_args(delivery_tag: int = 0, multiple: bool = False, *_rest: Any, **_kw: Any) -> tuple[int, bool]:
+    return delivery_tag, multiple
+
+
+def _covers(tag: int, multiple: bool) -> Any:
+    def covers(delivery: Delivery) -> bool:
+        own = getattr(delivery.record, "delivery_tag", None)
+        if not isinstance(own, int):
+            return False
+        return own == tag or (multiple and (tag == 0 or own <= tag))
+
+    return covers
+
+
+def _ack(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``basic_ack`` / ``basic_nack`` / ``basic_reject``: settle (ack), then hold or checkpoint."""
+    tracker = tracker_for(instance)
+    name = getattr(wrapped, "__name__", "")
+    if name == "basic_ack":
+        try:
+            tag, multiple = _ack_args(*args, **kwargs)
+        except TypeError:
+            return wrapped(*args, **kwargs)
+        settle_covered(tracker, None, _covers(tag, multiple))
+    held = tracker.held
+    if held is not None:
+        held.append((name, args, kwargs))
+        return None
+    checkpoint(sc.RABBITMQ)
+    return wrapped(*args, **kwargs)
+
+
+def _dispatch(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``BlockingChannel._dispatch_events``: acks of the round held, sent after one checkpoint."""
+    tracker = tracker_for(instance)
+    if tracker.held is not None or not keeps_records():
+        return wrapped(*args, **kwargs)
+    tracker.held = []
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        held, tracker.held = tracker.held, None
+        if held:
+            _send_held(instance, held)
+
+
+def _send_held(channel: Any, held: list[Any]) -> None:
+    checkpoint(sc.RABBITMQ)
+    try:
+        impl = channel._impl
+        for name, args, kwargs in held:
+            getattr(impl, name)(*args, **kwargs)
+        channel._flush_output()
+    except Exception as exc:  # channel closed meanwhile: the broker redelivers the unacked ones
+        stats.record_failure("messaging.held_ack_failed", "sending %d held acks failed: %r", len(held), exc)
 
 
 def _settle_first(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -232,6 +302,10 @@ class PikaInstrumentor(Instrumentor):
             Patch(blocking, "BlockingChannel.consume", _consume_generator),
             Patch(blocking, "BlockingChannel.cancel", _settle_first),
             Patch(blocking, "BlockingChannel.close", _settle_first),
+            Patch(blocking, "BlockingChannel.basic_ack", _ack),
+            Patch(blocking, "BlockingChannel.basic_nack", _ack),
+            Patch(blocking, "BlockingChannel.basic_reject", _ack),
+            Patch(blocking, "BlockingChannel._dispatch_events", _dispatch, optional=True),
         ]
 
 

@@ -249,7 +249,7 @@ def _evict() -> None:
 class Tracker:
     """The open implicit deliveries of one consumer (or channel), and the active one."""
 
-    __slots__ = ("pending", "active", "token", "owner", "busy", "info", "__weakref__")
+    __slots__ = ("pending", "active", "token", "owner", "busy", "info", "held", "__weakref__")
 
     def __init__(self) -> None:
         #: What the client wrapper reads once per consumer (config: group, servers).
@@ -261,6 +261,9 @@ class Tracker:
         #: only be detached in the context that attached it.
         self.owner: object = None
         self.busy = False  # a client method that calls another traced one is running
+        #: Acks held while a channel dispatches deliveries, sent after one checkpoint
+        #: (pika; see :mod:`commerce_observe.agent.messaging.commits`); None: not holding.
+        self.held: list[Any] | None = None
 
     def settle(self) -> None:
         """The application asked for more: what it got before is handled."""

@@ -8,6 +8,7 @@ are exactly what an audit record needs, so the audit writer stores it as it come
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -53,3 +54,22 @@ class MessageFact:
     order_id: str | None = None
     payment_id: str | None = None
     error: str | None = None
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """"Offsets (or acks) covering what I reported so far are about to be sent."
+
+    Emitted by the client integrations right before a Kafka offset commit, a RabbitMQ
+    ack or a producer ``flush()`` returns. The hub is synchronous, so a listener that
+    keeps records (the audit trail) makes them durable before the commit goes out:
+    with ``wait`` it does so before returning (bounded: it never blocks for long, and
+    lets the commit proceed if it cannot); without, it sets ``durable`` to a cheap
+    test that turns true once they are (used where the client commits on its own
+    schedule and the integration holds back what may be committed). No listener:
+    ``durable`` stays None, nothing to wait for.
+    """
+
+    system: str
+    wait: bool = True
+    durable: Callable[[], bool] | None = None

@@ -1,0 +1,139 @@
+"""Runs crash_child processes, kills them with SIGKILL, keeps the truth they told,
+and judges ``commerce-observe audit``'s findings against it (tests and benchmarks).
+
+Truth per event id: how many handlings certainly ended (``E``), and how many were cut
+short between ``B`` and ``E`` (ambiguous: the HANDLED record may or may not have
+been reported before the kill). The judgement:
+
+* missed - a certain DUPLICATE (two ended handlings) or a certain LOST (acknowledged,
+  no handling even begun) that the audit did not report;
+* false - a DUPLICATE that fewer than two begun handlings could explain, a LOST with
+  an ended handling, or any other finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Truth:
+    acked: set[str] = field(default_factory=set)
+    ended: Counter[str] = field(default_factory=Counter)
+    cut: Counter[str] = field(default_factory=Counter)
+    kills: int = 0
+
+    def take(self, lines: list[str]) -> None:
+        """Fold in what one (dead or finished) child said."""
+        begun: Counter[str] = Counter()
+        for line in lines:
+            kind, _, eid = line.partition(" ")
+            if kind == "B":
+                begun[eid] += 1
+            elif kind == "E":
+                self.ended[eid] += 1
+                if begun[eid]:
+                    begun[eid] -= 1
+        self.cut.update(+begun)
+
+
+class Child:
+    """One crash_child process; its stdout lines are collected by a thread."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], *args: str) -> None:
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.audit.crash_child", *args], cwd=workdir,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._seen:
+                self.lines.append(raw.decode().rstrip("\n"))
+                self._seen.notify_all()
+        with self._seen:
+            self._seen.notify_all()
+
+    def wait_for(self, marker: str, timeout: float) -> bool:
+        """Until a line equal to ``marker`` came (True), the child ended or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while marker not in self.lines:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    return marker in self.lines
+                self._seen.wait(min(left, 0.2))
+        return True
+
+    def kill9(self) -> list[str]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGKILL)
+        return self.finish()
+
+    def finish(self, timeout: float = 60) -> list[str]:
+        self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return list(self.lines)
+
+
+def child_env(audit_topic: str, service: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMERCE_OBSERVE_", "OTEL_"))}
+    env.update({"PYTHONPATH": str(ROOT), "OTEL_SERVICE_NAME": service, "COMMERCE_OBSERVE_AUDIT_TOPIC": audit_topic})
+    env.update(extra)
+    return env
+
+
+def audit(source: list[str], *extra: str) -> dict[str, Any]:
+    """``commerce-observe audit`` over everything, as JSON."""
+    from commerce_observe.monitor.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["audit", *source, "--format", "json", "--as-of", "all", "--grace", "5s", "--sla", "1h",
+                     "--limit", "100000", *extra])
+    assert code in (0, 1), f"audit failed with exit code {code}"
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+
+@dataclass
+class Verdict:
+    duplicates: int
+    losses: int
+    ambiguous: int
+    missed: list[tuple[str, str]]
+    false: list[tuple[str, str]]
+
+    def __str__(self) -> str:
+        return (f"duplicates found {self.duplicates}, losses found {self.losses}, ambiguous handlings "
+                f"{self.ambiguous}, missed {len(self.missed)}, false {len(self.false)}")
+
+
+def judge(report: dict[str, Any], truth: Truth, group: str) -> Verdict:
+    findings = report["findings"]
+    dup = {f["event_id"] for f in findings if f["kind"] == "DUPLICATE" and f.get("consumer_group") == group}
+    lost = {f["event_id"] for f in findings if f["kind"] == "LOST" and f.get("consumer_group") == group}
+    others = [(f["kind"], f["event_id"]) for f in findings
+              if f["kind"] not in ("DUPLICATE", "LOST") or f.get("consumer_group") != group]
+    certain_dup = {e for e, n in truth.ended.items() if n >= 2}
+    certain_lost = {e for e in truth.acked if not truth.ended[e] and not truth.cut[e]}
+    missed = [("DUPLICATE", e) for e in sorted(certain_dup - dup)] + [("LOST", e) for e in sorted(certain_lost - lost)]
+    false = ([("DUPLICATE", e) for e in sorted(dup) if truth.ended[e] + truth.cut[e] < 2]
+             + [("LOST", e) for e in sorted(lost) if truth.ended[e] or e not in truth.acked] + others)
+    return Verdict(len(dup), len(lost), sum(truth.cut.values()), missed, false)
