@@ -37,6 +37,7 @@ from commerce_observe.store import documents as d  # noqa: E402
 from commerce_observe.store.kafka_io import decode  # noqa: E402
 from commerce_observe.store.overview import summary  # noqa: E402
 from commerce_observe.store.queries import TimeRange  # noqa: E402
+from commerce_observe.store.sqlite_schema import COLUMNS  # noqa: E402
 from commerce_observe.store.sqlite_store import SqliteStore  # noqa: E402
 from commerce_observe.store.store import EventStore  # noqa: E402
 
@@ -123,7 +124,8 @@ def rows(start: int, count: int, seed: int) -> list[tuple[object, ...]]:
         else:
             out.append((f"e{i:011d}", ts, "event", "payment.failed", None, METHODS[i % 3], REASONS[i % 4], None, None,
                         None, None, None, f"e{i:011d}", "payment.failed", None, f"p{i}", None, None))
-    return out
+    width = len(COLUMNS)  # the columns written above, then the ones events leave empty (series, score, body)
+    return [row + (None,) * (width - len(row)) for row in out]
 
 
 def time_query(store: SqliteStore, r: TimeRange, bucket: int, repeat: int = 5) -> float:
