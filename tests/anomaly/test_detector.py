@@ -222,3 +222,13 @@ def test_a_night_sale_does_not_lift_the_level() -> None:
     jumps = [levels[i] / levels[i - 1] for i in night_sales]
     assert max(jumps) < 1.25, max(jumps)  # before the fix: 2.7
     assert alerts == 0  # before the fix: 1 alert (5 critical points)
+
+
+def test_a_ratio_bucket_without_attempts_is_quiet_not_bad_input() -> None:
+    det = AnomalyDetector(Settings())
+    det.update("payment_failures:klarna", T0, (1.0, 20.0))
+    before = stats.get("anomaly.bad_input")
+    s = det.update("payment_failures:klarna", T0 + H, (0.0, 0.0))
+    assert s.score is None and s.rejected is None and not s.alert
+    assert stats.get("anomaly.bad_input") == before
+    assert int(det.bank["n"][0]) == 1  # nothing learned from it

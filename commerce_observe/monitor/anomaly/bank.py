@@ -154,9 +154,10 @@ class Bank:
         warming = e.n < s.warmup
         scored = ~warming & ~excluded & ~e.first
 
-        # winsorised observation for window sums (one spike cannot carry a window)
+        # winsorised observation for window sums: one huge spike cannot carry a window, but
+        # a burst of a few units over several buckets on a small product adds up
         lo = np.maximum(e.exp_q - 3.0 * e.sd_q, 0.0)
-        hi = e.exp_q + 3.0 * e.sd_q + np.where(e.is_ratio, 1.0, np.where(e.is_count, 1.0, 0.0))
+        hi = e.exp_q + 5.0 * e.sd_q + np.where(e.is_count | e.is_ratio, 2.0, 0.0)
         xa = np.minimum(np.maximum(x, lo), hi)
 
         W = max(s.windows)

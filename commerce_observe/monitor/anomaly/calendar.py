@@ -92,5 +92,15 @@ class Calendar:
                 return ev.name
         return None
 
+    def active(self, ts: datetime) -> list[CalendarEvent]:
+        """Events whose time covers ``ts`` (any scope), in start order."""
+        out = []
+        for ev in self.events:
+            if ev.start > ts:
+                break
+            if ev.covers_time(ts):
+                out.append(ev)
+        return out
+
     def __len__(self) -> int:
         return len(self.events)

@@ -33,7 +33,7 @@ SNAPSHOTS = 7
 def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
     return [
         ("dx", np.float64, (), 0.0), ("de", np.float64, (), 0.0), ("dv", np.float64, (), 0.0),
-        ("snap", np.float32, (SNAPSHOTS,), np.nan), ("snap_n", np.int32, (), 0),
+        ("snap", np.float32, (SNAPSHOTS,), np.nan), ("snap_n", np.int32, (), 0), ("dref", np.float64, (), 0.0),
     ]
 
 
@@ -54,11 +54,12 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, 
             A["snap"][ti[fresh]] = lev[fresh, None]
             A["snap"][ti, pos] = lev
             A["snap_n"][ti] += 1
+            A["dref"][ti] = np.partition(A["snap"][ti], SNAPSHOTS // 2, axis=1)[:, SNAPSHOTS // 2]
     ready = plain & scored & (A["snap_n"][idx] >= 3)
     if not ready.any():
         return out
     ri = idx[ready]
-    ref = np.partition(A["snap"][ri], SNAPSHOTS // 2, axis=1)[:, SNAPSHOTS // 2].astype(np.float64)
+    ref = A["dref"][ri]  # the median, taken when a snapshot is added
     mu = ref * e.season[ready]
     count = e.is_count[ready]
     var = np.where(count, np.maximum(mu, 0.05) + e.k[ready] * mu * mu, e.var_q[ready] * (mu / np.maximum(e.exp_q[ready], 1e-9)) ** 2)

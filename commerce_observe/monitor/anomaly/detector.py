@@ -25,7 +25,7 @@ from commerce_observe._internal.selfstats import stats
 
 from . import validate
 from .bank import KIND_VALUE, Bank, Slots
-from .calendar import Calendar
+from .calendar import Calendar, CalendarEvent
 from .metric_bank import MetricBank
 from .settings import Settings
 from .score import Score
@@ -34,7 +34,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 BAD_INPUT = "anomaly.bad_input"
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 Value = float | int | tuple[float, float]
 
@@ -76,6 +76,7 @@ class AnomalyDetector:
         self.metrics = MetricBank(self.settings.metric) if self.settings.model == "metric" else None
         self.names: list[str] = []
         self.index: dict[str, int] = {}
+        self._scopes: dict[int, npt.NDArray[np.bool_]] = {}
 
     # ------------------------------------------------------------ series registry
     def series_index(self, names: Sequence[str]) -> IntArray:
@@ -191,13 +192,13 @@ class AnomalyDetector:
 
         # ---- calendar ---------------------------------------------------------------
         excluded: list[str | None] = [None] * m
-        exc = np.zeros(m, dtype=bool)
-        if len(self.calendar):
-            for i in np.nonzero(good)[0]:
-                name = self.calendar.event_at(self.names[int(idx[i])], timestamp)
-                if name is not None:
-                    excluded[int(i)] = name
-                    exc[i] = True
+        # a ratio bucket without attempts says nothing: neither scored nor learned
+        exc = good & (den == 0)
+        for ev in self.calendar.active(timestamp):
+            hit = good & ~exc & self._covered(ev)[idx]
+            for i in np.nonzero(hit)[0]:
+                excluded[int(i)] = ev.name
+            exc |= hit
 
         score = np.full(m, np.nan)
         expected = np.full(m, np.nan)
@@ -222,6 +223,14 @@ class AnomalyDetector:
             lower[gi] = res.lower
             upper[gi] = res.upper
         return Batch(score, expected, alert, warming, excluded, rejected, lower, upper)
+
+    def _covered(self, ev: CalendarEvent) -> npt.NDArray[np.bool_]:
+        """Which registered series a calendar event's scope covers (cached per event)."""
+        mask = self._scopes.get(id(ev))
+        if mask is None or mask.size < len(self.names):
+            mask = np.array([ev.covers_series(n) for n in self.names], dtype=bool)
+            self._scopes[id(ev)] = mask
+        return mask
 
     def _metric_alerts(self, idx: IntArray, score: FloatArray) -> npt.NDArray[np.bool_]:
         """The metric model shapes its own scores (one high score per incident): alert on it."""

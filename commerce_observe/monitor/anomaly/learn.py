@@ -27,6 +27,9 @@ BoolArray = npt.NDArray[np.bool_]
 Arrays = dict[str, npt.NDArray[Any]]
 
 KIND_COUNT, KIND_RATIO = 1, 3
+#: squared orders per bucket the negative-binomial prior weighs: a product selling a few an
+#: hour leans on ``nb_prior`` until weeks of data say otherwise
+NB_PRIOR_WEIGHT = 2.0
 #: attempts' worth of the overall failure rate an hour-of-day rate is shrunk towards
 RATIO_PRIOR = 30.0
 
@@ -66,7 +69,7 @@ def expect(A: Arrays, idx: IntArray, sl: Slots, s: Settings, den: FloatArray) ->
     mu = base * season
     disp = A["disp"][idx]
     nb_den = A["nb_den"][idx]
-    shrink = nb_den / (nb_den + 0.5)
+    shrink = nb_den / (nb_den + NB_PRIOR_WEIGHT)
     k = shrink * np.clip(A["nb_num"][idx] / np.maximum(nb_den, 1e-12), 0.0, 3.0) + (1.0 - shrink) * s.nb_prior
     k = np.maximum(k, s.rel_noise**2)  # the measured dispersion includes model error; rel_noise is its floor
 
@@ -77,9 +80,12 @@ def expect(A: Arrays, idx: IntArray, sl: Slots, s: Settings, den: FloatArray) ->
     var = np.where(
         is_ratio,
         np.maximum(nn * p * (1.0 - p), 1e-9) * np.maximum(disp, 1.0) + (s.rel_noise * exp_q) ** 2,
-        np.where(is_count, np.maximum(mu, 0.05) + k * mu * mu, np.maximum(disp, 1e-12) + (s.rel_noise * mu) ** 2),
+        np.where(is_count, mu + k * mu * mu, np.maximum(disp, 1e-12) + (s.rel_noise * mu) ** 2),
     )
-    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, exp_q, var, np.sqrt(var), k, nn, p, p_all)
+    # the tests use the model's variance as it is (a floor would read as over-dispersion
+    # to the negative binomial); bands and winsorising use a floored deviation
+    sd = np.sqrt(np.maximum(var, np.where(is_count, 0.05, 1e-12)))
+    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, exp_q, var, sd, k, nn, p, p_all)
 
 
 def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Expect,
@@ -123,8 +129,12 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     hi = e.exp_q + 4.0 * e.sd_q + units
     resid2 = (np.where(n1 > s.buckets_per_day, np.minimum(xu, hi), xu) - mu) ** 2
     cnt = upd & e.is_count
-    A["nb_num"][idx] = np.where(cnt, A["nb_num"][idx] + a_d * (resid2 - mu - A["nb_num"][idx]), A["nb_num"][idx])
-    A["nb_den"][idx] = np.where(cnt, A["nb_den"][idx] + a_d * (mu * mu - A["nb_den"][idx]), A["nb_den"][idx])
+    # dispersion moments learn slowly (a quarter of the variance rate) and from at most a
+    # 3-sigma residual per bucket: a few hours of an incident must not widen the tails
+    a_k = np.maximum(s.per_bucket(s.disp_alpha) / 4.0, 1.0 / n1) * wgt
+    e_k = np.minimum(resid2, 9.0 * e.var_q) - mu
+    A["nb_num"][idx] = np.where(cnt, A["nb_num"][idx] + a_k * (e_k - A["nb_num"][idx]), A["nb_num"][idx])
+    A["nb_den"][idx] = np.where(cnt, A["nb_den"][idx] + a_k * (mu * mu - A["nb_den"][idx]), A["nb_den"][idx])
     disp = A["disp"][idx]
     new_disp = np.where(first, np.where(e.is_count, 1.0, (0.1 * np.abs(x)) ** 2 + 1e-9), disp + a_d * (resid2 - disp))
 
@@ -169,11 +179,11 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
     a_m = (1.0 - (1.0 - s.monthly_alpha) ** (1.0 / s.buckets_per_day)) * conf * wgt * (upd & (n1 > 7 * s.buckets_per_day))
     season_wo = np.maximum(np.where(visited, A["fhw"][idx, sl.how], fh * fw), 0.05)
     A["fdm"][idx, sl.dom] = fdm + a_m * (np.clip(r / season_wo, 0.0, 5.0) - fdm)
-    # keep the hour-of-day, weekday and day-of-month profiles at mean 1 (the level carries the scale)
-    if upd.any():
+    # keep the hour-of-day, weekday and day-of-month profiles at mean 1 (the level carries the
+    # scale); once a day is enough (they drift by a few per cent a day) and saves most of a step
+    if sl.day_start and upd.any():
         ui = idx[upd]
         nd = s.day_slots
         A["fh"][ui, :nd] /= np.maximum(A["fh"][ui, :nd].mean(axis=1, keepdims=True), 1e-6)
         A["fw"][ui] /= np.maximum(A["fw"][ui].mean(axis=1, keepdims=True), 1e-6)
-        if sl.day_start:
-            A["fdm"][ui] /= np.maximum(A["fdm"][ui].mean(axis=1, keepdims=True), 1e-6)
+        A["fdm"][ui] /= np.maximum(A["fdm"][ui].mean(axis=1, keepdims=True), 1e-6)

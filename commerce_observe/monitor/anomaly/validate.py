@@ -25,7 +25,7 @@ def reasons(x: FloatArray, den: FloatArray, kind: npt.NDArray[np.int8], last_t: 
             ~np.isfinite(x),
             last_t >= t,
             (kind == KIND_COUNT) & (x < 0),
-            is_ratio_in & ~(den > 0),
+            is_ratio_in & ~(den > 0) & (x != 0),  # 0 of 0 attempts is a quiet bucket, not an error
             is_ratio_in & ((x < 0) | (x > den)),
             np.where(is_ratio_in, (kind != KIND_UNSET) & (kind != KIND_RATIO), kind == KIND_RATIO),
         ]

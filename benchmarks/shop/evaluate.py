@@ -1,0 +1,164 @@
+"""Score a detector's run over the synthetic shop as a shop judges it.
+
+* an incident is **found** when one of its series scores critical (>= 75) in a bucket
+  overlapping it or the 6 hours after it (a decline: any time after it starts);
+* **delay**: minutes from the incident's start (a decline: from the point where sales
+  are 30 % down) to the end of the first critical bucket, i.e. when the score exists;
+  ``within 2`` says whether that bucket is at most 2 buckets after the one holding the start
+  (a decline: whether the score came within a day of the 30 % point);
+* **precision** counts pages: each found incident is one true page, each alert
+  (``Score.alert``) that overlaps no incident of its series (nor the 6 hours after) is a
+  false page (an alert on the shop total during a product's incident is not false: the
+  total moved too); alerts on unannounced promotions are counted apart, in neither;
+* false alerts per product-week, and by what was going on: night, payday, launch week,
+  the dip after a promotion, maintenance hours, the day after an incident, other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from benchmarks.shop.generate import Shop
+from benchmarks.shop.incidents import DAY, FINE, METHODS
+
+GRACE = 6 * FINE
+CRITICAL = 75.0
+
+
+@dataclass
+class Grid:
+    """One detector's scores of one series on one bucket size (``step``: 5-minute steps per bucket)."""
+
+    series: str
+    step: int
+    scores: npt.NDArray[np.float64]
+    alerts: npt.NDArray[np.bool_]
+
+
+@dataclass
+class Result:
+    found: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    delay_min: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    within2: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    false_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    false_product: int = 0
+    unannounced: int = 0
+    product_weeks: float = 0.0
+
+    def merge(self, other: Result) -> None:
+        for k, v in other.found.items():
+            self.found[k] += v
+        for k, w in other.delay_min.items():
+            self.delay_min[k] += w
+        for k, v in other.within2.items():
+            self.within2[k] += v
+        for k, n in other.false_by.items():
+            self.false_by[k] += n
+        self.false_product += other.false_product
+        self.unannounced += other.unannounced
+        self.product_weeks += other.product_weeks
+
+
+def grids(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> list[Grid]:
+    names = [f"orders:{p}" for p in shop.products] + ["orders:__all__"]
+    pay = [f"payment_failures:{m}" for m in METHODS]
+    g = [Grid(n, FINE, out["orders_h"][:, i], out["orders_h_alert"][:, i].astype(bool)) for i, n in enumerate(names)]
+    if "pay_h" in out:
+        g += [Grid(n, FINE, out["pay_h"][:, i], out["pay_h_alert"][:, i].astype(bool)) for i, n in enumerate(pay)]
+    if "total_5" in out:
+        g.append(Grid("orders:__all__", 1, out["total_5"][:, 0], out["total_5_alert"][:, 0].astype(bool)))
+        g += [Grid(n, 1, out["pay_5"][:, i], out["pay_5_alert"][:, i].astype(bool)) for i, n in enumerate(pay[:2])]
+    return g
+
+
+def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
+    res = Result()
+    by_series: dict[str, list[Grid]] = defaultdict(list)
+    for gr in grids(shop, out):
+        by_series[gr.series].append(gr)
+    covered: dict[str, list[tuple[int, int]]] = defaultdict(list)  # series -> incident spans incl. grace
+    after: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for inc in shop.incidents:
+        end = shop.steps if inc.kind == "decline" else inc.end + GRACE
+        best: tuple[float, bool] | None = None
+        if inc.series[0].startswith("orders:"):  # a product's incident moves the shop total too
+            covered["orders:__all__"].append((inc.start, end))
+        for name in inc.series:
+            covered[name].append((inc.start, end))
+            after[name].append((end, end + DAY))
+            for gr in by_series[name]:
+                b0, b1 = inc.start // gr.step, min(-(-end // gr.step), len(gr.scores))
+                hit = np.nonzero(np.nan_to_num(gr.scores[b0:b1]) >= CRITICAL)[0]
+                if hit.size:
+                    b = b0 + int(hit[0])
+                    origin = inc.at_30 if inc.kind == "decline" else inc.start
+                    delay = 5.0 * ((b + 1) * gr.step - origin)
+                    cand = (delay, delay <= 24 * 60 if inc.kind == "decline" else b - b0 <= 2)
+                    best = cand if best is None or cand[0] < best[0] else best
+        res.found[inc.kind].append(best is not None)
+        if best is not None:
+            res.delay_min[inc.kind].append(best[0])
+            res.within2[inc.kind].append(best[1])
+    promos: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for name, a, b in shop.unannounced:
+        promos[name].append((a, b + GRACE))
+    n_products = len(shop.products)
+    product_idx = {f"orders:{p}": j for j, p in enumerate(shop.products)}
+    for name, gs in by_series.items():
+        for gr in gs:
+            for b in np.nonzero(gr.alerts)[0]:
+                a, z = int(b) * gr.step, (int(b) + 1) * gr.step
+                if a < shop.train_until:
+                    continue
+                if any(a < e and z > s for s, e in covered[name]):
+                    continue
+                if any(a < e and z > s for s, e in promos[name]):
+                    res.unannounced += 1
+                    continue
+                res.false_by[_context(shop, name, a, z, after[name], product_idx.get(name))] += 1
+                res.false_product += name in product_idx
+    res.product_weeks = n_products * (shop.steps - shop.train_until) / (7 * DAY)
+    return res
+
+
+def _context(shop: Shop, name: str, a: int, z: int, after: list[tuple[int, int]], j: int | None) -> str:
+    c = shop.context
+    if any(a < e and z > s for s, e in after):
+        return "after incident"
+    if j is not None and c["launch"][a:z, j].any():
+        return "launch week"
+    if j is not None and c["after_promotion"][a:z, j].any():
+        return "after promotion"
+    if name.startswith("payment_failures:") and c["maintenance"][a:z].any():
+        return "maintenance"
+    if c["payday"][a:z].any():
+        return "payday"
+    if c["night"][a:z].all():
+        return "night"
+    return "other"
+
+
+def summary(res: Result) -> list[str]:
+    lines = []
+    tp = sum(sum(v) for v in res.found.values())
+    n = sum(len(v) for v in res.found.values())
+    fp = sum(res.false_by.values())
+    recall = tp / max(n, 1)
+    precision = tp / max(tp + fp, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    for kind in sorted(res.found):
+        f = res.found[kind]
+        d = res.delay_min[kind]
+        w = res.within2[kind]
+        delay = f"median {np.median(d):6.0f} min" if d else "         -    "
+        lines.append(f"    {kind:15s} found {sum(f):2d}/{len(f):2d}  delay {delay}  within 2 buckets {sum(w)}/{len(f)}")
+    lines.append(f"    recall {recall:.2f}  precision {precision:.2f}  F1 {f1:.2f}  "
+                 f"false alerts {fp} ({res.false_product / max(res.product_weeks, 1e-9):.4f} per product-week), "
+                 f"on unannounced promotions {res.unannounced}")
+    lines.append("    false alerts by context: " + ", ".join(f"{k} {v}" for k, v in sorted(res.false_by.items())) if fp else
+                 "    false alerts by context: none")
+    return lines
