@@ -91,7 +91,8 @@ def run_shop(out: Path, orders: int) -> Any:
     for n in range(1, orders + 1):
         shop.order(n)
     shop.payments()
-    shop.notifications(duplicate_at=3, lose_at=7)
+    # the consumer crashes at a third and at two thirds of the payments' log
+    shop.notifications(duplicate_at=orders // 3, lose_at=2 * orders // 3)
     co.shutdown()
     return shop.out
 
