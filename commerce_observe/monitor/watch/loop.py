@@ -53,6 +53,9 @@ class Inputs:
     series: StoreSeries  # closed buckets are read back from here (the same store, usually)
     audit_path: str  # the SQLite audit file the services write (unless kafka is given)
     kafka: KafkaInput | None = None  # read the events and audit topics instead
+    #: an input of one's own (benchmarks): called with the state to read from; event documents
+    #: it returns are added up per bucket like the Kafka events topic's
+    source: Callable[[WatchState], Source] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,18 +104,21 @@ class Watch:
         else:
             state, detector = self._first_start()
         scorer = Scorer(detector)
-        scorer.products, scorer.currencies = state.products, state.currencies
+        scorer.restore(state.products, state.currencies)
         return state, scorer, self._source(state)
 
     def _source(self, state: WatchState) -> Source:
         k = self.inputs.kafka
-        if k is None:
+        if k is None and self.inputs.source is None:
             return SqliteAuditTail(self.inputs.audit_path, state.audit_position, state.start_ns, self.settings.page_rows)
-        from commerce_observe.monitor.watch.kafka_source import KafkaSource
-
-        if state.builder is None:
+        if state.builder is None:  # events come as documents: added up per bucket here
             state.builder = SeriesBuilder(self.settings.bucket_s)
             state.builder.first_open = state.start_ns // self.settings.bucket_ns
+        if self.inputs.source is not None:
+            return self.inputs.source(state)
+        assert k is not None
+        from commerce_observe.monitor.watch.kafka_source import KafkaSource
+
         return KafkaSource(k.bootstrap, state.kafka_offsets, state.start_ns, events_topic=k.events_topic,
                            audit_topic=k.audit_topic, group_id=k.group_id, commit=self.until_ns is None)
 
@@ -125,7 +131,7 @@ class Watch:
         state = WatchState(start_ns=start, next_bucket_ns=start, audit=AuditStage(s, self.groups),
                            alerts=AlertState(self.alert_config, s, self.links))
         scorer = Scorer(detector)
-        scorer.products, scorer.currencies = state.products, state.currencies
+        scorer.restore(state.products, state.currencies)
         h0 = start - s.history_days * 86_400 * 10**9
         oldest = self.inputs.series.oldest_ns(h0, start)
         t0 = time.monotonic()
