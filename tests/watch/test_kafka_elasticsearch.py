@@ -22,9 +22,9 @@ from tests.alerts.receivers import HttpReceiver
 from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
-from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file
+from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file, run_backtest
 from tests.watch.shop import MINUTE, Shop, minute_floor
-from tests.watch.test_alerts_e2e import _iso
+from tests.watch.test_alerts_e2e import _ids, _iso
 
 MINUTES = 8
 
@@ -119,3 +119,17 @@ def test_kafka_and_elasticsearch_sigkill(kafka_bootstrap: str, elasticsearch_url
     assert [r.event_id for r in rows if r.kind == "LOST"] == shop.lost
     assert any(r.kind == "ANOMALY" and "orders:sku-b" in (r.detail or "") and "score 100" in (r.detail or "") for r in rows)
     store.close()
+
+    # the same period backtested from the topics (a group of its own, nothing committed): same notifications
+    replay = HttpReceiver().start()
+    try:
+        backtest = [a for a in args if a not in ("--start", _iso(t1))]
+        backtest[backtest.index("--state") + 1] = str(tmp_path / "backtest")
+        backtest[backtest.index("--rules") + 1] = rule_file(str(tmp_path / "rules2.json"), replay.url)
+        code, err = run_backtest(*backtest, "--from", _iso(t1), "--until", _iso(t1 + MINUTES * MINUTE))
+        assert code == 0, err
+        until = t1 + MINUTES * MINUTE
+        assert _ids(replay.bodies(), until) == _ids(bodies, until)
+        assert firing(replay.bodies()) == {"lost-events": 1, "product-spike": 1}
+    finally:
+        replay.stop()
