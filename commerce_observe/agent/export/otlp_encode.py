@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe.agent.export.record import EventRecord, SpanRecord
@@ -26,6 +27,8 @@ _pack_fixed64 = struct.Struct("<Q").pack
 _pack_double = struct.Struct("<d").pack
 _SMALL = [bytes((n,)) for n in range(128)]
 _MASK64 = (1 << 64) - 1
+#: SpanKind -> the ``kind`` field (OTLP's enum is OpenTelemetry's value plus one)
+_KIND = {k: b"\x30" + bytes((k.value + 1,)) for k in SpanKind}
 
 
 def varint(n: int) -> bytes:
@@ -79,6 +82,8 @@ class OtlpEncoder:
         self._keys: dict[str, bytes] = {}
         self._key_cache_limit = key_cache_limit
         self._resources: dict[int, tuple[Mapping[str, AttributeValue], bytes]] = {}
+        #: span and event names (a service has a few hundred) -> their encoded field
+        self._names: dict[tuple[bytes, str], bytes] = {}
 
     def _key(self, key: str) -> bytes:
         if len(self._keys) >= self._key_cache_limit:
@@ -124,8 +129,18 @@ class OtlpEncoder:
             self._resources[id(resource)] = hit
         return hit[1]
 
+    def _name(self, tag: bytes, name: str) -> bytes:
+        key = (tag, name)
+        hit = self._names.get(key)
+        if hit is None:
+            if len(self._names) >= self._key_cache_limit:
+                self._names.clear()
+            hit = self._names[key] = _field(tag, _utf8(name))
+        return hit
+
     def _event(self, event: EventRecord) -> bytes:
-        parts = [b"\x09", _pack_fixed64(event.timestamp_ns), _field(b"\x12", _utf8(event.name))]
+        parts = [b"\x09", _pack_fixed64(event.timestamp_ns), self._names.get((b"\x12", event.name)) or
+                 self._name(b"\x12", event.name)]
         parts.extend(self._attributes(b"\x1a", event.attributes))
         return _field(b"\x5a", b"".join(parts))
 
@@ -134,7 +149,7 @@ class OtlpEncoder:
         parts = [b"\x0a\x10", r.trace_id.to_bytes(16, "big"), b"\x12\x08", r.span_id.to_bytes(8, "big")]
         if r.parent_span_id is not None:
             parts += (b"\x22\x08", r.parent_span_id.to_bytes(8, "big"))
-        parts += (_field(b"\x2a", _utf8(r.name)), b"\x30", _SMALL[r.kind.value + 1],
+        parts += (self._names.get((b"\x2a", r.name)) or self._name(b"\x2a", r.name), _KIND[r.kind],
                   b"\x39", _pack_fixed64(r.start_ns), b"\x41", _pack_fixed64(r.end_ns))
         parts.extend(self._attributes(b"\x4a", r.attributes))
         for event in r.events:
