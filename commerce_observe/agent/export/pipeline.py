@@ -46,6 +46,11 @@ from commerce_observe.agent.export.queue import BatchWorker
 from commerce_observe.agent.export.record import SpanRecord
 
 _Queued = tuple[ReadableSpan | LightSpan, int]
+#: Spans converted per wake-up of the conversion thread (exporters still send
+#: max_export_batch_size at a time): a finished SDK span holds a dozen objects the
+#: garbage collector walks on every pass while it waits; converted early, it is freed
+#: early and a queued record is three.
+CONVERT_BATCH = 64
 
 
 def _drop_counter(name: str, what: str) -> Callable[[int], None]:
@@ -77,7 +82,7 @@ class ExportPipeline(SpanProcessor):
         delay = schedule_delay_ms / 1000
         self._converted: list[SpanRecord] = []
         self._ingest: BatchWorker[_Queued] = BatchWorker(
-            "convert", self._convert_batch, max_queue_size, max_export_batch_size, delay,
+            "convert", self._convert_batch, max_queue_size, min(max_export_batch_size, CONVERT_BATCH), delay,
             _drop_counter("export.pipeline.dropped", "export pipeline"), on_commit=self._hand_over,
         )
         self._outputs: list[BatchWorker[SpanRecord]] = [
