@@ -21,7 +21,7 @@ from typing import Any
 
 from commerce_observe.store import documents as d
 from commerce_observe.store import es_mapping, es_series, incidents
-from commerce_observe.store.aggregates import Aggregate, to_document
+from commerce_observe.store.aggregates import AGGREGATE, BUCKET_S, Aggregate, to_document
 from commerce_observe.store.es_client import BulkWriter, EsHttp
 from commerce_observe.store.es_series import COUNTED, N, PAYMENT_ACTIONS, PRODUCT_LINES
 from commerce_observe.store.es_series import count_of as _n
@@ -59,6 +59,13 @@ class ElasticsearchStore:
     def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
         """See :meth:`~commerce_observe.store.queries.MetricsQuery.series` (a paged composite aggregation)."""
         return es_series.series(self.http, self.data_stream, by, r, bucket_minutes)
+
+    def import_bucket_minutes(self, r: TimeRange) -> int:
+        """See :meth:`~commerce_observe.store.queries.MetricsQuery.import_bucket_minutes`: a ``max`` of
+        ``commerce.aggregate.bucket_s`` over the aggregates in the range (doc values, no hits)."""
+        res = self._search(r, [_terms(d.RECORD, AGGREGATE)], {"b": {"max": {"field": BUCKET_S}}})
+        longest = res.get("aggregations", {}).get("b", {}).get("value")
+        return -(-int(longest) // 60) if longest else 0
 
     def refresh(self) -> None:
         """Make everything written so far searchable (tests; production waits for refresh_interval)."""

@@ -8,6 +8,8 @@ is added here is shared arithmetic both stores must not do twice:
   bucket (SQLite ``minute / n * n``, Elasticsearch ``fixed_interval``), so every
   stored bucket lands on a grid point (a grid started at the range's first minute
   did not: the sales trend read 0 everywhere in the 6 h, 24 h and 7 d views);
+* the **chart bucket**: never finer than the imported history in the range
+  (:func:`chart_bucket`), whose aggregates count in the minute their bucket starts;
 * the **headline**: orders, revenue, payment failure rate in %, lost and
   duplicated events and open alerts for the range.
 
@@ -31,6 +33,19 @@ def bucket_grid(r: TimeRange, bucket_minutes: int) -> list[int]:
     """Start (epoch ms) of every ``bucket_minutes`` bucket that overlaps the range, epoch-aligned."""
     first, end = series_bounds(r, max(1, bucket_minutes))
     return list(range(first * MINUTE_MS, end * MINUTE_MS, max(1, bucket_minutes) * MINUTE_MS))
+
+
+def chart_bucket(asked: int, imported: int) -> int:
+    """``asked`` minutes, raised to a whole multiple of the longest imported bucket (``imported``, 0 if none).
+
+    Why not spread an aggregate's count over the minutes of its bucket instead: the
+    figures would stop being exact (an hour's 7 orders are not 0.1167 a minute), the
+    rollups would take sixty times the rows per hourly aggregate and the import would
+    slow down accordingly. A multiple, not just the longer of the two, so that every
+    chart bucket holds whole imported buckets (6 h stays 6 h over hourly history).
+    """
+    asked = max(1, asked)
+    return asked if imported <= 0 else -(-asked // imported) * imported
 
 
 def per_bucket(minutes: list[MinuteRow], grid: list[int], bucket_minutes: int) -> list[MinuteRow]:
@@ -57,7 +72,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def summary(q: MetricsQuery, r: TimeRange, *, bucket_minutes: int = 1, top: int = 10) -> dict[str, Any]:
-    """Everything the dashboard shows for one range, as JSON-ready data."""
+    """Everything the dashboard shows for one range, as JSON-ready data.
+
+    ``bucket_minutes`` is what the view asks for; the charts use :func:`chart_bucket` of it
+    (``bucket_minutes`` in the answer), ``import_bucket_minutes`` says why it is coarser.
+    """
+    imported = q.import_bucket_minutes(r)
+    bucket_minutes = chart_bucket(bucket_minutes, imported)
     lat = q.latency(r)
     minutes = fill_minutes(q.per_minute(r), r)
     grid = bucket_grid(r, bucket_minutes)
@@ -75,6 +96,7 @@ def summary(q: MetricsQuery, r: TimeRange, *, bucket_minutes: int = 1, top: int 
     out: dict[str, Any] = _jsonable({
         "range": {"start_ms": r.start_ms, "end_ms": r.end_ms},
         "bucket_minutes": bucket_minutes,
+        "import_bucket_minutes": imported,
         "grid": grid,
         "headline": headline,
         "per_minute": [asdict(x) for x in minutes] if r.minutes <= 1440 else [],  # a week of minutes is too much

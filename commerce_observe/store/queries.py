@@ -15,7 +15,8 @@ Definitions, kept in one place so both stores agree:
 * latency: ``handled`` audit records, handled time - published time;
 * imported history: an aggregate document (:mod:`commerce_observe.store.aggregates`)
   counts as ``count`` events of its action wherever one event counts as 1 (it falls
-  in the minute its bucket starts).
+  in the minute its bucket starts; :meth:`MetricsQuery.import_bucket_minutes` tells
+  how coarse such history is, so that charts never draw it finer than it was taken).
 
 Ranges are whole minutes: ``start`` is floored and ``end`` raised to a minute
 boundary, so the SQLite per-minute rollups and Elasticsearch give the same rows.
@@ -190,6 +191,16 @@ class MetricsQuery(Protocol):
     def findings(self, r: TimeRange, limit: int = 50) -> list[AlertRow]: ...
     def anomalies(self, r: TimeRange, limit: int = 20) -> list[AnomalyRow]: ...
     def open_alerts(self, r: TimeRange, limit: int = 50) -> list[OpenAlertRow]: ...
+
+    def import_bucket_minutes(self, r: TimeRange) -> int:
+        """The longest bucket of the imported aggregates starting in the range, in minutes
+        (rounded up), or 0 when none does.
+
+        Why: an aggregate counts in the minute its bucket starts, so a chart finer than
+        that bucket would draw an hourly export as one peak per hour with zeros between;
+        the dashboard makes its buckets a multiple of this instead (figures stay exact).
+        """
+        ...
 
     def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
         """Per-bucket figures keyed ``by`` product, payment method, currency, or the whole site.

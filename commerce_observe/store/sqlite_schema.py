@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS product_rollup(minute INTEGER NOT NULL, product_id TE
 CREATE TABLE IF NOT EXISTS aggregates(id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, bucket_s INTEGER NOT NULL,
   action TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER, product_id TEXT, quantity INTEGER, currency TEXT,
   method TEXT, reason TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS import_starts(minute INTEGER NOT NULL, bucket_s INTEGER NOT NULL,
+  PRIMARY KEY(minute, bucket_s)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latency_rollup(minute INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
   sum_ms REAL NOT NULL, max_ms REAL NOT NULL, PRIMARY KEY(minute, bucket)) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS docs_minute AFTER INSERT ON docs WHEN NEW.record IN ('event', 'finding') BEGIN
@@ -111,6 +113,13 @@ INSERT = f"INSERT OR IGNORE INTO docs({', '.join(COLUMNS)}) VALUES({', '.join('?
 #: An :class:`~commerce_observe.store.aggregates.Aggregate` is one row of this table, fields in order.
 INSERT_AGGREGATE = ("INSERT OR IGNORE INTO aggregates(id, ts_ms, bucket_s, action, n, amount_milli, product_id, quantity, "
                     "currency, method, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: Each distinct (start minute, bucket length) of imported aggregates, one row each (filled by
+#: :meth:`~commerce_observe.store.sqlite_store.SqliteStore.write_aggregates` once per batch, not by a
+#: trigger per row: the import stays as fast). Three months of hourly history is 2,160 rows, so the
+#: dashboard learns how coarse the history in a range is without reading the aggregates.
+INSERT_START = "INSERT OR IGNORE INTO import_starts(minute, bucket_s) VALUES(?, ?)"
+#: Files made before ``import_starts`` get it filled from the aggregates they hold, once.
+FILL_STARTS = f"INSERT OR IGNORE INTO import_starts SELECT DISTINCT ts_ms / {MINUTE_MS}, bucket_s FROM aggregates"
 #: Files made before the product rollups kept revenue (and before aggregates) get the column here;
 #: the trigger that fills it is dropped so that SCHEMA creates it anew.
 MIGRATE = ("ALTER TABLE product_rollup ADD COLUMN amount_milli INTEGER NOT NULL DEFAULT 0",
@@ -137,10 +146,18 @@ def _upgrade_product_rollups(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
 def prepare(conn: sqlite3.Connection) -> None:
     """Create or upgrade the layout on this connection (idempotent: run at every open)."""
     _upgrade_product_rollups(conn)  # before SCHEMA, whose triggers write the new column
+    had_aggregates = _has_table(conn, "aggregates")
+    had_starts = _has_table(conn, "import_starts")
     conn.executescript(SCHEMA)
+    if had_aggregates and not had_starts:
+        conn.execute(FILL_STARTS)  # one statement: atomic, and idempotent if another process does it too
     have = {row[1] for row in conn.execute("PRAGMA table_info(docs)")}
     for name, kind in ADDED:
         if name not in have:

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from commerce_observe.agent.events import conventions as cv
@@ -31,10 +32,14 @@ from commerce_observe.store.queries import (
     LATENCY_BOUNDS_MS, MINUTE_MS, AlertRow, AnomalyRow, CountRow, LatencyStats, MinuteRow, OpenAlertRow, ProductRow,
     RevenueRow, SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
 )
-from commerce_observe.store.sqlite_schema import ABNORMAL, COLUMNS, INSERT, INSERT_AGGREGATE, WHOLE, prepare
+from commerce_observe.store.sqlite_schema import (
+    ABNORMAL, COLUMNS, INSERT, INSERT_AGGREGATE, INSERT_START, WHOLE, prepare,
+)
 from commerce_observe.store.store import WriteResult
 
 Row = tuple[Any, ...]
+#: An aggregate's (start in ms, bucket length in s), read in C.
+_START = itemgetter(1, 2)
 
 
 def _spans(r: TimeRange, table: str, hour_table: str, columns: str) -> tuple[str, tuple[int, ...]]:
@@ -104,11 +109,15 @@ class SqliteStore:
         return self.write_rows(rows) + self.write_aggregates(aggs) + WriteResult(rejected=rejected)
 
     def write_aggregates(self, aggs: Sequence[Aggregate]) -> WriteResult:
-        """Imported history: each aggregate is a row as it is (the importer's fast path)."""
-        return self.write_rows(aggs, INSERT_AGGREGATE)
+        """Imported history: each aggregate is a row as it is (the importer's fast path), and the
+        batch's distinct (start minute, bucket length) go to ``import_starts`` in the same transaction."""
+        starts = {(ts // MINUTE_MS, b) for ts, b in set(map(_START, aggs))}  # the set first: all in C
+        return self.write_rows(aggs, INSERT_AGGREGATE, (INSERT_START, list(starts)))
 
-    def write_rows(self, rows: Sequence[Row], insert: str = INSERT) -> WriteResult:
-        """Insert prepared rows in one transaction (the benchmark's fast path)."""
+    def write_rows(self, rows: Sequence[Row], insert: str = INSERT,
+                   also: tuple[str, Sequence[Row]] | None = None) -> WriteResult:
+        """Insert prepared rows in one transaction (the benchmark's fast path); ``also``: more rows for
+        another statement in the same transaction (not counted in the result)."""
         if not rows:
             return WriteResult()
         conn = self._conn()
@@ -116,11 +125,14 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = conn.executemany(insert, rows)
+                written_now = cur.rowcount
+                if also is not None:
+                    conn.executemany(*also)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        written = max(cur.rowcount, 0)
+        written = max(written_now, 0)
         return WriteResult(written=written, duplicates=len(rows) - written)
 
     def close(self) -> None:
@@ -196,6 +208,11 @@ class SqliteStore:
     def finding_counts(self, r: TimeRange) -> list[CountRow]:
         rows = self._rolled(r, "action, sum(n)", "WHERE action LIKE 'finding.%' GROUP BY action")
         return by_count({a.split(".", 1)[1].upper(): n for a, n in rows})
+
+    def import_bucket_minutes(self, r: TimeRange) -> int:
+        """See :meth:`~commerce_observe.store.queries.MetricsQuery.import_bucket_minutes` (reads ``import_starts``)."""
+        longest = self._q("SELECT max(bucket_s) FROM import_starts WHERE minute >= ? AND minute < ?", r)[0][0]
+        return -(-int(longest) // 60) if longest else 0
 
     def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
         """See :meth:`~commerce_observe.store.queries.MetricsQuery.series`; read with this thread's connection."""
