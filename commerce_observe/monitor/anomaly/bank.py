@@ -61,6 +61,7 @@ class Slots(NamedTuple):
     how: int  # slot of the week
     dom: int  # day of month, 0-based
     day_start: bool  # first bucket of a local day
+    prev_dom: int  # day of month of the day before, 0-based
 
 
 @dataclass
@@ -96,6 +97,7 @@ def _layout(s: Settings) -> list[tuple[str, Any, tuple[int, ...], float]]:
         ("ra", np.float64, (), 0), ("rb", np.float64, (), 0),
         ("pa", np.float32, (24,), 0), ("pb", np.float32, (24,), 0),
         ("fh", np.float64, (24,), 1), ("fw", np.float64, (7,), 1), ("fdm", np.float32, (31,), 1),
+        ("day_x", np.float64, (), 0), ("day_m", np.float64, (), 0),
         ("fhw", np.float32, (168,), 1), ("visits", np.uint8, (168,), 0),
         ("ring_a", np.float64, (w,), np.nan), ("ring_b", np.float64, (w,), np.nan),
         ("ring_v", np.float64, (w,), np.nan), ("ring_n", np.float64, (w,), np.nan), ("rpos", np.int32, (), 0),

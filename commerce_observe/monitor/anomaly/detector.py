@@ -13,7 +13,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -107,7 +107,8 @@ class AnomalyDetector:
         dow = local.weekday()
         hod = local.hour // max(1, s.bucket_seconds // 3600)
         into_day = local.hour * 3600 + local.minute * 60 + local.second
-        return Slots(hod, dow, dow * s.day_slots + hod, local.day - 1, into_day < s.bucket_seconds)
+        yesterday = (local.date() - timedelta(days=1)).day - 1
+        return Slots(hod, dow, dow * s.day_slots + hod, local.day - 1, into_day < s.bucket_seconds, yesterday)
 
     # ------------------------------------------------------------ streaming API
     def update(self, series: str, timestamp: datetime, value: Value) -> Score:

@@ -174,11 +174,21 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
     a_hw = np.maximum(s.weekly_alpha * per_visit, 1.0 / (visits_now + 1.0)) * conf * wgt * upd
     A["fhw"][idx, sl.how] = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), A["fhw"][idx, sl.how])
     A["visits"][idx, sl.how] = np.where(upd_w, np.minimum(visits_now + 1, 255), visits_now).astype(np.uint8)
-    # paydays: the day-of-month factor moves ``monthly_alpha`` of the way in a day, once a
-    # week of history says what a normal day is
-    a_m = (1.0 - (1.0 - s.monthly_alpha) ** (1.0 / s.buckets_per_day)) * conf * wgt * (upd & (n1 > 7 * s.buckets_per_day))
+    # paydays: the day-of-month factor moves ``monthly_alpha`` of the way to what a whole day
+    # sold against its expectation, learned when the day is over (within the day it stays as
+    # it was, so a day that goes wrong is judged against the month before, not against itself)
+    if sl.day_start:
+        dm = A["day_m"][idx]
+        done = upd & (dm > 0)
+        a_m = s.monthly_alpha * conf * done
+        prev = A["fdm"][idx, sl.prev_dom].astype(np.float64)
+        A["fdm"][idx, sl.prev_dom] = prev + a_m * (np.clip(A["day_x"][idx] / np.maximum(dm, 1e-9), 0.2, 5.0) - prev)
+        A["day_x"][idx] = 0.0
+        A["day_m"][idx] = 0.0
+    grown = upd & (n1 > 7 * s.buckets_per_day)
     season_wo = np.maximum(np.where(visited, A["fhw"][idx, sl.how], fh * fw), 0.05)
-    A["fdm"][idx, sl.dom] = fdm + a_m * (np.clip(r / season_wo, 0.0, 5.0) - fdm)
+    A["day_x"][idx] += np.where(grown, wgt * xu, 0.0)
+    A["day_m"][idx] += np.where(grown, wgt * e.base * season_wo, 0.0)
     # keep the hour-of-day, weekday and day-of-month profiles at mean 1 (the level carries the
     # scale); once a day is enough (they drift by a few per cent a day) and saves most of a step
     if sl.day_start and upd.any():
