@@ -22,6 +22,7 @@ import pytest
 
 from commerce_observe.store.es_store import ElasticsearchStore
 from tests.dashboard import scene
+from commerce_observe.store.aggregates import payment_aggregate
 from tests.monitoring.test_kibana_objects import referenced_fields, saved
 
 pytestmark = pytest.mark.elasticsearch
@@ -56,13 +57,15 @@ def lens_aggs(columns: dict[str, Any], order: list[str]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for cid in order:
         c = columns[cid]
-        op, field = c["operationType"], c["sourceField"]
+        op, field = c["operationType"], c.get("sourceField")
         if op in ("sum", "max", "min"):
             metrics[cid] = {op: {"field": field}}
         elif op == "average":
             metrics[cid] = {"avg": {"field": field}}
         elif op == "percentile":
             metrics[cid] = {"percentiles": {"field": field, "percents": [c["params"]["percentile"]]}}
+        elif op == "count" and "filter" in c:  # a formula's part: count(kql=...)
+            metrics[cid] = {"filter": kql(c["filter"]["query"])}
         elif op == "last_value":
             metrics[cid] = {"top_hits": {"size": 1, "sort": [{c["params"]["sortField"]: "desc"}], "_source": [field]}}
     aggs = metrics
@@ -76,6 +79,29 @@ def lens_aggs(columns: dict[str, Any], order: list[str]) -> dict[str, Any]:
             body = {"terms": {"field": c["sourceField"], "size": c["params"]["size"]}}
         aggs = {cid: {**body, "aggs": aggs}} if aggs else {cid: body}
     return aggs
+
+
+def value(row: dict[str, Any], columns: dict[str, Any], cid: str) -> float:
+    """A metric column's value in one row, formulas worked out as Lens does (in Kibana, on the parts)."""
+    c = columns[cid]
+    op = c["operationType"]
+    if op == "formula":
+        return value(row, columns, c["references"][0])
+    if op == "math":
+        return evaluate(row, columns, c["params"]["tinymathAst"])
+    if op == "count":
+        return float(row[cid]["doc_count"])
+    return float(row[cid]["value"])
+
+
+def evaluate(row: dict[str, Any], columns: dict[str, Any], node: Any) -> float:
+    if isinstance(node, str):
+        return value(row, columns, node)
+    args = [evaluate(row, columns, a) for a in node["args"]]
+    ops = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multiply": lambda a, b: a * b,
+           "divide": lambda a, b: a / b}
+    result: float = ops[node["name"]](*args)
+    return result
 
 
 def leaves(result: dict[str, Any], order: list[str], columns: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -92,10 +118,15 @@ def leaves(result: dict[str, Any], order: list[str], columns: dict[str, Any]) ->
     yield from walk(result, 0)
 
 
+#: An imported hour of history: 7 declined card payments in one document, at the scene's time.
+IMPORTED = payment_aggregate(scene.T0_MS, 3600, "imported-card", "payment.failed", 7, "imported_decline")
+
+
 @pytest.fixture(scope="module")
 def store(elasticsearch_url: str) -> Iterator[ElasticsearchStore]:
     es = ElasticsearchStore(elasticsearch_url, data_stream=f"logs-commerce.events-k{uuid.uuid4().hex[:10]}")
     assert es.write(scene.documents()).rejected == 0
+    assert es.write_aggregates([IMPORTED]).written == 1
     es.refresh()
     yield es
     es.close()
@@ -120,7 +151,7 @@ def test_every_field_is_mapped_in_the_real_stream_with_a_type_its_operation_take
             continue
         for layer in obj["attributes"]["state"]["datasourceStates"]["formBased"]["layers"].values():
             for c in layer["columns"].values():
-                if c["sourceField"] != "___records___":
+                if c.get("sourceField", "___records___") != "___records___":
                     kind = types[c["sourceField"]]
                     assert kind in ACCEPTS[c["operationType"]], f"{obj['id']}: {c['operationType']} on {kind}"
 
@@ -136,6 +167,10 @@ def test_the_panels_about_anomalies_and_findings_show_the_stored_ones(store: Ela
                 "size": 0, "query": kql(state["query"]["query"]), "aggs": lens_aggs(columns, order)})
             rows = [b for b in leaves(res["aggregations"], order, columns) if b.get("doc_count")]
             shown[obj["id"]] = len(rows)
+            if obj["id"] == "commerce-failure-reasons":  # the imported hour counts as its 7 failures
+                failures = {row["key"]: value(row, columns, "n") for row in rows}
+                assert failures.pop("imported_decline") == 7, failures
+                assert failures == {row["key"]: row["doc_count"] for row in rows if row["key"] in failures}
             for row in rows:  # every metric of a shown row has a value
                 for cid in order:
                     if cid in row and "value" in row[cid]:
