@@ -22,7 +22,13 @@ end producer spans, the export pipeline's threads and the audit writer's) divide
 messages; each phase's window closes after ``Runtime.flush()`` has exported every
 span and written every audit record of the phase, in all variants. The audit trail
 uses the product's default sink (``--audit-sink auto``: a topic on the Kafka broker
-in use, through librdkafka; SQLite for pika) unless told otherwise. Produce
+in use, through librdkafka; SQLite for pika) unless told otherwise, and it is the
+crash-safe trail (docs/audit.md): each HANDLED record journaled to the spool as it
+happens, a checkpoint before every commit, ack and producer ``flush``. Every client
+runs at its default commit pattern: auto-commit for the three Kafka consumers (for
+confluent-kafka the wrapper then stores offsets itself, once their records are
+durable), an ack per message in the pika callback (held and sent per dispatch
+round, after one checkpoint). Produce
 is measured from the first ``send`` to the end of ``flush`` so every span is
 ended inside the window; consume iterates N records with ``for msg in consumer``
 from a fresh group (``async for`` on aiokafka: both instrumentations trace its

@@ -21,7 +21,9 @@ import signal
 import subprocess
 import sys
 import threading
+import random
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,3 +139,64 @@ def judge(report: dict[str, Any], truth: Truth, group: str) -> Verdict:
     false = ([("DUPLICATE", e) for e in sorted(dup) if truth.ended[e] + truth.cut[e] < 2]
              + [("LOST", e) for e in sorted(lost) if truth.ended[e] or e not in truth.acked] + others)
     return Verdict(len(dup), len(lost), sum(truth.cut.values()), missed, false)
+
+
+N = 100
+PARTITIONS = 3
+
+
+def run_scenarios(client: str, address: str, workdir: Path, *, loops: int, rng: random.Random,
+                  audit_bootstrap: str | None) -> tuple[Truth, str, str, list[str]]:
+    """Produce, crash, drain; returns the truth, the topic, the group and the audit source."""
+    tag = uuid.uuid4().hex[:8]
+    topic, group, audit_topic = f"crash-{tag}", f"g-{tag}", f"crash-audit-{tag}"
+    if client != "pika":
+        from tests.support import kafka_clients
+
+        kafka_clients.create_topic(address, topic, PARTITIONS)
+    env = child_env(audit_topic, f"crash-{client}")
+    truth = Truth()
+
+    def produce(part: str) -> None:
+        producer = Child(workdir, env, "produce", client, address, topic, f"{tag}{part}", str(N), "hold")
+        assert producer.wait_for("ACKED", 60), f"{client} producer: no ACKED ({producer.lines})"
+        producer.kill9()  # right after its acks
+        truth.kills += 1
+        truth.acked.update(f"{tag}{part}-{i:05d}" for i in range(N))
+
+    def consumer(mode: str) -> Child:
+        child = Child(workdir, env, "consume", client, address, topic, group, str(PARTITIONS), mode)
+        assert child.wait_for("READY", 60), f"{client} consumer did not start"
+        return child
+
+    produce("a")
+    modes = ["commit", "nocommit"] if client == "pika" else ["commit", "atmostonce", "nocommit"]
+    for mode in modes:  # on fresh messages: the commit before handling loses unhandled ones
+        child = consumer(mode)
+        child.wait_for("W" if mode == "nocommit" else "C", 30)
+        truth.take(child.kill9())  # right after the commit / the commit before handling / the handling
+        truth.kills += 1
+    for round_ in range(loops):  # crash loop
+        if round_ == loops // 2:
+            produce("b")
+        child = consumer("auto")
+        child.wait_for("never", rng.uniform(0.3, 1.0))
+        truth.take(child.kill9())
+        truth.kills += 1
+    drain = consumer("auto")
+    seen = 0
+    while True:  # until no new line for 3 s: everything left was handled
+        drain.wait_for("never", 3.0)
+        if len(drain.lines) == seen:
+            break
+        seen = len(drain.lines)
+    truth.take(drain.kill9())
+    truth.kills += 1
+    janitor_env = dict(env, COMMERCE_OBSERVE_AUDIT_SINK="sqlite") if client == "pika" else \
+        dict(env, COMMERCE_OBSERVE_AUDIT_BOOTSTRAP=audit_bootstrap or address)
+    janitor = Child(workdir, janitor_env, "replay")
+    assert janitor.wait_for("REPLAYED", 60)
+    janitor.finish()
+    source = (["--sqlite", str(workdir / "commerce-observe-audit.sqlite")] if client == "pika"
+              else ["--bootstrap", address, "--topic", audit_topic])
+    return truth, topic, topic if client == "pika" else group, source  # a RabbitMQ queue is its own group

@@ -126,6 +126,21 @@ def encode_batch(facts: Sequence[MessageFact]) -> list[bytes]:
             for p, f in zip(parts, facts)]
 
 
+def encode_one(f: MessageFact) -> bytes:
+    """``encode(f)``, byte for byte, the way :func:`encode_batch` does it for one fact
+    (the journal encodes each consumer record as it happens)."""
+    text = "\t".join((
+        _STAGE_TEXT[f.stage], str(f.time_ns), f.event_id or "", f.consumer_group or "",
+        "" if f.published_ns is None else str(f.published_ns), f.source or "", f.destination or "",
+        "" if f.sequence is None else str(f.sequence), "" if f.partition is None else str(f.partition),
+        "" if f.offset is None else str(f.offset), f.trace_id or "", f.span_id or "",
+        f.event_type or "", f.order_id or "", f.payment_id or "", f.system or "", f.error or "",
+    ))
+    if "\\" not in text and "\r" not in text and "\n" not in text and text.count("\t") == _SEPS_PER_LINE:
+        return text.encode("utf-8", "replace")
+    return encode(f)
+
+
 def is_valid(line: bytes) -> bool:
     """Cheap structural check used on replay and on input: right field count and stage."""
     return line.count(b"\t") == N_FIELDS - 1 and (line[:1] in CODE_STAGE or line[:1] == TRAIL_GAP)

@@ -36,11 +36,11 @@ from collections.abc import Callable
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.audit.record import encode_batch
+from commerce_observe.agent.audit.record import encode_batch, encode_one
 from commerce_observe.agent.audit.sinks import Sink, SinkUnavailable
 from commerce_observe.agent.audit.spool import Spool
 from commerce_observe.agent.messaging.facts import Checkpoint, MessageFact, Stage
-from commerce_observe.agent.privacy.records import TextMasker, mask_fact, mask_facts
+from commerce_observe.agent.privacy.records import FactMasker, TextMasker
 
 _JOURNALED = frozenset((Stage.HANDLED, Stage.HANDLE_FAILED))
 
@@ -67,6 +67,7 @@ class AuditWriter:
         #: Facts are masked just before encoding (privacy.records): on the writer thread,
         #: or for a journaled consumer record on the thread that reported it.
         self.masker = masker
+        self._mask: FactMasker | None = FactMasker(masker) if masker is not None else None
         self.spool = spool
         self.max_queue = max_queue
         self.batch_size = batch_size
@@ -125,10 +126,10 @@ class AuditWriter:
             return
         if fact.destination == self._own_topic and self._own_topic is not None:
             return
-        if self.masker is not None:
-            fact = mask_fact(self.masker, fact)
+        if self._mask is not None:
+            fact = self._mask(fact)
         try:
-            spool.append_line(encode_batch((fact,))[0])
+            spool.append_line(encode_one(fact))
             self.journaled += 1
         except OSError as exc:  # disk full, spool removed: the record goes the queued way
             stats.record_failure("audit.journal_failed", "audit journal %s not writable: %r", spool.directory, exc)
@@ -249,7 +250,8 @@ class AuditWriter:
         own = self._own_topic
         if own is not None:
             ided = [f for f in ided if f.destination != own]
-        return encode_batch(mask_facts(self.masker, ided))
+        mask = self._mask
+        return encode_batch([mask(f) for f in ided] if mask is not None else ided)
 
     def _drain(self) -> None:
         q = self._queue

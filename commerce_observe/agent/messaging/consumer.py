@@ -8,7 +8,9 @@ and closed with HANDLED or HANDLE_FAILED by whichever comes first:
 * the application's explicit :class:`handling` block around its work (exact);
 * implicitly, when the application asks the same consumer for more (next
   record, next poll) or closes it: the previous records are then taken as
-  handled — unless :func:`defer` said their outcome comes later.
+  handled — unless :func:`defer` said their outcome comes later;
+* implicitly, when the application commits or acks offsets that cover them
+  (:mod:`commerce_observe.agent.messaging.commits`).
 
 Iteration (``for msg in consumer``, ``getone``) also makes the record's span the
 current one while the application works on it, so its own spans and domain
