@@ -5,8 +5,9 @@
 
 ``--before TREE`` also runs the auditor of another checkout of the project (e.g.
 ``git archive main | tar -x -C /tmp/before``) on the same input, alternating with
-ours, and prints the before/after ratio of the best rounds: a change's cost
-measured in one run, on one machine state.
+ours, and prints the before/after ratio of the best rounds and the median of the
+ratios of each pair of neighbouring rounds (steadier on a busy machine): a change's
+cost measured in one run, on one machine state.
 
 Both contenders read their own on-disk encoding from a file in 1 MiB chunks, so
 parsing is part of the measurement:
@@ -156,7 +157,9 @@ def compare(tree: str, path: str, records: int, rounds: int) -> int:
         rates = ", ".join(f"{x['rate']:,.0f}" for x in runs[name])
         print(f"  {name:<6} {r['rate']:>10,.0f} records/s CPU  {r['cpu_seconds']:5.2f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
               f"findings {r['findings']:,.0f}   (rounds: {rates})")
-    print(f"after/before: {best['after']['rate'] / best['before']['rate']:.3f}x records/s")
+    ratios = sorted(a["rate"] / b["rate"] for a, b in zip(runs["after"], runs["before"]))
+    print(f"after/before: {best['after']['rate'] / best['before']['rate']:.3f}x records/s (best rounds); "
+          f"median of the {rounds} paired rounds {ratios[len(ratios) // 2]:.3f}x (range {ratios[0]:.3f}-{ratios[-1]:.3f})")
     return 0
 
 

@@ -280,15 +280,14 @@ class Auditor:
         info_of, learn = self._dest.get, self._learn_since
         dups, lost, undelivered, late = self._dups, self._lost, self._undelivered, self._late
         orphans = foreign = 0
-        done, kept, remember = self._done, [], self.redelivery_ns > 0
+        remember = self.redelivery_ns > 0
+        done = self._done if remember else {}  # every resolved event (a redelivery needs a group in its handlings)
         for eid in due:
             s = pop(eid, None)
             if s is None:
                 continue
+            done[eid] = s
             pline, flags, handled, failed, ptime, dest, _, _ = s
-            if handled and remember:
-                done[eid] = s
-                kept.append(eid)
             if flags & _REPEAT:
                 for grp, lines in handled.items():
                     if lines.__class__ is list and (sel is None or grp in sel):
@@ -333,8 +332,8 @@ class Auditor:
                         late[(eid, grp)] = (first, ptime, pline)
         self.orphans += orphans
         self.foreign += foreign
-        if kept:
-            self._done_batches.append((horizon, kept))
+        if remember:
+            self._done_batches.append((horizon, due))
 
     def _redelivered(self, s: list[Any], eid: bytes, grp: bytes, line: bytes) -> None:
         """Another handling, by a group that had handled it, of an event already resolved: a DUPLICATE
