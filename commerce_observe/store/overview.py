@@ -48,6 +48,18 @@ def chart_bucket(asked: int, imported: int) -> int:
     return asked if imported <= 0 else -(-asked // imported) * imported
 
 
+def whole_first_bucket(r: TimeRange, bucket_minutes: int) -> TimeRange:
+    """The range started at the start of its first chart bucket.
+
+    Why, when the bucket was raised for imported history: "the last 6 hours" from 13:39
+    would otherwise begin with a 13:00 point holding only 13:39-14:00, where no hourly
+    aggregate starts, a zero the shop never had. The headline covers the same widened
+    range (the answer's ``range``), so it still equals the sum of the chart's points.
+    """
+    step = max(1, bucket_minutes) * MINUTE_MS
+    return TimeRange(r.start_ms // step * step, r.end_ms)
+
+
 def per_bucket(minutes: list[MinuteRow], grid: list[int], bucket_minutes: int) -> list[MinuteRow]:
     """Per-minute counts summed into the grid's buckets (zeros included)."""
     step = max(1, bucket_minutes) * MINUTE_MS
@@ -75,10 +87,14 @@ def summary(q: MetricsQuery, r: TimeRange, *, bucket_minutes: int = 1, top: int 
     """Everything the dashboard shows for one range, as JSON-ready data.
 
     ``bucket_minutes`` is what the view asks for; the charts use :func:`chart_bucket` of it
-    (``bucket_minutes`` in the answer), ``import_bucket_minutes`` says why it is coarser.
+    (``bucket_minutes`` in the answer), ``import_bucket_minutes`` says why it is coarser, and
+    then the range starts with its first whole bucket (:func:`whole_first_bucket`).
     """
+    minute_list = r.minutes <= 1440  # a week of minutes is too much
     imported = q.import_bucket_minutes(r)
-    bucket_minutes = chart_bucket(bucket_minutes, imported)
+    if chart_bucket(bucket_minutes, imported) != max(1, bucket_minutes):
+        bucket_minutes = chart_bucket(bucket_minutes, imported)
+        r = whole_first_bucket(r, bucket_minutes)
     lat = q.latency(r)
     minutes = fill_minutes(q.per_minute(r), r)
     grid = bucket_grid(r, bucket_minutes)
@@ -99,7 +115,7 @@ def summary(q: MetricsQuery, r: TimeRange, *, bucket_minutes: int = 1, top: int 
         "import_bucket_minutes": imported,
         "grid": grid,
         "headline": headline,
-        "per_minute": [asdict(x) for x in minutes] if r.minutes <= 1440 else [],  # a week of minutes is too much
+        "per_minute": [asdict(x) for x in minutes] if minute_list else [],
         "per_bucket": [asdict(x) for x in per_bucket(minutes, grid, bucket_minutes)],
         "revenue": [asdict(x) for x in revenue],
         "sales_trend": [asdict(x) for x in q.sales_trend(r, bucket_minutes)],
