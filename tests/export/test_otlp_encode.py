@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.trace import SpanKind
@@ -65,3 +67,28 @@ def test_spans_of_two_resources_go_to_two_resource_spans() -> None:
     counts = {rs.resource.attributes[0].value.string_value: sum(len(s.spans) for s in rs.scope_spans)
               for rs in request.resource_spans}
     assert counts == {"checkout": 2, "payments": 1}
+
+
+_values = st.one_of(st.text(max_size=150), st.integers(-(2**63), 2**63 - 1), st.booleans(),
+                    st.floats(allow_nan=False), st.lists(st.text(max_size=5), max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(attrs=st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8),
+       name=st.text(max_size=30), event_attrs=st.dictionaries(st.text(min_size=1, max_size=5), _values, max_size=3))
+def test_any_attributes_read_back_the_same(attrs: dict[str, object], name: str, event_attrs: dict[str, object]) -> None:
+    """The encoder's caches (keys, heads by value length, small constants) never mix
+    one attribute up with another: one encoder, every example."""
+    event = EventRecord("e", 1, event_attrs)
+    request = ExportTraceServiceRequest.FromString(_SHARED.encode([record(attributes=attrs, name=name, events=(event,))]))
+    (span,) = request.resource_spans[0].scope_spans[0].spans
+
+    def same(got: dict[str, object], want: dict[str, object]) -> bool:
+        return got == want and all(type(got[k]) is type(want[k]) for k in want)
+
+    assert span.name == name
+    assert same({kv.key: plain(kv.value) for kv in span.attributes}, attrs)
+    assert same({kv.key: plain(kv.value) for kv in span.events[0].attributes}, event_attrs)
+
+
+_SHARED = OtlpEncoder()
