@@ -92,3 +92,12 @@ def test_any_attributes_read_back_the_same(attrs: dict[str, object], name: str, 
 
 
 _SHARED = OtlpEncoder()
+
+
+def test_a_large_batch_reads_back_whole() -> None:
+    """Lengths of one, two and three varint bytes (a span, an event, the whole batch)."""
+    batch = [record(span_id=i + 1, attributes={"note": "x" * (i % 300)}) for i in range(400)]
+    request = ExportTraceServiceRequest.FromString(OtlpEncoder().encode(batch))
+    spans = request.resource_spans[0].scope_spans[0].spans
+    assert [int.from_bytes(s.span_id, "big") for s in spans] == list(range(1, 401))
+    assert [len(s.attributes[0].value.string_value) for s in spans] == [i % 300 for i in range(400)]

@@ -35,6 +35,8 @@ def varint(n: int) -> bytes:
     """Protobuf base-128 varint of a non-negative integer (below 2**64)."""
     if n < 128:
         return _SMALL[n]
+    if n < 16384:  # spans and events: two bytes
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n >= 128:
         out.append((n & 0x7F) | 0x80)
