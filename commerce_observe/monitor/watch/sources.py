@@ -98,9 +98,11 @@ class SqliteAuditTail:
                 out += b"\n".join([r[1] for r in rows]).split(b"\n")
             else:
                 out += [r[1] for r in rows]
-        if self.start_ns and out:
+        # lines are in time order up to TIME_DISORDER_NS: a page whose first line is that far past
+        # the start (or before the end) needs no look at the others
+        if self.start_ns and out and line_time(out[0]) < self.start_ns + TIME_DISORDER_NS:
             out = [ln for ln in out if line_time(ln) >= self.start_ns]
-        if until_ns is not None and out:
+        if until_ns is not None and out and line_time(out[-1]) >= until_ns - TIME_DISORDER_NS:
             out = [ln for ln in out if line_time(ln) < until_ns]
         return out, []
 
