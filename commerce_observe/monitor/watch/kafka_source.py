@@ -44,7 +44,9 @@ def probe(bootstrap: str, timeout_s: float = 10.0) -> None:
 
 
 class KafkaSource:
-    """Polls both topics; ``offsets`` (topic -> partition -> next offset) is the state's own dict."""
+    """Polls both topics; ``offsets`` (topic -> partition -> next offset) is the state's own dict.
+
+    ``commit=False`` (a backtest): every partition is assigned directly, nothing is committed."""
 
     def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str,
                  audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True,
@@ -77,7 +79,15 @@ class KafkaSource:
         self.consumer.topics()  # fail now (NoBrokersAvailable) when the cluster is unreachable
         subscribe_when_known(self.consumer, [events_topic, audit_topic])
         self.consumer.unsubscribe()
-        self.consumer.subscribe([events_topic, audit_topic], listener=Seek())
+        if commit:
+            self.consumer.subscribe([events_topic, audit_topic], listener=Seek())
+        else:  # a backtest reads every partition itself: no group to join, no rebalance to wait for
+            from kafka import TopicPartition
+
+            parts = [TopicPartition(t, p) for t in (events_topic, audit_topic)
+                     for p in sorted(self.consumer.partitions_for_topic(t) or ())]
+            self.consumer.assign(parts)
+            self._seek(parts)
 
     def _seek(self, assigned: Any) -> None:
         """Each partition to the checkpoint's offset; a partition new to the state is paused until
