@@ -219,8 +219,8 @@ class Watch:
             self.inputs.store.write(docs)
         st.count("scores_stored", len(docs))
         st.alerts.bucket_scored(v, scores)
+        st.count("buckets_scored")  # before the bucket moves on: /metrics may read both at any moment
         st.next_bucket_ns = start + self.settings.bucket_ns
-        st.count("buckets_scored")
         self._model_dirty = True
 
     # --- running -----------------------------------------------------------------------------
