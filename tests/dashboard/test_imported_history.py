@@ -123,3 +123,17 @@ def test_an_older_sqlite_file_learns_its_imported_buckets_when_opened(tmp_path: 
         assert reopened.import_bucket_minutes(TimeRange(now_ms - 5 * HOUR_MS, now_ms + HOUR_MS)) == 60
     finally:
         reopened.close()
+
+
+def test_the_longest_imported_bucket_starting_in_the_range_is_the_answer(tmp_path: object) -> None:
+    day = 20_000 * 86_400_000  # a midnight, UTC
+    store = SqliteStore(f"{tmp_path}/mixed.db")
+    try:  # one batch, two bucket lengths: a daily figure and hourly ones
+        store.write_aggregates([payment_aggregate(day, 86_400, "card", "payment.authorized", 90),
+                                *(payment_aggregate(day + h * HOUR_MS, 3600, "wallet", "payment.authorized", 4)
+                                  for h in range(24))])
+        assert store.import_bucket_minutes(TimeRange(day, day + HOUR_MS)) == 1440
+        assert store.import_bucket_minutes(TimeRange(day + HOUR_MS, day + 5 * HOUR_MS)) == 60
+        assert store.import_bucket_minutes(TimeRange(day - HOUR_MS, day)) == 0
+    finally:
+        store.close()
