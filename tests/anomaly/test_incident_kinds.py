@@ -55,8 +55,8 @@ def test_a_slow_decline_is_found_within_a_day_of_the_30_percent_point() -> None:
     scores, alerts = _run(AnomalyDetector(Settings()), ["orders:sliding", "orders:steady"], x, timedelta(hours=1))
     at_30 = start + 36  # sales 30 % down
     hit = np.nonzero(scores[start:, 0] >= 75)[0]
-    # about a day after the 30 % point (seeds 0-5: 18-28 hours) on a product selling ~800 a day
-    assert hit.size and start + hit[0] <= at_30 + 30, (hit[:3], at_30 - start)
+    # within about a day of the 30 % point (seeds 0-2 of this set-up: 0-18 hours) on a product selling ~800 a day
+    assert hit.size and start + hit[0] <= at_30 + 24, (hit[:3], at_30 - start)
     assert alerts[7 * 24 :, 1].sum() == 0  # the steady twin never alerts
 
 

@@ -59,7 +59,7 @@ class Settings:
     windows: tuple[int, ...] = (1, 3, 6, 12)
     #: day-scale decline test: relative uncertainty of a day's level against the level of
     #: the week before (0: off)
-    decline_noise: float = 0.04
+    decline_noise: float = 0.03
     #: time constant of the decline test's sums, in hours
     decline_hours: float = 24.0
     learn_score: float = 50.0
