@@ -12,6 +12,9 @@ detection listens nowhere in the process: it runs in the monitor, on the stored
 events. A listener that raises is counted (``hub.listener_error``) and never affects
 the emitter or the other listeners (in strict mode the error propagates, for tests).
 
+Each agent state owns one hub (``AgentState.hub``) and hands it down; the public
+face finds the installed one with :func:`commerce_observe.agent.current.hub`.
+
 Dispatch is by the fact's exact type: a dict lookup and a loop over a tuple, so an
 emit with no listener costs next to nothing.
 """
@@ -60,19 +63,3 @@ class Hub:
     def clear(self) -> None:
         with self._lock:
             self._listeners.clear()
-
-
-#: Used when nothing is installed: emitting into it is a no-op dispatch.
-_detached = Hub()
-_current: Hub = _detached
-
-
-def hub() -> Hub:
-    """The installed runtime's hub (a listener-less one before install)."""
-    return _current
-
-
-def _bind(new: Hub | None) -> None:
-    """Set by the runtime on install/shutdown only."""
-    global _current
-    _current = new if new is not None else _detached

@@ -35,25 +35,32 @@ from commerce_observe.agent._provider import SwitchableTracerProvider
 from commerce_observe._internal.selfstats import logger, stats
 from commerce_observe.config import Config, load_config, unknown_variables
 from commerce_observe.agent.export.base import Exporter
-from commerce_observe.agent.hub import Hub, _bind
+from commerce_observe.agent import current as _current
+from commerce_observe.agent.hub import Hub
 from commerce_observe.agent.instrumentation.base import Instrumentor
 from commerce_observe.agent.listeners import attach_all
+from commerce_observe.agent.state import AgentState
 
 _lock = threading.RLock()
-_runtime: Runtime | None = None
+#: Bindings that outlive a runtime: OpenTelemetry's global provider can be set only
+#: once per process, so ours is a switch that install/shutdown rebind.
 _proxy: SwitchableTracerProvider | None = None
 _atexit_registered = False
 
 
 @dataclass
 class Runtime:
-    """Everything ``install()`` created, and nothing global besides the bindings."""
+    """Everything ``install()`` created, and nothing global besides the bindings.
+
+    ``state`` owns what changes while the agent runs (hub, registries, propagation
+    policy, clusters seen); the instrumentors were handed it when enabled.
+    """
 
     config: Config
     tracer_provider: TracerProvider
     pipeline: Any
     exporters: Sequence[Exporter]
-    hub: Hub
+    state: AgentState
     instrumentors: list[Instrumentor] = field(default_factory=list)
     #: Undo steps of the log wiring (masking and correlation of every record, ECS formatter).
     log_detachers: list[Callable[[], None]] = field(default_factory=list)
@@ -64,6 +71,11 @@ class Runtime:
     #: Background writers besides the span pipeline (the audit trail, once started):
     #: each takes a timeout in seconds and says whether it caught up.
     flushers: list[Callable[[float], bool]] = field(default_factory=list)
+
+    @property
+    def hub(self) -> Hub:
+        """The state's hub, where the listeners subscribe."""
+        return self.state.hub
 
     def flush(self, timeout_millis: int = 30_000) -> bool:
         """Deliver every span ended and every audit record emitted so far (or time out: False)."""
@@ -154,10 +166,11 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
     setting raises :class:`~commerce_observe.config.ConfigError`, unless ``lenient``:
     then it is logged once, counted (``config.invalid``) and its default used.
     """
-    global _runtime, _proxy, _atexit_registered
+    global _proxy, _atexit_registered
     with _lock:
-        if _runtime is not None:
-            return _runtime
+        installed = _current.runtime()
+        if installed is not None:
+            return installed
         config = load_config(env, lenient=lenient, **overrides)
         for problem in config.problems:
             stats.incr("config.invalid")
@@ -173,7 +186,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
         from commerce_observe.agent.export.pipeline import ExportPipeline
         from commerce_observe.agent.logs import attach_logs
         from commerce_observe.agent.privacy import Masker
-        from commerce_observe.agent.propagation import CommercePropagator, allow
+        from commerce_observe.agent.propagation import CommercePropagator, policy_for
         from commerce_observe.agent.instrumentation.registry import enable_all
 
         _compat.check_all()  # private reads of other libraries only inside their checked ranges
@@ -205,17 +218,16 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
             if trace.get_tracer_provider() is not _proxy:
                 stats.warn("runtime.foreign_provider", "another tracer provider is global; commerce_observe spans only reach it through commerce_observe tracers")
         _proxy.bind(provider)
-        allow(config.propagators)  # the formats injection may write
-        propagate.set_global_textmap(CommercePropagator())
+        policy = policy_for(config.propagators)  # the formats injection may write
+        propagate.set_global_textmap(CommercePropagator(policy=policy))
 
         log_detachers = attach_logs(config, masker)
-        hub = Hub()
-        _bind(hub)
-        runtime = Runtime(config, provider, pipeline, chosen, hub, log_detachers=log_detachers, masker=masker,
+        state = AgentState(str(config.service_name), propagation=policy, tracer_provider=provider, pipeline=pipeline)
+        runtime = Runtime(config, provider, pipeline, chosen, state, log_detachers=log_detachers, masker=masker,
                           destinations=where)
-        _runtime = runtime
+        _current._set(runtime)  # noqa: SLF001 - the one place that sets it
         runtime.detachers = attach_all(runtime)
-        runtime.instrumentors = enable_all(config.disabled_instrumentations)
+        runtime.instrumentors = enable_all(state, config.disabled_instrumentations)
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
@@ -224,7 +236,7 @@ def install(*, exporters: Sequence[Exporter] | None = None, env: dict[str, str] 
 
 def current() -> Runtime | None:
     """The installed runtime, if any."""
-    return _runtime
+    return _current.runtime()
 
 
 def install_safely() -> Runtime | None:
@@ -249,15 +261,13 @@ def shutdown(timeout_millis: int | None = None) -> None:
     plus a few milliseconds: flushing runs on a helper thread, and whatever has not
     left by the deadline is dropped and counted (``export.<name>.dropped``).
     """
-    global _runtime
     with _lock:
-        runtime = _runtime
+        runtime = _current.runtime()
         if runtime is None:
             return
-        _runtime = None
+        _current._set(None)  # noqa: SLF001
         budget_ms = runtime.config.shutdown_timeout_ms if timeout_millis is None else max(0, timeout_millis)
         from commerce_observe.agent.instrumentation.registry import disable_all
-        from commerce_observe.agent.propagation import allow
 
         disable_all(runtime.instrumentors)
         done = threading.Event()
@@ -270,10 +280,11 @@ def shutdown(timeout_millis: int | None = None) -> None:
             stats.incr("runtime.shutdown_timed_out")
             logger.warning("commerce_observe: shutdown gave up after %d ms; %d spans still in flight were dropped",
                            budget_ms, lost)
-        allow(None)
         if _proxy is not None:
             _proxy.bind(None)
-        _bind(None)
+        from commerce_observe.agent.propagation import CommercePropagator
+
+        propagate.set_global_textmap(CommercePropagator())  # as it was after shutdown: every format
         runtime.hub.clear()
         for undo in reversed(runtime.log_detachers):
             undo()

@@ -6,7 +6,7 @@ from pathlib import Path
 from commerce_observe.agent.audit.record import encode
 from commerce_observe.agent.audit.sinks import read_sqlite
 from commerce_observe.agent.audit.spool import Spool
-from commerce_observe.agent.hub import hub
+from commerce_observe.agent.current import hub
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.testing import capture
 
@@ -58,9 +58,6 @@ def test_auto_sink_is_a_topic_on_the_cluster_the_application_uses(tmp_path: Path
     import kafka
 
     from commerce_observe.agent.audit.kafka_sink import read_kafka
-    from commerce_observe.agent.messaging import clusters
-
-    clusters._first = None  # noqa: SLF001 - another test's client may have been first in this process
     audit_topic = unique_topic + "-audit"
     with capture(audit_sink="auto", audit_topic=audit_topic, audit_path=str(tmp_path / "a.sqlite"),
                  spool_dir=str(tmp_path / "spool")) as cap:

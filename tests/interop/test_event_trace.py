@@ -69,11 +69,13 @@ def test_event_producer_and_consumer_are_one_zipkin_trace(kafka_bootstrap: str, 
 
 
 def _send_span(event: object) -> trace.Span:
+    from commerce_observe.agent import current
     from commerce_observe.agent.messaging.producer import Endpoint, begin_publish
     from commerce_observe.agent.propagation import Format, KafkaHeaders
 
     with publishing(event):  # type: ignore[arg-type]
-        publication = begin_publish(Endpoint("kafka", "test", None), "orders", KafkaHeaders(None), Format.W3C)
+        publication = begin_publish(Endpoint(current.state(), "kafka", "test", None),  # type: ignore[arg-type]
+                                     "orders", KafkaHeaders(None), Format.W3C)
     assert publication is not None
     publication.acked(0, 1)
     return publication.span

@@ -19,7 +19,6 @@ import pytest
 from commerce_observe.agent.instrumentation import aiokafka as aiokafka_wrapper
 from commerce_observe.agent.instrumentation import confluent_kafka as confluent_wrapper
 from commerce_observe.agent.instrumentation import kafka_python as kafka_python_wrapper
-from commerce_observe.agent.messaging import clusters
 from commerce_observe.agent.messaging import semconv as sc
 from commerce_observe.agent.messaging.consumer import tracker_for
 from commerce_observe.testing import Capture, capture
@@ -29,9 +28,8 @@ AS_LIST = ["[::1]:9092", "b:9093"]
 
 
 @pytest.fixture
-def obs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
-    monkeypatch.setattr(clusters, "_first", None)  # no client seen yet in this process
-    with capture() as cap:
+def obs() -> Iterator[Capture]:
+    with capture() as cap:  # a new agent state: no client seen yet
         yield cap
 
 
@@ -55,9 +53,10 @@ def _server_of_span(obs: Capture, topic: str) -> tuple[object, object]:
 def test_kafka_python_consumer_notes_its_setting_as_given(obs: Capture, servers: object) -> None:
     consumer = _Consumer(config={"group_id": "g1", "bootstrap_servers": servers})
     record = _record("kp-bootstrap")
-    kafka_python_wrapper._next(lambda: record, consumer, (), {})
-    kafka_python_wrapper._close(lambda: None, consumer, (), {})
-    assert clusters.kafka_bootstrap() == IPV6_AND_MORE
+    state = obs.runtime.state
+    kafka_python_wrapper._next(state, lambda: record, consumer, (), {})
+    kafka_python_wrapper._close(state, lambda: None, consumer, (), {})
+    assert state.kafka.bootstrap() == IPV6_AND_MORE
     assert _server_of_span(obs, "kp-bootstrap") == ("::1", 9092)  # the span keeps the first server
 
 
@@ -76,10 +75,11 @@ def test_confluent_kafka_consumer_notes_its_setting_as_given(obs: Capture) -> No
             pass
 
     construct = confluent_wrapper._factory(confluent_wrapper._ConsumerMixin)
-    consumer = construct(Consumer, None, ({"bootstrap.servers": IPV6_AND_MORE, "group.id": "g1"},), {})
+    consumer = construct(obs.runtime.state, Consumer, None, ({"bootstrap.servers": IPV6_AND_MORE, "group.id": "g1"},),
+                         {})
     consumer.poll(1.0)
     consumer.close()
-    assert clusters.kafka_bootstrap() == IPV6_AND_MORE
+    assert obs.runtime.state.kafka.bootstrap() == IPV6_AND_MORE
     assert _server_of_span(obs, "ck-bootstrap") == ("::1", 9092)
 
 
@@ -94,12 +94,14 @@ def test_aiokafka_consumer_notes_its_setting_as_given_and_reads_it_once(obs: Cap
     async def stop() -> None:
         return None
 
+    state = obs.runtime.state
+
     async def consume() -> None:
-        await aiokafka_wrapper._getone(getone, consumer, (), {})
+        await aiokafka_wrapper._getone(state, getone, consumer, (), {})
         del consumer._client  # read once per consumer: a second record needs no config
-        await aiokafka_wrapper._getone(getone, consumer, (), {})
-        await aiokafka_wrapper._stop(stop, consumer, (), {})
+        await aiokafka_wrapper._getone(state, getone, consumer, (), {})
+        await aiokafka_wrapper._stop(state, stop, consumer, (), {})
 
     asyncio.run(consume())
-    assert clusters.kafka_bootstrap() == IPV6_AND_MORE
-    assert tracker_for(consumer).info == ("g1", ("::1", 9092))
+    assert state.kafka.bootstrap() == IPV6_AND_MORE
+    assert tracker_for(state, consumer).info == ("g1", ("::1", 9092))

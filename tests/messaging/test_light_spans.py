@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from commerce_observe.agent._lightspan import LightSpan
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.export.record import SpanRecord
+from commerce_observe.agent import current
 from commerce_observe.agent.messaging import semconv as sc
 from commerce_observe.agent.messaging.consumer import begin_delivery
 from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
@@ -33,16 +34,21 @@ class _Client:
     """Stands for a producer instance (endpoints are kept per client object)."""
 
 
+def _state() -> Any:
+    """The installed agent's state, as the client wrappers are handed it."""
+    return current.state()
+
+
 def _publish(topic: str = "orders") -> tuple[Any, list[tuple[str, bytes]]]:
     carrier = KafkaHeaders(None)
-    publication = begin_publish(endpoint_for(_Client(), sc.KAFKA, "test", "127.0.0.1:9092"), topic, carrier,
+    publication = begin_publish(endpoint_for(_state(), _Client(), sc.KAFKA, "test", "127.0.0.1:9092"), topic, carrier,
                                 FORMATS, key=b"k1")
     assert publication is not None
     return publication, carrier.headers  # type: ignore[return-value]
 
 
 def _deliver(headers: list[tuple[str, bytes]], record: object) -> Any:
-    delivery = begin_delivery(record, sc.KAFKA, "orders", KafkaHeaders(headers), partition=0, offset=7,
+    delivery = begin_delivery(_state(), record, sc.KAFKA, "orders", KafkaHeaders(headers), partition=0, offset=7,
                               key=b"k1", group="g1", server=("127.0.0.1", 9092))
     assert delivery is not None
     return delivery
@@ -174,7 +180,7 @@ def test_unsampled_parent_is_followed_by_the_default_sampler(obs: Capture) -> No
 
 def test_wrapper_attributes_arrive_whether_clean_or_validated(obs: Capture) -> None:
     headers = _publish()[1]
-    delivery = begin_delivery(object(), sc.RABBITMQ, "orders", KafkaHeaders(headers), group="q1",
+    delivery = begin_delivery(_state(), object(), sc.RABBITMQ, "orders", KafkaHeaders(headers), group="q1",
                               attributes={"messaging.rabbitmq.destination.routing_key": "paid", "delivery.tag": 3,
                                           "odd.list": [1, 2]})
     assert delivery is not None

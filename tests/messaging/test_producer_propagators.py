@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from commerce_observe.agent import current
 from commerce_observe.agent.messaging import semconv as sc
 from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
 from commerce_observe.agent.propagation import Format, KafkaHeaders
@@ -27,7 +28,7 @@ def _written(propagators: str | None, app_headers: list[tuple[str, bytes]] | Non
     env = {} if propagators is None else {"OTEL_PROPAGATORS": propagators}
     with capture(env=env):
         carrier = KafkaHeaders(None if app_headers is None else list(app_headers))
-        publication = begin_publish(endpoint_for(_Client(), sc.KAFKA, "test", "127.0.0.1:9092"), "orders",
+        publication = begin_publish(endpoint_for(current.state(), _Client(), sc.KAFKA, "test", "127.0.0.1:9092"), "orders",
                                     carrier, FORMATS)
         assert publication is not None
         publication.acked(0, 1)

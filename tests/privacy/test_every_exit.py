@@ -36,7 +36,7 @@ from opentelemetry.trace import Status, StatusCode
 import commerce_observe
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.export.file import FileExporter
-from commerce_observe.agent.hub import hub
+from commerce_observe.agent.current import hub
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.agent.privacy import luhn_ok
 from tests.support.apm_intake import IntakeReceiver

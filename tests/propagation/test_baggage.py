@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry import baggage, context, propagate, trace
 
+from commerce_observe.agent import current
 from commerce_observe.agent.messaging import semconv as sc
 from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
 from commerce_observe.agent.propagation import Format, KafkaHeaders, extract
@@ -42,7 +43,7 @@ def test_kafka_headers_carry_baggage(app_headers: list[tuple[str, bytes]] | None
         token = _with_baggage()
         try:
             carrier = KafkaHeaders(None if app_headers is None else list(app_headers))
-            publication = begin_publish(endpoint_for(_Client(), sc.KAFKA, "test", "127.0.0.1:9092"), "orders",
+            publication = begin_publish(endpoint_for(current.state(), _Client(), sc.KAFKA, "test", "127.0.0.1:9092"), "orders",
                                         carrier, Format.W3C)
             assert publication is not None
             publication.acked(0, 1)

@@ -24,7 +24,7 @@ from commerce_observe._internal.selfstats import logger, stats
 from commerce_observe.agent.audit.sinks import Sink, SinkUnavailable, SqliteSink
 from commerce_observe.agent.audit.spool import Spool, SpoolBusy
 from commerce_observe.agent.audit.writer import AuditWriter
-from commerce_observe.agent.messaging.clusters import kafka_bootstrap
+from commerce_observe.agent.messaging.clusters import KafkaClusters
 from commerce_observe.agent.messaging.facts import Checkpoint, MessageFact
 from commerce_observe.agent.messaging.semconv import KAFKA
 
@@ -58,10 +58,12 @@ def choose_sink(config: Any, bootstrap: str | None) -> Sink | None:
 class SinkChosenLater:
     """The configured sink, once it can be chosen: ``auto`` (or ``kafka`` with no
     bootstrap setting) waits for the first message to know the Kafka cluster (or that
-    there is none). Until :attr:`ready`, the writer keeps everything in the spool."""
+    there is none: ``clusters``, the agent's record of the cluster its clients use).
+    Until :attr:`ready`, the writer keeps everything in the spool."""
 
-    def __init__(self, config: Any, bootstrap: str | None) -> None:
+    def __init__(self, config: Any, bootstrap: str | None, clusters: KafkaClusters | None = None) -> None:
         self.config = config
+        self.clusters = clusters
         self.bootstrap = bootstrap or config.audit_bootstrap
         self.topic: str | None = config.audit_topic if config.audit_sink in ("auto", "kafka") else None
         self.system: str | None = None  # of the first message fact
@@ -83,7 +85,8 @@ class SinkChosenLater:
         with self._lock:
             kind = self.config.audit_sink
             if self.sink is None and (kind == "sqlite" or self.bootstrap or self.system is not None):
-                bootstrap = self.bootstrap or (kafka_bootstrap() if self.system == KAFKA else None)
+                seen = self.clusters.bootstrap() if self.clusters is not None and self.system == KAFKA else None
+                bootstrap = self.bootstrap or seen
                 self.sink = choose_sink(self.config, bootstrap)
                 if self.sink is not None and getattr(self.sink, "topic", None) is None:
                     self.topic = None
@@ -157,7 +160,8 @@ def attach(runtime: Any, *, bootstrap: str | None = None, sink: Sink | None = No
     if sink is None and config.audit_sink == "none":
         return Attachment(None, _noop)
     writer_options.setdefault("masker", getattr(runtime, "masker", None))
-    later = SinkChosenLater(config, bootstrap) if sink is None else None
+    state = getattr(runtime, "state", None)
+    later = SinkChosenLater(config, bootstrap, state.kafka if state is not None else None) if sink is None else None
     chosen: Sink = sink if sink is not None else later  # type: ignore[assignment]
     spool = open_spool(config.spool_dir, max_bytes=config.spool_max_bytes, source=config.service_name)
     writer = AuditWriter(chosen, spool, **writer_options).start()

@@ -18,7 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.events import conventions as cv
 from commerce_observe.agent.events.model import DomainEvent, EventType, InvalidEventError, LineItem
-from commerce_observe.agent.hub import hub
+from commerce_observe.agent.current import hub
 
 _TRACER_NAME = "commerce_observe.agent.events"
 

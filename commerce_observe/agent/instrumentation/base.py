@@ -8,6 +8,9 @@ This base, built on OpenTelemetry's ``BaseInstrumentor`` (version-range check,
 * patches on import, not at a moment in time: :meth:`enable` registers a wrapt
   post-import hook, so ``import commerce_observe.auto`` may come before or after
   ``import kafka``;
+* hands each wrapper the agent state it was enabled with (:meth:`enable`), as
+  contrib's instrumentors are handed ``tracer_provider=``: a module's wrappers
+  take it as their first argument (:meth:`Instrumentor.bind`);
 * makes instrument/uninstrument idempotent;
 * restores exactly what it wrapped (the original descriptor, not a re-wrap);
 * never lets a wrapper factory failure break the application's import.
@@ -19,7 +22,8 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import wrapt
 from opentelemetry.instrumentation.dependencies import DependencyConflictError
@@ -27,7 +31,12 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from commerce_observe._internal.selfstats import stats
 
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
+
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+#: A wrapper that is handed the agent state first: ``(state, wrapped, instance, args, kwargs)``.
+StateWrapper = Callable[["AgentState", Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class Instrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._wanted = False
         self._hooked = False
+        #: The agent state the wrappers report to, handed in by :meth:`enable`.
+        self._state: AgentState | None = None
 
     # -- OpenTelemetry's contract ---------------------------------------------------
 
@@ -104,9 +115,29 @@ class Instrumentor(BaseInstrumentor):  # type: ignore[misc]
     def is_instrumented(self) -> bool:
         return bool(self._is_instrumented_by_opentelemetry)
 
-    def enable(self) -> None:
-        """Instrument now if the library is imported, else as soon as it is."""
+    @property
+    def state(self) -> AgentState:
+        """The agent state the wrappers report to (a detached one of its own when
+        enabled without: a listener-less hub, spans on the global provider)."""
         with self._lock:
+            if self._state is None:
+                from commerce_observe.agent.state import AgentState
+
+                self._state = AgentState()
+            return self._state
+
+    def bind(self, wrapper: StateWrapper) -> Wrapper:
+        """``wrapper`` with this instrumentor's agent state as its first argument."""
+        return partial(wrapper, self.state)
+
+    def enable(self, state: AgentState | None = None) -> None:
+        """Instrument now if the library is imported, else as soon as it is, reporting
+        to ``state`` (the installed agent's; see :attr:`state` when None)."""
+        with self._lock:
+            if state is not None and state is not self._state:
+                if self.is_instrumented:  # wrappers bound to another state: re-bind
+                    self.uninstrument()
+                self._state = state
             self._wanted = True
             if not self._hooked:
                 self._hooked = True
@@ -120,6 +151,7 @@ class Instrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._wanted = False
             if self.is_instrumented:
                 self.uninstrument()
+            self._state = None  # the agent's state is not kept past it
 
     def _on_import(self, _module: object) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ with a checkpoint.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
@@ -37,6 +37,9 @@ from commerce_observe.agent.messaging.commits import checkpoint, durable_later, 
 from commerce_observe.agent.messaging.consumer import Tracker, begin_delivery, kafka_consumer_info, tracker_for
 from commerce_observe.agent.messaging.producer import Publication, begin_publish, cached_endpoint, endpoint_for
 from commerce_observe.agent.propagation import Format, KafkaHeaders
+
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC_BINARY
 _CREATE_TIME = 1  # confluent_kafka.TIMESTAMP_CREATE_TIME
@@ -65,6 +68,7 @@ def _delivery_callback(publication: Publication, user: Any) -> Any:
 
 class _ProducerMixin:
     _co_conf: dict[str, Any]
+    _co_state: AgentState
 
     def produce(self, topic: Any, *args: Any, **kwargs: Any) -> Any:
         parent: Any = super()
@@ -75,8 +79,9 @@ class _ProducerMixin:
             headers = list(headers.items())
         carrier = KafkaHeaders(list(headers) if headers and isinstance(headers, (list, tuple)) else None)
         conf = self._co_conf
-        endpoint = cached_endpoint(self) or endpoint_for(
-            self, sc.KAFKA, str(conf.get("client.id") or "confluent-kafka"), conf.get("bootstrap.servers"))
+        state = self._co_state
+        endpoint = cached_endpoint(state, self) or endpoint_for(
+            state, self, sc.KAFKA, str(conf.get("client.id") or "confluent-kafka"), conf.get("bootstrap.servers"))
         key = args[1] if len(args) > 1 else kwargs.get("key")
         publication = begin_publish(endpoint, topic, carrier, FORMATS, key=key)
         if publication is None:
@@ -93,7 +98,7 @@ class _ProducerMixin:
     def flush(self, *args: Any, **kwargs: Any) -> Any:
         parent: Any = super()
         left = parent.flush(*args, **kwargs)
-        checkpoint(sc.KAFKA)  # every delivery callback ran inside flush: their records are reported
+        checkpoint(self._co_state, sc.KAFKA)  # every delivery callback ran inside flush: their records are reported
         return left
 
 
@@ -104,13 +109,14 @@ def _truthy(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no", "off")
 
 
-def _hold_store(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any], bool]:
+def _hold_store(state: AgentState, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any], bool]:
     """A consumer's config with librdkafka's automatic offset store off, when the trail
     needs it (records kept, auto-commit on, the application did not choose)."""
     conf = _conf(args, kwargs)
     if _AUTO_STORE in conf:
         return args, kwargs, not _truthy(conf[_AUTO_STORE])  # it stores itself: hold those
-    if not _truthy(conf.get("enable.auto.commit", True)) or not keeps_records():
+    if not _truthy(conf.get("enable.auto.commit", True)) or not keeps_records(state):
         return args, kwargs, False
     if args and isinstance(args[0], dict):
         return (dict(args[0], **{_AUTO_STORE: False}), *args[1:]), kwargs, True
@@ -121,9 +127,10 @@ class _HeldOffsets:
     """Offsets to store once the records they cover are durable: ``waiting`` (not yet
     asked about), ``marked`` (covered by ``mark``, a durability test)."""
 
-    __slots__ = ("waiting", "marked", "mark")
+    __slots__ = ("state", "waiting", "marked", "mark")
 
-    def __init__(self) -> None:
+    def __init__(self, state: AgentState) -> None:
+        self.state = state
         self.waiting: dict[tuple[str, int], int] = {}
         self.marked: dict[tuple[str, int], int] = {}
         self.mark: Any = None
@@ -139,7 +146,7 @@ class _HeldOffsets:
             marked, self.marked, self.mark = self.marked, {}, None
             _store(store, marked)
         if self.waiting and self.mark is None:
-            mark = None if durable_now else durable_later(sc.KAFKA)
+            mark = None if durable_now else durable_later(self.state, sc.KAFKA)
             if mark is None:
                 waiting, self.waiting = self.waiting, {}
                 _store(store, waiting)
@@ -173,14 +180,14 @@ def _commit_covered(message: Any, offsets: Any) -> dict[tuple[str, int], int] | 
     return None
 
 
-def _open(consumer: Any, msg: Any, tracker: Tracker) -> Any:
+def _open(state: AgentState, consumer: Any, msg: Any, tracker: Tracker) -> Any:
     info = tracker.info
     if info is None:  # the config, read once per consumer
         conf = consumer._co_conf
-        info = tracker.info = kafka_consumer_info(conf.get("group.id"), conf.get("bootstrap.servers"))
+        info = tracker.info = kafka_consumer_info(state, conf.get("group.id"), conf.get("bootstrap.servers"))
     stamp = msg.timestamp()
     return begin_delivery(
-        msg, sc.KAFKA, msg.topic(), KafkaHeaders(msg.headers()), partition=msg.partition(),
+        state, msg, sc.KAFKA, msg.topic(), KafkaHeaders(msg.headers()), partition=msg.partition(),
         offset=msg.offset(), key=msg.key(), group=info[0], server=info[1],
         timestamp_ms=stamp[1] if stamp and stamp[0] == _CREATE_TIME else None,
     )
@@ -188,6 +195,7 @@ def _open(consumer: Any, msg: Any, tracker: Tracker) -> Any:
 
 class _ConsumerMixin:
     _co_conf: dict[str, Any]
+    _co_state: AgentState
     _co_held: _HeldOffsets | None = None
 
     def _co_settle(self, tracker: Tracker) -> None:
@@ -202,24 +210,26 @@ class _ConsumerMixin:
         held.release(parent.store_offsets)
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
-        tracker = tracker_for(self)
+        state = self._co_state
+        tracker = tracker_for(state, self)
         self._co_settle(tracker)
         parent: Any = super()
         msg = parent.poll(*args, **kwargs)
         if msg is not None and msg.error() is None:
-            delivery = _open(self, msg, tracker)
+            delivery = _open(state, self, msg, tracker)
             if delivery is not None:
                 tracker.activate(delivery)
         return msg
 
     def consume(self, *args: Any, **kwargs: Any) -> Any:
-        tracker = tracker_for(self)
+        state = self._co_state
+        tracker = tracker_for(state, self)
         self._co_settle(tracker)
         parent: Any = super()
         msgs = parent.consume(*args, **kwargs)
         for msg in msgs or ():
             if msg.error() is None:
-                delivery = _open(self, msg, tracker)
+                delivery = _open(state, self, msg, tracker)
                 if delivery is not None:
                     tracker.add(delivery)
         return msgs
@@ -231,10 +241,11 @@ class _ConsumerMixin:
             covered = _commit_covered(kwargs.get("message"), kwargs.get("offsets"))
         except Exception:
             covered = None
-        tracker = tracker_for(self)
+        state = self._co_state
+        tracker = tracker_for(state, self)
         pending = list(tracker.pending)
         settle_covered(tracker, covered)
-        checkpoint(sc.KAFKA)
+        checkpoint(state, sc.KAFKA)
         if self._co_held is not None:
             _ended(pending, self._co_held)
             self._co_held.release(parent.store_offsets, durable_now=True)
@@ -250,26 +261,28 @@ class _ConsumerMixin:
             covered = None
         if held is None or args or covered is None:  # positional or odd arguments: as given
             return parent.store_offsets(*args, **kwargs)
-        settle_covered(tracker_for(self), covered)
+        settle_covered(tracker_for(self._co_state, self), covered)
         for (topic, partition), end in covered.items():
             held.add(topic, partition, end)
         held.release(parent.store_offsets)
         return None
 
     def close(self, *args: Any, **kwargs: Any) -> Any:
-        tracker = tracker_for(self)
+        state = self._co_state
+        tracker = tracker_for(state, self)
         parent: Any = super()
         pending = list(tracker.pending)
         tracker.settle()
         if self._co_held is not None:
             _ended(pending, self._co_held)
-            checkpoint(sc.KAFKA)
+            checkpoint(state, sc.KAFKA)
             self._co_held.release(parent.store_offsets, durable_now=True)
         return parent.close(*args, **kwargs)
 
 
 def _factory(mixin: type) -> Any:
-    def construct(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def construct(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
         if not isinstance(wrapped, type):
             return wrapped(*args, **kwargs)
         key = (wrapped, mixin.__name__)
@@ -279,11 +292,12 @@ def _factory(mixin: type) -> Any:
                 "__module__": wrapped.__module__, "__doc__": wrapped.__doc__}))
         held = False
         if mixin is _ConsumerMixin:
-            args, kwargs, held = _hold_store(args, kwargs)
+            args, kwargs, held = _hold_store(state, args, kwargs)
         obj = cls(*args, **kwargs)
         obj._co_conf = _conf(args, kwargs)
+        obj._co_state = state  # the agent state this client reports to
         if held:
-            obj._co_held = _HeldOffsets()
+            obj._co_held = _HeldOffsets(state)
         return obj
 
     return construct
@@ -295,9 +309,10 @@ class ConfluentKafkaInstrumentor(Instrumentor):
     requirements = ("confluent-kafka >= 2.3",)
 
     def patches(self) -> list[Patch]:
+        bind = self.bind
         return [
-            Patch("confluent_kafka", "Producer", _factory(_ProducerMixin)),
-            Patch("confluent_kafka", "Consumer", _factory(_ConsumerMixin)),
+            Patch("confluent_kafka", "Producer", bind(_factory(_ProducerMixin))),
+            Patch("confluent_kafka", "Consumer", bind(_factory(_ConsumerMixin))),
         ]
 
 

@@ -17,7 +17,7 @@ span when the answer is a server error (a ``Http404`` is an answer, not a failur
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
@@ -27,14 +27,17 @@ from commerce_observe.agent.integrations.elastic_apm_coexistence import ServerIn
 from commerce_observe.agent.integrations import server
 from commerce_observe.agent.integrations.server import FAILED, ServerRequest
 
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
+
 _CURRENT = "_commerce_observe_request"
 
 
-def _begin(request: Any) -> ServerRequest | None:
+def _begin(state: AgentState, request: Any) -> ServerRequest | None:
     meta = getattr(request, "META", None)
     if not isinstance(meta, dict) or getattr(request, _CURRENT, None) is not None:
         return None
-    started = server.begin(meta, getattr(request, "method", None), server.wsgi_attributes(meta))
+    started = server.begin(meta, getattr(request, "method", None), server.wsgi_attributes(meta), state.propagation)
     if started is not None:
         setattr(request, _CURRENT, started)
         started.enter()
@@ -54,9 +57,9 @@ def _finish(started: ServerRequest, request: Any, response: Any, exc: BaseExcept
     started.end(exc)
 
 
-def _get_response(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _get_response(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request = args[0] if args else kwargs.get("request")
-    started = _begin(request)
+    started = _begin(state, request)
     if started is None:
         return wrapped(*args, **kwargs)
     try:
@@ -68,10 +71,10 @@ def _get_response(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     return response
 
 
-def _get_response_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _get_response_async(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     async def traced() -> Any:
         request = args[0] if args else kwargs.get("request")
-        started = _begin(request)
+        started = _begin(state, request)
         if started is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -103,8 +106,8 @@ class DjangoInstrumentor(ServerInstrumentor):
 
     def patches(self) -> Sequence[Patch]:
         return (
-            Patch("django.core.handlers.base", "BaseHandler.get_response", _get_response),
-            Patch("django.core.handlers.base", "BaseHandler.get_response_async", _get_response_async),
+            Patch("django.core.handlers.base", "BaseHandler.get_response", self.bind(_get_response)),
+            Patch("django.core.handlers.base", "BaseHandler.get_response_async", self.bind(_get_response_async)),
             Patch("django.core.handlers.exception", "response_for_exception", _response_for_exception),
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
@@ -26,14 +26,17 @@ from commerce_observe.agent.integrations.elastic_apm_coexistence import ServerIn
 from commerce_observe.agent.integrations import server
 from commerce_observe.agent.integrations.server import ServerRequest
 
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
+
 _CURRENT = "commerce_observe.server_request"
 
 
-def _wsgi_app(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _wsgi_app(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     environ, start_response = _wsgi_args(*args, **kwargs)
     if not isinstance(environ, dict) or _CURRENT in environ:
         return wrapped(*args, **kwargs)
-    request = server.begin(environ, environ.get("REQUEST_METHOD"), server.wsgi_attributes(environ))
+    request = server.begin(environ, environ.get("REQUEST_METHOD"), server.wsgi_attributes(environ), state.propagation)
     if request is None:
         return wrapped(*args, **kwargs)
     environ[_CURRENT] = request
@@ -95,7 +98,7 @@ class FlaskInstrumentor(ServerInstrumentor):
 
     def patches(self) -> Sequence[Patch]:
         return (
-            Patch("flask.app", "Flask.wsgi_app", _wsgi_app),
+            Patch("flask.app", "Flask.wsgi_app", self.bind(_wsgi_app)),
             Patch("flask.app", "Flask.dispatch_request", _dispatch_request),
         )
 

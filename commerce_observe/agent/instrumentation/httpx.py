@@ -11,29 +11,32 @@ caller. With ``stream=True`` the span ends when the response headers arrive.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
 from commerce_observe.agent.integrations import client
 from commerce_observe.agent.integrations.client import ClientCall
 
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
-def _begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClientCall | None:
+
+def _begin(state: AgentState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClientCall | None:
     request = client.sent_request(*args, **kwargs)
     headers = getattr(request, "headers", None)
     url = getattr(request, "url", None)
     if headers is None or url is None:
         return None
-    return client.begin(getattr(request, "method", None), str(url), headers)
+    return client.begin(getattr(request, "method", None), str(url), headers, state.propagation)
 
 
-def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return client.call_through(_begin(args, kwargs), wrapped, args, kwargs)
+def _send(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return client.call_through(_begin(state, args, kwargs), wrapped, args, kwargs)
 
 
-def _send_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _send_async(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     async def traced() -> Any:
-        call = _begin(args, kwargs)
+        call = _begin(state, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -54,8 +57,8 @@ class HttpxInstrumentor(Instrumentor):
 
     def patches(self) -> Sequence[Patch]:
         return (
-            Patch("httpx", "Client.send", _send),
-            Patch("httpx", "AsyncClient.send", _send_async),
+            Patch("httpx", "Client.send", self.bind(_send)),
+            Patch("httpx", "AsyncClient.send", self.bind(_send_async)),
         )
 
 

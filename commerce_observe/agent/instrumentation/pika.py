@@ -44,7 +44,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Generator, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 
@@ -55,6 +55,9 @@ from commerce_observe.agent.messaging.commits import checkpoint, keeps_records, 
 from commerce_observe.agent.messaging.consumer import Delivery, begin_delivery, tracker_for
 from commerce_observe.agent.messaging.producer import begin_publish, endpoint_for
 from commerce_observe.agent.propagation import AmqpHeaders, Format
+
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC
 _in_blocking_publish: ContextVar[bool] = ContextVar("commerce_observe.pika_publish", default=False)
@@ -80,7 +83,7 @@ def _publish_args(exchange: Any, routing_key: Any, body: Any = None, properties:
     return exchange, routing_key, properties
 
 
-def _publish(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _publish(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if _in_blocking_publish.get():
         return wrapped(*args, **kwargs)
     exchange, routing_key, properties = _publish_args(*args, **kwargs)
@@ -91,7 +94,7 @@ def _publish(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     carrier = AmqpHeaders(dict(headers) if isinstance(headers, dict) else None)
     destination, stream = _names(exchange, routing_key)
     host, port = _server(instance)
-    endpoint = endpoint_for(instance, sc.RABBITMQ, "pika", f"{host}:{port}" if host else None)
+    endpoint = endpoint_for(state, instance, sc.RABBITMQ, "pika", f"{host}:{port}" if host else None)
     publication = begin_publish(endpoint, destination, carrier, FORMATS, operation="publish", stream=stream,
                                 attributes={sc.RABBITMQ_ROUTING_KEY: str(routing_key)})
     if publication is None:
@@ -113,7 +116,7 @@ def _publish(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     return result
 
 
-def _open(channel: Any, method: Any, properties: Any, queue: Any) -> Delivery | None:
+def _open(state: AgentState, channel: Any, method: Any, properties: Any, queue: Any) -> Delivery | None:
     destination, stream = _names(method.exchange, method.routing_key)
     host, port = _server(channel)
     stamp = getattr(properties, "timestamp", None)
@@ -122,19 +125,19 @@ def _open(channel: Any, method: Any, properties: Any, queue: Any) -> Delivery | 
     if isinstance(queue, str):
         attributes[sc.SUBSCRIPTION] = queue
     # A queue is RabbitMQ's consumer group: its consumers compete, other queues get their own copy.
-    return begin_delivery(method, sc.RABBITMQ, destination, AmqpHeaders(getattr(properties, "headers", None)),
+    return begin_delivery(state, method, sc.RABBITMQ, destination, AmqpHeaders(getattr(properties, "headers", None)),
                           group=queue if isinstance(queue, str) else None,
                           server=(host, port), stream=stream, attributes=attributes,
                           timestamp_ms=stamp * 1000 if isinstance(stamp, int) else None)
 
 
-def _traced_callback(callback: Any, queue: Any) -> Any:
+def _traced_callback(state: AgentState, callback: Any, queue: Any) -> Any:
     def on_message(channel: Any, method: Any, properties: Any, body: Any) -> Any:
-        tracker_for(channel).settle()  # a pending basic_get on this channel is done by now
-        delivery = _open(channel, method, properties, queue)
+        tracker_for(state, channel).settle()  # a pending basic_get on this channel is done by now
+        delivery = _open(state, channel, method, properties, queue)
         if delivery is None:
             return callback(channel, method, properties, body)
-        tracker = tracker_for(channel)
+        tracker = tracker_for(state, channel)
         tracker.pending.append(delivery)  # so that an ack inside the callback settles it
         token = otel_context.attach(delivery.context)
         try:
@@ -152,7 +155,7 @@ def _traced_callback(callback: Any, queue: Any) -> Any:
     return on_message
 
 
-def _consume(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _consume(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     def bind(queue: Any, on_message_callback: Any, *rest: Any, **kw: Any) -> tuple[Any, Any]:
         return queue, on_message_callback
 
@@ -160,7 +163,7 @@ def _consume(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     owner = getattr(callback, "__self__", None)
     if not callable(callback) or type(owner).__name__ == "BlockingChannel":
         return wrapped(*args, **kwargs)  # BlockingChannel's own dispatcher: traced at dispatch
-    traced = _traced_callback(callback, queue)
+    traced = _traced_callback(state, callback, queue)
     if len(args) >= 2:
         args = (args[0], traced) + args[2:]
     else:
@@ -168,8 +171,8 @@ def _consume(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     return wrapped(*args, **kwargs)
 
 
-def _get(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    tracker = tracker_for(instance)
+def _get(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tracker = tracker_for(state, instance)
     tracker.settle()
     result = wrapped(*args, **kwargs)
     try:
@@ -177,7 +180,7 @@ def _get(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
     except (TypeError, ValueError):
         return result
     if method is not None:
-        delivery = _open(instance, method, properties, args[0] if args else kwargs.get("queue"))
+        delivery = _open(state, instance, method, properties, args[0] if args else kwargs.get("queue"))
         if delivery is not None:
             tracker.activate(delivery)
     return result
@@ -197,9 +200,9 @@ def _covers(tag: int, multiple: bool) -> Any:
     return covers
 
 
-def _ack(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _ack(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``basic_ack`` / ``basic_nack`` / ``basic_reject``: settle (ack), then hold or checkpoint."""
-    tracker = tracker_for(instance)
+    tracker = tracker_for(state, instance)
     name = getattr(wrapped, "__name__", "")
     if name == "basic_ack":
         try:
@@ -211,14 +214,14 @@ def _ack(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
     if held is not None:
         held.append((name, args, kwargs))
         return None
-    checkpoint(sc.RABBITMQ)
+    checkpoint(state, sc.RABBITMQ)
     return wrapped(*args, **kwargs)
 
 
-def _dispatch(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _dispatch(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``BlockingChannel._dispatch_events``: acks of the round held, sent after one checkpoint."""
-    tracker = tracker_for(instance)
-    if tracker.held is not None or not keeps_records():
+    tracker = tracker_for(state, instance)
+    if tracker.held is not None or not keeps_records(state):
         return wrapped(*args, **kwargs)
     tracker.held = []
     try:
@@ -226,11 +229,11 @@ def _dispatch(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[s
     finally:
         held, tracker.held = tracker.held, None
         if held:
-            _send_held(instance, held)
+            _send_held(state, instance, held)
 
 
-def _send_held(channel: Any, held: list[Any]) -> None:
-    checkpoint(sc.RABBITMQ)
+def _send_held(state: AgentState, channel: Any, held: list[Any]) -> None:
+    checkpoint(state, sc.RABBITMQ)
     try:
         impl = channel._impl
         for name, args, kwargs in held:
@@ -240,29 +243,29 @@ def _send_held(channel: Any, held: list[Any]) -> None:
         stats.record_failure("messaging.held_ack_failed", "sending %d held acks failed: %r", len(held), exc)
 
 
-def _settle_first(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _settle_first(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``close`` / ``cancel``: what the channel handed out before is handled."""
-    tracker_for(instance).settle()
+    tracker_for(state, instance).settle()
     return wrapped(*args, **kwargs)
 
 
-def _consume_generator(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _consume_generator(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     def bind(queue: Any, *rest: Any, **kw: Any) -> Any:
         return queue
 
     messages = wrapped(*args, **kwargs)
     if not isinstance(messages, Generator):
         return messages  # not the generator we know: leave it alone
-    return _traced_messages(instance, messages, bind(*args, **kwargs))
+    return _traced_messages(state, instance, messages, bind(*args, **kwargs))
 
 
 Message = tuple[Any, Any, Any]
 
 
-def _traced_messages(channel: Any, messages: Generator[Message, None, None],
+def _traced_messages(state: AgentState, channel: Any, messages: Generator[Message, None, None],
                      queue: Any) -> Iterator[Message]:
     """Yield pika's items; each message's span is current until the next item is asked for."""
-    tracker = tracker_for(channel)
+    tracker = tracker_for(state, channel)
     try:
         while True:
             tracker.settle()  # the application asks for more: the previous message is handled
@@ -272,7 +275,7 @@ def _traced_messages(channel: Any, messages: Generator[Message, None, None],
                 return
             method = item[0] if isinstance(item, tuple) and len(item) == 3 else None
             if method is not None:
-                delivery = _open(channel, method, item[1], queue)
+                delivery = _open(state, channel, method, item[1], queue)
                 if delivery is not None:
                     tracker.activate(delivery)
             yield item
@@ -293,19 +296,20 @@ class PikaInstrumentor(Instrumentor):
 
     def patches(self) -> list[Patch]:
         blocking = "pika.adapters.blocking_connection"
+        bind = self.bind
         return [
-            Patch(blocking, "BlockingChannel.basic_publish", _publish),
-            Patch("pika.channel", "Channel.basic_publish", _publish),
-            Patch(blocking, "BlockingChannel.basic_consume", _consume),
-            Patch("pika.channel", "Channel.basic_consume", _consume),
-            Patch(blocking, "BlockingChannel.basic_get", _get),
-            Patch(blocking, "BlockingChannel.consume", _consume_generator),
-            Patch(blocking, "BlockingChannel.cancel", _settle_first),
-            Patch(blocking, "BlockingChannel.close", _settle_first),
-            Patch(blocking, "BlockingChannel.basic_ack", _ack),
-            Patch(blocking, "BlockingChannel.basic_nack", _ack),
-            Patch(blocking, "BlockingChannel.basic_reject", _ack),
-            Patch(blocking, "BlockingChannel._dispatch_events", _dispatch, optional=True),
+            Patch(blocking, "BlockingChannel.basic_publish", bind(_publish)),
+            Patch("pika.channel", "Channel.basic_publish", bind(_publish)),
+            Patch(blocking, "BlockingChannel.basic_consume", bind(_consume)),
+            Patch("pika.channel", "Channel.basic_consume", bind(_consume)),
+            Patch(blocking, "BlockingChannel.basic_get", bind(_get)),
+            Patch(blocking, "BlockingChannel.consume", bind(_consume_generator)),
+            Patch(blocking, "BlockingChannel.cancel", bind(_settle_first)),
+            Patch(blocking, "BlockingChannel.close", bind(_settle_first)),
+            Patch(blocking, "BlockingChannel.basic_ack", bind(_ack)),
+            Patch(blocking, "BlockingChannel.basic_nack", bind(_ack)),
+            Patch(blocking, "BlockingChannel.basic_reject", bind(_ack)),
+            Patch(blocking, "BlockingChannel._dispatch_events", bind(_dispatch), optional=True),
         ]
 
 

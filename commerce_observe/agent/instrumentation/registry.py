@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.instrumentation.base import Instrumentor
+
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 KNOWN: tuple[str, ...] = (
     "kafka_python",
@@ -39,8 +43,9 @@ def load(name: str) -> Instrumentor | None:
     return cls()
 
 
-def enable_all(disabled: Iterable[str] = ()) -> list[Instrumentor]:
-    """Enable every shipped integration not in ``disabled``; returns those enabled."""
+def enable_all(state: AgentState, disabled: Iterable[str] = ()) -> list[Instrumentor]:
+    """Enable every shipped integration not in ``disabled``, handing each ``state``;
+    returns those enabled."""
     off = set(disabled)
     unknown = off - set(KNOWN)
     if unknown:
@@ -51,7 +56,7 @@ def enable_all(disabled: Iterable[str] = ()) -> list[Instrumentor]:
             continue
         instrumentor = load(name)
         if instrumentor is not None:
-            instrumentor.enable()
+            instrumentor.enable(state)
             enabled.append(instrumentor)
     return enabled
 

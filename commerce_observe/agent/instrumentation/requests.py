@@ -10,19 +10,23 @@ its own request to a possibly different server.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
 from commerce_observe.agent.integrations import client
 
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
-def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+
+def _send(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request = client.sent_request(*args, **kwargs)
     headers = getattr(request, "headers", None)
     url = getattr(request, "url", None)
     if headers is None or not isinstance(url, str):
         return wrapped(*args, **kwargs)
-    return client.call_through(client.begin(getattr(request, "method", None), url, headers), wrapped, args, kwargs)
+    return client.call_through(client.begin(getattr(request, "method", None), url, headers, state.propagation),
+                               wrapped, args, kwargs)
 
 
 class RequestsInstrumentor(Instrumentor):
@@ -31,7 +35,7 @@ class RequestsInstrumentor(Instrumentor):
     requirements = ("requests >= 2.20",)
 
     def patches(self) -> Sequence[Patch]:
-        return (Patch("requests.sessions", "Session.send", _send),)
+        return (Patch("requests.sessions", "Session.send", self.bind(_send)),)
 
 
 INSTRUMENTOR = RequestsInstrumentor

@@ -24,7 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import guard
 from commerce_observe.agent.integrations.server import sanitize_method, span_method
-from commerce_observe.agent.propagation import HttpHeaders, inject
+from commerce_observe.agent.propagation import ALL, HttpHeaders, Policy, inject
 
 TRACER_NAME: Final = "commerce_observe.http_client"
 FAILED: Final = "web.client_span_failed"
@@ -92,8 +92,9 @@ def call_through(call: ClientCall | None, wrapped: Callable[..., Any], args: tup
     return response
 
 
-def begin(method: str | None, url: str, headers: MutableMapping[str, str]) -> ClientCall | None:
-    """Start the span and inject its context into ``headers``; None when suppressed.
+def begin(method: str | None, url: str, headers: MutableMapping[str, str], policy: Policy = ALL) -> ClientCall | None:
+    """Start the span and inject its context into ``headers`` in the formats the
+    agent's propagation ``policy`` allows; None when suppressed.
 
     Suppression (``suppress_http_instrumentation()``) is how exporters keep their
     own HTTP calls out of the traces they send.
@@ -108,6 +109,6 @@ def begin(method: str | None, url: str, headers: MutableMapping[str, str]) -> Cl
         tracer = trace.get_tracer(TRACER_NAME)
         span = tracer.start_span(span_method(name), kind=SpanKind.CLIENT, attributes=attrs)
         ctx = trace.set_span_in_context(span)
-        inject(HttpHeaders(headers), ctx)
+        inject(HttpHeaders(headers), ctx, policy=policy)
         call = ClientCall(span, ctx)
     return call

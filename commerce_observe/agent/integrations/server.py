@@ -26,7 +26,7 @@ from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import guard
 from commerce_observe.agent.integrations.routes import route_attributes, span_name
-from commerce_observe.agent.propagation import HttpHeaders, extract
+from commerce_observe.agent.propagation import ALL, HttpHeaders, Policy, extract
 
 TRACER_NAME: Final = "commerce_observe.web"
 FAILED: Final = "web.server_span_failed"
@@ -95,8 +95,10 @@ class ServerRequest:
         self.span.end()
 
 
-def begin(headers: Mapping[str, object], method: str | None, attributes: Mapping[str, AttributeValue]) -> ServerRequest | None:
-    """Start a SERVER span for a request whose headers (or WSGI environ) are given.
+def begin(headers: Mapping[str, object], method: str | None, attributes: Mapping[str, AttributeValue],
+          policy: Policy = ALL) -> ServerRequest | None:
+    """Start a SERVER span for a request whose headers (or WSGI environ) are given
+    (baggage read as the agent's propagation ``policy`` says).
 
     Returns None when HTTP instrumentation is suppressed or the span could not be
     started; the framework then serves the request untraced.
@@ -105,7 +107,7 @@ def begin(headers: Mapping[str, object], method: str | None, attributes: Mapping
         return None
     request: ServerRequest | None = None
     with guard(FAILED, "starting a server span"):
-        parent = extract(HttpHeaders(headers))
+        parent = extract(HttpHeaders(headers), None, policy)
         name = sanitize_method(method)
         attrs = dict(attributes)
         attrs["http.request.method"] = name

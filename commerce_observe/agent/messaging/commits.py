@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from typing import TYPE_CHECKING
+
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.hub import hub
-from commerce_observe.agent.messaging import consumer
 from commerce_observe.agent.messaging.consumer import Delivery, Tracker
 from commerce_observe.agent.messaging.facts import Checkpoint
+
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 #: (topic, partition) -> the first offset a commit does not cover.
 Covered = Mapping[tuple[str, int], int]
@@ -34,17 +37,17 @@ Covered = Mapping[tuple[str, int], int]
 FAILED = "messaging.commit_hook_failed"
 
 
-def checkpoint(system: str) -> None:
-    """Before a commit / ack / flush: listeners make every record reported so far durable."""
-    the_hub = hub()
+def checkpoint(state: AgentState, system: str) -> None:
+    """Before a commit / ack / flush: ``state``'s listeners make every record reported so far durable."""
+    the_hub = state.hub
     if the_hub.has_listeners(Checkpoint):
         the_hub.emit(Checkpoint(system))
 
 
-def durable_later(system: str) -> Callable[[], bool] | None:
+def durable_later(state: AgentState, system: str) -> Callable[[], bool] | None:
     """A test that turns true once every record reported so far is durable; None
     when nobody keeps records (then there is nothing to wait for)."""
-    the_hub = hub()
+    the_hub = state.hub
     if not the_hub.has_listeners(Checkpoint):
         return None
     cp = Checkpoint(system, wait=False)
@@ -52,9 +55,9 @@ def durable_later(system: str) -> Callable[[], bool] | None:
     return cp.durable
 
 
-def keeps_records() -> bool:
-    """True when some listener (the audit trail) answers checkpoints."""
-    return hub().has_listeners(Checkpoint)
+def keeps_records(state: AgentState) -> bool:
+    """True when some listener of ``state`` (the audit trail) answers checkpoints."""
+    return state.hub.has_listeners(Checkpoint)
 
 
 def settle_covered(tracker: Tracker, covered: Covered | None,
@@ -79,12 +82,13 @@ def _covers(covered: Covered | None, delivery: Delivery) -> bool:
     return end is not None and delivery.offset is not None and delivery.offset < end
 
 
-def first_unhandled(group: str | None, topics: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+def first_unhandled(state: AgentState, group: str | None,
+                    topics: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
     """Per (topic, partition): the lowest offset of a record of ``group`` still being
     handled implicitly (handed out, not settled, not deferred, not in a ``handling`` block)."""
     lowest: dict[tuple[str, int], int] = {}
     wanted = set(topics) if topics is not None else None
-    for delivery in list(consumer._open.values()):
+    for delivery in list(state.deliveries.values()):
         if delivery.done or delivery.deferred or delivery.explicit or delivery.group != group:
             continue
         if delivery.partition is None or delivery.offset is None:
@@ -97,10 +101,11 @@ def first_unhandled(group: str | None, topics: Iterable[tuple[str, int]] | None 
     return lowest
 
 
-def cap_offsets(group: str | None, offsets: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+def cap_offsets(state: AgentState, group: str | None,
+                offsets: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
     """``offsets`` (the next offset to commit per partition) lowered so that none
     covers a record still being handled implicitly; unchanged ones included."""
-    lowest = first_unhandled(group, offsets.keys())
+    lowest = first_unhandled(state, group, offsets.keys())
     if not lowest:
         return dict(offsets)
     return {key: min(end, lowest[key]) if key in lowest else end for key, end in offsets.items()}

@@ -20,8 +20,7 @@ events join the producer's trace.
 from __future__ import annotations
 
 import time
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -30,26 +29,25 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.hub import hub
 from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
-from commerce_observe.agent.messaging.clusters import note_kafka
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.agent.messaging.producer import split_server
 from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.agent.propagation import Carrier, extract
 
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 FAILED = "messaging.consumer_failed"
 NEW_TRACE = "messaging.consume_new_trace"
 BROKEN_CONTEXT = "messaging.consume_broken_context"
 EVICTED = "messaging.pending_evicted"
 
-#: Deliveries still open, by ``id(record)`` (the Delivery holds the record, so the
-#: id cannot be reused while registered). Bounded: an application that defers and
-#: never reports must not grow this forever.
+#: Deliveries still open (``AgentState.deliveries``), by ``id(record)`` (the Delivery
+#: holds the record, so the id cannot be reused while registered), are bounded: an
+#: application that defers and never reports must not grow them forever.
 MAX_OPEN = 65_536
-_open: dict[int, Delivery] = {}
 
 
 class Delivery:
@@ -59,12 +57,13 @@ class Delivery:
     built only at :meth:`finish`, and only when the hub has a listener for it.
     """
 
-    __slots__ = ("span", "context", "record", "system", "stream", "event_id", "event_type", "source",
+    __slots__ = ("state", "span", "context", "record", "system", "stream", "event_id", "event_type", "source",
                  "sequence", "partition", "offset", "group", "published", "explicit", "deferred", "done")
 
-    def __init__(self, span: trace.Span, record: object, system: str, stream: str, event_id: str | None,
-                 event_type: str | None, source: str | None, sequence: int | None, partition: int | None,
-                 offset: int | None, group: str | None, published: int | None) -> None:
+    def __init__(self, state: AgentState, span: trace.Span, record: object, system: str, stream: str,
+                 event_id: str | None, event_type: str | None, source: str | None, sequence: int | None,
+                 partition: int | None, offset: int | None, group: str | None, published: int | None) -> None:
+        self.state = state
         self.span = span
         self.context = trace.set_span_in_context(span)
         self.record = record
@@ -84,10 +83,12 @@ class Delivery:
 
     def _fact(self, stage: Stage, now: int, error: str | None) -> MessageFact:
         ctx = self.span.get_span_context()
-        return MessageFact(  # positional: measurably cheaper than keywords on this path
-            stage, self.system, self.stream, self.event_id, self.event_type, self.source, self.sequence,
-            format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), now,
-            self.partition, self.offset, self.group, self.published, None, None, error,
+        return MessageFact(
+            stage=stage, system=self.system, destination=self.stream, event_id=self.event_id,
+            event_type=self.event_type, source=self.source, sequence=self.sequence,
+            trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x"), time_ns=now,
+            partition=self.partition, offset=self.offset, consumer_group=self.group, published_ns=self.published,
+            error=error,
         )
 
     def finish(self, error: BaseException | None = None) -> None:
@@ -95,7 +96,8 @@ class Delivery:
         if self.done:
             return
         self.done = True
-        _open.pop(id(self.record), None)
+        state = self.state
+        state.deliveries.pop(id(self.record), None)
         span = self.span
         text = None
         if error is not None:
@@ -106,13 +108,14 @@ class Delivery:
         if self.published is not None:
             add_clean(span, {sc.LATENCY_MS: (now - self.published) / 1e6})
         span.end(now)
-        the_hub = hub()
+        the_hub = state.hub
         if not the_hub.has_listeners(MessageFact):
             return
         the_hub.emit(self._fact(Stage.HANDLE_FAILED if error is not None else Stage.HANDLED, now, text))
 
 
-def kafka_consumer_info(group: Any, servers: object) -> tuple[Any, tuple[str | None, int | None]]:
+def kafka_consumer_info(state: AgentState, group: Any,
+                        servers: object) -> tuple[Any, tuple[str | None, int | None]]:
     """What a Kafka wrapper keeps in :attr:`Tracker.info`, from a consumer's config read once:
     its group and the first server (the span's ``server.*``).
 
@@ -120,23 +123,23 @@ def kafka_consumer_info(group: Any, servers: object) -> tuple[Any, tuple[str | N
     audit cluster, as the producer's :class:`~commerce_observe.agent.messaging.producer.Endpoint`
     does: the first server alone drops the others and loses an IPv6 host's brackets.
     """
-    note_kafka(servers)
+    state.kafka.note(servers)
     return group, split_server(servers)
 
 
-def begin_delivery(record: object, system: str, destination: str, carrier: Carrier, *,
+def begin_delivery(state: AgentState, record: object, system: str, destination: str, carrier: Carrier, *,
                    partition: int | None = None, offset: int | None = None, key: object = None,
                    group: str | None = None, server: tuple[str | None, int | None] = (None, None),
                    timestamp_ms: int | None = None, stream: str | None = None,
                    attributes: dict[str, AttributeValue] | None = None) -> Delivery | None:
-    """Open the CONSUMER span for ``record``, child of the producer's context.
+    """Open the CONSUMER span for ``record``, child of the producer's context, in ``state``.
 
     A record without usable trace headers still gets a span, in a new trace
     (counted; ``messaging.consume_broken_context`` when headers were there but bad).
     Returns None (counted) when our code failed; strict mode re-raises.
     """
     try:
-        return _begin(record, system, destination, carrier, partition, offset, key, group, server,
+        return _begin(state, record, system, destination, carrier, partition, offset, key, group, server,
                       timestamp_ms, stream or destination, attributes)
     except Exception as exc:
         stats.swallow(FAILED, "consumer instrumentation failed: %r", exc)
@@ -177,12 +180,12 @@ _EARLIEST_NS = 946_684_800 * 1_000_000_000
 _SKEW_NS = 86_400 * 1_000_000_000
 
 
-def _begin(record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
+def _begin(state: AgentState, record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
            offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
            timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
     now = time.time_ns()
     empty = Context()
-    parent = extract(carrier, empty)  # returns ``empty`` itself when there is no usable parent
+    parent = extract(carrier, empty, state.propagation)  # returns ``empty`` itself when there is no usable parent
     if parent is empty:
         stats.incr(NEW_TRACE)
         if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
@@ -226,20 +229,21 @@ def _begin(record: object, system: str, destination: str, carrier: Carrier, part
     if published is not None:
         attrs[sc.RECEIVE_LATENCY_MS] = (now - published) / 1e6
     rest = merge_clean(attrs, extra)
-    span = start_span(name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
+    span = start_span(state, name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
     if rest and span.is_recording():
         span.set_attributes(rest)  # validated
-    delivery = Delivery(span, record, system, stream, event_id, ce.event_type_of(type_header),
+    delivery = Delivery(state, span, record, system, stream, event_id, ce.event_type_of(type_header),
                         source, sequence, partition, offset, group, published)
-    if len(_open) >= MAX_OPEN:
-        _evict()
-    _open[id(record)] = delivery
+    deliveries = state.deliveries
+    if len(deliveries) >= MAX_OPEN:
+        _evict(deliveries)
+    deliveries[id(record)] = delivery
     return delivery
 
 
-def _evict() -> None:
+def _evict(deliveries: dict[int, Delivery]) -> None:
     try:
-        oldest = _open.pop(next(iter(_open)))
+        oldest = deliveries.pop(next(iter(deliveries)))
     except (StopIteration, KeyError, RuntimeError):
         return
     stats.incr(EVICTED)
@@ -304,17 +308,16 @@ class Tracker:
         self.token = otel_context.attach(delivery.context)
 
 
-_trackers: WeakKeyDictionary[Any, Tracker] = WeakKeyDictionary()
-
-
-def tracker_for(consumer: Any) -> Tracker:
-    tracker = _trackers.get(consumer)
+def tracker_for(state: AgentState, consumer: Any) -> Tracker:
+    """The :class:`Tracker` of ``consumer`` (or channel) in ``state``."""
+    trackers = state.trackers
+    tracker = trackers.get(consumer)
     if tracker is None:
-        tracker = _trackers.setdefault(consumer, Tracker())
+        tracker = trackers.setdefault(consumer, Tracker())
     return tracker
 
 
-def delivery_of(record: object) -> Delivery | None:
-    """The open delivery of a record handed out by an instrumented consumer."""
-    delivery = _open.get(id(record))
+def delivery_of(state: AgentState, record: object) -> Delivery | None:
+    """The open delivery in ``state`` of a record handed out by an instrumented consumer."""
+    delivery = state.deliveries.get(id(record))
     return delivery if delivery is not None and delivery.record is record else None

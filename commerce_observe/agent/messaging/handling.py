@@ -3,6 +3,9 @@
 
 Implicit settling (next fetch, close) covers the simple loop; these two make the
 outcome exact and let work outlive the poll that delivered the record.
+
+Both are public face: called with a record and nothing else, they find the
+installed agent's open deliveries through :mod:`commerce_observe.agent.current`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent import current
 from commerce_observe.agent.messaging.consumer import Delivery, delivery_of
 
 UNKNOWN_RECORD = "messaging.handling_unknown_record"
@@ -21,7 +25,8 @@ UNKNOWN_RECORD = "messaging.handling_unknown_record"
 
 def defer(record: object) -> None:
     """Report ``record``'s outcome later, with :class:`handling`; not when polling on."""
-    delivery = delivery_of(record)
+    state = current.state()
+    delivery = delivery_of(state, record) if state is not None else None
     if delivery is None:
         stats.incr(UNKNOWN_RECORD)
         return
@@ -46,7 +51,8 @@ class handling:
         self._token: Any = None
 
     def __enter__(self) -> trace.Span:
-        delivery = delivery_of(self.record)
+        state = current.state()
+        delivery = delivery_of(state, self.record) if state is not None else None
         if delivery is None or delivery.done:
             stats.incr(UNKNOWN_RECORD)
             return trace.INVALID_SPAN

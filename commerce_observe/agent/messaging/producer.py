@@ -1,7 +1,7 @@
 """Producer side, shared by every client: one PRODUCER span and one header set per message.
 
-A client wrapper does three things: find its :class:`Endpoint` (who is sending,
-to which servers), call :func:`begin_publish` with a carrier over a *copy* of the
+A client wrapper does three things: find its :class:`Endpoint` in the agent state
+it was handed (who is sending, to which servers, reported where), call :func:`begin_publish` with a carrier over a *copy* of the
 message headers, and report the broker's answer on the returned
 :class:`Publication` (``acked`` / ``failed``). Everything that makes messages
 findable by id — the span, trace headers in every format, the CloudEvents headers,
@@ -14,13 +14,11 @@ for all four clients, for sends buried in library code, and in asyncio tasks.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Set as AbstractSet
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -31,14 +29,16 @@ from opentelemetry.util.types import AttributeValue
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.events.model import DomainEvent, new_event_id
 from commerce_observe.agent.events.recorder import event_attributes, span_context_of
-from commerce_observe.agent.hub import hub
+from commerce_observe.agent.hub import Hub
 from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
-from commerce_observe.agent.messaging.clusters import note_kafka
 from commerce_observe.agent.messaging.facts import MessageFact, Stage
 from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.agent.propagation import Carrier, Format, KafkaHeaders, inject
 from commerce_observe.agent.propagation.api import trace_headers
+
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 _event: ContextVar[DomainEvent | None] = ContextVar("commerce_observe.publishing", default=None)
 
@@ -90,15 +90,6 @@ def current_event() -> DomainEvent | None:
     return _event.get()
 
 
-def service_name() -> str:
-    from commerce_observe.agent.runtime import current
-
-    runtime = current()
-    if runtime is not None:
-        return str(runtime.config.service_name)
-    return os.environ.get("OTEL_SERVICE_NAME") or "unknown_service"
-
-
 def split_server(servers: object) -> tuple[str | None, int | None]:
     """First ``host[:port]`` of a bootstrap string or list (guarded: odd input gives Nones)."""
     if isinstance(servers, (list, tuple)):
@@ -113,47 +104,48 @@ def split_server(servers: object) -> tuple[str | None, int | None]:
 
 
 class Endpoint:
-    """One producer instance: its CloudEvents source, its sequences, its servers."""
+    """One producer instance: its CloudEvents source, its sequences, its servers, and
+    the agent state its messages are reported to."""
 
-    __slots__ = ("system", "source", "source_header", "sequencer", "server_address", "server_port", "constants",
-                 "__weakref__")
+    __slots__ = ("state", "system", "source", "source_header", "sequencer", "server_address", "server_port",
+                 "constants", "__weakref__")
 
-    def __init__(self, system: str, label: str, servers: object) -> None:
+    def __init__(self, state: AgentState, system: str, label: str, servers: object) -> None:
+        self.state = state
         self.system = system
-        self.source = ce.source_for(service_name(), label)
+        self.source = ce.source_for(state.service_name, label)
         self.source_header = (sc.H_SOURCE, self.source.encode())  #: the ``ce_source`` Kafka header, shared
         self.sequencer = ce.Sequencer()
         self.server_address, self.server_port = split_server(servers)
         if system == sc.KAFKA:
-            note_kafka(servers)
+            state.kafka.note(servers)
         #: Per (destination, operation): the span name and the attributes all its messages share.
         self.constants: dict[tuple[str, str], tuple[str, dict[str, AttributeValue]]] = {}
 
 
-_endpoints: WeakKeyDictionary[Any, Endpoint] = WeakKeyDictionary()
-
-
-def cached_endpoint(client: Any) -> Endpoint | None:
+def cached_endpoint(state: AgentState, client: Any) -> Endpoint | None:
     """The :class:`Endpoint` of ``client`` if it sent before (lets wrappers skip reading its config)."""
-    return _endpoints.get(client)
+    return state.endpoints.get(client)
 
 
-def endpoint_for(client: Any, system: str, label: str, servers: Any) -> Endpoint:
-    """The :class:`Endpoint` of ``client`` (created on its first message)."""
-    endpoint = _endpoints.get(client)
+def endpoint_for(state: AgentState, client: Any, system: str, label: str, servers: Any) -> Endpoint:
+    """The :class:`Endpoint` of ``client`` in ``state`` (created on its first message)."""
+    endpoints = state.endpoints
+    endpoint = endpoints.get(client)
     if endpoint is None:
-        endpoint = _endpoints.setdefault(client, Endpoint(system, label, servers))
+        endpoint = endpoints.setdefault(client, Endpoint(state, system, label, servers))
     return endpoint
 
 
 class Publication:
     """One message on its way: ends its span and reports once, on ack or failure."""
 
-    __slots__ = ("span", "fact", "_done")
+    __slots__ = ("span", "fact", "hub", "_done")
 
-    def __init__(self, span: trace.Span, fact: MessageFact | None) -> None:
+    def __init__(self, span: trace.Span, fact: MessageFact | None, hub: Hub) -> None:
         self.span = span
         self.fact = fact
+        self.hub = hub
         self._done = False
 
     def on_ack(self, metadata: Any) -> None:
@@ -202,13 +194,14 @@ class Publication:
         base = self.fact
         if base is None:
             return
-        the_hub = hub()
+        the_hub = self.hub
         if not the_hub.has_listeners(MessageFact):
             return
         the_hub.emit(MessageFact(
-            stage, base.system, base.destination, base.event_id, base.event_type, base.source,
-            base.sequence, base.trace_id, base.span_id, now, partition, offset,
-            None, None, base.order_id, base.payment_id, error,
+            stage=stage, system=base.system, destination=base.destination, event_id=base.event_id,
+            event_type=base.event_type, source=base.source, sequence=base.sequence, trace_id=base.trace_id,
+            span_id=base.span_id, time_ns=now, partition=partition, offset=offset,
+            order_id=base.order_id, payment_id=base.payment_id, error=error,
         ))
 
 
@@ -327,7 +320,8 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
             if text is not None:
                 attrs[sc.KAFKA_KEY] = text
     rest = merge_clean(attrs, extra)
-    span = start_span(span_name, None, SpanKind.PRODUCER, now, attrs)  # attrs: all str/int
+    state = endpoint.state
+    span = start_span(state, span_name, None, SpanKind.PRODUCER, now, attrs)  # attrs: all str/int
     if (event is not None or rest) and span.is_recording():
         if event is not None:
             span.set_attributes(event_attributes(event))  # may hold sequences: validated
@@ -342,24 +336,26 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
                    (sc.H_SEQUENCE, b"%020d" % sequence)]  # type: ignore[str-format]
         if ctx.is_valid:  # the carrier has no header yet: nothing to skip
             headers += [(name, value.encode() if isinstance(value, str) else value)
-                        for name, value in trace_headers(ctx, tid, sid, formats.value)]
+                        for name, value in trace_headers(ctx, tid, sid, formats.value, policy=state.propagation)]
         carrier.headers = headers  # type: ignore[attr-defined]
     else:
         for name, value in ours:
             carrier.set(name, value)
-        inject(carrier, trace.set_span_in_context(span), formats)
+        inject(carrier, trace.set_span_in_context(span), formats, state.propagation)
 
     fact = None
-    the_hub = hub()
+    the_hub = state.hub
     if the_hub.has_listeners(MessageFact):
         if event is None:
-            fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, ce.event_type_of(type_header),
-                               source, sequence, tid, sid, now)
+            fact = MessageFact(stage=Stage.PUBLISHED, system=endpoint.system, destination=stream, event_id=event_id,
+                               event_type=ce.event_type_of(type_header), source=source, sequence=sequence,
+                               trace_id=tid, span_id=sid, time_ns=now)
         else:
-            fact = MessageFact(Stage.PUBLISHED, endpoint.system, stream, event_id, event.type.value, source,
-                               sequence, tid, sid, now, order_id=event.order_id, payment_id=event.payment_id)
+            fact = MessageFact(stage=Stage.PUBLISHED, system=endpoint.system, destination=stream, event_id=event_id,
+                               event_type=event.type.value, source=source, sequence=sequence, trace_id=tid,
+                               span_id=sid, time_ns=now, order_id=event.order_id, payment_id=event.payment_id)
         the_hub.emit(fact)
-    return Publication(span, fact)
+    return Publication(span, fact, the_hub)
 
 
 def _utf8(value: object) -> str | None:

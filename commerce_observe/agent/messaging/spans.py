@@ -4,7 +4,7 @@ Message spans are the hottest spans a service makes (one or two per message) and
 our own code builds their attributes from ``str``/``int``/``float`` values, so two
 shortcuts apply:
 
-* :func:`start_span` returns a :class:`~commerce_observe.agent._lightspan.LightSpan`
+* :func:`start_span` (on the agent state's tracer) returns a :class:`~commerce_observe.agent._lightspan.LightSpan`
   (no SDK span object, handed straight to our pipeline) when the runtime's export
   pipeline is the only span processor, and an SDK span otherwise;
 * :func:`add_clean` puts such attributes into an SDK span's attribute dict under
@@ -23,18 +23,18 @@ SDK built-in that does not read them); a light span's sampler gets them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe.agent._compat.otel_sdk import add_to_bounded
-from commerce_observe.agent._lightspan import LightSpan, LightTracer, light_tracer_for, still_valid
+from commerce_observe.agent._lightspan import LightSpan
 
-_tracer = trace.get_tracer("commerce_observe.agent.messaging")
+if TYPE_CHECKING:
+    from commerce_observe.agent.state import AgentState
 
 
 def add_clean(span: trace.Span, attributes: dict[str, AttributeValue]) -> None:
@@ -66,41 +66,19 @@ def merge_clean(attrs: dict[str, AttributeValue], extra: dict[str, AttributeValu
     return rest
 
 
-#: (runtime, its LightTracer or None) for the installed runtime, found once.
-_light: tuple[Any, LightTracer | None] = (None, None)
-_runtime_module: Any = None
-
-
-def _light_tracer() -> LightTracer | None:
-    global _light, _runtime_module
-    if _runtime_module is None:
-        from commerce_observe.agent import runtime as module  # not at import: runtime imports messaging
-
-        _runtime_module = module
-    runtime = _runtime_module._runtime  # noqa: SLF001
-    if runtime is None:
-        return None
-    owner, light = _light
-    if owner is runtime:
-        return light if light is not None and still_valid(light) else None
-    sdk_tracer = runtime.tracer_provider.get_tracer("commerce_observe.agent.messaging")
-    light = light_tracer_for(sdk_tracer, runtime.pipeline)
-    _light = (runtime, light)
-    return light
-
-
-def start_span(name: str, context: Context | None, kind: SpanKind, start_time: int,
+def start_span(state: AgentState, name: str, context: Context | None, kind: SpanKind, start_time: int,
                attributes: dict[str, AttributeValue]) -> trace.Span:
-    """Start a message span carrying ``attributes`` (clean primitives built by our code).
+    """Start a message span of ``state``'s tracer carrying ``attributes`` (clean
+    primitives built by our code).
 
     A :class:`~commerce_observe.agent._lightspan.LightSpan` when the runtime's
     pipeline is the only span processor; otherwise an SDK span, attributes added
     through :func:`add_clean`.
     """
-    light = _light_tracer()
+    light = state.light_tracer()
     if light is not None:
         return light.start(name, context, kind, start_time, attributes)
-    span = _tracer.start_span(name, context, kind, None, None, start_time)
+    span = state.tracer.start_span(name, context, kind, None, None, start_time)
     if span.is_recording():
         add_clean(span, attributes)
     return span

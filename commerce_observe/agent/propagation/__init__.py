@@ -11,12 +11,13 @@ See ``docs/propagation.md`` for formats, priority and counters.
 
 from __future__ import annotations
 
-from .api import B3_DEBUG_KEY, allow, extract, inject
+from .api import ALL, B3_DEBUG_KEY, Policy, extract, inject, policy_for
 from .carriers import AmqpHeaders, Carrier, HttpHeaders, KafkaHeaders
 from .formats import Format
 from .otel import CommercePropagator
 
 __all__ = [
+    "ALL",
     "AmqpHeaders",
     "B3_DEBUG_KEY",
     "Carrier",
@@ -24,7 +25,8 @@ __all__ = [
     "Format",
     "HttpHeaders",
     "KafkaHeaders",
-    "allow",
+    "Policy",
     "extract",
     "inject",
+    "policy_for",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Set as AbstractSet
-from typing import Final
+from typing import Final, NamedTuple
 
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -25,6 +25,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent import current
 
 from . import formats as f
 from ._tracestate import EMPTY, parse_tracestate
@@ -56,9 +57,6 @@ _W3C, _B3S, _B3M, _EL, _ELB = (
 
 
 _ALL_FORMATS: Final = _W3C | _B3S | _B3M | _EL | _ELB
-_allowed = _ALL_FORMATS
-#: W3C ``baggage`` is read and written when ``OTEL_PROPAGATORS`` is unset or names it.
-_baggage = True
 #: OpenTelemetry's own W3C baggage codec (limits, percent-encoding, properties).
 _BAGGAGE: Final = W3CBaggagePropagator()
 BAGGAGE_HEADER: Final = "baggage"
@@ -72,21 +70,37 @@ _PROPAGATOR_NAMES: Final[dict[str, int]] = {
 }
 
 
-def allow(propagators: Iterable[str] | None) -> None:
-    """Limit what every injection writes to the formats of the ``OTEL_PROPAGATORS``
-    names (as the config checked them); None or no name allows all, ``baggage`` and
-    ``none`` add none.
+class Policy(NamedTuple):
+    """What injection may write (``OTEL_PROPAGATORS``), owned by the agent state and
+    handed to every call: ``bits`` the formats allowed, ``baggage`` whether W3C
+    ``baggage`` is read and written. Extraction is not limited by ``bits``: we still
+    read whatever a peer sends."""
 
-    Set by the runtime on install and shutdown only. Extraction is not limited:
-    we still read whatever a peer sends.
-    """
-    global _allowed, _baggage
+    bits: int
+    baggage: bool
+
+
+#: No ``OTEL_PROPAGATORS``: every format, and baggage.
+ALL: Final = Policy(_ALL_FORMATS, True)
+
+
+def installed_policy() -> Policy:
+    """The installed agent's policy (every format when none is installed): what
+    :func:`extract` and :func:`inject` use when an application calls them without one."""
+    state = current.state()
+    return state.propagation if state is not None else ALL
+
+
+def policy_for(propagators: Iterable[str] | None) -> Policy:
+    """The policy of the ``OTEL_PROPAGATORS`` names (as the config checked them);
+    None or no name allows all, ``baggage`` and ``none`` add no format."""
     names = tuple(propagators or ())
+    if not names:
+        return ALL
     bits = 0
     for name in names:
         bits |= _PROPAGATOR_NAMES.get(name, 0)
-    _allowed = bits if names else _ALL_FORMATS
-    _baggage = not names or "baggage" in names
+    return Policy(bits, "baggage" in names)
 
 
 class _CarrierGetter(Getter[Carrier]):
@@ -161,15 +175,18 @@ def _find(carrier: Carrier) -> tuple[f.Ids, bool] | None:
     return None
 
 
-def extract(carrier: Carrier, context: Context | None = None) -> Context:
+def extract(carrier: Carrier, context: Context | None = None, policy: Policy | None = None) -> Context:
     """Return ``context`` (default: an empty one, as OTel does) with the remote
     parent found in ``carrier`` as a non-recording span, or unchanged when there
     is none. A B3 deny (``b3: 0``) yields a fresh, unsampled remote parent so the
-    default parent-based sampler drops the trace here and downstream.
+    default parent-based sampler drops the trace here and downstream. ``policy``
+    (default: the installed agent's) says whether W3C baggage is read.
     """
     ctx = context if context is not None else Context()
+    if policy is None:
+        policy = installed_policy()
     try:
-        if _baggage and carrier.get(BAGGAGE_HEADER) is not None:
+        if policy.baggage and carrier.get(BAGGAGE_HEADER) is not None:
             ctx = _BAGGAGE.extract(carrier, ctx, getter=_GETTER)
         found = _find(carrier)
         if found is None:
@@ -195,8 +212,8 @@ def extract(carrier: Carrier, context: Context | None = None) -> Context:
 
 
 def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, context: Context | None = None,
-                  present: AbstractSet[str] = frozenset()) -> list[tuple[str, str | bytes]]:
-    """The headers of ``span_context`` in the formats of ``bits`` that :func:`allow`
+                  present: AbstractSet[str] = frozenset(), policy: Policy = ALL) -> list[tuple[str, str | bytes]]:
+    """The headers of ``span_context`` in the formats of ``bits`` that ``policy``
     lets through (``OTEL_PROPAGATORS``), in the order they are written: text values
     as ``str``, the Elastic binary one as ``bytes``; then W3C ``baggage`` when the
     context carries baggage and ``baggage`` is allowed.
@@ -207,7 +224,7 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
     whole and counted (``propagation.inject_skipped_existing``). The one rule for
     :func:`inject` and the producer's header-list fast path.
     """
-    bits &= _allowed
+    bits &= policy.bits
     sampled = span_context.trace_flags.sampled
     debug = bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True
     out: list[tuple[str, str | bytes]] = []
@@ -241,7 +258,7 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
                                                                           span_context.span_id, sampled)))
         else:
             stats.incr(SKIPPED_EXISTING)
-    if _baggage:
+    if policy.baggage:
         baggage = baggage_header(context)
         if baggage is not None:
             if BAGGAGE_HEADER not in present:
@@ -251,9 +268,11 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
     return out
 
 
-def inject(carrier: Carrier, context: Context | None = None, formats: f.Format | None = None) -> None:
+def inject(carrier: Carrier, context: Context | None = None, formats: f.Format | None = None,
+           policy: Policy | None = None) -> None:
     """Write the current (or ``context``'s) span into ``carrier`` in ``formats``
-    (default: the carrier's :attr:`~Carrier.default_formats`).
+    (default: the carrier's :attr:`~Carrier.default_formats`) that ``policy`` allows
+    (default: the installed agent's, for applications that call this themselves).
 
     A format whose header the application already set is skipped whole
     (``propagation.inject_skipped_existing``): mixing our ids with theirs would
@@ -263,11 +282,13 @@ def inject(carrier: Carrier, context: Context | None = None, formats: f.Format |
         span_context = trace.get_current_span(context).get_span_context()
         if not span_context.is_valid:
             return
+        if policy is None:
+            policy = installed_policy()
         bits = (carrier.default_formats if formats is None else formats).value
         # Render the ids once; every text format shares the two strings.
         tid = format(span_context.trace_id, "032x")
         sid = format(span_context.span_id, "016x")
-        for name, value in trace_headers(span_context, tid, sid, bits, context, carrier.names()):
+        for name, value in trace_headers(span_context, tid, sid, bits, context, carrier.names(), policy):
             carrier.set(name, value)
     except Exception as exc:
         stats.swallow(INJECT_FAILED, "trace context injection failed: %r", exc)

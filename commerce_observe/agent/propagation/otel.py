@@ -24,7 +24,7 @@ from opentelemetry.propagators.textmap import (
 )
 
 from . import formats as f
-from .api import BAGGAGE_HEADER, extract, inject
+from .api import ALL, BAGGAGE_HEADER, Policy, extract, inject
 
 _C = TypeVar("_C")
 
@@ -91,10 +91,11 @@ class _SetterCarrier(Generic[_C]):
 
 class CommercePropagator(TextMapPropagator):
     """Extract any of W3C, B3 single, B3 multi, Elastic; inject ``formats``
-    (default: all text formats)."""
+    (default: all text formats) that ``policy`` (the agent's ``OTEL_PROPAGATORS``) allows."""
 
-    def __init__(self, formats: f.Format = f.Format.TEXT) -> None:
+    def __init__(self, formats: f.Format = f.Format.TEXT, policy: Policy = ALL) -> None:
         self._formats = formats & f.Format.TEXT
+        self._policy = policy
 
     def extract(
         self,
@@ -102,7 +103,7 @@ class CommercePropagator(TextMapPropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        return extract(_GetterCarrier(getter, carrier), context)
+        return extract(_GetterCarrier(getter, carrier), context, self._policy)
 
     def inject(
         self,
@@ -110,7 +111,7 @@ class CommercePropagator(TextMapPropagator):
         context: Context | None = None,
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
-        inject(_SetterCarrier(setter, carrier, self._formats), context)
+        inject(_SetterCarrier(setter, carrier, self._formats), context, policy=self._policy)
 
     @property
     def fields(self) -> set[str]:

@@ -43,7 +43,7 @@ class Score:
 def report_to_hub(scores: Iterable[Score]) -> None:
     """Tell the installed runtime's hub about points at or above the warning band
     (``AnomalyReported``), so its live metrics count them (``commerce_anomalies_total``)."""
-    from commerce_observe.agent.hub import hub
+    from commerce_observe.agent.current import hub
     from commerce_observe.agent.reporting.live_metrics import AnomalyReported
 
     the_hub = hub()

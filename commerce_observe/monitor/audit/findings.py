@@ -157,7 +157,7 @@ def report_to_hub(findings: Iterable[Finding]) -> None:
     """Tell the installed runtime's hub about released findings (``FindingReported``),
     so its live metrics count them (``commerce_findings_total{kind}``); a no-op when
     nothing listens."""
-    from commerce_observe.agent.hub import hub
+    from commerce_observe.agent.current import hub
     from commerce_observe.agent.reporting.live_metrics import FindingReported
 
     the_hub = hub()
