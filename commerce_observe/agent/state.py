@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 
 from commerce_observe.agent._lightspan import LightTracer, light_tracer_for, still_valid
 from commerce_observe.agent.hub import Hub
@@ -42,7 +43,7 @@ class AgentState:
     global tracer provider, as SDK spans (a state built by hand, in tests).
     """
 
-    __slots__ = ("hub", "service_name", "propagation", "kafka", "endpoints", "trackers", "deliveries",
+    __slots__ = ("hub", "service_name", "propagation", "kafka", "endpoints", "trackers", "deliveries", "consumer_constants",
                  "tracer_provider", "pipeline", "tracer", "_light", "_light_for")
 
     def __init__(self, service_name: str | None = None, *, hub: Hub | None = None, propagation: Policy = ALL,
@@ -57,6 +58,9 @@ class AgentState:
         self.trackers: WeakKeyDictionary[Any, Tracker] = WeakKeyDictionary()
         #: Deliveries still open, by ``id(record)`` (bounded by the consumer module).
         self.deliveries: dict[int, Delivery] = {}
+        #: Per (system, destination, group, server): a CONSUMER span's name and shared attributes.
+        self.consumer_constants: dict[tuple[str, str, str | None, str | None, int | None],
+                                      tuple[str, dict[str, AttributeValue]]] = {}
         self.tracer_provider = tracer_provider
         self.pipeline = pipeline
         provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()

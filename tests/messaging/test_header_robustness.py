@@ -112,7 +112,7 @@ def test_kafka_python_record_path(obs: Capture, drawn: list[tuple[str, Any]]) ->
 
     headers = [(k, _build(v)) for k, v in drawn]
     record = ConsumerRecord("t", 0, None, 7, 1_750_000_000_000, 0, b"k", b"v", headers, None, 1, 1, -1)
-    _check(obs, headers, lambda: co_kafka_python._open(object(), record, Tracker()))
+    _check(obs, headers, lambda: co_kafka_python._open(obs.runtime.state, object(), record, Tracker()))
 
 
 @SETTINGS
@@ -125,7 +125,7 @@ def test_confluent_kafka_record_path(obs: Capture, drawn: list[tuple[str, Any]])
                                   timestamp=(1, 1_750_000_000_000))
     tracker = Tracker()
     tracker.info = ("g", (None, None))
-    _check(obs, headers, lambda: co_confluent._open(object(), msg, tracker))
+    _check(obs, headers, lambda: co_confluent._open(obs.runtime.state, object(), msg, tracker))
 
 
 @SETTINGS
@@ -135,7 +135,7 @@ def test_aiokafka_record_path(obs: Capture, drawn: list[tuple[str, Any]]) -> Non
 
     headers = [(k, _build(v)) for k, v in drawn]
     record = ConsumerRecord("t", 0, 7, 1_750_000_000_000, 0, b"k", b"v", None, 1, 1, headers)
-    _check(obs, headers, lambda: co_aiokafka._open(object(), record, Tracker()))
+    _check(obs, headers, lambda: co_aiokafka._open(obs.runtime.state, object(), record, Tracker()))
 
 
 @SETTINGS
@@ -154,7 +154,7 @@ def test_pika_delivery_path(obs: Capture, drawn: list[tuple[str, Any]]) -> None:
     props.decode(wire)
     method = pika.spec.Basic.Deliver("ctag", 1, False, "orders", "created")
     received = list((props.headers or {}).items())
-    _check(obs, received, lambda: co_pika._open(object(), method, props, "billing"))
+    _check(obs, received, lambda: co_pika._open(obs.runtime.state, object(), method, props, "billing"))
 
 
 def test_unicode_digits_in_ce_sequence_are_counted_not_parsed(obs: Capture) -> None:
@@ -166,7 +166,7 @@ def test_unicode_digits_in_ce_sequence_are_counted_not_parsed(obs: Capture) -> N
         headers = [("ce_id", b"e-1"), ("ce_sequence", value.encode())]
         record = ConsumerRecord("t", 0, None, 7, 1_750_000_000_000, 0, b"k", b"v", headers, None, 1, 1, -1)
         before = stats.get(ce.UNUSABLE)
-        delivery = co_kafka_python._open(object(), record, Tracker())
+        delivery = co_kafka_python._open(obs.runtime.state, object(), record, Tracker())
         assert delivery is not None
         delivery.finish()
         (fact,) = obs.facts
@@ -179,7 +179,7 @@ def test_unusable_ce_id_reads_as_absent(obs: Capture, value: bytes) -> None:
     from kafka.consumer.fetcher import ConsumerRecord
 
     record = ConsumerRecord("t", 2, None, 9, 1_750_000_000_000, 0, b"k", b"v", [("ce_id", value)], None, 1, 1, -1)
-    delivery = co_kafka_python._open(object(), record, Tracker())
+    delivery = co_kafka_python._open(obs.runtime.state, object(), record, Tracker())
     assert delivery is not None
     delivery.finish()
     (fact,) = obs.facts

@@ -31,7 +31,7 @@ from opentelemetry.util.types import AttributeValue
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
-from commerce_observe.agent.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.messaging.facts import MessageFact, Stage, message_fact
 from commerce_observe.agent.messaging.producer import split_server
 from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.agent.propagation import Carrier, extract
@@ -83,7 +83,7 @@ class Delivery:
 
     def _fact(self, stage: Stage, now: int, error: str | None) -> MessageFact:
         ctx = self.span.get_span_context()
-        return MessageFact(
+        return message_fact(
             stage=stage, system=self.system, destination=self.stream, event_id=self.event_id,
             event_type=self.event_type, source=self.source, sequence=self.sequence,
             trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x"), time_ns=now,
@@ -146,15 +146,13 @@ def begin_delivery(state: AgentState, record: object, system: str, destination: 
         return None
 
 
-#: Per (system, destination, group, server): the CONSUMER span's name and the
-#: attributes all its records share, built once (bounded).
-_constants: dict[tuple[str, str, str | None, str | None, int | None], tuple[str, dict[str, AttributeValue]]] = {}
-
-
-def _constant_attributes(system: str, destination: str, group: str | None,
+def _constant_attributes(state: AgentState, system: str, destination: str, group: str | None,
                          server: tuple[str | None, int | None]) -> tuple[str, dict[str, AttributeValue]]:
+    """Per (system, destination, group, server): the CONSUMER span's name and the
+    attributes all its records share, built once per agent state (bounded)."""
+    constants = state.consumer_constants
     key = (system, destination, group, server[0], server[1])
-    found = _constants.get(key)
+    found = constants.get(key)
     if found is None:
         attrs: dict[str, AttributeValue] = {
             sc.SYSTEM: system,
@@ -169,8 +167,8 @@ def _constant_attributes(system: str, destination: str, group: str | None,
             if server[1] is not None:
                 attrs[sc.SERVER_PORT] = server[1]
         found = (f"process {destination}", attrs)
-        if len(_constants) < 4096:
-            _constants[key] = found
+        if len(constants) < 4096:
+            constants[key] = found
     return found
 
 
@@ -207,7 +205,7 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
     if published is None and timestamp_ms is not None and timestamp_ms > 0:
         published = timestamp_ms * 1_000_000
 
-    name, constants = _constant_attributes(system, destination, group, server)
+    name, constants = _constant_attributes(state, system, destination, group, server)
     attrs = constants.copy()
     if event_id is not None:
         attrs[sc.MESSAGE_ID] = event_id

@@ -32,7 +32,7 @@ from commerce_observe.agent.events.recorder import event_attributes, span_contex
 from commerce_observe.agent.hub import Hub
 from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
-from commerce_observe.agent.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.messaging.facts import MessageFact, Stage, message_fact
 from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_span
 from commerce_observe.agent.propagation import Carrier, Format, KafkaHeaders, inject
 from commerce_observe.agent.propagation.api import trace_headers
@@ -197,7 +197,7 @@ class Publication:
         the_hub = self.hub
         if not the_hub.has_listeners(MessageFact):
             return
-        the_hub.emit(MessageFact(
+        the_hub.emit(message_fact(
             stage=stage, system=base.system, destination=base.destination, event_id=base.event_id,
             event_type=base.event_type, source=base.source, sequence=base.sequence, trace_id=base.trace_id,
             span_id=base.span_id, time_ns=now, partition=partition, offset=offset,
@@ -347,11 +347,11 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
     the_hub = state.hub
     if the_hub.has_listeners(MessageFact):
         if event is None:
-            fact = MessageFact(stage=Stage.PUBLISHED, system=endpoint.system, destination=stream, event_id=event_id,
+            fact = message_fact(stage=Stage.PUBLISHED, system=endpoint.system, destination=stream, event_id=event_id,
                                event_type=ce.event_type_of(type_header), source=source, sequence=sequence,
                                trace_id=tid, span_id=sid, time_ns=now)
         else:
-            fact = MessageFact(stage=Stage.PUBLISHED, system=endpoint.system, destination=stream, event_id=event_id,
+            fact = message_fact(stage=Stage.PUBLISHED, system=endpoint.system, destination=stream, event_id=event_id,
                                event_type=event.type.value, source=source, sequence=sequence, trace_id=tid,
                                span_id=sid, time_ns=now, order_id=event.order_id, payment_id=event.payment_id)
         the_hub.emit(fact)

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from commerce_observe.agent.audit.record import encode
-from commerce_observe.agent.messaging.facts import MessageFact, Stage
+from commerce_observe.agent.messaging.facts import Stage, message_fact
 
 TOPOLOGY: dict[str, tuple[str, ...]] = {
     "orders": ("billing", "shipping", "analytics"),
@@ -32,7 +32,9 @@ class Expected:
 
 
 def _fact(stage: Stage, t: int, eid: str, topic: str, etype: str, src: str, seq: int, trace: str, span: str, **kw: object) -> bytes:
-    return encode(MessageFact(stage, "kafka", topic, eid, etype, src, seq, trace, span, t, **kw))  # type: ignore[arg-type]
+    return encode(message_fact(stage=stage, system="kafka", destination=topic, event_id=eid, event_type=etype,
+                               source=src, sequence=seq, trace_id=trace, span_id=span, time_ns=t,
+                               **kw))  # type: ignore[arg-type]
 
 
 def generate(
