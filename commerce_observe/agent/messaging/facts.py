@@ -66,7 +66,7 @@ def message_fact(stage: Stage, system: str, destination: str, event_id: str | No
 
     Why a function: calling the class itself with many keywords goes through
     ``type.__call__``, which packs them into a dict for ``__init__`` and costs about
-    ten times the positional call (``benchmarks/message_fact.py``); a plain
+    four times the positional call (``benchmarks/message_fact.py``); a plain
     function takes keywords at the vectorcall's price and passes them on by position.
     """
     return MessageFact(stage, system, destination, event_id, event_type, source, sequence, trace_id, span_id,
