@@ -43,8 +43,8 @@ class AgentState:
     global tracer provider, as SDK spans (a state built by hand, in tests).
     """
 
-    __slots__ = ("hub", "service_name", "propagation", "kafka", "endpoints", "trackers", "deliveries", "consumer_constants",
-                 "tracer_provider", "pipeline", "tracer", "_light", "_light_for")
+    __slots__ = ("hub", "service_name", "propagation", "kafka", "endpoints", "trackers", "deliveries",
+                 "consumer_constants", "tracer_provider", "pipeline", "tracer", "_light", "_light_for")
 
     def __init__(self, service_name: str | None = None, *, hub: Hub | None = None, propagation: Policy = ALL,
                  tracer_provider: Any = None, pipeline: Any = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -190,3 +191,42 @@ def test_shutdown_leaves_no_module_state_behind(agent_modules: list[ModuleType])
         if containers_before.get(key) != (ident, size):
             changed.append(f"{key[0]}.{key[1]}: {containers_before.get(key)} -> {(ident, size)}")
     assert changed == []
+
+
+#: Who may read the installed runtime: the runtime itself and the calls an
+#: application makes with no agent object at hand (the public face).
+PUBLIC_FACE = {
+    "commerce_observe/agent/runtime.py",
+    "commerce_observe/agent/distro.py",  # OpenTelemetry's entry point: installs, then asks what is disabled
+    "commerce_observe/agent/events/recorder.py",  # record(), order_paid(), ...
+    "commerce_observe/agent/messaging/handling.py",  # handling(record), defer(record)
+    "commerce_observe/agent/propagation/api.py",  # extract()/inject() called by an application without a policy
+}
+
+
+READS_THE_RUNTIME = ("from commerce_observe.agent.runtime import", "from commerce_observe.agent import runtime",
+                     "from commerce_observe.agent import current", "from commerce_observe.agent.current import",
+                     "import commerce_observe.agent.runtime")
+
+
+def test_nothing_below_the_runtime_reads_it() -> None:
+    """Only the public face imports the runtime or the current-runtime global; the
+    rest of the agent is handed the state."""
+    root = Path(commerce_observe.agent.__file__).resolve().parents[2]
+    readers = set()
+    for path in sorted((root / "commerce_observe" / "agent").rglob("*.py")):
+        text = path.read_text()
+        relative = path.relative_to(root).as_posix()
+        for line in text.splitlines():
+            code = line.strip()
+            if code.startswith(READS_THE_RUNTIME):
+                if "TYPE_CHECKING" not in text or not _under_type_checking(text, line):
+                    readers.add(relative)
+    assert readers - {"commerce_observe/agent/current.py"} <= PUBLIC_FACE, sorted(readers - PUBLIC_FACE)
+
+
+def _under_type_checking(text: str, line: str) -> bool:
+    """Whether ``line`` sits in an ``if TYPE_CHECKING:`` block (imports for annotations only)."""
+    before = text[: text.index(line)]
+    block = before.rsplit("\n\n", 1)[-1]
+    return "if TYPE_CHECKING:" in block

@@ -110,7 +110,8 @@ async def _getone(state: AgentState, wrapped: Any, instance: Any, args: tuple[An
     return record
 
 
-async def _getmany(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _getmany(state: AgentState, wrapped: Any, instance: Any,
+                   args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     tracker = tracker_for(state, instance)
     tracker.disown(asyncio.current_task())
     tracker.settle()
@@ -149,7 +150,8 @@ async def _commit(state: AgentState, wrapped: Any, instance: Any, args: tuple[An
     return await wrapped(*args, **kwargs)
 
 
-async def _send_commit(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _send_commit(state: AgentState, wrapped: Any, instance: Any,
+                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Every commit aiokafka sends: capped, and the trail made durable first."""
     if len(args) >= 2 and isinstance(args[1], dict) and args[1]:
         try:

@@ -71,7 +71,8 @@ def _get_response(state: AgentState, wrapped: Any, instance: Any, args: tuple[An
     return response
 
 
-def _get_response_async(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _get_response_async(state: AgentState, wrapped: Any, instance: Any,
+                        args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     async def traced() -> Any:
         request = args[0] if args else kwargs.get("request")
         started = _begin(state, request)

@@ -249,7 +249,8 @@ def _settle_first(state: AgentState, wrapped: Any, instance: Any, args: tuple[An
     return wrapped(*args, **kwargs)
 
 
-def _consume_generator(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _consume_generator(state: AgentState, wrapped: Any, instance: Any,
+                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     def bind(queue: Any, *rest: Any, **kw: Any) -> Any:
         return queue
 

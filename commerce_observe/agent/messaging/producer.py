@@ -1,9 +1,9 @@
 """Producer side, shared by every client: one PRODUCER span and one header set per message.
 
 A client wrapper does three things: find its :class:`Endpoint` in the agent state
-it was handed (who is sending, to which servers, reported where), call :func:`begin_publish` with a carrier over a *copy* of the
-message headers, and report the broker's answer on the returned
-:class:`Publication` (``acked`` / ``failed``). Everything that makes messages
+it was handed (who is sending, to which servers, reported where), call
+:func:`begin_publish` with a carrier over a *copy* of the message headers, and
+report the broker's answer on the returned :class:`Publication` (``acked`` / ``failed``). Everything that makes messages
 findable by id — the span, trace headers in every format, the CloudEvents headers,
 the sequence and the :class:`MessageFact` records — is decided here, once.
 

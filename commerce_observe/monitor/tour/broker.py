@@ -73,7 +73,7 @@ def consume(log: Log, topic: str, group: str, handle: Callable[[Message], None])
 def handle_one(message: Message, group: str, handle: Callable[[Message], None]) -> None:
     """The CONSUMER span is current while ``handle`` runs; it ends HANDLED, or
     HANDLE_FAILED with the exception, which propagates."""
-    begin_delivery(current.state() or AgentState(), message, SYSTEM, message.topic, KafkaHeaders(message.headers), partition=0,
-                   offset=message.offset, key=message.key, group=group, server=("tour-broker", 9092))
+    begin_delivery(current.state() or AgentState(), message, SYSTEM, message.topic, KafkaHeaders(message.headers),
+                   partition=0, offset=message.offset, key=message.key, group=group, server=("tour-broker", 9092))
     with handling(message):
         handle(message)
