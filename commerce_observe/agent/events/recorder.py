@@ -18,7 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent.events import conventions as cv
 from commerce_observe.agent.events.model import DomainEvent, EventType, InvalidEventError, LineItem
-from commerce_observe.agent.current import hub
+from commerce_observe.agent import current
 
 _TRACER_NAME = "commerce_observe.agent.events"
 
@@ -58,7 +58,9 @@ def _emit(span: trace.Span, build: Callable[[], DomainEvent]) -> DomainEvent:
     attrs = event_attributes(event)
     span.set_attributes(attrs)
     span.add_event(cv.SPAN_EVENT_PREFIX + event.type.value, attrs)
-    hub().emit(event)
+    state = current.state()  # the public face: the installed agent's hub, none before install
+    if state is not None:
+        state.hub.emit(event)
     return event
 
 
