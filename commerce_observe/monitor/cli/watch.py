@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--events-topic", default="commerce-observe.events", help="Kafka topic of the event documents")
     p.add_argument("--audit-topic", help="Kafka audit topic (default: COMMERCE_OBSERVE_AUDIT_TOPIC)")
     p.add_argument("--group-id", default="commerce-observe-watch", help="Kafka consumer group of the watch")
+    p.add_argument("--scale-out", action="store_true",
+                   help="one of several watches in the Kafka group (needs --bootstrap and --elasticsearch): "
+                        "series read from the store, findings and notifications claimed in Elasticsearch")
     p.add_argument("--rules", type=input_file, metavar="PATH", help="alert rule file (JSON, docs/alerts.md); none: no alerts")
     p.add_argument("--state", metavar="DIR", help=f"checkpoint directory (default: {DEFAULT_STATE}; "
                    "a backtest without it uses a throw-away one)")
@@ -122,7 +125,8 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
         except Exception as exc:  # kafka-python: NoBrokersAvailable, a timeout, bad config...
             raise UsageError(f"Kafka at {args.bootstrap}: unreachable ({type(exc).__name__}: {exc})") from None
         kafka = KafkaInput(args.bootstrap, args.events_topic, args.audit_topic or config.audit_topic,
-                           args.group_id if t1 is None else f"{args.group_id}-backtest")
+                           args.group_id if t1 is None else f"{args.group_id}-backtest",
+                           scale_out=args.scale_out and t1 is None)
     elif t1 is not None and not os.path.exists(audit_path):
         raise UsageError(f"backtest: audit file {audit_path} not found")
     if args.elasticsearch:
@@ -132,7 +136,15 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
     state_dir = args.state or (tempfile.mkdtemp(prefix="commerce-observe-backtest-") if t1 is not None else DEFAULT_STATE)
     checkpoints = Checkpoints(state_dir)
     links = Links(args.zipkin_ui or config.zipkin_ui, args.kibana or config.kibana_url)
-    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path, kafka)
+    claims = None
+    if args.scale_out and t1 is None:
+        from commerce_observe.monitor.watch.sharing import Claims, member_id
+        from commerce_observe.store.es_store import ElasticsearchStore
+
+        if kafka is None or not isinstance(store, ElasticsearchStore):
+            raise UsageError("--scale-out needs --bootstrap and --elasticsearch")
+        claims = Claims(store.http, f"commerce-observe-claims-{store.data_stream}", member_id(state_dir))
+    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path, kafka, claims=claims)
     return Watch(settings, inputs, checkpoints, SystemClock(),
                  alert_config=rules, links=links, start_ns=t1 if t1 is not None else _ns(args.start), until_ns=t2,
                  groups=dict(args.group) if args.group else None, calendar=calendar, say=say)

@@ -28,8 +28,9 @@ from commerce_observe.monitor.anomaly import Score
 from commerce_observe.monitor.audit.findings import Finding, Links
 from commerce_observe.monitor.watch.series import BucketValues
 from commerce_observe.monitor.watch.settings import WatchSettings
+from commerce_observe.monitor.watch.sharing import Claims
 
-SENT, GAVE_UP = "sent", "gave_up"
+SENT, GAVE_UP, CLAIMED = "sent", "gave_up", "claimed_elsewhere"
 
 
 class NotificationLog:
@@ -62,13 +63,18 @@ class NotificationLog:
 class LoggedNotifier:
     """A notifier that sends a notification only if the log has no record of it, and records it."""
 
-    def __init__(self, inner: Notifier, log: NotificationLog, max_attempts: int, now: Callable[[], float]) -> None:
+    def __init__(self, inner: Notifier, log: NotificationLog, max_attempts: int, now: Callable[[], float],
+                 claims: Claims | None = None) -> None:
         self.inner, self.log, self.max_attempts, self.now = inner, log, max_attempts, now
+        self.claims = claims
         self.name = inner.name
         self._failures: dict[str, int] = {}
 
     def send(self, n: Notification) -> None:
         if self.log.done(n.id, self.name):
+            return
+        if self.claims is not None and not self.claims.claim("notification", f"{n.id}:{self.name}"):
+            self.log.record(n.id, self.name, CLAIMED, self.now())  # another watch of the group sends it
             return
         try:
             self.inner.send(n)
@@ -141,9 +147,11 @@ class AlertState:
 class Delivery:
     """The dispatcher (one sender thread per notifier) behind the notification log."""
 
-    def __init__(self, config: AlertConfig | None, log: NotificationLog, now: Callable[[], float]) -> None:
+    def __init__(self, config: AlertConfig | None, log: NotificationLog, now: Callable[[], float],
+                 claims: Claims | None = None) -> None:
         self.log = log
-        notifiers = [LoggedNotifier(n, log, config.retry.max_attempts, now) for n in config.notifiers] if config else []
+        notifiers = [LoggedNotifier(n, log, config.retry.max_attempts, now, claims)
+                     for n in config.notifiers] if config else []
         self.names = [n.name for n in notifiers]
         self.dispatcher = Dispatcher(notifiers, queue_size=config.queue_size, retry=config.retry,
                                      throttle_max=config.throttle_max,

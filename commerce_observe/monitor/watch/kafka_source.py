@@ -48,7 +48,7 @@ class KafkaSource:
 
     ``commit=False`` (a backtest): every partition is assigned directly, nothing is committed."""
 
-    def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str,
+    def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str | None,
                  audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True,
                  security: KafkaSecurity | None = None, session_timeout_ms: int = 10_000) -> None:
         from kafka import ConsumerRebalanceListener, KafkaConsumer
@@ -77,14 +77,16 @@ class KafkaSource:
                 source._seek(assigned)
 
         self.consumer.topics()  # fail now (NoBrokersAvailable) when the cluster is unreachable
-        subscribe_when_known(self.consumer, [events_topic, audit_topic])
+        topics = [t for t in (events_topic, audit_topic) if t]
+        subscribe_when_known(self.consumer, topics)
         self.consumer.unsubscribe()
+        self.audit_partitions = len(self.consumer.partitions_for_topic(audit_topic) or ())
         if commit:
-            self.consumer.subscribe([events_topic, audit_topic], listener=Seek())
+            self.consumer.subscribe(topics, listener=Seek())
         else:  # a backtest reads every partition itself: no group to join, no rebalance to wait for
             from kafka import TopicPartition
 
-            parts = [TopicPartition(t, p) for t in (events_topic, audit_topic)
+            parts = [TopicPartition(t, p) for t in topics
                      for p in sorted(self.consumer.partitions_for_topic(t) or ())]
             self.consumer.assign(parts)
             self._seek(parts)
@@ -151,6 +153,11 @@ class KafkaSource:
 
             lines = [x for x in lines if x and line_time(x) >= self.start_ns and (until_ns is None or line_time(x) < until_ns)]
         return lines, docs
+
+    def shards(self) -> tuple[set[int], int]:
+        """The audit partitions this member holds now, and how many the topic has (series ownership)."""
+        held = {tp.partition for tp in self.consumer.assignment() if tp.topic == self.audit_topic}
+        return held, self.audit_partitions
 
     def _at_end(self) -> bool:
         """Every partition assigned and read up to its end (before the assignment: not caught up,

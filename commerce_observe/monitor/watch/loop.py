@@ -33,13 +33,14 @@ from commerce_observe._internal.selfstats import logger
 from commerce_observe.monitor.alerts import AlertConfig, Clock
 from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings
 from commerce_observe.monitor.anomaly.score import report_to_hub as report_scores_to_hub
-from commerce_observe.monitor.audit.findings import Links
+from commerce_observe.monitor.audit.findings import Finding, Links
 from commerce_observe.monitor.watch.alerting import GAVE_UP, SENT, AlertState, Delivery, NotificationLog
 from commerce_observe.monitor.watch.auditing import AuditStage
 from commerce_observe.monitor.watch.checkpoint import Checkpoints, WatchState
 from commerce_observe.monitor.watch.scoring import Scorer
 from commerce_observe.monitor.watch.series import BucketValues, SeriesBuilder, StoreSeries
 from commerce_observe.monitor.watch.settings import WatchSettings
+from commerce_observe.monitor.watch.sharing import Claims, shard_of
 from commerce_observe.monitor.watch.sources import Source, SqliteAuditTail, line_time
 from commerce_observe.store.documents import alert_document, anomaly_document, finding_document
 from commerce_observe.store.store import EventStore
@@ -56,6 +57,9 @@ class Inputs:
     #: an input of one's own (benchmarks): called with the state to read from; event documents
     #: it returns are added up per bucket like the Kafka events topic's
     source: Callable[[WatchState], Source] | None = None
+    #: one of several watches in the group (docs/watch.md, scale-out): findings and notifications
+    #: are claimed here before they alert; series are read from the store, each scored by its owner
+    claims: Claims | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class KafkaInput:
     events_topic: str
     audit_topic: str
     group_id: str
+    scale_out: bool = False  # several members: only the audit topic is read (series come from the store)
 
 
 class Watch:
@@ -83,7 +88,7 @@ class Watch:
         self.calendar = calendar
         self.say = say
         self.log = NotificationLog(checkpoints.log_path)
-        self.delivery = Delivery(alert_config, self.log, clock.now)
+        self.delivery = Delivery(alert_config, self.log, clock.now, inputs.claims)
         self._requested_start = start_ns
         self.stopping = threading.Event()
         self.watermark_ns = 0
@@ -111,7 +116,9 @@ class Watch:
         k = self.inputs.kafka
         if k is None and self.inputs.source is None:
             return SqliteAuditTail(self.inputs.audit_path, state.audit_position, state.start_ns, self.settings.page_rows)
-        if state.builder is None:  # events come as documents: added up per bucket here
+        if k is not None and k.scale_out:
+            state.builder = None  # each member scores its series from the store, whatever events it reads
+        elif state.builder is None:  # events come as documents: added up per bucket here
             state.builder = SeriesBuilder(self.settings.bucket_s)
             state.builder.first_open = state.start_ns // self.settings.bucket_ns
         if self.inputs.source is not None:
@@ -119,7 +126,8 @@ class Watch:
         assert k is not None
         from commerce_observe.monitor.watch.kafka_source import KafkaSource
 
-        return KafkaSource(k.bootstrap, state.kafka_offsets, state.start_ns, events_topic=k.events_topic,
+        return KafkaSource(k.bootstrap, state.kafka_offsets, state.start_ns,
+                           events_topic=None if k.scale_out else k.events_topic,
                            audit_topic=k.audit_topic, group_id=k.group_id, commit=self.until_ns is None)
 
     def _first_start(self) -> tuple[WatchState, AnomalyDetector]:
@@ -189,7 +197,7 @@ class Watch:
         docs = [finding_document(f) for _, found in released for f in found]
         if docs:
             self.inputs.store.write(docs)
-        st.alerts.findings_released(released, closed_until)
+        st.alerts.findings_released(self._claimed(released), closed_until)
         scored = 0
         # live: a bucket waits `lateness` for late writers; a backtest's stored period is complete
         wait = s.lateness_ns if self.until_ns is None else 0
@@ -212,7 +220,11 @@ class Watch:
             v = st.builder.take(start)
         else:
             v = next(iter(self.inputs.series.read(start, start + self.settings.bucket_ns)), None) or BucketValues(start)
-        scores = self.scorer.score(v)
+        scores = self.scorer.score(v)  # every series: the model of each stays current, whoever owns it
+        mine = self._owner()
+        if mine is not None:
+            scores = [x for x in scores if mine(x.series)]
+            v = BucketValues(v.start_ns, payments={m: p for m, p in v.payments.items() if mine(f"payment_failures:{m}")})
         report_scores_to_hub(scores)
         docs = [anomaly_document(x) for x in scores if x.score is not None]
         if docs:
@@ -222,6 +234,25 @@ class Watch:
         st.count("buckets_scored")  # before the bucket moves on: /metrics may read both at any moment
         st.next_bucket_ns = start + self.settings.bucket_ns
         self._model_dirty = True
+
+    def _owner(self) -> Callable[[str], bool] | None:
+        """Scale-out: whether this member owns a series now (None: one watch owns everything)."""
+        from commerce_observe.monitor.watch.kafka_source import KafkaSource
+
+        if self.inputs.claims is None or not isinstance(self.source, KafkaSource):
+            return None
+        held, partitions = self.source.shards()
+        return lambda series: shard_of(series, partitions) in held
+
+    def _claimed(self, released: list[tuple[int, list[Finding]]]) -> list[tuple[int, list[Finding]]]:
+        """Scale-out: the findings this member is first to release (a moved partition is audited again
+        by its new owner: what the old one released already must not alert twice)."""
+        claims = self.inputs.claims
+        if claims is None:
+            return released
+        out = [(b, [f for f in found if claims.claim("finding", str(finding_document(f)["event.id"]))])
+               for b, found in released]
+        return [(b, found) for b, found in out if found]
 
     # --- running -----------------------------------------------------------------------------
 
