@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from commerce_observe.monitor.audit.auditor import Auditor
-from commerce_observe.monitor.audit.findings import Finding, report_to_hub
+from commerce_observe.monitor.audit.findings import Finding, Kind, report_to_hub
 from commerce_observe.monitor.watch.settings import WatchSettings
 from commerce_observe.store.documents import finding_document
 
@@ -26,8 +26,12 @@ _REMEMBER_GRACES = 20
 
 
 class AuditStage:
-    def __init__(self, settings: WatchSettings, groups: Mapping[str, Iterable[str]] | None = None) -> None:
+    def __init__(self, settings: WatchSettings, groups: Mapping[str, Iterable[str]] | None = None,
+                 sequence_gaps: bool = True) -> None:
         self.settings = settings
+        #: False for one of several watches in a group: it sees only its share of a producer's
+        #: sequence numbers (the audit topic is partitioned by event id), so their holes mean nothing
+        self.sequence_gaps = sequence_gaps
         self.auditor = Auditor(grace_s=settings.grace_s, sla_s=settings.sla_s, groups=groups)
         self.held: dict[int, list[Finding]] = {}  # audit bucket -> findings waiting for it to close
         self.next_bucket = 0  # first audit bucket not yet released
@@ -44,6 +48,8 @@ class AuditStage:
         a.advance(watermark_ns)
         size = self.settings.audit_bucket_ns
         for f in a.take():
+            if f.kind is Kind.GAP and f.sequence is not None and not self.sequence_gaps:
+                continue
             b = (f.published_ns or a.watermark) // size
             if b < self.next_bucket:
                 b = self.next_bucket  # its bucket was released already: it counts in the next one

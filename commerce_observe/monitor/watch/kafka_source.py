@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from commerce_observe._internal.kafka_security import KafkaSecurity
+from commerce_observe._internal.selfstats import logger
 from commerce_observe.agent.audit.sinks import TIME_DISORDER_NS
 from commerce_observe.store import documents as d
 from commerce_observe.store.kafka_io import original, subscribe_when_known
@@ -60,6 +61,7 @@ class KafkaSource:
         self.commit_enabled = commit
         self.caught_up = False
         self.bad = 0
+        self.commit_failures = 0
         self._fresh: list[Any] = []
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
                                       auto_offset_reset="earliest", max_poll_records=max_records,
@@ -80,7 +82,6 @@ class KafkaSource:
         topics = [t for t in (events_topic, audit_topic) if t]
         subscribe_when_known(self.consumer, topics)
         self.consumer.unsubscribe()
-        self.audit_partitions = len(self.consumer.partitions_for_topic(audit_topic) or ())
         if commit:
             self.consumer.subscribe(topics, listener=Seek())
         else:  # a backtest reads every partition itself: no group to join, no rebalance to wait for
@@ -154,11 +155,6 @@ class KafkaSource:
             lines = [x for x in lines if x and line_time(x) >= self.start_ns and (until_ns is None or line_time(x) < until_ns)]
         return lines, docs
 
-    def shards(self) -> tuple[set[int], int]:
-        """The audit partitions this member holds now, and how many the topic has (series ownership)."""
-        held = {tp.partition for tp in self.consumer.assignment() if tp.topic == self.audit_topic}
-        return held, self.audit_partitions
-
     def _at_end(self) -> bool:
         """Every partition assigned and read up to its end (before the assignment: not caught up,
         or a restart would close the buckets it was down for before reading them)."""
@@ -178,8 +174,16 @@ class KafkaSource:
         mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         todo = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for t, parts in offsets.items()
                 for p, o in parts.items() if (t, p) in mine}
-        if todo:
+        if not todo:
+            return
+        from kafka.errors import KafkaError
+
+        try:
             self.consumer.commit(todo)
+        except KafkaError as exc:  # a rebalance under way (several watches in the group): the positions
+            # are in the checkpoint already; the commit is for lag tools, the next one carries them
+            self.commit_failures += 1
+            logger.info("offset commit skipped (%s)", type(exc).__name__)
 
     def close(self) -> None:
         self.consumer.close()

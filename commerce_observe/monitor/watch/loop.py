@@ -40,7 +40,7 @@ from commerce_observe.monitor.watch.checkpoint import Checkpoints, WatchState
 from commerce_observe.monitor.watch.scoring import Scorer
 from commerce_observe.monitor.watch.series import BucketValues, SeriesBuilder, StoreSeries
 from commerce_observe.monitor.watch.settings import WatchSettings
-from commerce_observe.monitor.watch.sharing import Claims, shard_of
+from commerce_observe.monitor.watch.sharing import Claims
 from commerce_observe.monitor.watch.sources import Source, SqliteAuditTail, line_time
 from commerce_observe.store.documents import alert_document, anomaly_document, finding_document
 from commerce_observe.store.store import EventStore
@@ -58,7 +58,7 @@ class Inputs:
     #: it returns are added up per bucket like the Kafka events topic's
     source: Callable[[WatchState], Source] | None = None
     #: one of several watches in the group (docs/watch.md, scale-out): findings and notifications
-    #: are claimed here before they alert; series are read from the store, each scored by its owner
+    #: are claimed here before they alert; series are read from the store
     claims: Claims | None = None
 
 
@@ -117,7 +117,7 @@ class Watch:
         if k is None and self.inputs.source is None:
             return SqliteAuditTail(self.inputs.audit_path, state.audit_position, state.start_ns, self.settings.page_rows)
         if k is not None and k.scale_out:
-            state.builder = None  # each member scores its series from the store, whatever events it reads
+            state.builder = None  # every member reads the same closed buckets from the store
         elif state.builder is None:  # events come as documents: added up per bucket here
             state.builder = SeriesBuilder(self.settings.bucket_s)
             state.builder.first_open = state.start_ns // self.settings.bucket_ns
@@ -136,7 +136,8 @@ class Watch:
         start = now_ns // s.bucket_ns * s.bucket_ns
         detector = AnomalyDetector(Settings(bucket_seconds=s.bucket_s, timezone=s.timezone,
                                             min_history=s.min_history), self.calendar)
-        state = WatchState(start_ns=start, next_bucket_ns=start, audit=AuditStage(s, self.groups),
+        shared = self.inputs.kafka is not None and self.inputs.kafka.scale_out
+        state = WatchState(start_ns=start, next_bucket_ns=start, audit=AuditStage(s, self.groups, not shared),
                            alerts=AlertState(self.alert_config, s, self.links))
         scorer = Scorer(detector)
         scorer.restore(state.products, state.currencies)
@@ -220,11 +221,7 @@ class Watch:
             v = st.builder.take(start)
         else:
             v = next(iter(self.inputs.series.read(start, start + self.settings.bucket_ns)), None) or BucketValues(start)
-        scores = self.scorer.score(v)  # every series: the model of each stays current, whoever owns it
-        mine = self._owner()
-        if mine is not None:
-            scores = [x for x in scores if mine(x.series)]
-            v = BucketValues(v.start_ns, payments={m: p for m, p in v.payments.items() if mine(f"payment_failures:{m}")})
+        scores = self.scorer.score(v)
         report_scores_to_hub(scores)
         docs = [anomaly_document(x) for x in scores if x.score is not None]
         if docs:
@@ -234,15 +231,6 @@ class Watch:
         st.count("buckets_scored")  # before the bucket moves on: /metrics may read both at any moment
         st.next_bucket_ns = start + self.settings.bucket_ns
         self._model_dirty = True
-
-    def _owner(self) -> Callable[[str], bool] | None:
-        """Scale-out: whether this member owns a series now (None: one watch owns everything)."""
-        from commerce_observe.monitor.watch.kafka_source import KafkaSource
-
-        if self.inputs.claims is None or not isinstance(self.source, KafkaSource):
-            return None
-        held, partitions = self.source.shards()
-        return lambda series: shard_of(series, partitions) in held
 
     def _claimed(self, released: list[tuple[int, list[Finding]]]) -> list[tuple[int, list[Finding]]]:
         """Scale-out: the findings this member is first to release (a moved partition is audited again

@@ -1,11 +1,13 @@
-"""Several watches in one consumer group: who owns which series, and claims that keep an alert single.
+"""Several watches in one consumer group: claims that keep a finding's alert and a notification single.
 
 Scale-out uses the engines already there, not a cluster of our own:
 
 * the audit topic is keyed by event id, so the group's partition assignment already
-  splits the auditor's work; a series is owned by the member holding audit partition
-  ``crc32(series) % P`` (``P`` = the audit topic's partitions), so series ownership
-  follows the assignment through every rebalance with no protocol of its own;
+  splits the auditor's work, and a rebalance moves it;
+* every member reads the same closed series buckets from the store and scores every
+  series (one vectorised call per bucket), so its model never needs handing over and
+  a taken-over member leaves no bucket unjudged; members produce the same series
+  notifications with the same ids, and the claim below lets one of them deliver;
 * what must be decided once across members is claimed in an Elasticsearch index with
   ``op_type=create`` (a 409 means another member claimed it): a finding before it is
   handed to the audit rules (a partition that moved is read again by its new owner,
@@ -17,18 +19,12 @@ Scale-out uses the engines already there, not a cluster of our own:
 from __future__ import annotations
 
 import uuid
-import zlib
 from urllib.parse import quote
 from pathlib import Path
 
 from commerce_observe.store.es_client import EsError, EsHttp
 
 MEMBER_FILE = "member-id"
-
-
-def shard_of(series: str, partitions: int) -> int:
-    """The audit partition whose holder owns ``series`` (stable across processes and versions)."""
-    return zlib.crc32(series.encode()) % max(1, partitions)
 
 
 def member_id(state_dir: str) -> str:
