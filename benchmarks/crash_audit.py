@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.audit.crash_harness import audit, judge, run_scenarios  # noqa: E402
+from tests.audit.crash_harness import acked_in_trail, audit, judge, run_scenarios  # noqa: E402
 
 
 def main() -> int:
@@ -52,7 +52,7 @@ def main() -> int:
             aborted += 1
             print(f"run {runs:3d} {client:16} aborted, not counted: {exc}", flush=True)
             continue
-        verdict = judge(audit(source), truth, group)
+        verdict = judge(audit(source), truth, group, acked_in_trail(source))
         kills += truth.kills
         dups, losses, ambiguous = dups + verdict.duplicates, losses + verdict.losses, ambiguous + verdict.ambiguous
         missed, false = missed + len(verdict.missed), false + len(verdict.false)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.crash_harness import audit, judge, run_scenarios
+from tests.audit.crash_harness import acked_in_trail, audit, judge, run_scenarios
 
 
 @pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka", "aiokafka", "pika"])
@@ -29,7 +29,7 @@ def test_kill9_every_duplicate_and_loss_found_nothing_false(client: str, tmp_pat
     truth, _topic, group, source = run_scenarios(client, address, tmp_path, loops=3, rng=random.Random(11),
                                                  audit_bootstrap=kafka_bootstrap)
     report = audit(source)
-    verdict = judge(report, truth, group)
+    verdict = judge(report, truth, group, acked_in_trail(source))
     print(client, truth.kills, "kills:", verdict)
     assert not verdict.missed and not verdict.false, verdict
     assert verdict.duplicates > 0, "the handled-but-not-committed batch came back: a duplicate was born"

@@ -154,22 +154,24 @@ class AuditWriter:
         spool = self.spool
         if spool is None:
             return self.flush(self.barrier_timeout_s)
-        if not self._moving.acquire(timeout=self.barrier_timeout_s):
+        moved = self._moving.acquire(timeout=self.barrier_timeout_s)
+        if not moved:  # the journal (consumer records) is still fsynced below
             stats.record_failure("audit.barrier_timeout", "audit barrier: the writer did not finish a write in %.1fs",
                                  self.barrier_timeout_s)
-            return False
         try:
-            lines = self._take_queued(len(self._queue))
-            if lines:
-                spool.append(lines, sync=False)
-                self.journaled += len(lines)
+            if moved:
+                lines = self._take_queued(len(self._queue))
+                if lines:
+                    spool.append(lines, sync=False)
+                    self.journaled += len(lines)
             spool.sync()
-            return True
+            return moved
         except OSError as exc:
             stats.record_failure("audit.barrier_failed", "audit barrier: spool %s not writable: %r", spool.directory, exc)
             return False
         finally:
-            self._moving.release()
+            if moved:
+                self._moving.release()
 
     def durable_mark(self) -> Callable[[], bool]:
         """A cheap test, true once everything journaled up to now is durable (fsynced

@@ -45,34 +45,46 @@ def mask_fact(masker: TextMasker, fact: F) -> F:
 class FactMasker:
     """:func:`mask_fact` for a stream of facts: the fields every record of a stream
     repeats (type, source, destination, consumer group) are masked once per distinct
-    value (a bounded cache), so a record pays the text scan only for its own ids and
-    error. The audit journal masks on the consuming thread, where the scan of the
-    repeated fields cost more than the rest of the record."""
+    combination (a bounded cache), so a record pays the text scan only for its own
+    ids and error. The audit journal masks on the consuming thread, where scanning
+    the repeated fields cost more than the rest of the record."""
 
-    STABLE = frozenset(("event_type", "source", "destination", "consumer_group"))
+    STABLE = ("event_type", "source", "destination", "consumer_group")
+    OWN = ("event_id", "order_id", "payment_id", "error")
 
     def __init__(self, masker: TextMasker, size: int = 4096) -> None:
         self.masker = masker
         self.size = size
-        self._cache: dict[str, str] = {}
+        self._cache: dict[tuple[Any, ...], dict[str, str]] = {}
+
+    def _stable(self, key: tuple[Any, ...]) -> dict[str, str]:
+        changes: dict[str, str] = {}
+        for name, value in zip(self.STABLE, key):
+            if isinstance(value, str) and value:
+                masked = self.masker.mask_text(value)
+                if masked != value:
+                    changes[name] = masked
+        if len(self._cache) < self.size:
+            self._cache[key] = changes
+        return changes
 
     def __call__(self, fact: F) -> F:
-        changes: dict[str, str] = {}
-        cache, stable, mask = self._cache, self.STABLE, self.masker.mask_text
-        for name in FACT_TEXT_FIELDS:
-            value = getattr(fact, name, None)
-            if not value or not isinstance(value, str):
-                continue
-            if name in stable:
-                masked = cache.get(value)
-                if masked is None:
-                    masked = mask(value)
-                    if len(cache) < self.size:
-                        cache[value] = masked
-            else:
+        get = getattr
+        key = (get(fact, "event_type", None), get(fact, "source", None), get(fact, "destination", None),
+               get(fact, "consumer_group", None))
+        stable = self._cache.get(key)
+        if stable is None:
+            stable = self._stable(key)
+        changes = dict(stable) if stable else None
+        mask = self.masker.mask_text
+        for name in self.OWN:
+            value = get(fact, name, None)
+            if value and isinstance(value, str):
                 masked = mask(value)
-            if masked is not value and masked != value:
-                changes[name] = masked
+                if masked is not value and masked != value:
+                    if changes is None:
+                        changes = {}
+                    changes[name] = masked
         return dataclasses.replace(fact, **changes) if changes else fact  # type: ignore[type-var]
 
 
