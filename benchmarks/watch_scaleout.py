@@ -1,0 +1,126 @@
+"""``commerce-observe watch --scale-out``: audit records/s of two watches in one group against one.
+
+Both runs in the same process, on the test bed's Kafka and Elasticsearch
+(``COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP``, ``COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL``:
+``source /work/testbed-shared/env.sh``). For each member count: a fresh audit topic of
+``--partitions`` partitions, the watches started and the group settled (every member has
+partitions), then ``--events`` events' audit records (publish, ack, handled) produced in
+large keyed batches. The time is taken from the first record produced until the members
+together have read them all (their ``/metrics``). Producing is inside both times, so the
+ratio errs low. Target: two members >= 1.7x one.
+
+Run: ``python benchmarks/watch_scaleout.py [--events N] [--partitions N]``. On a shared
+2-core machine two members compete for the same cores as the broker: the ratio is bounded
+by the free cores, not by the watch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import kafka  # noqa: E402
+from kafka.admin import KafkaAdminClient  # noqa: E402
+
+from commerce_observe.agent.audit.record import encode  # noqa: E402
+from commerce_observe.agent.messaging.facts import MessageFact, Stage  # noqa: E402
+from tests.support.kafka_clients import create_topic  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
+from tests.watch.runner import WatchProcess  # noqa: E402
+
+S = 1_000_000_000
+
+
+def records(n: int, t0: int, partitions: int) -> dict[int, list[bytes]]:
+    """Audit lines of ``n`` handled events, per audit partition (crc32 of the event id)."""
+    out: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    for i in range(n):
+        eid = f"e-{i:09d}"
+        ns = t0 + i * 1_000_000  # a thousand events a second of event time
+
+        def fact(stage: Stage, dt_ms: int, **kw: object) -> bytes:
+            return encode(MessageFact(stage, "kafka", "orders", eid, "order.created", "checkout", i + 1,
+                                      "ab" * 16, "cd" * 8, ns + dt_ms * 1_000_000, **kw))  # type: ignore[arg-type]
+
+        out[zlib.crc32(eid.encode()) % partitions] += [
+            fact(Stage.PUBLISHED, 0), fact(Stage.ACKED, 2, partition=0, offset=i),
+            fact(Stage.HANDLED, 20, consumer_group="billing", published_ns=ns, partition=0, offset=i)]
+    return out
+
+
+def run(members: int, per_partition: dict[int, list[bytes]], t0: int, bootstrap: str, es: str, tmp: str) -> float:
+    """Seconds for ``members`` watches to read every record."""
+    tag = uuid.uuid4().hex[:8]
+    topic, group = f"bench-scaleout-{tag}", f"bench-scaleout-{tag}"
+    create_topic(bootstrap, topic, len(per_partition))
+    watches = [
+               WatchProcess("--elasticsearch", es, "--data-stream", f"logs-commerce.events-b{tag}",
+                            "--bootstrap", bootstrap, "--audit-topic", topic, "--group-id", group, "--scale-out",
+                            "--group", "billing:orders", "--bucket", "1m", "--grace", "5s", "--lateness", "1s",
+                            "--state", os.path.join(tmp, f"{tag}-{i}"), "--start", _iso(t0 - 60 * S))
+               for i in range(members)]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        def settled() -> bool:
+            g = admin.describe_groups([group])[group]
+            return bool(g["group_state"] == "Stable" and len(g["members"]) == members)
+        wait_for("the group to settle", settled, timeout=60)
+        total = sum(len(v) for v in per_partition.values())
+        producer = kafka.KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_request_size=8 * 2**20)
+        start = time.perf_counter()
+        for p, lines in per_partition.items():
+            for k in range(0, len(lines), 3000):
+                producer.send(topic, b"\n".join(lines[k:k + 3000]), partition=p)
+        producer.flush(60)
+        producer.close()
+        produced = time.perf_counter() - start
+
+        def read() -> bool:
+            return sum(w.metrics().get("commerce_observe_watch_audit_records_total", 0) for w in watches) >= total
+        wait_for("every record read", read, timeout=600, interval=0.05)
+        took = time.perf_counter() - start
+        print(f"{members} member(s): produced in {produced:.2f} s, read by {took:.2f} s; records read each", [w.metrics().get("commerce_observe_watch_audit_records_total")
+                                                          for w in watches], file=sys.stderr)
+        return took
+    finally:
+        admin.close()
+        for w in watches:
+            w.stop()
+
+
+def _iso(ns: int) -> str:
+    from commerce_observe.store.documents import iso_ns
+
+    return iso_ns(ns)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    a = ap.parse_args()
+    bootstrap = os.environ["COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP"]
+    es = os.environ["COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL"]
+    os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    t0 = time.time_ns() - 3600 * S
+    per_partition = records(a.events, t0, a.partitions)
+    total = sum(len(v) for v in per_partition.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        one = run(1, per_partition, t0, bootstrap, es, tmp)
+        two = run(2, per_partition, t0, bootstrap, es, tmp)
+    print(f"records: {total} ({a.events} events, {a.partitions} partitions)")
+    print(f"1 watch : {one:7.2f} s  {total / one:10,.0f} records/s")
+    print(f"2 watches: {two:7.2f} s  {total / two:10,.0f} records/s")
+    print(f"ratio 2/1: {one / two:.2f}x (target >= 1.7x)")
+
+
+if __name__ == "__main__":
+    main()
