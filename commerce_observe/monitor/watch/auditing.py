@@ -48,7 +48,8 @@ class AuditStage:
         a.advance(watermark_ns)
         size = self.settings.audit_bucket_ns
         for f in a.take():
-            if f.kind is Kind.GAP and f.sequence is not None and not self.sequence_gaps:
+            # getattr: a checkpoint written before the attribute existed resumes with gaps on
+            if f.kind is Kind.GAP and f.sequence is not None and not getattr(self, "sequence_gaps", True):
                 continue
             b = (f.published_ns or a.watermark) // size
             if b < self.next_bucket:
