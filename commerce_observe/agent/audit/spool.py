@@ -5,8 +5,9 @@ a name used before). Two kinds of writes land
 there, in the same segments:
 
 * the **journal**: each HANDLED / HANDLE_FAILED line is appended by the thread that
-  reported it, one ``write`` per line, as it happens (:meth:`append_line`). A line
-  written is in the kernel's page cache, so it survives the process being killed
+  reported it, as it happens (:meth:`append_line`): copied into the open segment's
+  shared mapping (reserved on disk first), no system call. A line copied is in the
+  kernel's page cache, so it survives the process being killed
   (``kill -9``); it survives an OS crash once fsynced. The fsync is grouped:
   :meth:`sync` runs once per commit or ack (the writer's barrier), and
   :meth:`rotate` fsyncs the segment it closes; never once per line;

@@ -3,8 +3,8 @@
 Two paths, by who can be killed at the worst moment:
 
 * **Consumer records** (HANDLED, HANDLE_FAILED) are journaled at once by the thread
-  that reported them: encoded and appended to the spool with one ``write`` (about
-  2 µs). From then on a ``kill -9`` cannot lose them (they are in the kernel's page
+  that reported them: encoded and copied into the spool's mapped segment (no system
+  call, about 1-2 µs). From then on a ``kill -9`` cannot lose them (they are in the kernel's page
   cache); an fsync makes them survive an OS crash too, and it is *grouped*: once per
   commit or ack (:meth:`AuditWriter.barrier`), and once per shipping round.
 * **Producer records** (PUBLISHED, ACKED, SEND_FAILED) are appended to a bounded
