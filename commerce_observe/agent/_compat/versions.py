@@ -6,23 +6,17 @@ import functools
 from dataclasses import dataclass
 from importlib import metadata
 
+from packaging.version import InvalidVersion, Version
+
 from commerce_observe._internal.selfstats import stats
 
 
 def _release(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-        if digits != piece:  # a pre-release or local suffix ends the release numbers
-            break
-    return tuple(parts)
+    """The release numbers of a version (pre-release and local parts dropped); () if unparsable."""
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return ()
 
 
 @dataclass(frozen=True)
