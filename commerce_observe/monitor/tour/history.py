@@ -7,27 +7,17 @@ Daily and weekly cycles with Poisson noise; the broken product sells as usual un
 from __future__ import annotations
 
 import math
-import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
+import numpy as np
 
 
 def write_orders_csv(path: Path, products: dict[str, Decimal], end: datetime, *, days: int = 90,
                      broken: str | None = None, broken_hours: int = 0, seed: int = 11) -> int:
     """Write the CSV ending at ``end`` (exclusive, whole hours); return its row count."""
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)  # numpy's Poisson sampler, as anomaly/synthetic.py uses
     base = {sku: 4.0 + 10.0 * rng.random() for sku in products}
     start = end - timedelta(days=days)
     rows = 0
@@ -39,7 +29,7 @@ def write_orders_csv(path: Path, products: dict[str, Decimal], end: datetime, *,
             weekly = 1.2 if hour.weekday() >= 5 else 1.0
             stamp = hour.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             for sku, price in products.items():
-                n = _poisson(rng, base[sku] * daily * weekly)
+                n = int(rng.poisson(base[sku] * daily * weekly))
                 if sku == broken and hour >= end - timedelta(hours=broken_hours):
                     n = 0
                 fh.write(f"{stamp},{sku},{n},{price * n}\n")
