@@ -243,8 +243,6 @@ class AnomalyDetector:
     def save(self, path: str | Path) -> None:
         """Write the whole model state to ``path`` atomically (``.npz``)."""
         path = Path(path)
-        if self.metrics is not None:
-            raise ValueError("the metric model cannot be saved yet (its memories are not arrays)")
         meta = {
             "version": STATE_VERSION,
             "settings": self.settings.to_dict(),
@@ -254,6 +252,8 @@ class AnomalyDetector:
         n = self.bank.size
         payload: dict[str, Any] = {k: v[:n] for k, v in self.bank.arrays.items()}
         payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        if self.metrics is not None:  # the metric model's memories are not arrays: JSON
+            payload["__metric__"] = np.frombuffer(json.dumps(self.metrics.state()).encode("utf-8"), dtype=np.uint8)
         fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -277,4 +277,8 @@ class AnomalyDetector:
             n = len(names)
             for k, arr in det.bank.arrays.items():
                 arr[:n] = data[k]
+            if det.metrics is not None:
+                if "__metric__" not in data:
+                    raise ValueError("the saved metric model has no metric state")
+                det.metrics.restore(json.loads(bytes(data["__metric__"]).decode("utf-8")))
         return det

@@ -35,6 +35,7 @@ import bisect
 import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,13 @@ class _SortedWindow:
     def __len__(self) -> int:
         return len(self.fifo)
 
+    def state(self) -> list[float]:
+        return list(self.fifo)
+
+    def restore(self, values: list[float]) -> None:
+        self.fifo = deque(float(v) for v in values)
+        self.sorted = sorted(self.fifo)
+
 
 class _RunningMean:
     """Mean of the last ``size`` values."""
@@ -121,6 +129,14 @@ class _RunningMean:
         self.buf.append(x)
         self.total += x
         return self.total / len(self.buf)
+
+    def state(self) -> dict[str, Any]:
+        # the running total is kept as it is (not re-summed) so a restored mean is bit-identical
+        return {"buf": list(self.buf), "total": self.total}
+
+    def restore(self, st: dict[str, Any]) -> None:
+        self.buf = deque((float(v) for v in st["buf"]), maxlen=self.buf.maxlen)
+        self.total = float(st["total"])
 
 
 class MetricDetector:
@@ -148,6 +164,47 @@ class MetricDetector:
         self.rest = max(1, int(s.rest_fraction * s.learn_points))
         self.recent_out: deque[float] = deque(maxlen=self.rest)
         self.members = [MetricDetector(replace(s, ensemble=(), **{k: type(getattr(s, k))(v) for k, v in ov})) for ov in s.ensemble]
+
+    # -- persistence ------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything learned, as JSON-able values (settings excluded: restore into a
+        detector built with the same settings)."""
+        return {
+            "n": self.n,
+            "skipped": self.skipped,
+            "pending": self.pending,
+            "grid": [self.origin, self.width, self.pair_width, self.lo, self.hi],
+            "window": self.window.state(),
+            "bins": [list(b) for b in self.bins],
+            "short": self.short.state(),
+            "long": self.long.state(),
+            "contexts": [list(k) for k in self.contexts],  # in LRU order
+            "hist": self.hist,
+            "fine_pairs": sorted(list(p) for p in self.fine_pairs),
+            "recent_out": list(self.recent_out),
+            "members": [m.state() for m in self.members],
+        }
+
+    def restore(self, st: dict[str, Any]) -> None:
+        """Continue exactly where the detector that gave ``st`` (:meth:`state`) stopped."""
+        if len(st["members"]) != len(self.members) or len(st["bins"]) != len(self.bins):
+            raise ValueError("metric model state does not match these settings")
+        self.n = int(st["n"])
+        self.skipped = int(st["skipped"])
+        self.pending = None if st["pending"] is None else [float(v) for v in st["pending"]]
+        self.origin, self.width, self.pair_width, self.lo, self.hi = (float(v) for v in st["grid"])
+        self.window.restore(st["window"])
+        for b, vals in zip(self.bins, st["bins"]):
+            b.clear()
+            b.extend(int(v) for v in vals)
+        self.short.restore(st["short"])
+        self.long.restore(st["long"])
+        self.contexts = OrderedDict((tuple(int(v) for v in k), None) for k in st["contexts"])
+        self.hist = [[int(v) for v in h] for h in st["hist"]]
+        self.fine_pairs = {(int(a), int(b)) for a, b in st["fine_pairs"]}
+        self.recent_out = deque((float(v) for v in st["recent_out"]), maxlen=self.rest)
+        for m, ms in zip(self.members, st["members"]):
+            m.restore(ms)
 
     # -- memories ---------------------------------------------------------------------
     def _seen(self, key: tuple[int, ...]) -> bool:

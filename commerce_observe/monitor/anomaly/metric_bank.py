@@ -51,3 +51,13 @@ class MetricBank:
             if v is not None:
                 score[i] = 100.0 * v
         return score, np.isnan(score)
+
+    def state(self) -> list[dict[str, Any]]:
+        return [d.state() for d in self.detectors]
+
+    def restore(self, states: list[dict[str, Any]]) -> None:
+        """Restore the detectors of series ``0..len(states)-1`` (already added)."""
+        if len(states) != len(self.detectors):
+            raise ValueError(f"metric model state has {len(states)} series, the detector {len(self.detectors)}")
+        for d, st in zip(self.detectors, states):
+            d.restore(st)
