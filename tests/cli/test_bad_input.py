@@ -187,7 +187,8 @@ RUNTIME: dict[str, Callable[[Path, int], tuple[list[str], tuple[str, ...]]]] = {
         ["ship", "--bootstrap", f"127.0.0.1:{_closed_port()}", "--store", f"sqlite:{tmp}/s.db"], ("Kafka at",)),
     "audit no input": lambda tmp, _: (["audit"], ("exactly one input",)),
     "audit sqlite file that is text": lambda tmp, _: (["audit", "--sqlite", _write(tmp, "a.txt", "hello\n")], ("cannot read",)),
-    "audit two inputs": lambda tmp, _: (["audit", "--file", _write(tmp, "l.txt", ""), "--spool", str(tmp)], ("exactly one",)),
+    "audit two inputs": lambda tmp, _: (["audit", "--file", _write(tmp, "l.txt", ""), "--sqlite", _write(tmp, "s.db", "")],
+                                        ("exactly one",)),
     "anomaly no header": lambda tmp, _: (["anomaly", _write(tmp, "n.csv", "a,b\n1,2\n")], ("columns",)),
     "anomaly broken timestamp": lambda tmp, _: (
         ["anomaly", _write(tmp, "t.csv", "timestamp,series,value\nnot-a-time,orders,1\n")], ("row 2", "not a timestamp")),

@@ -106,7 +106,7 @@ class Spool:
         self._lock = threading.Lock()
 
     def segments(self) -> list[str]:
-        return sorted(n for n in os.listdir(self.directory) if n.startswith("seg-") and n.endswith(".log"))
+        return _segments(self.directory)
 
     def __bool__(self) -> bool:
         return bool(self.segments()) or os.path.exists(self._gap_path)
@@ -177,12 +177,7 @@ class Spool:
                    "gap in the trail", self.directory, self.max_bytes, len(lines))
 
     def _read_gap(self) -> bytes | None:
-        try:
-            with open(self._gap_path, "rb") as fh:
-                line = fh.read().strip()
-        except OSError:
-            return None
-        return line if is_valid(line) else None
+        return _read_gap(self.directory)
 
     def append_line(self, line: bytes) -> None:
         """Journal one line now (a single ``write``; fsynced later, by :meth:`sync` or :meth:`rotate`)."""
@@ -237,12 +232,7 @@ class Spool:
                 self._cap = 0
 
     def _read_cursor(self) -> tuple[str, int]:
-        try:
-            with open(self._cursor_path) as fh:
-                name, _, offset = fh.read().partition(" ")
-                return name, int(offset)
-        except (OSError, ValueError):
-            return "", 0
+        return _read_cursor(self.directory)
 
     def _write_cursor(self, name: str, offset: int) -> None:
         tmp = self._cursor_path + ".tmp"
@@ -251,20 +241,7 @@ class Spool:
         os.replace(tmp, self._cursor_path)
 
     def _batches(self, name: str, start: int, batch: int) -> Iterator[tuple[list[bytes], int]]:
-        """(lines, offset after them) from one segment, skipping a torn tail."""
-        with open(os.path.join(self.directory, name), "rb") as fh:
-            fh.seek(start)
-            data = fh.read()
-        end = data.rfind(b"\n") + 1
-        lines = data[:end].split(b"\n")[:-1] if end else []
-        pos = start
-        for i in range(0, len(lines), batch):
-            chunk = lines[i : i + batch]
-            pos += sum(len(x) + 1 for x in chunk)
-            good = [x for x in chunk if is_valid(x)]
-            if len(good) != len(chunk):
-                stats.incr("audit.spool_invalid", len(chunk) - len(good))
-            yield good, pos
+        return _batches(self.directory, name, start, batch)
 
     def replay(self, sink: Sink, batch: int = 1000) -> int:
         """Send every *closed* segment to ``sink``, oldest first; returns lines sent.
@@ -307,15 +284,20 @@ class Spool:
     def adopt(self, other: Spool) -> int:
         """Take over the segments of a spool no live process holds (a dead process's
         ``pid-*`` folder): they are moved in as the newest closed segments, and
-        replayed with ours. Lines its replay had already sent are sent again (its
-        cursor is dropped): the auditor counts identical records once. Returns the
-        number of segments moved."""
+        replayed with ours. The segment its replay was in the middle of is cut at its
+        cursor (only the lines not sent yet are taken), so nothing it sent is sent
+        again. Returns the number of segments moved."""
         moved = 0
+        cur_name, offset = other._read_cursor()
         with self._lock:
             self._close_segment()
             for name in other.segments():
-                target = os.path.join(self.directory, self._next_name())
-                os.replace(os.path.join(other.directory, name), target)
+                source, target = os.path.join(other.directory, name), os.path.join(self.directory, self._next_name())
+                if name == cur_name and offset > 0:
+                    _copy_tail(source, offset, target)
+                    os.remove(source)
+                else:
+                    os.replace(source, target)
                 self._bytes += os.path.getsize(target)
                 moved += 1
             gap = other._read_gap()
@@ -327,14 +309,8 @@ class Spool:
         return moved
 
     def read_all(self) -> Iterator[list[bytes]]:
-        """Every spooled line not yet replayed (the CLI and tests read spools directly)."""
-        cur_name, offset = self._read_cursor()
-        for name in self.segments():
-            for lines, _ in self._batches(name, offset if name == cur_name else 0, 10_000):
-                yield lines
-        gap = self._read_gap()
-        if gap is not None:
-            yield [gap]
+        """Every line of this directory's segments not yet replayed (tests read spools directly)."""
+        return _read_directory(self.directory, 10_000)
 
     def close(self) -> None:
         with self._lock:
@@ -355,3 +331,95 @@ class Spool:
             os.rmdir(self.directory)
         except OSError:
             pass
+
+
+# --- reading a spool folder without owning it (the CLI, tests) --------------------------
+
+def _segments(directory: str) -> list[str]:
+    return sorted(n for n in os.listdir(directory) if n.startswith("seg-") and n.endswith(".log"))
+
+
+def _read_cursor(directory: str) -> tuple[str, int]:
+    """The replay's progress in ``directory``: (segment name, offset sent up to)."""
+    try:
+        with open(os.path.join(directory, "cursor")) as fh:
+            name, _, offset = fh.read().partition(" ")
+            return name, int(offset)
+    except (OSError, ValueError):
+        return "", 0
+
+
+def _read_gap(directory: str) -> bytes | None:
+    try:
+        with open(os.path.join(directory, "gap"), "rb") as fh:
+            line = fh.read().strip()
+    except OSError:
+        return None
+    return line if is_valid(line) else None
+
+
+def _batches(directory: str, name: str, start: int, batch: int) -> Iterator[tuple[list[bytes], int]]:
+    """(lines, offset after them) from one segment, skipping a torn tail (and the NUL
+    bytes after the last line of a segment left open by a killed process)."""
+    with open(os.path.join(directory, name), "rb") as fh:
+        fh.seek(start)
+        data = fh.read()
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1] if end else []
+    pos = start
+    for i in range(0, len(lines), batch):
+        chunk = lines[i : i + batch]
+        pos += sum(len(x) + 1 for x in chunk)
+        good = [x for x in chunk if is_valid(x)]
+        if len(good) != len(chunk):
+            stats.incr("audit.spool_invalid", len(chunk) - len(good))
+        yield good, pos
+
+
+def _copy_tail(source: str, offset: int, target: str) -> None:
+    """``source`` from ``offset`` on into the new file ``target``, fsynced."""
+    with open(source, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    with open(target, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _read_directory(directory: str, batch: int) -> Iterator[list[bytes]]:
+    """The lines of one spool folder not yet replayed: each segment (from the cursor
+    in the one its replay was in), then its trail-gap marker. A segment that
+    disappears meanwhile was replayed (or adopted) by its live owner: skipped."""
+    try:
+        names = _segments(directory)
+    except OSError:
+        return
+    cur_name, offset = _read_cursor(directory)
+    for name in names:
+        try:
+            for lines, _ in _batches(directory, name, offset if name == cur_name else 0, batch):
+                yield lines
+        except FileNotFoundError:
+            continue
+    gap = _read_gap(directory)
+    if gap is not None:
+        yield [gap]
+
+
+def read_spool(directory: str, batch: int = 10_000) -> Iterator[list[bytes]]:
+    """Every record a spool folder holds that was not replayed into the sink yet: its
+    own segments and those of its ``pid-*`` folders (processes that found the folder
+    taken: live ones, and dead ones not adopted yet), each read from its own replay
+    cursor, so what a replay already sent is not read again. Takes no lock and
+    changes nothing: a live process may be writing and replaying meanwhile (a
+    segment it replays away while we read is then read in part or not at all)."""
+    yield from _read_directory(directory, batch)
+    try:
+        subfolders = sorted(n for n in os.listdir(directory) if n.startswith("pid-"))
+    except OSError:
+        return
+    for name in subfolders:
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            yield from _read_directory(path, batch)

@@ -213,7 +213,9 @@ class Auditor:
                     id_append(eid)
                 if s[3] is None:
                     s[3] = {}
-                s[3].setdefault(grp, []).append(line)
+                failed = s[3].setdefault(grp, [])
+                if line not in failed:  # a record both in the sink and still in a spool counts once
+                    failed.append(line)
                 continue
             else:
                 bad += 1

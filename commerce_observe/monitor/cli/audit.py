@@ -1,8 +1,8 @@
 """``commerce-observe audit``: reconcile the audit trail and gate a deploy on it.
 
 Exit status: 0 nothing found, 1 findings, 2 usage or input error. The input is
-streamed (the Kafka audit topic from a time on, a SQLite file, a spool directory
-or a file of lines) through the :class:`Auditor`, whose memory is bounded by the
+streamed (the Kafka audit topic from a time on, a SQLite file or a file of lines,
+and/or a spool directory with its ``pid-*`` folders: what is not in the sink yet) through the :class:`Auditor`, whose memory is bounded by the
 grace window, so a week of history costs time, not memory.
 """
 
@@ -62,7 +62,9 @@ def register(subparsers: Any) -> None:
     src.add_argument("--bootstrap", type=host_port, metavar="HOST:PORT", help="Kafka bootstrap servers of the audit topic")
     src.add_argument("--topic", help="audit topic (default: the configured COMMERCE_OBSERVE_AUDIT_TOPIC)")
     src.add_argument("--sqlite", type=existing_file, metavar="PATH", help="SQLite audit file")
-    src.add_argument("--spool", type=existing_dir, metavar="DIR", help="a spool directory (records not yet replayed)")
+    src.add_argument("--spool", type=existing_dir, metavar="DIR",
+                     help="a spool directory: the records in it and in its pid-* folders not yet replayed into the sink "
+                          "(alone, or with the sink's input to audit both)")
     src.add_argument("--file", type=input_file, metavar="PATH", help="a file of audit lines ('-' for stdin)")
     p.add_argument("--from-time", type=from_time, default=0, metavar="WHEN",
                    help="start at this record time: ISO 8601, or an age such as 2h (default: everything)")
@@ -98,6 +100,15 @@ def _store_findings(spec: str, findings: list[Any]) -> None:
 
 
 def _batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]:
+    if args.spool:
+        from commerce_observe.agent.audit.spool import read_spool
+
+        yield from read_spool(args.spool)
+    if args.bootstrap or args.sqlite or args.file:
+        yield from _sink_batches(args, topic)
+
+
+def _sink_batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]:
     if args.bootstrap:
         from commerce_observe.agent.audit.kafka_sink import read_kafka
 
@@ -106,10 +117,6 @@ def _batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]:
         from commerce_observe.agent.audit.sinks import read_sqlite
 
         return read_sqlite(args.sqlite, args.from_time)
-    if args.spool:
-        from commerce_observe.agent.audit.spool import Spool
-
-        return Spool(args.spool).read_all()
     from commerce_observe.monitor.audit.sources import read_lines
 
     return read_lines(sys.stdin.buffer if args.file == "-" else args.file, args.from_time)
@@ -121,9 +128,10 @@ def run(args: argparse.Namespace) -> int:
     from commerce_observe.monitor.audit.report import Summary, render_json, render_table
     from commerce_observe.config import load_config
 
-    chosen = [x for x in (args.bootstrap, args.sqlite, args.spool, args.file) if x]
-    if len(chosen) != 1:
-        raise UsageError("give exactly one input: --bootstrap, --sqlite, --spool or --file")
+    chosen = [x for x in (args.bootstrap, args.sqlite, args.file) if x]
+    if len(chosen) > 1 or not (chosen or args.spool):
+        raise UsageError("give exactly one input: --bootstrap, --sqlite, --spool or --file (--spool may come with one of the others)")
+    chosen += [args.spool] if args.spool else []
     config = load_config()
     groups = dict(args.group) if args.group else None
     auditor = Auditor(grace_s=args.grace, sla_s=args.sla, groups=groups, redelivery_s=args.redelivery)
