@@ -4,7 +4,8 @@ Why the future: a live watch moves its watermark to the wall clock once it has r
 everything (so buckets close when nothing comes). With data dated hours ahead, the
 records' own times stay ahead of the wall clock, so a live run is driven by event
 time alone: the test decides when a bucket closes by writing the next minute, and
-can stop or kill the watch between any two minutes.
+can stop or kill the watch between any two minutes. The live minutes start ten minutes
+into a half hour (:func:`~tests.watch.shop.live_start` says why).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.alerts.receivers import HttpReceiver
-from tests.watch.shop import MINUTE, Shop, minute_floor
+from tests.watch.shop import MINUTE, Shop, live_start
 
 HISTORY_MINUTES = 150
 
@@ -54,6 +55,10 @@ class ShopData:
         finally:
             conn.close()
 
+    def scores(self, series: str) -> list[str]:
+        """The stored scores of one series, in time order (what a missing anomaly alert is explained by)."""
+        return [v for k, v in sorted(self.docs(record="anomaly").items()) if k.startswith(f"a:{series}:")]
+
     def copy_without_outputs(self, name: str) -> str:
         """The store as the services left it (no findings or scores): the input of a second run."""
         path = str(self.dir / name)
@@ -68,7 +73,7 @@ class ShopData:
 
 @pytest.fixture
 def shop_data(tmp_path: Path) -> Iterator[ShopData]:
-    t1 = minute_floor(time.time_ns()) + 3 * 60 * MINUTE
+    t1 = live_start(time.time_ns(), 3 * 60)
     shop = Shop(str(tmp_path / "store.db"), str(tmp_path / "audit.sqlite"))
     shop.minutes(t1 - HISTORY_MINUTES * MINUTE, HISTORY_MINUTES, audit=False)
     yield ShopData(tmp_path, shop, t1)

@@ -125,5 +125,21 @@ def minute_floor(ns: int) -> int:
     return ns // MINUTE * MINUTE
 
 
+def live_start(now_ns: int, ahead_minutes: int) -> int:
+    """A test's first live minute: at least ``ahead_minutes`` after ``now_ns``, at 10 or 40 past an hour.
+
+    Why not simply ``now + ahead``: the detector learns each hour of the day from the
+    history, and the tests learn 150 minutes of it. A spike in the first minute of an
+    hour the history never saw scores about 40, not 100 (a new hour's band is wide):
+    a test started at minute 57 of an hour (its minute 3, the spike, then fell on the
+    hour) never got its spike alert, one run in sixty. Ten minutes into a half hour,
+    the live minutes (0 to 8) are all in an hour the history already covers.
+    """
+    earliest = minute_floor(now_ns) + ahead_minutes * MINUTE
+    half_hour = 30 * MINUTE
+    start = earliest // half_hour * half_hour + 10 * MINUTE
+    return start if start >= earliest else start + half_hour
+
+
 def ids(docs: Sequence[dict[str, object]], key: str = "event.id") -> set[str]:
     return {str(d[key]) for d in docs}

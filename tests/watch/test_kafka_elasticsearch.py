@@ -23,7 +23,7 @@ from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
 from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file, run_backtest
-from tests.watch.shop import MINUTE, Shop, minute_floor
+from tests.watch.shop import MINUTE, Shop, live_start
 from tests.watch.test_alerts_e2e import _ids, _iso
 
 MINUTES = 8
@@ -72,7 +72,7 @@ def test_kafka_and_elasticsearch_sigkill(kafka_bootstrap: str, elasticsearch_url
     stream = f"logs-commerce.events-w{uuid.uuid4().hex[:10]}"
     store = ElasticsearchStore(elasticsearch_url, data_stream=stream)
     # ahead of the wall clock (see conftest), but less than the hour a broker accepts message times ahead
-    t1 = minute_floor(time.time_ns()) + 40 * MINUTE
+    t1 = live_start(time.time_ns(), 25)  # 25 to 55 minutes ahead
     Shop(docs=Refreshing(store), lines=Topic(kafka.KafkaProducer(bootstrap_servers=kafka_bootstrap), audit)).minutes(
         t1 - HISTORY_MINUTES * MINUTE, HISTORY_MINUTES, audit=False)
     store.close()

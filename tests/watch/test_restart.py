@@ -37,7 +37,8 @@ def test_restart_repeats_and_misses_nothing(shop_data: ShopData, webhook: HttpRe
     for m in range(6, MINUTES + 1):
         shop_data.shop.minute(shop_data.at(m))
     metrics = second.wait_metric("commerce_observe_watch_next_bucket_seconds", shop_data.at(MINUTES) / 1e9)
-    wait_for("the spike alert", lambda: firing(webhook.bodies()).get("product-spike"), timeout=60)
+    wait_for("the spike alert", lambda: firing(webhook.bodies()).get("product-spike"), timeout=60,
+             describe=lambda _: f"sku-b scores {shop_data.scores('orders:sku-b')}; {second.metrics()}")
     assert second.stop(signal.SIGTERM) == 0, second.stderr
 
     bodies = webhook.bodies()

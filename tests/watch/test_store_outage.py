@@ -18,7 +18,7 @@ from tests.support.faultproxy import FaultProxy
 from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
 from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file
-from tests.watch.shop import MINUTE, Shop, minute_floor
+from tests.watch.shop import MINUTE, Shop, live_start
 from tests.watch.test_alerts_e2e import _iso
 
 MINUTES = 8
@@ -45,7 +45,7 @@ def test_store_outage_mid_stream(elasticsearch_url: str, tmp_path: Path) -> None
     store = ElasticsearchStore(elasticsearch_url, data_stream=stream)
     u = urlsplit(elasticsearch_url)
     proxy = FaultProxy(u.hostname or "127.0.0.1", u.port or 9200)
-    t1 = minute_floor(time.time_ns()) + 3 * 60 * MINUTE
+    t1 = live_start(time.time_ns(), 3 * 60)
     shop = Shop(audit_path=str(tmp_path / "audit.sqlite"), docs=Searchable(store))
     shop.minutes(t1 - HISTORY_MINUTES * MINUTE, HISTORY_MINUTES, audit=False)
     receiver = HttpReceiver().start()

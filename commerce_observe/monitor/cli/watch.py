@@ -159,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     from commerce_observe.monitor.watch.server import Heartbeat, StatusServer
 
     heartbeat = Heartbeat(limit_s=max(30.0, watch.settings.poll_idle_s * 10))
+    # before the port is announced: a supervisor that stops the watch as soon as it answers gets a clean stop
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: watch.stop())
     server = None
     if not args.no_http:
         try:
@@ -166,8 +169,6 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--port {args.port}: cannot listen ({exc.strerror or exc})") from None
         say(f"metrics on http://127.0.0.1:{server.port}/metrics")
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: watch.stop())
     try:
         code: int = watch.run(beat=heartbeat.beat)
     finally:
