@@ -4,7 +4,7 @@
 # It sets up everything itself on a fresh machine (virtualenv, the project with its
 # [all,test] extras, Debian packages for the real servers), starts the test bed's real
 # Zipkin, Kafka, Elasticsearch (also behind an nginx TLS proxy), RabbitMQ and an OTLP
-# receiver (Jaeger) on loopback, runs pytest against them, and always stops the servers
+# receiver (Jaeger, plain and over TLS) on loopback, runs pytest against them, and always stops the servers
 # again. It exits with pytest's exit code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +92,11 @@ export COMMERCE_OBSERVE_TEST_ZIPKIN_URL COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP \
     COMMERCE_OBSERVE_TEST_KAFKA_CA_FILE COMMERCE_OBSERVE_TEST_KAFKA_CLIENT_CERT COMMERCE_OBSERVE_TEST_KAFKA_CLIENT_KEY \
     COMMERCE_OBSERVE_TEST_KAFKA_SASL_USERNAME COMMERCE_OBSERVE_TEST_KAFKA_SASL_PASSWORD \
     COMMERCE_OBSERVE_TEST_ES_TLS_URL COMMERCE_OBSERVE_TEST_ES_TLS_CA_FILE COMMERCE_OBSERVE_TEST_ES_TLS_USERNAME \
-    COMMERCE_OBSERVE_TEST_ES_TLS_PASSWORD COMMERCE_OBSERVE_TEST_ES_TLS_API_KEY
+    COMMERCE_OBSERVE_TEST_ES_TLS_PASSWORD COMMERCE_OBSERVE_TEST_ES_TLS_API_KEY \
+    COMMERCE_OBSERVE_TEST_OTLP_TLS_HTTP_ENDPOINT COMMERCE_OBSERVE_TEST_OTLP_TLS_GRPC_ENDPOINT \
+    COMMERCE_OBSERVE_TEST_OTLP_TLS_MTLS_HTTP_ENDPOINT COMMERCE_OBSERVE_TEST_OTLP_TLS_MTLS_GRPC_ENDPOINT \
+    COMMERCE_OBSERVE_TEST_OTLP_TLS_QUERY_URL COMMERCE_OBSERVE_TEST_OTLP_TLS_CA_FILE \
+    COMMERCE_OBSERVE_TEST_OTLP_TLS_CLIENT_CERT COMMERCE_OBSERVE_TEST_OTLP_TLS_CLIENT_KEY
 
 status=0
 "$py" -m pytest "$@" || status=$?

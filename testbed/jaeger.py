@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from testbed import versions
 from testbed.base import LOOPBACK, Launch, Server, TestbedError, cached, minimal_env
+from testbed.tls import make_pki
 
 _MODULE = "github.com/jaegertracing/jaeger"
 _BUILD_TIMEOUT = 1800.0
@@ -59,7 +61,7 @@ service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
     traces:
-      receivers: [otlp]
+      receivers: [{receivers}]
       exporters: [jaeger_storage_exporter]
   telemetry:
     metrics:
@@ -81,16 +83,28 @@ extensions:
     grpc:
       endpoint: {host}:{query_grpc}
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: {host}:{grpc}
-      http:
-        endpoint: {host}:{port}
+{receiver_blocks}
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
 """
+
+
+_RECEIVER = """\
+  {name}:
+    protocols:
+      grpc:
+        endpoint: {host}:{grpc}{tls}
+      http:
+        endpoint: {host}:{http}{tls}"""
+_TLS = """
+        tls:
+          cert_file: {crt}
+          key_file: {key}"""
+
+
+def _receiver(name: str, http: int, grpc: int, tls: str = "") -> str:
+    return _RECEIVER.format(name=name, host=LOOPBACK, http=http, grpc=grpc, tls=tls)
 
 
 class Jaeger(Server):
@@ -106,7 +120,12 @@ class Jaeger(Server):
 
     def prepare(self) -> None:
         super().prepare()
-        (self.workdir / "config.yaml").write_text(_CONFIG.format(host=LOOPBACK, **self.ports))
+        self._write_config({"otlp": _receiver("otlp", self.port, self.ports["grpc"])})
+
+    def _write_config(self, receivers: dict[str, str]) -> None:
+        (self.workdir / "config.yaml").write_text(_CONFIG.format(
+            host=LOOPBACK, receivers=", ".join(receivers), receiver_blocks="\n".join(receivers.values()),
+            **self.ports))
 
     def launch(self) -> Launch:
         argv = [str(build_jaeger()), f"--config=file:{self.workdir / 'config.yaml'}"]
@@ -129,6 +148,57 @@ class Jaeger(Server):
             return "data" in json.load(resp) and self._otlp_listening()  # data: null while empty
 
     def _otlp_listening(self) -> bool:
-        for port in (self.port, self.ports["grpc"]):
-            socket.create_connection((LOOPBACK, port), timeout=1).close()
+        for name in self.port_names:
+            socket.create_connection((LOOPBACK, self.ports[name]), timeout=1).close()
         return True
+
+
+class JaegerTls(Jaeger):
+    """The same Jaeger binary with a second configuration: OTLP over TLS only.
+
+    Two receivers, each gRPC and HTTP, with a certificate from a CA made with openssl
+    at each `up` (`tls.py`): `otlp` (server authentication: a client needs the CA) and
+    `otlp/mtls` (it also requires a client certificate signed by that CA). Its own
+    memory storage and query API (plain HTTP) read the spans back.
+    """
+
+    name = "jaeger_tls"
+    env_var = "COMMERCE_OBSERVE_TEST_OTLP_TLS_HTTP_ENDPOINT"
+    port_names = ("port", "grpc", "mtls_http", "mtls_grpc", "query", "query_grpc")
+
+    def prepare(self) -> None:
+        Server.prepare(self)
+        pki = make_pki(self.workdir / "tls")
+        tls = _TLS.format(crt=pki.server_crt, key=pki.server_key)
+        mtls = tls + f"\n          client_ca_file: {pki.ca}"
+        self._write_config({
+            "otlp": _receiver("otlp", self.port, self.ports["grpc"], tls),
+            "otlp/mtls": _receiver("otlp/mtls", self.ports["mtls_http"], self.ports["mtls_grpc"], mtls),
+        })
+
+    def endpoint(self) -> str:
+        return f"https://{LOOPBACK}:{self.port}"
+
+    def exports(self) -> dict[str, str]:
+        tls = self.workdir / "tls"
+        prefix = "COMMERCE_OBSERVE_TEST_OTLP_TLS_"
+        return {
+            self.env_var: self.endpoint(),
+            f"{prefix}GRPC_ENDPOINT": f"https://{LOOPBACK}:{self.ports['grpc']}",
+            f"{prefix}MTLS_HTTP_ENDPOINT": f"https://{LOOPBACK}:{self.ports['mtls_http']}",
+            f"{prefix}MTLS_GRPC_ENDPOINT": f"https://{LOOPBACK}:{self.ports['mtls_grpc']}",
+            f"{prefix}QUERY_URL": f"http://{LOOPBACK}:{self.ports['query']}",
+            f"{prefix}CA_FILE": str(tls / "ca.pem"),
+            f"{prefix}CLIENT_CERT": str(tls / "client.crt"),
+            f"{prefix}CLIENT_KEY": str(tls / "client.key"),
+        }
+
+    def probe(self) -> bool:
+        """The query API answers, every port accepts, and the TLS port's certificate
+        verifies against the test bed's CA."""
+        if not super().probe():
+            return False
+        context = ssl.create_default_context(cafile=str(self.workdir / "tls" / "ca.pem"))
+        with socket.create_connection((LOOPBACK, self.port), timeout=2) as sock:
+            with context.wrap_socket(sock, server_hostname=LOOPBACK):
+                return True

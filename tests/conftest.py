@@ -119,6 +119,20 @@ def elasticsearch_tls() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def otlp_tls() -> dict[str, str]:
+    """The test bed's OTLP receiver over TLS (Jaeger, certificate from its own CA):
+    ``http_endpoint``, ``grpc_endpoint`` (server authentication only),
+    ``mtls_http_endpoint``, ``mtls_grpc_endpoint`` (a client certificate required),
+    ``query_url``, ``ca_file``, ``client_cert``, ``client_key``."""
+    names = ("HTTP_ENDPOINT", "GRPC_ENDPOINT", "MTLS_HTTP_ENDPOINT", "MTLS_GRPC_ENDPOINT", "QUERY_URL",
+             "CA_FILE", "CLIENT_CERT", "CLIENT_KEY")
+    values = {name.lower(): _endpoint(f"COMMERCE_OBSERVE_TEST_OTLP_TLS_{name}") for name in names}
+    for name in names[:4]:
+        _wait_listening(f"COMMERCE_OBSERVE_TEST_OTLP_TLS_{name}", values[name.lower()])
+    return values
+
+
+@pytest.fixture(scope="session")
 def testbed_control() -> ModuleType:
     """`testbed.control`: stop(name), start(name), restart(name), is_healthy(name), endpoint(name).
 

@@ -15,7 +15,10 @@ class Exporter(Protocol):
     from the application's, so an exporter may block on its network I/O (bounded
     by its timeout). It returns ``True`` once the batch was accepted, ``False`` when
     delivery failed after its own bounded retries; the pipeline then counts the
-    batch's spans as dropped. It must not raise for backend failures.
+    batch's spans as dropped. It must not raise for backend failures. An exporter
+    may also set a ``failure`` attribute (a few words on why) before returning
+    ``False``: the pipeline's warning about the dropped batch then says it, so one
+    line tells the whole story.
     """
 
     name: str

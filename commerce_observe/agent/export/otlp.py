@@ -14,7 +14,9 @@ compression, retryable status codes, reconnection). How they are fed our bytes
 ``agent/_compat/otlp_exporters.py``.
 
 Counters: ``export.otlp.exported`` (spans accepted), ``export.otlp.failed``
-(batches given up: the pipeline counts their spans as dropped),
+(batches given up: the pipeline counts their spans as dropped and says why in one
+warning, from :attr:`OtlpExporter.failure`: a CA file that does not verify the
+receiver reads "TLS certificate verification failed: ...; CA file ..."),
 ``export.otlp.encode_failed``.
 """
 
@@ -77,6 +79,8 @@ class OtlpExporter:
 
     def __init__(self, settings: OtlpSettings) -> None:
         self.settings = settings
+        #: why the last batch was given up (for the pipeline's warning), else None
+        self.failure: str | None = None
         self._encoder = OtlpEncoder()
         self._sender: Sender = self._new_sender()
         after_fork_in_child(self._after_fork_in_child)
@@ -97,6 +101,7 @@ class OtlpExporter:
     def export(self, batch: Sequence[SpanRecord]) -> bool:
         if not batch:
             return True
+        self.failure = None
         try:
             body = self._encoder.encode(batch)
         except Exception as exc:
@@ -110,9 +115,19 @@ class OtlpExporter:
         if ok:
             stats.incr("export.otlp.exported", len(batch))
             return True
-        stats.record_failure("export.otlp.failed", "OTLP export to %s failed; %d spans dropped",
-                             self.settings.endpoint, len(batch))
+        stats.incr("export.otlp.failed")
+        # the pipeline's one warning for the dropped batch carries this
+        self.failure = f"sending to {self.settings.endpoint} failed: {self._reason()}"
         return False
+
+    def _reason(self) -> str:
+        """Why the last send failed; a TLS verification failure names the CA file in use."""
+        reason = getattr(self._sender, "failure", None) or "no reason given"
+        if reason.startswith("TLS certificate verification failed"):
+            ca = self.settings.certificate
+            reason += (f"; CA file {ca} (OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE)" if ca
+                       else "; no CA file set (OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE)")
+        return reason
 
     def shutdown(self) -> None:
         try:

@@ -143,7 +143,9 @@ class ExportPipeline(SpanProcessor):
             if ok:
                 return len(batch)
             stats.incr(dropped, len(batch))
-            stats.warn(dropped, "%s exporter gave up on a batch of %d spans", exporter.name, len(batch))
+            why = getattr(exporter, "failure", None)
+            stats.warn(dropped, "%s exporter gave up on a batch of %d spans%s", exporter.name, len(batch),
+                       f": {why}" if why else "")
             return 0
 
         return deliver
