@@ -1,6 +1,6 @@
 """CPU per span and memory per buffered span: ours against the usual setups.
 
-    .venv/bin/python benchmarks/span_export.py [--spans 20000] [--repeat 3]
+    .venv/bin/python benchmarks/span_export.py [--spans 20000] [--repeat 3] [--before REV] [--instructions]
 
 One workload per span, like a service recording a commerce event: start a span with
 8 attributes, add the event ``commerce.order.created`` with 8 attributes, end it,
@@ -15,14 +15,32 @@ CPU is not counted and answers 202 at once:
   ``capture_span``, both labelled, per iteration (two intake events);
 * ``c-ours-dual``: SDK + ExportPipeline + ZipkinExporter + ElasticApmExporter;
 * ``c-ours-triple``: the same plus the OTLP exporter (HTTP/protobuf): all three on;
+* ``c-ours-triple-pb``: the same, the OTLP request built with opentelemetry-proto's
+  message classes (``otlp_pb.py``) instead of our byte writer (``otlp_encode.py``):
+  why the default is a hand encoder, measured in the same run;
 * ``c-ours-dual-pyzipkin``: the same with py-zipkin's own encoder;
 * ``c-ours-zipkin``: ours, Zipkin only.
+
+``--before REV`` adds ``c-ours-triple@REV``: the same three exporters with the
+package as it was at git revision REV (``benchmarks/_baseline.py``), measured in the
+same run, so a change is judged against its own "before" under the same load.
 
 CPU is ``time.process_time()`` of the whole process (worker threads included)
 from before the first span to after the final flush. The sink counts the Zipkin
 spans and intake events it receives (gunzipped, the metadata line left out), and a
 variant fails unless all of its spans / events arrived. Memory: ``tracemalloc`` with the exporter blocked so spans
 stay queued, per queued ``SpanRecord`` and, for comparison, per ``ReadableSpan``.
+
+CPU time on a shared machine moves by 10 % from run to run with the load of other
+work. ``--instructions`` adds a steadier figure: instructions per span counted by
+valgrind's callgrind (user space, every thread; the kernel not counted) for
+``a-otel-zipkin`` and ``c-ours-triple`` (and ``@REV``). Each runs twice under
+callgrind, with ``--instr-spans`` spans and with three times as many; the difference
+divided by the difference in spans is the cost per span, start-up and shutdown
+cancelled out. Repeated, the counts agree within about 1 %. They are not CPU time:
+cache misses, the kernel and thread hand-overs are not in them, and they fall on ours
+and the baseline unequally (more threads on ours), so the two ratios differ; both are
+printed.
 """
 
 from __future__ import annotations
@@ -32,6 +50,7 @@ import gzip
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -42,7 +61,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if os.environ.get("SPAN_EXPORT_PACKAGE_TREE"):  # a ``--before`` child: the package as it was
+    sys.path.insert(0, os.environ["SPAN_EXPORT_PACKAGE_TREE"])
 
+from benchmarks._baseline import baseline_tree  # noqa: E402
 from benchmarks._timing import run_child  # noqa: E402
 
 ATTRS = {f"commerce.attr{i}": f"value-{i}" for i in range(6)} | {"commerce.quantity": 3, "commerce.express": True}
@@ -129,7 +151,7 @@ def _otel_loop(tracer: Any, n: int) -> None:
         span.end()
 
 
-def _ours(sink: str, n: int, zipkin: str, elastic: bool, otlp: bool = False) -> Callable[[], None]:
+def _ours(sink: str, n: int, zipkin: str, elastic: bool, otlp: str | None = None) -> Callable[[], None]:
     from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
     from commerce_observe.agent.export.otlp import OtlpExporter, OtlpSettings
     from commerce_observe.agent.export.pipeline import ExportPipeline
@@ -139,7 +161,7 @@ def _ours(sink: str, n: int, zipkin: str, elastic: bool, otlp: bool = False) -> 
     if elastic:
         exporters.append(ElasticApmExporter(sink, "bench"))
     if otlp:
-        exporters.append(OtlpExporter(OtlpSettings(f"{sink}/v1/traces")))
+        exporters.append(OtlpExporter(OtlpSettings(f"{sink}/v1/traces"), **({"encoder": otlp} if otlp != "lean" else {})))
     pipeline = ExportPipeline(exporters, None, max_queue_size=n + 1, max_export_batch_size=512, schedule_delay_ms=1000)
     tp, tracer = _sdk(pipeline)
 
@@ -197,9 +219,10 @@ def variant(name: str, sink: str, n: int) -> tuple[Callable[[], None], dict[str,
             client._transport._thread.join(120)
 
         return run_b, {"intake": 2 * n}
-    table = {
-        "c-ours-dual": ("lean", True, False), "c-ours-dual-pyzipkin": ("py_zipkin", True, False),
-        "c-ours-zipkin": ("lean", False, False), "c-ours-triple": ("lean", True, True),
+    table: dict[str, tuple[str, bool, str | None]] = {
+        "c-ours-dual": ("lean", True, None), "c-ours-dual-pyzipkin": ("py_zipkin", True, None),
+        "c-ours-zipkin": ("lean", False, None), "c-ours-triple": ("lean", True, "lean"),
+        "c-ours-triple-pb": ("lean", True, "protobuf"),
     }
     zipkin, elastic, otlp = table[name]
     return (_ours(sink, n, zipkin, elastic, otlp),
@@ -207,7 +230,7 @@ def variant(name: str, sink: str, n: int) -> tuple[Callable[[], None], dict[str,
 
 
 def run_variant(name: str, sink: str, n: int) -> None:
-    run, expected = variant(name, sink, n)
+    run, expected = variant(name.split("@")[0], sink, n)
     before = sink_counts(sink)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     run()
@@ -269,7 +292,45 @@ def run_memory(n: int) -> None:
                                  "bytes_per_readable_span": span_bytes}) + "\n")
 
 
-VARIANTS = ["sdk", "a-otel-zipkin", "b-elasticapm", "c-ours-dual", "c-ours-dual-pyzipkin", "c-ours-zipkin", "c-ours-triple"]
+VARIANTS = ["sdk", "a-otel-zipkin", "b-elasticapm", "c-ours-dual", "c-ours-dual-pyzipkin", "c-ours-zipkin", "c-ours-triple",
+            "c-ours-triple-pb"]
+INSTRUCTION_VARIANTS = ["a-otel-zipkin", "c-ours-triple"]
+_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+
+
+def child_env(name: str) -> dict[str, str]:
+    """The environment of a variant's child: ``c-ours-triple@REV`` imports the package from REV."""
+    env = dict(os.environ)
+    env.pop("SPAN_EXPORT_PACKAGE_TREE", None)
+    if "@" in name:
+        env["SPAN_EXPORT_PACKAGE_TREE"] = str(baseline_tree(name.split("@", 1)[1]))
+    return env
+
+
+def run_variant_child(me: str, name: str, sink: str, spans: int) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, me, "--child", name, "--sink", sink, "--spans", str(spans)],
+                          capture_output=True, text=True, env=child_env(name))
+    if done.returncode:
+        raise RuntimeError(f"{name} exited {done.returncode}:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def instructions(me: str, name: str, sink: str, spans: int) -> int:
+    """Instructions callgrind counted in one whole child run of ``name`` (every thread)."""
+    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--dump-instr=no",
+            sys.executable, me, "--child", name, "--sink", sink, "--spans", str(spans)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=child_env(name))
+    found = _COLLECTED.findall(done.stderr)
+    if done.returncode or not found:
+        raise RuntimeError(f"callgrind run of {name} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return int(found[-1])
+
+
+def instructions_per_span(me: str, name: str, sink: str, spans: int) -> float:
+    """(count at 3n spans - count at n spans) / 2n: start-up and shutdown cancel out."""
+    small, large = instructions(me, name, sink, spans), instructions(me, name, sink, 3 * spans)
+    return (large - small) / (2 * spans)
 
 
 def main() -> None:
@@ -277,6 +338,9 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--before", metavar="REV", help="also run c-ours-triple with the package at git revision REV")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions per span (callgrind)")
+    parser.add_argument("--instr-spans", type=int, default=2000, help="spans of the smaller callgrind run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -291,15 +355,23 @@ def main() -> None:
         return
 
     me = os.path.abspath(__file__)
+    names = args.variants.split(",")
+    instr_names = list(INSTRUCTION_VARIANTS)
+    if args.before:
+        names.append(f"c-ours-triple@{args.before}")
+        instr_names.append(f"c-ours-triple@{args.before}")
+    load = os.getloadavg()
     sink_proc = subprocess.Popen([sys.executable, me, "--child", "sink"], stdout=subprocess.PIPE, text=True)
     try:
         assert sink_proc.stdout is not None
         sink = f"http://127.0.0.1:{sink_proc.stdout.readline().strip()}"
         results: dict[str, list[dict[str, Any]]] = {}
         for _ in range(args.repeat):
-            for name in args.variants.split(","):
-                results.setdefault(name, []).append(run_child(me, "--child", name, "--sink", sink, "--spans", str(args.spans)))
+            for name in names:
+                results.setdefault(name, []).append(run_variant_child(me, name, sink, args.spans))
         mem = run_child(me, "--child", "memory", "--spans", "5000")
+        counted = {name: instructions_per_span(me, name, sink, args.instr_spans)
+                   for name in (instr_names if args.instructions else [])}
     finally:
         sink_proc.terminate()
         sink_proc.wait()
@@ -311,6 +383,13 @@ def main() -> None:
     for name in results:
         ratio = f"{best[name] / base:5.2f}x (a)" if base else ""
         print(f"  {name:22s} {best[name] / 1000:7.1f} us/span  {ratio}")
+    if counted:
+        print(f"Instructions per span (callgrind, every thread, runs of {args.instr_spans} and"
+              f" {3 * args.instr_spans} spans differenced)")
+        for name, per_span in counted.items():
+            print(f"  {name:22s} {per_span / 1000:7.1f} k/span   {per_span / counted['a-otel-zipkin']:5.2f}x (a)")
+    print(f"Load average at the start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; at the end: "
+          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     print(f"Memory per buffered span (tracemalloc, exporter blocked, {mem['queued']} queued):")
     print(f"  queued SpanRecord      {mem['bytes_per_queued_record']:7.0f} B")
     print(f"  ReadableSpan (for reference) {mem['bytes_per_readable_span']:7.0f} B")

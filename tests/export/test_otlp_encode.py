@@ -101,3 +101,22 @@ def test_a_large_batch_reads_back_whole() -> None:
     spans = request.resource_spans[0].scope_spans[0].spans
     assert [int.from_bytes(s.span_id, "big") for s in spans] == list(range(1, 401))
     assert [len(s.attributes[0].value.string_value) for s in spans] == [i % 300 for i in range(400)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(attrs=st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8),
+       name=st.text(max_size=30), event_attrs=st.dictionaries(st.text(min_size=1, max_size=5), _values, max_size=3),
+       error=st.booleans(), remote=st.booleans())
+def test_the_official_classes_build_the_same_message(attrs: dict[str, object], name: str,
+                                                     event_attrs: dict[str, object], error: bool, remote: bool) -> None:
+    """``otlp_pb`` (opentelemetry-proto's message classes, the benchmark's reference)
+    and our byte writer encode the same request."""
+    from commerce_observe.agent.export import otlp_pb
+
+    batch = [record(), record(span_id=7, parent_span_id=0xB7AD6B7169203331, parent_is_remote=remote, name=name,
+                              attributes=attrs, events=(EventRecord("e", 1, event_attrs),), error=error,
+                              status_description="declined" if error else None, scope_name="other"),
+             record(span_id=9, resource={"service.name": "payments"}, service_name="payments")]
+    ours = ExportTraceServiceRequest.FromString(_SHARED.encode(batch))
+    official = ExportTraceServiceRequest.FromString(otlp_pb.encode(batch))
+    assert ours == official

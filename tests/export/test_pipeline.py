@@ -138,3 +138,35 @@ def test_exports_after_fork_in_child() -> None:
     assert pipeline.force_flush(10_000)
     assert [s.name for s in mem.get_finished()] == ["parent-before-fork"]
     tp.shutdown()
+
+
+def test_encoders_leave_the_shared_records_unchanged() -> None:
+    """Records are read-only by contract (not frozen: see record.py), and a record's
+    attributes are the finished SDK span's own dict, not a copy: every encoder reads
+    them, none may write."""
+    import copy
+    import dataclasses
+
+    from commerce_observe.agent.export.elastic_apm import ElasticApmExporter
+    from commerce_observe.agent.export.otlp import OtlpExporter, OtlpSettings
+    from commerce_observe.agent.export.zipkin import ZipkinExporter
+
+    mem = InMemoryExporter()
+    pipeline = ExportPipeline([mem], None, max_queue_size=64, max_export_batch_size=8, schedule_delay_ms=50)
+    tp, tracer = provider(pipeline)
+    with tracer.start_as_current_span("POST /orders", kind=SpanKind.SERVER, attributes={"http.route": "/orders"}):
+        with tracer.start_as_current_span("charge", kind=SpanKind.CLIENT,
+                                          attributes={"peer.service": "psp", "commerce.items": 3}) as child:
+            child.add_event("commerce.payment.failed", {"commerce.failure.reason": "declined"})
+            child.record_exception(ValueError("declined"))
+            child.set_status(Status(StatusCode.ERROR, "declined"))
+    assert pipeline.force_flush(10_000)
+    records = mem.get_finished()
+    before = copy.deepcopy([dataclasses.astuple(r) for r in records])
+    ZipkinExporter("http://127.0.0.1:9/api/v2/spans").encode(records)
+    ZipkinExporter("http://127.0.0.1:9/api/v2/spans", encoder="py_zipkin").encode(records)
+    ElasticApmExporter("http://127.0.0.1:9", "checkout")._bodies(records)
+    OtlpExporter(OtlpSettings("http://127.0.0.1:9/v1/traces")).encode(records)
+    assert [dataclasses.astuple(r) for r in records] == before
+    assert dict(child.attributes or {}) == {"peer.service": "psp", "commerce.items": 3}
+    tp.shutdown()

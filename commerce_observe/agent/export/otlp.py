@@ -22,7 +22,7 @@ receiver reads "TLS certificate verification failed: ...; CA file ..."),
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +77,18 @@ class OtlpExporter:
 
     name = "otlp"
 
-    def __init__(self, settings: OtlpSettings) -> None:
+    def __init__(self, settings: OtlpSettings, *, encoder: str = "lean") -> None:
+        if encoder not in ("lean", "protobuf"):
+            raise ValueError("encoder must be 'lean' or 'protobuf'")
         self.settings = settings
         #: why the last batch was given up (for the pipeline's warning), else None
         self.failure: str | None = None
-        self._encoder = OtlpEncoder()
+        # ``lean``: our byte writer; ``protobuf``: the official message classes (otlp_pb.py)
+        self._encode: Callable[[Sequence[SpanRecord]], bytes] = OtlpEncoder().encode
+        if encoder == "protobuf":
+            from commerce_observe.agent.export import otlp_pb
+
+            self._encode = otlp_pb.encode
         self._sender: Sender = self._new_sender()
         after_fork_in_child(self._after_fork_in_child)
 
@@ -96,14 +103,14 @@ class OtlpExporter:
             stats.record_failure("export.otlp.error", "OTLP sender after fork failed: %r", exc)
 
     def encode(self, batch: Sequence[SpanRecord]) -> bytes:
-        return self._encoder.encode(batch)
+        return self._encode(batch)
 
     def export(self, batch: Sequence[SpanRecord]) -> bool:
         if not batch:
             return True
         self.failure = None
         try:
-            body = self._encoder.encode(batch)
+            body = self._encode(batch)
         except Exception as exc:
             stats.swallow("export.otlp.encode_failed", "OTLP encoding failed: %r", exc)
             return False

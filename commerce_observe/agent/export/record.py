@@ -4,6 +4,13 @@ A finished OpenTelemetry span is converted once, in the export worker (never on 
 application thread), into a :class:`SpanRecord`; privacy masking happens during that
 conversion. Zipkin and Elastic APM encoders then read the same record, which is
 what guarantees the same trace and span ids in both backends.
+
+Records are read-only by contract, not by ``frozen=True``: every exporter thread
+reads the same record and none assigns to it (``tests/export/test_pipeline.py``
+encodes records with all three encoders and checks them unchanged). A frozen
+dataclass sets each field through ``object.__setattr__`` in ``__init__``, which made
+building one record cost about ten times a plain slots record (3.5 µs against
+0.36 µs on the shared machine), once per span.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from opentelemetry.util.types import AttributeValue
 Attributes = Mapping[str, AttributeValue]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class EventRecord:
     """A span event (Zipkin annotation, Elastic span/transaction mark)."""
 
@@ -26,7 +33,7 @@ class EventRecord:
     attributes: Attributes
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SpanRecord:
     """One finished span, masked, with the ids both backends share.
 

@@ -56,8 +56,13 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def tag_value(value: object) -> str:
     """An attribute value as Zipkin's string tag."""
-    if type(value) is str:
-        return value
+    t = type(value)
+    if t is str:
+        return value  # type: ignore[return-value]
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return int.__repr__(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -258,6 +263,8 @@ class JsonText:
     def __init__(self, limit: int = 4096) -> None:
         self.keys: dict[str, str] = {}
         self.endpoints: dict[tuple[tuple[str, Any], ...], str] = {}
+        #: service name -> ``,"localEndpoint":{...}`` (every span has one; few services)
+        self.locals: dict[str, str] = {}
         self._limit = limit
 
     def key(self, key: str) -> str:
@@ -266,6 +273,14 @@ class JsonText:
             if len(self.keys) >= self._limit:
                 self.keys.clear()
             hit = self.keys[key] = _esc(key) + ":"
+        return hit
+
+    def local(self, service: str, endpoints: EndpointCache) -> str:
+        hit = self.locals.get(service)
+        if hit is None:
+            if len(self.locals) >= self._limit:
+                self.locals.clear()
+            hit = self.locals[service] = ',"localEndpoint":' + self.endpoint(endpoints.local_json(service))
         return hit
 
     def endpoint(self, value: dict[str, Any]) -> str:
@@ -284,21 +299,24 @@ def span_json(record: SpanRecord, endpoints: EndpointCache, text: JsonText) -> s
     attrs = record.attributes
     if not _OUR_TAGS.isdisjoint(attrs):
         return json.dumps(to_json_dict(record, endpoints), separators=(",", ":"))
-    start_us, duration_us = _times(record)
-    out = ['{"traceId":"', record.trace_id_hex, '","id":"', record.span_id_hex, '"']
+    start_us = record.start_ns // 1000
+    duration_us = max(1, record.end_ns // 1000 - start_us)
+    out = ['{"traceId":"', format(record.trace_id, "032x"), '","id":"', format(record.span_id, "016x"), '"']
     if record.name:
         out += (',"name":', _esc(record.name))
     if record.parent_span_id is not None:
         out += (',"parentId":"', format(record.parent_span_id, "016x"), '"')
-    out += (',"timestamp":', str(start_us), ',"duration":', str(duration_us), _KIND_TEXT.get(record.kind, ""),
-            ',"localEndpoint":', text.endpoint(endpoints.local_json(record.service_name)))
-    remote = endpoints.remote(record)
-    if remote is not None:
-        out += (',"remoteEndpoint":', text.endpoint(endpoints.as_json(remote)))
+    local = text.locals.get(record.service_name) or text.local(record.service_name, endpoints)
+    kind = record.kind
+    out += (',"timestamp":', str(start_us), ',"duration":', str(duration_us), _KIND_TEXT.get(kind, ""), local)
+    if kind is not SpanKind.INTERNAL:
+        remote = endpoints.remote(record)
+        if remote is not None:
+            out += (',"remoteEndpoint":', text.endpoint(endpoints.as_json(remote)))
     sep = ',"tags":{'
-    key = text.key
+    keys = text.keys
     for k, v in attrs.items():
-        out += (sep, key(k), _esc(v if type(v) is str else tag_value(v)))
+        out += (sep, keys.get(k) or text.key(k), _esc(v if type(v) is str else tag_value(v)))
         sep = ","
     if record.scope_name:
         out += (sep, '"otel.scope.name":', _esc(record.scope_name))
