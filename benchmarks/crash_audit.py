@@ -1,6 +1,7 @@
 """The kill -9 audit test, long: thousands of SIGKILLs of real service processes.
 
-    python benchmarks/crash_audit.py [--kills 1000] [--loops 60] [--clients kafka-python,confluent-kafka,aiokafka,pika]
+    python benchmarks/crash_audit.py [--kills 1000] [--loops 60]
+        [--clients kafka-python,confluent-kafka,aiokafka,pika,pika-select,pika-asyncio]
 
 Runs ``tests/audit/crash_harness.run_scenarios`` (what ``tests/audit/test_kill9.py``
 runs with 3 crash-loop rounds) round-robin over the clients, ``--loops`` crash-loop
@@ -32,7 +33,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=1000)
     parser.add_argument("--loops", type=int, default=60)
-    parser.add_argument("--clients", default="kafka-python,confluent-kafka,aiokafka,pika")
+    parser.add_argument("--clients", default="kafka-python,confluent-kafka,aiokafka,pika,pika-select,pika-asyncio")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     bootstrap = os.environ.get("COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -46,7 +47,7 @@ def main() -> int:
         workdir = Path(tempfile.mkdtemp(prefix=f"crash-{client}-"))
         runs += 1
         try:
-            truth, _topic, group, source = run_scenarios(client, amqp if client == "pika" else bootstrap, workdir,
+            truth, _topic, group, source = run_scenarios(client, amqp if client.startswith("pika") else bootstrap, workdir,
                                                          loops=args.loops, rng=rng, audit_bootstrap=bootstrap)
         except AssertionError as exc:  # the shared broker went away, a client never started: not a verdict
             aborted += 1

@@ -251,6 +251,54 @@ def consume_pika(address: str, queue: str, mode: str) -> None:
     ch.start_consuming()
 
 
+def consume_pika_async(address: str, queue: str, mode: str, adapter: str) -> None:
+    """pika's asynchronous adapters (``pika-select``: SelectConnection, ``pika-asyncio``:
+    AsyncioConnection): the callback handles and acks (``auto``), acks then stops
+    taking work (``commit``: ``C`` once the I/O loop had a turn to send the ack), or
+    handles one message without acking (``nocommit``). Deliveries after a stop are
+    deferred: not handled, not acked (redelivered after the kill)."""
+    import pika
+
+    stopped = False
+
+    def on_message(channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        nonlocal stopped
+        if stopped:
+            defer(method)
+            return
+        eid = str((properties.headers or {}).get("ce_id", "?"))
+        if mode == "nocommit":
+            with handling(method):
+                handle(eid)
+            say(f"E {eid}", "W")
+            stopped = True
+            return
+        handle(eid)
+        channel.basic_ack(method.delivery_tag)  # inside the data round: sent after the round's checkpoint
+        say(f"E {eid}")
+        if mode == "commit":
+            stopped = True
+            conn.ioloop.call_later(0.05, lambda: say("C"))
+
+    def on_channel(ch: Any) -> None:
+        ch.queue_declare(queue, callback=lambda _f: ch.basic_qos(
+            prefetch_count=20, callback=lambda _g: ch.basic_consume(queue, on_message)))
+
+    def on_open(connection: Any) -> None:
+        connection.channel(on_open_callback=on_channel)
+
+    params = pika.URLParameters(address)
+    if adapter == "pika-select":
+        conn: Any = pika.SelectConnection(params, on_open_callback=on_open)
+        conn.ioloop.start()
+    else:
+        from pika.adapters.asyncio_connection import AsyncioConnection
+
+        loop = asyncio.new_event_loop()
+        conn = AsyncioConnection(params, on_open_callback=on_open, custom_ioloop=loop)
+        loop.run_forever()
+
+
 def main(argv: list[str]) -> None:
     role = argv[0]
     if role == "produce":
@@ -265,8 +313,10 @@ def main(argv: list[str]) -> None:
             consume_confluent(address, topic, group, int(partitions), mode)
         elif client == "aiokafka":
             consume_aiokafka(address, topic, group, int(partitions), mode)
-        else:
+        elif client == "pika":
             consume_pika(address, topic, mode)
+        else:
+            consume_pika_async(address, topic, mode, client)
     else:  # replay: the trail at start does the work; exit flushes it
         runtime = commerce_observe.current()
         assert runtime is not None

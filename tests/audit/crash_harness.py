@@ -163,66 +163,109 @@ N = 100
 PARTITIONS = 3
 
 
+class Scenario:
+    """One topic (or queue) and consumer group, and the processes run against it."""
+
+    def __init__(self, client: str, address: str, workdir: Path, audit_bootstrap: str | None = None) -> None:
+        self.client, self.address, self.workdir = client, address, workdir
+        self.tag = tag = uuid.uuid4().hex[:8]
+        self.topic, self.group, self.audit_topic = f"crash-{tag}", f"g-{tag}", f"crash-audit-{tag}"
+        self.rabbit = client.startswith("pika")
+        self.audit_bootstrap = audit_bootstrap
+        if not self.rabbit:
+            from tests.support import kafka_clients
+
+            kafka_clients.create_topic(address, self.topic, PARTITIONS)
+        self.env = child_env(self.audit_topic, f"crash-{client}")
+        self.truth = Truth()
+
+    def produce(self, part: str) -> None:
+        """N sends, the producer killed right after its acks (Kafka clients: flush() returned)."""
+        producer = Child(self.workdir, self.env, "produce", "pika" if self.rabbit else self.client, self.address,
+                         self.topic, f"{self.tag}{part}", str(N), "hold")
+        if not producer.wait_for("ACKED", 60):
+            producer.kill9()
+            raise AssertionError(f"{self.client} producer: no ACKED in 60 s ({producer.lines})")
+        if self.rabbit:  # no flush() to hook: the stated bound, 0.2 s after the confirms (5x that)
+            producer.wait_for("never", 1.0)
+        producer.kill9()
+        self.truth.kills += 1
+        self.truth.acked.update(f"{self.tag}{part}-{i:05d}" for i in range(N))
+
+    def consumer(self, mode: str, client: str | None = None) -> Child:
+        child = Child(self.workdir, self.env, "consume", client or self.client, self.address, self.topic, self.group,
+                      str(PARTITIONS), mode)
+        if not child.wait_for("READY", 60):
+            child.kill9()
+            raise AssertionError(f"{client or self.client} consumer did not start in 60 s")
+        return child
+
+    def kill(self, child: Child) -> None:
+        self.truth.take(child.kill9())
+        self.truth.kills += 1
+
+    def replay(self) -> list[str]:
+        """A last process replays what the killed ones left in the spool; returns the audit source."""
+        env = dict(self.env, COMMERCE_OBSERVE_AUDIT_SINK="sqlite") if self.rabbit else \
+            dict(self.env, COMMERCE_OBSERVE_AUDIT_BOOTSTRAP=self.audit_bootstrap or self.address)
+        janitor = Child(self.workdir, env, "replay")
+        if not janitor.wait_for("REPLAYED", 60):
+            janitor.kill9()
+            raise AssertionError("the replaying process did not finish in 60 s")
+        janitor.finish()
+        return (["--sqlite", str(self.workdir / "commerce-observe-audit.sqlite")] if self.rabbit
+                else ["--bootstrap", self.address, "--topic", self.audit_topic])
+
+    @property
+    def audited_group(self) -> str:
+        return self.topic if self.rabbit else self.group  # a RabbitMQ queue is its own group
+
+
 def run_scenarios(client: str, address: str, workdir: Path, *, loops: int, rng: random.Random,
                   audit_bootstrap: str | None) -> tuple[Truth, str, str, list[str]]:
     """Produce, crash, drain; returns the truth, the topic, the group and the audit source."""
-    tag = uuid.uuid4().hex[:8]
-    topic, group, audit_topic = f"crash-{tag}", f"g-{tag}", f"crash-audit-{tag}"
-    if client != "pika":
-        from tests.support import kafka_clients
-
-        kafka_clients.create_topic(address, topic, PARTITIONS)
-    env = child_env(audit_topic, f"crash-{client}")
-    truth = Truth()
-
-    def produce(part: str) -> None:
-        producer = Child(workdir, env, "produce", client, address, topic, f"{tag}{part}", str(N), "hold")
-        if not producer.wait_for("ACKED", 60):
-            producer.kill9()
-            raise AssertionError(f"{client} producer: no ACKED in 60 s ({producer.lines})")
-        if client == "pika":  # no flush() to hook: the stated bound, 0.2 s after the confirms (5x that)
-            producer.wait_for("never", 1.0)
-        producer.kill9()  # right after its acks (Kafka clients: flush() returned)
-        truth.kills += 1
-        truth.acked.update(f"{tag}{part}-{i:05d}" for i in range(N))
-
-    def consumer(mode: str) -> Child:
-        child = Child(workdir, env, "consume", client, address, topic, group, str(PARTITIONS), mode)
-        if not child.wait_for("READY", 60):
-            child.kill9()
-            raise AssertionError(f"{client} consumer did not start in 60 s")
-        return child
-
-    produce("a")
-    modes = ["commit", "nocommit"] if client == "pika" else ["commit", "atmostonce", "nocommit"]
+    sc = Scenario(client, address, workdir, audit_bootstrap)
+    sc.produce("a")
+    modes = ["commit", "nocommit"] if sc.rabbit else ["commit", "atmostonce", "nocommit"]
     for mode in modes:  # on fresh messages: the commit before handling loses unhandled ones
-        child = consumer(mode)
+        child = sc.consumer(mode)
         child.wait_for("W" if mode == "nocommit" else "C", 30)
-        truth.take(child.kill9())  # right after the commit / the commit before handling / the handling
-        truth.kills += 1
+        sc.kill(child)  # right after the commit / the commit before handling / the handling
     for round_ in range(loops):  # crash loop
         if round_ == loops // 2:
-            produce("b")
-        child = consumer("auto")
+            sc.produce("b")
+        child = sc.consumer("auto")
         child.wait_for("never", rng.uniform(0.3, 1.0))
-        truth.take(child.kill9())
-        truth.kills += 1
-    drain = consumer("auto")
+        sc.kill(child)
+    drain = sc.consumer("auto")
     seen = 0
     while True:  # until no new line for 3 s: everything left was handled
         drain.wait_for("never", 3.0)
         if len(drain.lines) == seen:
             break
         seen = len(drain.lines)
-    truth.take(drain.kill9())
-    truth.kills += 1
-    janitor_env = dict(env, COMMERCE_OBSERVE_AUDIT_SINK="sqlite") if client == "pika" else \
-        dict(env, COMMERCE_OBSERVE_AUDIT_BOOTSTRAP=audit_bootstrap or address)
-    janitor = Child(workdir, janitor_env, "replay")
-    if not janitor.wait_for("REPLAYED", 60):
-        janitor.kill9()
-        raise AssertionError("the replaying process did not finish in 60 s")
-    janitor.finish()
-    source = (["--sqlite", str(workdir / "commerce-observe-audit.sqlite")] if client == "pika"
-              else ["--bootstrap", address, "--topic", audit_topic])
-    return truth, topic, topic if client == "pika" else group, source  # a RabbitMQ queue is its own group
+    sc.kill(drain)
+    return sc.truth, sc.topic, sc.audited_group, sc.replay()
+
+
+def run_ack_kills(clients: list[str], address: str, workdir: Path) -> tuple[Truth, str, list[str]]:
+    """RabbitMQ, short: on one queue, for each client (pika adapter) a consumer killed
+    right after an ack went out and one killed right after handling a message it did
+    not ack; then a consumer of the first client takes the rest and is killed once
+    every message was handled. Returns the truth, the group and the audit source."""
+    sc = Scenario(clients[0], address, workdir)
+    sc.produce("a")
+    for client in clients:
+        for mode, marker in (("commit", "C"), ("nocommit", "W")):
+            child = sc.consumer(mode, client)
+            child.wait_for(marker, 30)
+            sc.kill(child)
+    drain = sc.consumer("auto")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ended = set(sc.truth.ended) | {line[2:] for line in drain.lines if line.startswith("E ")}
+        if ended >= sc.truth.acked:
+            break
+        drain.wait_for("never", 0.1)
+    sc.kill(drain)
+    return sc.truth, sc.audited_group, sc.replay()

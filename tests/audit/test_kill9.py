@@ -10,6 +10,11 @@ its acks in the middle); a last consumer that drains the rest, killed too. Then
 ``commerce-observe audit`` must report every duplicate and every loss the processes'
 own account proves, and nothing they cannot explain (``crash_harness.judge``). ``benchmarks/crash_audit.py`` runs the same over
 thousands of kills.
+
+pika's asynchronous adapters (``SelectConnection``, ``AsyncioConnection``) get a short
+version on one queue: for each, a consumer killed right after an ack went out and one
+killed right after handling a message it had not acked, then a consumer that takes
+the rest (the crash loops run in the benchmark, ``--clients pika-select,pika-asyncio``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.crash_harness import acked_in_trail, audit, judge, run_scenarios
+from tests.audit.crash_harness import acked_in_trail, audit, judge, run_ack_kills, run_scenarios
 
 
 @pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka", "aiokafka", "pika"])
@@ -35,3 +40,11 @@ def test_kill9_every_duplicate_and_loss_found_nothing_false(client: str, tmp_pat
     assert verdict.duplicates > 0, "the handled-but-not-committed batch came back: a duplicate was born"
     if client != "pika":
         assert verdict.losses > 0, "the batch committed before its handling was lost"
+
+
+def test_kill9_pika_async_adapters_after_ack_and_after_handling(tmp_path: Path, rabbitmq_url: str) -> None:
+    truth, group, source = run_ack_kills(["pika-select", "pika-asyncio"], rabbitmq_url, tmp_path)
+    verdict = judge(audit(source), truth, group, acked_in_trail(source))
+    print("pika async adapters", truth.kills, "kills:", verdict)
+    assert not verdict.missed and not verdict.false, verdict
+    assert verdict.duplicates >= 2, "each adapter's handled, unacked message came back"

@@ -35,6 +35,16 @@ buffered, up to the prefetch window) they are held and sent together after *one*
 checkpoint at the end of the round, in order; outside one (``consume()``
 generator, ``basic_get``) each pays its own checkpoint.
 
+The asynchronous adapters (``SelectConnection``, ``AsyncioConnection``,
+``TornadoConnection``: the core ``Channel`` on ``BaseConnection``) need no holding:
+an ack there only appends its frame to the transport's write buffer, which the I/O
+loop sends after the current callbacks return. So the core ``basic_ack`` /
+``basic_nack`` / ``basic_reject`` settle like the blocking ones, and the end of the
+data round that ran the callbacks (``Connection._on_data_available``: the frames of
+one read) pays *one* checkpoint if any ack was made in it, before the loop can send
+them; an ack made outside a round (a timer, another coroutine) pays its own
+checkpoint at once.
+
 The AMQP destination is the exchange (``amq.default`` for ""); sequences and
 facts are per ``exchange/routing_key``.
 """
@@ -61,6 +71,10 @@ if TYPE_CHECKING:
 
 FORMATS = Format.W3C | Format.B3_SINGLE | Format.ELASTIC
 _in_blocking_publish: ContextVar[bool] = ContextVar("commerce_observe.pika_publish", default=False)
+#: Set while a ``BlockingChannel`` ack calls the core one (it was held or checkpointed already).
+_in_blocking_ack: ContextVar[bool] = ContextVar("commerce_observe.pika_ack", default=False)
+#: While a connection processes one read's frames (:func:`_data_round`): the acks made meanwhile.
+_round_acks: ContextVar[list[bool] | None] = ContextVar("commerce_observe.pika_round", default=None)
 
 
 def _server(channel: Any) -> tuple[str | None, int | None]:
@@ -200,22 +214,64 @@ def _covers(tag: int, multiple: bool) -> Any:
     return covers
 
 
-def _ack(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``basic_ack`` / ``basic_nack`` / ``basic_reject``: settle (ack), then hold or checkpoint."""
-    tracker = tracker_for(state, instance)
-    name = getattr(wrapped, "__name__", "")
+def _settle_acked(state: AgentState, channel: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """An ack settles the deliveries of ``channel`` it covers (nack and reject settle nothing)."""
     if name == "basic_ack":
         try:
             tag, multiple = _ack_args(*args, **kwargs)
         except TypeError:
-            return wrapped(*args, **kwargs)
-        settle_covered(tracker, None, _covers(tag, multiple))
+            return
+        settle_covered(tracker_for(state, channel), None, _covers(tag, multiple))
+
+
+def _ack(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``BlockingChannel.basic_ack`` / ``basic_nack`` / ``basic_reject``: settle (ack), then hold or checkpoint."""
+    tracker = tracker_for(state, instance)
+    name = getattr(wrapped, "__name__", "")
+    _settle_acked(state, instance, name, args, kwargs)
     held = tracker.held
     if held is not None:
         held.append((name, args, kwargs))
         return None
     checkpoint(state, sc.RABBITMQ)
+    token = _in_blocking_ack.set(True)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _in_blocking_ack.reset(token)
+
+
+def _core_ack(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The core ``Channel.basic_ack`` / ``basic_nack`` / ``basic_reject`` (the asynchronous
+    adapters): settle (ack); inside a data round the round's end checkpoints before the
+    frame can leave, outside one a checkpoint now."""
+    if _in_blocking_ack.get():
+        return wrapped(*args, **kwargs)  # a BlockingChannel's: held or checkpointed there
+    _settle_acked(state, instance, getattr(wrapped, "__name__", ""), args, kwargs)
+    acks = _round_acks.get()
+    if acks is not None:
+        acks.append(True)
+    else:
+        checkpoint(state, sc.RABBITMQ)
     return wrapped(*args, **kwargs)
+
+
+def _data_round(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Connection._on_data_available``: the frames of one read from the socket, and
+    the callbacks they run. An ack made meanwhile only joins the transport's write
+    buffer, which the I/O loop sends once this returns: so one checkpoint here, at
+    the end of the round, makes every record the round's acks cover durable before
+    any of them is on the wire - without holding or reordering frames."""
+    if not keeps_records(state):
+        return wrapped(*args, **kwargs)
+    acks: list[bool] = []
+    token = _round_acks.set(acks)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _round_acks.reset(token)
+        if acks:
+            checkpoint(state, sc.RABBITMQ)
 
 
 def _dispatch(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -234,6 +290,7 @@ def _dispatch(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, .
 
 def _send_held(state: AgentState, channel: Any, held: list[Any]) -> None:
     checkpoint(state, sc.RABBITMQ)
+    token = _in_blocking_ack.set(True)
     try:
         impl = channel._impl
         for name, args, kwargs in held:
@@ -241,6 +298,8 @@ def _send_held(state: AgentState, channel: Any, held: list[Any]) -> None:
         channel._flush_output()
     except Exception as exc:  # channel closed meanwhile: the broker redelivers the unacked ones
         stats.record_failure("messaging.held_ack_failed", "sending %d held acks failed: %r", len(held), exc)
+    finally:
+        _in_blocking_ack.reset(token)
 
 
 def _settle_first(state: AgentState, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -311,6 +370,11 @@ class PikaInstrumentor(Instrumentor):
             Patch(blocking, "BlockingChannel.basic_nack", bind(_ack)),
             Patch(blocking, "BlockingChannel.basic_reject", bind(_ack)),
             Patch(blocking, "BlockingChannel._dispatch_events", bind(_dispatch), optional=True),
+            Patch("pika.channel", "Channel.basic_ack", bind(_core_ack)),
+            Patch("pika.channel", "Channel.basic_nack", bind(_core_ack)),
+            Patch("pika.channel", "Channel.basic_reject", bind(_core_ack)),
+            # without it every core ack pays its own checkpoint (still before it is sent)
+            Patch("pika.connection", "Connection._on_data_available", bind(_data_round), optional=True),
         ]
 
 
