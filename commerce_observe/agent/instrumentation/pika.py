@@ -46,7 +46,10 @@ them; an ack made outside a round (a timer, another coroutine) pays its own
 checkpoint at once.
 
 The AMQP destination is the exchange (``amq.default`` for ""); sequences and
-facts are per ``exchange/routing_key``.
+facts are per ``exchange/routing_key``. A message without a usable ``ce_id``
+(another producer's) is identified by its AMQP ``message_id`` property when it has
+one; without either it has no identity (the ``redelivered`` flag says the broker
+delivered it before, not that anyone handled it) and its records are only counted.
 """
 
 from __future__ import annotations
@@ -142,7 +145,8 @@ def _open(state: AgentState, channel: Any, method: Any, properties: Any, queue: 
     return begin_delivery(state, method, sc.RABBITMQ, destination, AmqpHeaders(getattr(properties, "headers", None)),
                           group=queue if isinstance(queue, str) else None,
                           server=(host, port), stream=stream, attributes=attributes,
-                          timestamp_ms=stamp * 1000 if isinstance(stamp, int) else None)
+                          timestamp_ms=stamp * 1000 if isinstance(stamp, int) else None,
+                          message_id=getattr(properties, "message_id", None))
 
 
 def _traced_callback(state: AgentState, callback: Any, queue: Any) -> Any:

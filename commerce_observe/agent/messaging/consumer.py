@@ -131,8 +131,13 @@ def begin_delivery(state: AgentState, record: object, system: str, destination: 
                    partition: int | None = None, offset: int | None = None, key: object = None,
                    group: str | None = None, server: tuple[str | None, int | None] = (None, None),
                    timestamp_ms: int | None = None, stream: str | None = None,
-                   attributes: dict[str, AttributeValue] | None = None) -> Delivery | None:
+                   attributes: dict[str, AttributeValue] | None = None, message_id: object = None) -> Delivery | None:
     """Open the CONSUMER span for ``record``, child of the producer's context, in ``state``.
+
+    ``message_id``: the id the producer gave the message in the protocol itself (AMQP's
+    ``message_id`` property), the event id of a message without a usable ``ce_id``
+    (another producer's): so a message handled twice can still be told apart from
+    two messages.
 
     A record without usable trace headers still gets a span, in a new trace
     (counted; ``messaging.consume_broken_context`` when headers were there but bad).
@@ -140,7 +145,7 @@ def begin_delivery(state: AgentState, record: object, system: str, destination: 
     """
     try:
         return _begin(state, record, system, destination, carrier, partition, offset, key, group, server,
-                      timestamp_ms, stream or destination, attributes)
+                      timestamp_ms, stream or destination, attributes, message_id)
     except Exception as exc:
         stats.swallow(FAILED, "consumer instrumentation failed: %r", exc)
         return None
@@ -180,7 +185,8 @@ _SKEW_NS = 86_400 * 1_000_000_000
 
 def _begin(state: AgentState, record: object, system: str, destination: str, carrier: Carrier, partition: int | None,
            offset: int | None, key: object, group: str | None, server: tuple[str | None, int | None],
-           timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None) -> Delivery:
+           timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None,
+           message_id: object) -> Delivery:
     now = time.time_ns()
     empty = Context()
     parent = extract(carrier, empty, state.propagation)  # returns ``empty`` itself when there is no usable parent
@@ -194,6 +200,8 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
     text = ce.header_text
     get = carrier.get
     event_id = text(get(sc.H_ID))
+    if event_id is None and message_id is not None:
+        event_id = text(message_id) or None
     type_header = text(get(sc.H_TYPE))
     source = text(get(sc.H_SOURCE))
     raw = text(get(sc.H_SEQUENCE))
