@@ -176,7 +176,9 @@ class ElasticApmExporter:
                 else:
                     out.append(span_line(record, service, rate))
                 if record.events:
-                    out.extend(event_line("error", e) for e in error_events(record))
+                    errors = error_events(record)
+                    if errors:
+                        out.extend([event_line("error", e) for e in errors])
             except Exception as exc:
                 stats.swallow(MAPPING_FAILED, "span %r not encodable for Elastic APM: %r", record.name, exc)
         return out

@@ -27,8 +27,11 @@ _pack_fixed64 = struct.Struct("<Q").pack
 _pack_double = struct.Struct("<d").pack
 _SMALL = [bytes((n,)) for n in range(128)]
 _MASK64 = (1 << 64) - 1
-#: SpanKind -> the ``kind`` field (OTLP's enum is OpenTelemetry's value plus one)
-_KIND = {k: b"\x30" + bytes((k.value + 1,)) for k in SpanKind}
+#: string values shorter than this (ASCII) are written as a cached head plus their bytes
+_HEAD_MAX = 120
+#: SpanKind's value -> the ``kind`` field (OTLP's enum is OpenTelemetry's value plus one);
+#: keyed by the member's ``_value_``: hashing an Enum member is a Python-level call
+_KIND = {k.value: b"\x30" + bytes((k.value + 1,)) for k in SpanKind}
 
 
 def varint(n: int) -> bytes:
@@ -83,8 +86,9 @@ class OtlpEncoder:
         #: service uses a few hundred attribute keys, so they are encoded once.
         self._keys: dict[str, bytes] = {}
         self._key_cache_limit = key_cache_limit
-        #: (field tag, key, value length) -> the string attribute's field minus the value
-        self._heads: dict[tuple[bytes, str, int], bytes] = {}
+        #: field tag -> key -> by value length (< 120), the string attribute's field
+        #: minus the value: looked up by the key's cached hash and a list index
+        self._heads: dict[bytes, dict[str, list[bytes | None]]] = {}
         #: (field tag, key, bool or small int) -> the whole field
         self._consts: dict[tuple[bytes, str, object], bytes] = {}
         self._resources: dict[int, tuple[Mapping[str, AttributeValue], bytes]] = {}
@@ -103,10 +107,13 @@ class OtlpEncoder:
         prefix = self._keys.get(key) or self._key(key)
         kv_len = len(prefix) + 3 + n
         head = tag + (_SMALL[kv_len] if kv_len < 128 else varint(kv_len)) + prefix + _SMALL[n + 2] + b"\x0a" + _SMALL[n]
-        heads = self._heads
-        if len(heads) >= self._key_cache_limit:
-            heads.clear()
-        heads[(tag, key, n)] = head
+        by_key = self._heads.setdefault(tag, {})
+        row = by_key.get(key)
+        if row is None:
+            if len(by_key) >= self._key_cache_limit:
+                by_key.clear()
+            row = by_key[key] = [None] * _HEAD_MAX
+        row[n] = head
         return head
 
     def _attributes(self, tag: bytes, attributes: Mapping[str, AttributeValue]) -> list[bytes]:
@@ -116,14 +123,16 @@ class OtlpEncoder:
         which depend on the key and the value's length only) plus the value's bytes; a
         bool or small int is one cached field. This loop is most of the encoder's CPU.
         """
-        heads, consts = self._heads, self._consts
+        heads = self._heads.get(tag) or self._heads.setdefault(tag, {})
+        consts = self._consts
         out = []
         for k, v in attributes.items():
             if type(v) is str:
                 n = len(v)
-                if n < 120 and v.isascii():
-                    head = heads.get((tag, k, n)) or self._head(tag, k, n)
-                    out.append(head + v.encode())
+                if n < _HEAD_MAX and v.isascii():
+                    row = heads.get(k)
+                    head = row[n] if row is not None else None
+                    out.append((head or self._head(tag, k, n)) + v.encode())
                     continue
             elif (type(v) is bool or type(v) is int) and 0 <= v < 128:
                 key = (tag, k, v if type(v) is int else ("T" if v else "F"))
@@ -178,7 +187,7 @@ class OtlpEncoder:
         parts = [b"\x0a\x10", r.trace_id.to_bytes(16, "big"), b"\x12\x08", r.span_id.to_bytes(8, "big")]
         if r.parent_span_id is not None:
             parts += (b"\x22\x08", r.parent_span_id.to_bytes(8, "big"))
-        parts += (self._names.get((b"\x2a", r.name)) or self._name(b"\x2a", r.name), _KIND[r.kind],
+        parts += (self._names.get((b"\x2a", r.name)) or self._name(b"\x2a", r.name), _KIND[r.kind._value_],
                   b"\x39", _pack_fixed64(r.start_ns), b"\x41", _pack_fixed64(r.end_ns))
         parts.extend(self._attributes(b"\x4a", r.attributes))
         for event in r.events:

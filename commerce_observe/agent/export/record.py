@@ -83,4 +83,4 @@ ENTRY_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
 
 def is_entry_span(kind: SpanKind, parent_span_id: int | None, parent_is_remote: bool) -> bool:
     """Whether a span starts a unit of work in this process (an Elastic transaction)."""
-    return parent_span_id is None or parent_is_remote or kind in ENTRY_KINDS
+    return parent_span_id is None or parent_is_remote or kind is SpanKind.SERVER or kind is SpanKind.CONSUMER

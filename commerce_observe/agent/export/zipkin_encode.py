@@ -250,7 +250,8 @@ def to_json_dict(record: SpanRecord, endpoints: EndpointCache) -> dict[str, Any]
 
 
 _esc = json.encoder.encode_basestring_ascii  # C; what json.dumps writes
-_KIND_TEXT = {k: (f',"kind":"{v.value}"' if v.value is not None else "") for k, v in _KIND.items()}
+#: by the SpanKind member's ``_value_`` (hashing an Enum member is a Python-level call)
+_KIND_TEXT = {k.value: (f',"kind":"{v.value}"' if v.value is not None else "") for k, v in _KIND.items()}
 #: Tag names we set ourselves; a record whose attributes use one takes the dict path,
 #: where ours override theirs exactly as in :func:`tags`.
 _OUR_TAGS = frozenset({"otel.scope.name", "otel.status_code", "error"})
@@ -308,7 +309,7 @@ def span_json(record: SpanRecord, endpoints: EndpointCache, text: JsonText) -> s
         out += (',"parentId":"', format(record.parent_span_id, "016x"), '"')
     local = text.locals.get(record.service_name) or text.local(record.service_name, endpoints)
     kind = record.kind
-    out += (',"timestamp":', str(start_us), ',"duration":', str(duration_us), _KIND_TEXT.get(kind, ""), local)
+    out += (',"timestamp":', str(start_us), ',"duration":', str(duration_us), _KIND_TEXT.get(kind._value_, ""), local)
     if kind is not SpanKind.INTERNAL:
         remote = endpoints.remote(record)
         if remote is not None:

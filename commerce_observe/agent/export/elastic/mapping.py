@@ -57,8 +57,8 @@ def _hex16(value: int) -> str:
 
 
 #: ``otel.span_kind`` strings, looked up instead of ``SpanKind.name`` per span.
-_KIND_NAMES = {k: k.name for k in SpanKind}
-_NO_SYNC_KINDS = frozenset({SpanKind.PRODUCER, SpanKind.CONSUMER})
+#: (tables by the member's ``_value_``: hashing an Enum member is a Python-level call)
+_KIND_NAMES = {k.value: k.name for k in SpanKind}
 
 #: The C string escaper of the json module (ASCII output: a lone surrogate in
 #: attribute text cannot make the body unencodable, and no raw newline can break
@@ -82,8 +82,8 @@ _KEY_JSON_MAX = 4096
 #: Classification of spans carrying none of ``classify.CLASSIFY_KEYS``, per kind:
 #: the same answers the rules give for empty attributes, computed once.
 _NO_ATTRS: dict[str, AttributeValue] = {}
-_PLAIN_TXN_TYPE = {k: classify.transaction_type(k, _NO_ATTRS) for k in SpanKind}
-_PLAIN_SPAN_KIND = {k: classify.span_kind(k, _NO_ATTRS) for k in SpanKind}
+_PLAIN_TXN_TYPE = {k.value: classify.transaction_type(k, _NO_ATTRS) for k in SpanKind}
+_PLAIN_SPAN_KIND = {k.value: classify.span_kind(k, _NO_ATTRS) for k in SpanKind}
 
 
 def _is_plain(attributes: Mapping[str, AttributeValue]) -> bool:
@@ -137,7 +137,7 @@ def _head(record: SpanRecord, event_type: str) -> list[str]:
         '","name":', _esc(name if len(name) <= KEYWORD_MAX else name[:KEYWORD_MAX]),
         ',"timestamp":', str(record.start_ns // 1000),
         ',"duration":', repr(max(0, record.end_ns - record.start_ns) / 1e6),
-        ',"otel":{"span_kind":"', _KIND_NAMES[record.kind],
+        ',"otel":{"span_kind":"', _KIND_NAMES[record.kind._value_],
         '","attributes":', attributes_json(record.attributes), "}",
     ]
 
@@ -176,7 +176,7 @@ def transaction_line(record: SpanRecord, started_spans: int, service: str | None
     out = _head(record, "transaction")
     if _is_plain(attrs):
         context: dict[str, Any] = {}
-        txn_type, outcome = _PLAIN_TXN_TYPE[record.kind], "failure" if error else "success"
+        txn_type, outcome = _PLAIN_TXN_TYPE[record.kind._value_], "failure" if error else "success"
         result = "error" if error else "success"
     else:
         context = classify.transaction_context(record.kind, attrs, record.end_ns)
@@ -208,7 +208,7 @@ def span_line(record: SpanRecord, service: str | None = None, sample_rate: str =
     attrs = record.attributes
     out = _head(record, "span")
     if _is_plain(attrs):
-        kind, context = _PLAIN_SPAN_KIND[record.kind], {}
+        kind, context = _PLAIN_SPAN_KIND[record.kind._value_], {}
         outcome = "failure" if record.error else "success"
     else:
         kind = classify.span_kind(record.kind, attrs)
@@ -233,7 +233,7 @@ def span_line(record: SpanRecord, service: str | None = None, sample_rate: str =
         out += (',"action":', _esc(kind.action))
     out += (
         ',"outcome":"', outcome,
-        '","sync":', "false" if record.kind in _NO_SYNC_KINDS else "true",
+        '","sync":', "false" if record.kind is SpanKind.PRODUCER or record.kind is SpanKind.CONSUMER else "true",
         ',"sample_rate":', sample_rate,
         "}}\n",
     )
