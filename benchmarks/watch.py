@@ -120,7 +120,7 @@ class MemorySource:
         self.caught_up = self.at >= len(self.messages)
         return [], [json.loads(m) for m in chunk]
 
-    def commit(self, offsets: dict[str, dict[int, int]]) -> None:
+    def commit(self, offsets: dict[str, dict[int, int]], resume_ns: int = 0) -> None:
         pass
 
     def close(self) -> None:

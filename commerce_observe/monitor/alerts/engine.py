@@ -20,10 +20,10 @@ Engine methods run on the detection thread and never block: notifications go to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from commerce_observe._internal.selfstats import stats
 
@@ -153,6 +153,26 @@ class AlertEngine:
     @property
     def active(self) -> list[Alert]:
         return [s.alert for s in self._active.values()]
+
+    def export_state(self) -> dict[str, Any]:
+        """The state between two buckets as JSON (what fires, since when): another process
+        continues with :meth:`import_state` and sends the same notifications this one would."""
+        from .render import alert_dict
+
+        if self._hits or self._found:
+            raise ValueError("export_state between buckets only (the current bucket holds observations)")
+        return {"bucket": self._bucket,
+                "active": [[alert_dict(a.alert), a.resolve_after, a.quiet] for a in self._active.values()]}
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        from .render import alert_from_dict
+
+        self._bucket = state["bucket"]
+        self._hits, self._found = {}, {}
+        self._active = {}
+        for a, resolve_after, quiet in state["active"]:
+            alert = alert_from_dict(a)
+            self._active[alert.key] = _Active(alert, int(resolve_after), int(quiet))
 
     # --- internals -----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ listing 400 products is read by nobody.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -114,3 +115,19 @@ def payload(n: Notification) -> dict[str, Any]:
         "id": n.id, "kind": n.kind.value, "title": n.title, "severity": n.worst, "at": n.at.isoformat(),
         "suppressed": n.suppressed, "alerts": [alert_dict(a) for a in n.alerts],
     }
+
+
+def alert_from_dict(a: Mapping[str, Any]) -> Alert:
+    """The inverse of :func:`alert_dict`."""
+    return Alert(key=a["key"], rule=a["rule"], title=a["title"], severity=a["severity"],
+                 where=tuple((str(k), str(v)) for k, v in a["where"].items()), since=datetime.fromisoformat(a["since"]),
+                 measure=a["measure"], value=float(a["value"]),
+                 links=tuple((x["label"], x["url"]) for x in a.get("links", ())), details=tuple(a.get("details", ())),
+                 status=Status(a["status"]), ended=datetime.fromisoformat(a["ended"]) if a.get("ended") else None)
+
+
+def from_payload(d: Mapping[str, Any]) -> Notification:
+    """The inverse of :func:`payload`: the same notification, with the same id (a member of a
+    ``watch --scale-out`` group finishes the delivery another one registered and did not end)."""
+    return Notification(Kind(d["kind"]), str(d["title"]), tuple(alert_from_dict(a) for a in d["alerts"]),
+                        datetime.fromisoformat(d["at"]), int(d.get("suppressed", 0)), id=str(d["id"]))

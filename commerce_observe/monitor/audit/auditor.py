@@ -259,6 +259,11 @@ class Auditor:
         for tr in self._seqs.values():
             tr.resolve(horizon)
 
+    @property
+    def open_events(self) -> int:
+        """Events read and not judged yet."""
+        return len(self._events)
+
     def _dest_info(self, dest: bytes) -> DestInfo:
         """What resolution needs about ``dest``: learned groups, then explicit ones, as candidates."""
         sel = self._selected

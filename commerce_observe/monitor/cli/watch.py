@@ -136,15 +136,19 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
     state_dir = args.state or (tempfile.mkdtemp(prefix="commerce-observe-backtest-") if t1 is not None else DEFAULT_STATE)
     checkpoints = Checkpoints(state_dir)
     links = Links(args.zipkin_ui or config.zipkin_ui, args.kibana or config.kibana_url)
-    claims = None
+    claims = shards = None
     if args.scale_out and t1 is None:
+        from commerce_observe.monitor.watch.shards import ShardStore
         from commerce_observe.monitor.watch.sharing import Claims, member_id
         from commerce_observe.store.es_store import ElasticsearchStore
 
         if kafka is None or not isinstance(store, ElasticsearchStore):
             raise UsageError("--scale-out needs --bootstrap and --elasticsearch")
-        claims = Claims(store.http, f"commerce-observe-claims-{store.data_stream}", member_id(state_dir))
-    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path, kafka, claims=claims)
+        member = member_id(state_dir)
+        claims = Claims(store.http, f"commerce-observe-claims-{store.data_stream}", member)
+        shards = ShardStore(store.http, f"commerce-observe-shards-{store.data_stream}",
+                            f"{kafka.group_id}.{kafka.audit_topic}", member, state_dir)
+    inputs = Inputs(store, StoreSeries(store, settings.bucket_s), audit_path, kafka, claims=claims, shards=shards)
     return Watch(settings, inputs, checkpoints, SystemClock(),
                  alert_config=rules, links=links, start_ns=t1 if t1 is not None else _ns(args.start), until_ns=t2,
                  groups=dict(args.group) if args.group else None, calendar=calendar, say=say)

@@ -21,14 +21,16 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
+from commerce_observe._internal.selfstats import logger
 from commerce_observe.monitor.alerts import AlertConfig, AlertEngine, Dispatcher, Notification, Notifier
 from commerce_observe.monitor.alerts.notifiers import DeliveryError
-from commerce_observe.monitor.alerts.rules import AnomalyRule, AuditRule, FailureRatioRule
+from commerce_observe.monitor.alerts.render import payload
+from commerce_observe.monitor.alerts.rules import AnomalyRule, AuditRule, FailureRatioRule, Rule
 from commerce_observe.monitor.anomaly import Score
 from commerce_observe.monitor.audit.findings import Finding, Links
 from commerce_observe.monitor.watch.series import BucketValues
 from commerce_observe.monitor.watch.settings import WatchSettings
-from commerce_observe.monitor.watch.sharing import Claims
+from commerce_observe.monitor.watch.sharing import Claims, Verdict
 
 SENT, GAVE_UP, CLAIMED = "sent", "gave_up", "claimed_elsewhere"
 
@@ -43,13 +45,17 @@ class NotificationLog:
         self._conn.execute("CREATE TABLE IF NOT EXISTS sent(id TEXT NOT NULL, notifier TEXT NOT NULL, "
                            "outcome TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(id, notifier)) WITHOUT ROWID")
 
-    def done(self, nid: str, notifier: str) -> bool:
+    def done(self, nid: str, notifier: str, final: bool = False) -> bool:
+        """Whether ``nid`` was handled for ``notifier`` (``final``: sent or given up here, not left
+        to another member of the group, which may die before it sends)."""
+        sql = "SELECT 1 FROM sent WHERE id = ? AND notifier = ?" + (" AND outcome != 'claimed_elsewhere'" if final else "")
         with self._lock:
-            return self._conn.execute("SELECT 1 FROM sent WHERE id = ? AND notifier = ?", (nid, notifier)).fetchone() is not None
+            return self._conn.execute(sql, (nid, notifier)).fetchone() is not None
 
     def record(self, nid: str, notifier: str, outcome: str, at: float) -> None:
         with self._lock:  # one autocommit INSERT: durable before the sender moves on
-            self._conn.execute("INSERT OR IGNORE INTO sent VALUES(?, ?, ?, ?)", (nid, notifier, outcome, at))
+            self._conn.execute("INSERT OR REPLACE INTO sent VALUES(?, ?, ?, ?)" if outcome != CLAIMED else
+                               "INSERT OR IGNORE INTO sent VALUES(?, ?, ?, ?)", (nid, notifier, outcome, at))
 
     def count(self, outcome: str = SENT) -> int:
         with self._lock:
@@ -61,7 +67,13 @@ class NotificationLog:
 
 
 class LoggedNotifier:
-    """A notifier that sends a notification only if the log has no record of it, and records it."""
+    """A notifier that sends a notification only if the log has no record of it, and records it.
+
+    With ``claims`` (scale-out) the order is claim, send, mark: the claim (created with the
+    notification in it, see :class:`~commerce_observe.monitor.watch.sharing.Claims`) is taken
+    or renewed, the notification sent, and the claim marked ``sent`` before the local log says
+    so. A member killed after the claim and before the mark leaves a claim whose lease runs
+    out; another member then sends the same notification (same id) again."""
 
     def __init__(self, inner: Notifier, log: NotificationLog, max_attempts: int, now: Callable[[], float],
                  claims: Claims | None = None) -> None:
@@ -69,23 +81,43 @@ class LoggedNotifier:
         self.claims = claims
         self.name = inner.name
         self._failures: dict[str, int] = {}
+        self.unmarked: list[tuple[str, str]] = []  # (claim key, state) the claims index has not taken yet
 
     def send(self, n: Notification) -> None:
-        if self.log.done(n.id, self.name):
+        if self.log.done(n.id, self.name, final=self.claims is not None):
             return
-        if self.claims is not None and not self.claims.claim("notification", f"{n.id}:{self.name}"):
-            self.log.record(n.id, self.name, CLAIMED, self.now())  # another watch of the group sends it
-            return
+        key = f"{n.id}:{self.name}"
+        if self.claims is not None:
+            verdict = self.claims.claim("notification", key, payload(n))
+            if verdict is not Verdict.MINE:  # sent by another member, or being sent (its lease will tell)
+                self.log.record(n.id, self.name, CLAIMED, self.now())
+                return
         try:
             self.inner.send(n)
         except DeliveryError as exc:
             failures = self._failures[n.id] = self._failures.get(n.id, 0) + 1
             if exc.permanent or failures >= self.max_attempts:  # the dispatcher gives it up: so do we
                 self._failures.pop(n.id, None)
+                self._mark(key, GAVE_UP)
                 self.log.record(n.id, self.name, GAVE_UP, self.now())
             raise
         self._failures.pop(n.id, None)
+        self._mark(key, SENT)
         self.log.record(n.id, self.name, SENT, self.now())
+
+    def _mark(self, key: str, state: str) -> None:
+        if self.claims is None:
+            return
+        try:
+            self.claims.finish("notification", [key], state)
+        except Exception as exc:  # the store is away: sent is sent; the mark is retried (retry_marks)
+            logger.warning("claim %s not marked %s yet (%s)", key, state, exc)
+            self.unmarked.append((key, state))
+
+    def retry_marks(self) -> None:
+        todo, self.unmarked = self.unmarked, []
+        for key, state in todo:
+            self._mark(key, state)
 
 
 class Outbox:
@@ -108,7 +140,7 @@ class AlertState:
         rules = config.rules if config else ()
         group_min = config.group_min if config else 5
         self.outbox = Outbox()
-        self.series = AlertEngine([r for r in rules if isinstance(r, (AnomalyRule, FailureRatioRule))], self.outbox,
+        self.series = AlertEngine(series_rules(config), self.outbox,
                                   bucket_s=settings.bucket_s, group_min=group_min, links=links)
         self.audit = AlertEngine([r for r in rules if isinstance(r, AuditRule)], self.outbox,
                                  bucket_s=settings.audit_bucket_s, group_min=group_min, links=links)
@@ -116,21 +148,13 @@ class AlertState:
     def use_rules(self, config: AlertConfig | None, links: Links) -> None:
         """After a restart: the rule file as it is now (rules are stateless; what fires is in the engines)."""
         rules = config.rules if config else ()
-        self.series.rules = tuple(r for r in rules if isinstance(r, (AnomalyRule, FailureRatioRule)))
+        self.series.rules = tuple(series_rules(config))
         self.audit.rules = tuple(r for r in rules if isinstance(r, AuditRule))
         self.series.links = self.audit.links = links
 
     def bucket_scored(self, v: BucketValues, scores: Sequence[Score]) -> None:
         """Decide series bucket ``v``: its scores and payment ratios, then close it."""
-        ts = datetime.fromtimestamp(v.start_ns / 1e9, timezone.utc)
-        eng = self.series
-        eng.advance(ts)
-        for s in scores:
-            eng.observe_score(s)
-        for method in sorted(v.payments):
-            failures, attempts = v.payments[method]
-            eng.observe_payments(ts, method, failures, attempts)
-        eng.close_bucket()
+        decide_series_bucket(self.series, v, scores)
 
     def findings_released(self, released: Sequence[tuple[int, Sequence[Finding]]], closed_until_ns: int) -> None:
         """Decide the audit buckets just closed (those with findings given) up to ``closed_until_ns``."""
@@ -144,6 +168,22 @@ class AlertState:
             eng.advance(datetime.fromtimestamp(closed_until_ns / 1e9, timezone.utc))
 
 
+def series_rules(config: AlertConfig | None) -> list[Rule]:
+    return [r for r in (config.rules if config else ()) if isinstance(r, (AnomalyRule, FailureRatioRule))]
+
+
+def decide_series_bucket(eng: AlertEngine, v: BucketValues, scores: Sequence[Score]) -> None:
+    """Series bucket ``v`` into ``eng``: its scores and payment ratios, then close it."""
+    ts = datetime.fromtimestamp(v.start_ns / 1e9, timezone.utc)
+    eng.advance(ts)
+    for s in scores:
+        eng.observe_score(s)
+    for method in sorted(v.payments):
+        failures, attempts = v.payments[method]
+        eng.observe_payments(ts, method, failures, attempts)
+    eng.close_bucket()
+
+
 class Delivery:
     """The dispatcher (one sender thread per notifier) behind the notification log."""
 
@@ -152,6 +192,7 @@ class Delivery:
         self.log = log
         notifiers = [LoggedNotifier(n, log, config.retry.max_attempts, now, claims)
                      for n in config.notifiers] if config else []
+        self.notifiers = notifiers
         self.names = [n.name for n in notifiers]
         self.dispatcher = Dispatcher(notifiers, queue_size=config.queue_size, retry=config.retry,
                                      throttle_max=config.throttle_max,

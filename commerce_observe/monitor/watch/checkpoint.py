@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar
+from commerce_observe.monitor.audit.findings import Finding
 from commerce_observe.monitor.watch.alerting import AlertState
 from commerce_observe.monitor.watch.auditing import AuditStage
 from commerce_observe.monitor.watch.series import SeriesBuilder
@@ -52,6 +53,8 @@ class WatchState:
     products: set[str] = field(default_factory=set)
     currencies: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
+    #: scale-out: findings another member claimed and has not finished (taken over if its lease runs out)
+    contested: list[Finding] = field(default_factory=list)
     learned_buckets: int = 0
     model_file: str = ""
     version: int = VERSION
@@ -80,6 +83,8 @@ class Checkpoints:
             state: WatchState = pickle.load(fh)  # noqa: S301 - our own file, in our own state directory
         if getattr(state, "version", None) != VERSION:
             raise ValueError(f"{self.dir / STATE_FILE}: state version {getattr(state, 'version', None)}, expected {VERSION}")
+        if not hasattr(state, "contested"):  # written before scale-out kept contested findings
+            state.contested = []
         detector = AnomalyDetector.load(self.dir / state.model_file, calendar)
         self._generation = int(state.model_file.split("-")[1].split(".")[0])
         return state, detector

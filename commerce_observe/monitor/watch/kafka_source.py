@@ -7,7 +7,11 @@ offsets committed with their state). A restart seeks to the checkpoint's offsets
 so whatever was read after the checkpoint is read again and produces the same
 outputs (idempotent documents, logged notifications). A first start seeks every
 partition to the start time (``offsets_for_times``), a little earlier for the
-audit topic whose messages carry a writer batch of lines.
+audit topic whose messages carry a writer batch of lines. A member of a scale-out group
+(``resume_committed``) starts a partition new to it where the group's last holder left it:
+the committed offset, or the earlier record time named in the commit's metadata (from which
+that holder's unreleased events were read); a partition that moves away is dropped from its
+state, so if it comes back it resumes from the group's commit too.
 
 A member that dies without leaving the group (SIGKILL) holds its partitions until its
 session times out: 10 s here instead of the client's 45 s default, so a restarted (or
@@ -51,7 +55,8 @@ class KafkaSource:
 
     def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str | None,
                  audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True,
-                 security: KafkaSecurity | None = None, session_timeout_ms: int = 10_000) -> None:
+                 security: KafkaSecurity | None = None, session_timeout_ms: int = 10_000,
+                 resume_committed: bool = False) -> None:
         from kafka import ConsumerRebalanceListener, KafkaConsumer
 
         self.offsets = offsets
@@ -59,6 +64,12 @@ class KafkaSource:
         self.events_topic, self.audit_topic = events_topic, audit_topic
         self.max_records = max_records
         self.commit_enabled = commit
+        #: scale-out: a partition new to this member resumes where the group's last holder left it
+        self.resume_committed = resume_committed
+        self.resumed = 0  # partitions resumed from a commit
+        self._held: set[int] = set()  # audit partitions assigned now
+        self.partition_lines: list[tuple[int, list[bytes]]] = []
+        self.lost: set[int] = set()  # audit partitions revoked for good since the loop last asked
         self.caught_up = False
         self.bad = 0
         self.commit_failures = 0
@@ -95,6 +106,13 @@ class KafkaSource:
     def _seek(self, assigned: Any) -> None:
         """Each partition to the checkpoint's offset; a partition new to the state is paused until
         :meth:`_seek_fresh` (the callback runs inside the group protocol: no requests from here)."""
+        held = {tp.partition for tp in assigned if tp.topic == self.audit_topic}
+        if self.resume_committed:  # audit partitions gone to another member: it reads and judges them now
+            lost = self._held - held
+            self.lost |= lost
+            for p in lost:  # back here later, they resume from the group's commit, not from stale state
+                self.offsets.get(self.audit_topic, {}).pop(p, None)
+        self._held = held
         fresh = [tp for tp in assigned if tp.partition not in self.offsets.get(tp.topic, {})]
         for tp in assigned:
             off = self.offsets.get(tp.topic, {}).get(tp.partition)
@@ -105,14 +123,16 @@ class KafkaSource:
             self._fresh = fresh
 
     def _seek_fresh(self) -> None:
-        """First start: the paused new partitions to the start time (``offsets_for_times``), then on."""
-        fresh, self._fresh = self._fresh, []
-        fresh = [tp for tp in fresh if tp in self.consumer.assignment()]
-        if not fresh:
+        """The paused new partitions: resumed from the group's commit (scale-out), else to the start
+        time (``offsets_for_times``), then on."""
+        pending, self._fresh = self._fresh, []
+        pending = [tp for tp in pending if tp in self.consumer.assignment()]
+        if not pending:
             return
-        if not self.start_ns:
+        fresh = self._resume(pending) if self.resume_committed else pending
+        if fresh and not self.start_ns:
             self.consumer.seek_to_beginning(*fresh)
-        else:
+        elif fresh:
             wanted = {tp: max(0, (self.start_ns - (TIME_DISORDER_NS if tp.topic == self.audit_topic else 0)) // 1_000_000)
                       for tp in fresh}
             found = self.consumer.offsets_for_times(wanted)
@@ -120,23 +140,54 @@ class KafkaSource:
             for tp in fresh:
                 hit = found.get(tp)
                 self.consumer.seek(tp, hit.offset if hit is not None else ends[tp])
-        for tp in fresh:
+        for tp in pending:
             self.offsets.setdefault(tp.topic, {})[tp.partition] = self.consumer.position(tp)
-        self.consumer.resume(*fresh)
+        self.consumer.resume(*pending)
+
+    def _resume(self, fresh: list[Any]) -> list[Any]:
+        """Seek the partitions the group has a commit for to where its last holder left them: its
+        committed offset, or earlier, to the time its commit names (the auditor's open events were
+        read from there); returns the partitions without a commit (they start at the start time)."""
+        rest = []
+        for tp in fresh:
+            c = self.consumer.committed(tp, metadata=True)
+            if c is None or c.offset is None or c.offset < 0:
+                rest.append(tp)
+                continue
+            offset = c.offset
+            if (c.metadata or "").isdigit():
+                hit = self.consumer.offsets_for_times({tp: int(c.metadata) // 1_000_000}).get(tp)
+                if hit is not None:
+                    offset = min(offset, hit.offset)
+            self.consumer.seek(tp, offset)
+            self.resumed += 1
+            logger.info("partition %s-%d resumed at offset %d (committed %d)", tp.topic, tp.partition, offset, c.offset)
+        return rest
+
+    def take_lost(self) -> set[int]:
+        lost, self.lost = self.lost, set()
+        return lost
+
+    def audit_shards(self) -> tuple[set[int], int]:
+        """The audit partitions this member holds now, of how many (scale-out: its series shards)."""
+        held = {tp.partition for tp in self.consumer.assignment() if tp.topic == self.audit_topic}
+        return held, len(self.consumer.partitions_for_topic(self.audit_topic) or ())
 
     def poll(self, until_ns: int | None = None, timeout_ms: int = 200) -> tuple[list[bytes], list[d.Document]]:
         """The next audit lines and event documents (records before the start or after ``until_ns`` are skipped)."""
         polled = self._poll(self.consumer, timeout_ms=timeout_ms, max_records=self.max_records)
         if self._fresh:
             self._seek_fresh()
-        lines: list[bytes] = []
         docs: list[d.Document] = []
         count = 0
+        by_partition: list[tuple[int, list[bytes]]] = []
         for tp, records in polled.items():
             count += len(records)
             if tp.topic == self.audit_topic:
+                part: list[bytes] = []
                 for rec in records:
-                    lines += rec.value.split(b"\n")
+                    part += rec.value.split(b"\n")
+                by_partition.append((tp.partition, part))
             else:
                 for rec in records:
                     try:
@@ -149,11 +200,14 @@ class KafkaSource:
                         docs.append(doc)
             self.offsets.setdefault(tp.topic, {})[tp.partition] = records[-1].offset + 1
         self.caught_up = count < self.max_records and not self._fresh and self._at_end()
-        if lines:
-            from commerce_observe.monitor.watch.sources import line_time
+        from commerce_observe.monitor.watch.sources import line_time
 
-            lines = [x for x in lines if x and line_time(x) >= self.start_ns and (until_ns is None or line_time(x) < until_ns)]
-        return lines, docs
+        start = self.start_ns
+        by_partition = [(p, [x for x in part if x and line_time(x) >= start and (until_ns is None or line_time(x) < until_ns)])
+                        for p, part in by_partition]
+        #: the same lines per audit partition (scale-out keeps an auditor per partition)
+        self.partition_lines = [(p, part) for p, part in by_partition if part]
+        return [x for _, part in self.partition_lines for x in part], docs
 
     def _at_end(self) -> bool:
         """Every partition assigned and read up to its end (before the assignment: not caught up,
@@ -164,15 +218,18 @@ class KafkaSource:
         ends = self.consumer.end_offsets(list(assigned))
         return all(self.consumer.position(tp) >= ends[tp] for tp in assigned)
 
-    def commit(self, offsets: dict[str, dict[int, int]]) -> None:
-        """Commit what a checkpoint holds (after it is written), for the group's lag and tools."""
+    def commit(self, offsets: dict[str, dict[int, int]], resume_ns: int = 0) -> None:
+        """Commit what a checkpoint holds (after it is written), for the group's lag and tools, and
+        (scale-out) for the next holder of a partition; ``resume_ns``, in the commit's metadata, is
+        the record time from which that holder reads to judge every event not yet released."""
         if not self.commit_enabled:
             return
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
         mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        todo = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for t, parts in offsets.items()
+        meta = str(resume_ns) if resume_ns > 0 else ""
+        todo = {TopicPartition(t, p): OffsetAndMetadata(o, meta, -1) for t, parts in offsets.items()
                 for p, o in parts.items() if (t, p) in mine}
         if not todo:
             return

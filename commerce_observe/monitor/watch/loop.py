@@ -25,22 +25,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from commerce_observe._internal.selfstats import logger
-from commerce_observe.monitor.alerts import AlertConfig, Clock
+from commerce_observe.monitor.alerts import AlertConfig, AlertEngine, Clock, Notification
+from commerce_observe.monitor.alerts.render import from_payload, payload
 from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings
 from commerce_observe.monitor.anomaly.score import report_to_hub as report_scores_to_hub
 from commerce_observe.monitor.audit.findings import Finding, Links
-from commerce_observe.monitor.watch.alerting import GAVE_UP, SENT, AlertState, Delivery, NotificationLog
+from commerce_observe.monitor.watch.alerting import GAVE_UP, SENT, AlertState, Delivery, NotificationLog, series_rules
 from commerce_observe.monitor.watch.auditing import AuditStage
 from commerce_observe.monitor.watch.checkpoint import Checkpoints, WatchState
 from commerce_observe.monitor.watch.scoring import Scorer
 from commerce_observe.monitor.watch.series import BucketValues, SeriesBuilder, StoreSeries
 from commerce_observe.monitor.watch.settings import WatchSettings
-from commerce_observe.monitor.watch.sharing import Claims
+from commerce_observe.monitor.watch.shards import ShardedScoring, ShardStore
+from commerce_observe.monitor.watch.sharing import DONE, Claims, Verdict
 from commerce_observe.monitor.watch.sources import Source, SqliteAuditTail, line_time
 from commerce_observe.store.documents import alert_document, anomaly_document, finding_document
 from commerce_observe.store.store import EventStore
@@ -60,6 +62,8 @@ class Inputs:
     #: one of several watches in the group (docs/watch.md, scale-out): findings and notifications
     #: are claimed here before they alert; series are read from the store
     claims: Claims | None = None
+    #: scale-out: where each series shard's progress (model, alert state, next bucket) is kept
+    shards: ShardStore | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,10 @@ class Watch:
         self.newest_read_ns = 0
         self._last_checkpoint = 0.0
         self._model_dirty = False
+        self._registered: set[str] = set()  # scale-out: notifications of the outbox's fresh ones registered as claims
+        self._last_sweep = 0.0
         self.state, self.scorer, self.source = self._open()
+        self.sharded = self._sharded()
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -128,7 +135,27 @@ class Watch:
 
         return KafkaSource(k.bootstrap, state.kafka_offsets, state.start_ns,
                            events_topic=None if k.scale_out else k.events_topic,
-                           audit_topic=k.audit_topic, group_id=k.group_id, commit=self.until_ns is None)
+                           audit_topic=k.audit_topic, group_id=k.group_id, commit=self.until_ns is None,
+                           resume_committed=k.scale_out)
+
+    def _sharded(self) -> ShardedScoring | None:
+        """Scale-out: the series shards this member owns (none until the group assigns partitions)."""
+        if self.inputs.shards is None:
+            return None
+        cfg, links = self.alert_config, self.links
+
+        def engine(sink: Callable[[Notification], None]) -> AlertEngine:
+            return AlertEngine(series_rules(cfg), sink, bucket_s=self.settings.bucket_s,
+                               group_min=cfg.group_min if cfg else 5, links=links)
+
+        def register(ns: Sequence[Notification]) -> None:
+            for n in ns:
+                self.state.alerts.outbox(n)
+            self._register()
+
+        return ShardedScoring(self.inputs.shards, self.inputs.series, self.settings, new_engine=engine,
+                              start_ns=self.state.start_ns, calendar=self.calendar, register=register,
+                              write=self.inputs.store.write, say=self.say)
 
     def _first_start(self) -> tuple[WatchState, AnomalyDetector]:
         s = self.settings
@@ -142,7 +169,8 @@ class Watch:
         scorer = Scorer(detector)
         scorer.restore(state.products, state.currencies)
         h0 = start - s.history_days * 86_400 * 10**9
-        oldest = self.inputs.series.oldest_ns(h0, start)
+        # scale-out: each series shard learns its own series when it is first made (shards.py)
+        oldest = None if self.inputs.shards is not None else self.inputs.series.oldest_ns(h0, start)
         t0 = time.monotonic()
         if oldest is not None and oldest < start:
             first = oldest // s.bucket_ns * s.bucket_ns
@@ -161,6 +189,8 @@ class Watch:
         """Back to the last checkpoint (after a failed pass): the input is read again from there."""
         self.source.close()
         self.state, self.scorer, self.source = self._open()
+        self.sharded = self._sharded()  # shards are read again from their saved progress
+        self._registered.clear()
         self._model_dirty = False
 
     def checkpoint(self) -> None:
@@ -168,7 +198,7 @@ class Watch:
         self.state.count("checkpoints")
         self.checkpoints.save(self.state, self.scorer.detector if self._model_dirty else None)
         self._model_dirty = False
-        self.source.commit(self.state.kafka_offsets)
+        self.source.commit(self.state.kafka_offsets, self.state.audit.resume_ns())
         self._last_checkpoint = time.monotonic()
 
     # --- one pass -------------------------------------------------------------------------------
@@ -177,11 +207,22 @@ class Watch:
         """One pass; returns True when more input is waiting (poll again at once)."""
         s, st = self.settings, self.state
         lines, docs = self.source.poll(self.until_ns)
+        take_lost = getattr(self.source, "take_lost", None)  # scale-out: audit partitions moved away
+        lost = take_lost() if take_lost is not None else set()
+        if lost:
+            _, total = self.source.audit_shards()  # type: ignore[attr-defined]
+            dropped = st.audit.forget_partitions(lost, total)
+            self.say(f"audit partitions {sorted(lost)} moved to another member: {dropped} open events left to it")
         if lines:
-            st.audit.feed(lines)
+            parts = getattr(self.source, "partition_lines", None)  # scale-out: an auditor per audit partition
+            if parts is not None and st.audit.parts is not None:
+                for p, part in parts:
+                    st.audit.feed(part, p)
+            else:
+                st.audit.feed(lines)
             st.count("audit_records", len(lines))
             self.newest_read_ns = max(self.newest_read_ns, line_time(lines[-1]))
-        stream_ns = st.audit.auditor.watermark
+        stream_ns = st.audit.watermark
         if st.builder is not None:
             for doc in docs:
                 st.builder.add(doc)
@@ -194,23 +235,32 @@ class Watch:
         else:
             wm = max(stream_ns, int(self.clock.now() * 1e9)) if caught_up else stream_ns
         self.watermark_ns = wm = max(wm, self.watermark_ns)
-        released, closed_until = st.audit.advance(wm)
+        released, closed_until = st.audit.advance(wm, caught_up or self.until_ns is not None)
         docs = [finding_document(f) for _, found in released for f in found]
         if docs:
             self.inputs.store.write(docs)
-        st.alerts.findings_released(self._claimed(released), closed_until)
+        if self.inputs.claims is None:
+            st.alerts.findings_released(released, closed_until)
+        else:
+            self._release_claimed(released, closed_until)
         scored = 0
         # live: a bucket waits `lateness` for late writers; a backtest's stored period is complete
         wait = s.lateness_ns if self.until_ns is None else 0
-        while st.next_bucket_ns + s.bucket_ns + wait <= wm:
-            self._score_bucket(st.next_bucket_ns)
-            scored += 1
+        if self.sharded is not None:
+            scored = self._score_shards(wm - wait)
+        else:
+            while st.next_bucket_ns + s.bucket_ns + wait <= wm:
+                self._score_bucket(st.next_bucket_ns)
+                scored += 1
         # each alert's new state (firing, resolved), where the dashboard finds the open ones; before the
         # checkpoint, so a replay writes the same documents again (ignored by id), never fewer
         states = [alert_document(a) for n in st.alerts.outbox.fresh for a in n.alerts]
         if states:
             self.inputs.store.write(states)
         self.delivery.submit(st.alerts.outbox)
+        self._registered.clear()
+        if self.inputs.claims is not None and time.monotonic() - self._last_sweep >= self.inputs.claims.lease_s / 3:
+            self._sweep()
         if scored or time.monotonic() - self._last_checkpoint >= s.checkpoint_every_s:
             self.checkpoint()
         return not caught_up
@@ -232,15 +282,85 @@ class Watch:
         st.next_bucket_ns = start + self.settings.bucket_ns
         self._model_dirty = True
 
-    def _claimed(self, released: list[tuple[int, list[Finding]]]) -> list[tuple[int, list[Finding]]]:
-        """Scale-out: the findings this member is first to release (a moved partition is audited again
-        by its new owner: what the old one released already must not alert twice)."""
+    # --- scale-out -----------------------------------------------------------------------------
+
+    def _score_shards(self, until_ns: int) -> int:
+        """Scale-out: own the shards of the audit partitions held now, score their closed buckets."""
+        sharded = self.sharded
+        assert sharded is not None
+        held = getattr(self.source, "audit_shards", None)  # the Kafka source: the audit partitions held now
+        owned, total = held() if held is not None else (set(), 0)
+        if total:
+            sharded.sync(owned, total)
+        scored = sharded.score_due(until_ns)
+        self.state.count("buckets_scored", scored)  # shard buckets
+        nxt = sharded.next_bucket_ns()
+        if nxt is not None:
+            self.state.next_bucket_ns = nxt
+        return scored
+
+    def _release_claimed(self, released: list[tuple[int, list[Finding]]], closed_until: int) -> None:
+        """Scale-out: the findings this member is first to claim go to the audit rules (a moved partition
+        is audited again by its new owner: what the old one alerted on must not alert twice); those a live
+        member holds wait for its lease; the notifications they make are registered with the claims."""
         claims = self.inputs.claims
-        if claims is None:
-            return released
-        out = [(b, [f for f in found if claims.claim("finding", str(finding_document(f)["event.id"]))])
-               for b, found in released]
-        return [(b, found) for b, found in out if found]
+        assert claims is not None
+        contested = self.state.contested
+        mine: list[str] = []
+        out = []
+        for b, found in released:
+            keep = []
+            for f in found:
+                fid = str(finding_document(f)["event.id"])
+                verdict = claims.claim("finding", fid)
+                if verdict is Verdict.MINE:
+                    keep.append(f)
+                    mine.append(fid)
+                elif verdict is Verdict.WAIT:
+                    contested.append(f)
+            if keep:
+                out.append((b, keep))
+        self.state.alerts.findings_released(out, closed_until)
+        self._register(mine)
+
+    def _register(self, findings: Sequence[str] = ()) -> None:
+        """Scale-out: the outbox's new notifications as claims that carry them (per notifier), and the
+        ``findings`` claimed here marked done, in one bulk request."""
+        claims = self.inputs.claims
+        assert claims is not None
+        new = [n for n in self.state.alerts.outbox.fresh if n.id not in self._registered]
+        create = [("notification", f"{n.id}:{name}", payload(n)) for n in new for name in self.delivery.names]
+        claims.finish("finding", findings, DONE, create=create)
+        self._registered.update(n.id for n in new)
+
+    def _sweep(self) -> None:
+        """Scale-out: finish what dead members left: contested findings whose lease ran out go to the
+        audit rules here, notifications claimed and never marked sent are sent (same id)."""
+        claims = self.inputs.claims
+        assert claims is not None
+        self._last_sweep = time.monotonic()
+        st = self.state
+        waiting, st.contested = st.contested, []
+        taken = []
+        for f in waiting:
+            fid = str(finding_document(f)["event.id"])
+            verdict = claims.claim("finding", fid)
+            if verdict is Verdict.MINE:
+                taken.append((fid, f))
+            elif verdict is Verdict.WAIT:
+                st.contested.append(f)
+        if taken:
+            at = st.audit.next_bucket * self.settings.audit_bucket_ns
+            st.alerts.findings_released([(at - self.settings.audit_bucket_ns, [f for _, f in taken])], at)
+            self._register([fid for fid, _ in taken])
+            self.delivery.submit(st.alerts.outbox)
+            self._registered.clear()
+        for n in self.delivery.notifiers:
+            n.retry_marks()
+        if self.delivery.dispatcher is not None:
+            for _, data in claims.expired("notification"):
+                self.say(f"sending notification {data.get('id')} a dead member claimed and did not send")
+                self.delivery.dispatcher.submit(from_payload(data))
 
     # --- running -----------------------------------------------------------------------------
 
@@ -292,8 +412,10 @@ class Watch:
             "alerts_sent": self.log.count(SENT), "alerts_given_up": self.log.count(GAVE_UP),
             "lag_s": max(0.0, wall - self.newest_read_ns / 1e9) if self.newest_read_ns else 0.0,
             "watermark_s": self.watermark_ns / 1e9, "next_bucket_s": st.next_bucket_ns / 1e9,
-            "open_events": st.audit.auditor.peak_open, "series": len(self.scorer.detector),
+            "open_events": st.audit.peak_open, "series": len(self.scorer.detector) + (sum(
+                len(sh.scorer.detector) for sh in list(self.sharded.shards.values())) if self.sharded else 0),
             "pending": self.delivery.dispatcher.pending() if self.delivery.dispatcher else 0,
+            "shards": len(self.sharded.shards) if self.sharded else 0,
         }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from commerce_observe.monitor.anomaly import AnomalyDetector, Score
-from commerce_observe.monitor.watch.series import ALL_ORDERS, BucketValues
+from commerce_observe.monitor.watch.series import ALL_ORDERS, BucketValues, every_bucket
 
 
 class Scorer:
@@ -30,11 +30,13 @@ class Scorer:
     between a run that never stopped and one restored from a checkpoint.
     """
 
-    def __init__(self, detector: AnomalyDetector) -> None:
+    def __init__(self, detector: AnomalyDetector, site: bool = True) -> None:
         self.detector = detector
         self.products: set[str] = set()
         self.currencies: set[str] = set()
-        self._names: list[str] = [ALL_ORDERS]  # count/value series, in the order first seen
+        #: whether ``orders:__all__`` is scored here (a scale-out shard may not hold it)
+        self.site = site
+        self._names: list[str] = [ALL_ORDERS] if site else []  # count/value series, in the order first seen
         self._pos: dict[tuple[int, str], int] = {}  # (1 product | 2 currency, key) -> index in _names
         self._idx: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)  # detector indices of _names (learning)
         self.buckets = 0
@@ -66,7 +68,8 @@ class Scorer:
 
     def _values(self, v: BucketValues) -> npt.NDArray[np.float64]:
         out = np.zeros(len(self._names))
-        out[0] = v.all_orders
+        if self.site:
+            out[0] = v.all_orders
         pos = self._pos
         for p, n in v.orders.items():
             out[pos[(1, p)]] = n
@@ -84,7 +87,7 @@ class Scorer:
         """Score bucket ``v`` (then learn from it); one Score per series, sorted by name, final when returned."""
         self._learn_names(v)
         ts = datetime.fromtimestamp(v.start_ns / 1e9, timezone.utc)
-        out = self.detector.update_batch(ts, self._names, self._values(v))
+        out = self.detector.update_batch(ts, self._names, self._values(v)) if self._names else []
         names, failures, attempts = self._ratios(v)
         if names:
             out += self.detector.update_batch(ts, names, failures, attempts)
@@ -92,7 +95,7 @@ class Scorer:
         out.sort(key=lambda x: x.series)
         return out
 
-    def _learn_one(self, v: BucketValues) -> None:
+    def learn_one(self, v: BucketValues) -> None:
         """:meth:`score` without building Score objects (history: nobody reads those scores).
 
         The detector's vectorised core with the series indices kept between buckets:
@@ -101,7 +104,8 @@ class Scorer:
         if len(self._idx) != len(self._names):
             self._idx = np.concatenate([self._idx, self.detector.series_index(self._names[len(self._idx):])])
         ts = datetime.fromtimestamp(v.start_ns / 1e9, timezone.utc)
-        self.detector.update_batch_idx(ts, self._idx, self._values(v))
+        if self._names:
+            self.detector.update_batch_idx(ts, self._idx, self._values(v))
         ratio_names, failures, attempts = self._ratios(v)
         if ratio_names:
             self.detector.update_batch_idx(ts, self.detector.series_index(ratio_names), failures, attempts)
@@ -115,21 +119,9 @@ class Scorer:
         """
         done = 0
         total = max(0, (end_ns - start_ns) // bucket_ns)
-        t = start_ns
-        for v in buckets:
-            while t < v.start_ns:
-                self._learn_one(BucketValues(t))
-                t += bucket_ns
-                done += 1
-            if v.start_ns >= end_ns:
-                break
-            self._learn_one(v)
-            t = v.start_ns + bucket_ns
+        for v in every_bucket(buckets, start_ns, end_ns, bucket_ns):
+            self.learn_one(v)
             done += 1
             if progress is not None and done % 24 == 0:
                 progress(done, total)
-        while t < end_ns:
-            self._learn_one(BucketValues(t))
-            t += bucket_ns
-            done += 1
         return done

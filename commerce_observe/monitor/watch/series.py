@@ -20,7 +20,7 @@ per currency, in thousandths; payment attempts = authorized + failed, per method
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,22 @@ class BucketValues:
     @property
     def empty(self) -> bool:
         return not (self.orders or self.all_orders or self.revenue_milli or self.payments)
+
+
+def every_bucket(buckets: Iterable[BucketValues], start: int, end: int, size: int) -> Iterator[BucketValues]:
+    """Every bucket of ``[start, end)``: those of ``buckets`` (in time order) and empty ones between."""
+    t = start
+    for v in buckets:
+        while t < min(v.start_ns, end):
+            yield BucketValues(t)
+            t += size
+        if v.start_ns >= end:
+            return
+        yield v
+        t = v.start_ns + size
+    while t < end:
+        yield BucketValues(t)
+        t += size
 
 
 class StoreSeries:

@@ -63,6 +63,7 @@ class WatchCollector:
                 ("next_bucket_seconds", "Start of the first series bucket not yet scored (epoch seconds)", s["next_bucket_s"]),
                 ("peak_open_events", "Most events inside their grace window at once", s["open_events"]),
                 ("series", "Series the detector models", s["series"]),
+                ("shards", "Series shards this member scores (--scale-out)", s["shards"]),
                 ("alerts_pending", "Notifications not yet delivered", s["pending"])):
             m = GaugeMetricFamily(f"{PREFIX}_{name}", text)
             m.add_metric([], value)

@@ -32,7 +32,7 @@ class Source(Protocol):
     caught_up: bool
 
     def poll(self, until_ns: int | None = None) -> tuple[list[bytes], list[Document]]: ...
-    def commit(self, offsets: dict[str, dict[int, int]]) -> None: ...
+    def commit(self, offsets: dict[str, dict[int, int]], resume_ns: int = 0) -> None: ...
     def close(self) -> None: ...
 
 
@@ -106,7 +106,7 @@ class SqliteAuditTail:
             out = [ln for ln in out if line_time(ln) < until_ns]
         return out, []
 
-    def commit(self, offsets: dict[str, dict[int, int]]) -> None:
+    def commit(self, offsets: dict[str, dict[int, int]], resume_ns: int = 0) -> None:
         """Nothing to tell anyone: the position lives in the checkpoint only."""
 
     def close(self) -> None:
