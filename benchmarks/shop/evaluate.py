@@ -11,7 +11,15 @@
   false page (an alert on the shop total during a product's incident is not false: the
   total moved too); alerts on unannounced promotions are counted apart, in neither;
 * false alerts per product-week, and by what was going on: night, payday, launch week,
-  the dip after a promotion, maintenance hours, the day after an incident, other.
+  the dip after a promotion, maintenance hours, the day after an incident, other; and on
+  long-tail products (selling under one a day);
+* **findable** (incidents on one product): the first hourly bucket at which an oracle that
+  knows the product's rate without the incident would score it critical, testing the
+  orders summed over any stretch of the incident so far against the negative binomial of
+  that sum (the shop's own noise), with the detector's adjustment for its 9 tests;
+  ``in time of findable``: the detector's first critical bucket is at most 2 buckets after
+  that one (a decline: findable means the oracle scores it within a day of its 30 % point,
+  and in time that the detector does too).
 """
 
 from __future__ import annotations
@@ -23,7 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.shop.generate import Shop
-from benchmarks.shop.incidents import DAY, FINE, METHODS
+from benchmarks.shop.incidents import DAY, FINE, METHODS, Incident
+from commerce_observe.monitor.anomaly import mathutil
+
+ORACLE_ADJUST = float(np.log10(9))  # the detector's Bonferroni adjustment (1, 3, 6, 12 buckets, two ways, decline)
+DROPS = ("decline", "page_broken", "sparse_drop")
 
 GRACE = 6 * FINE
 CRITICAL = 75.0
@@ -44,6 +56,10 @@ class Result:
     found: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
     delay_min: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     within2: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    findable: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    near_findable: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    false_class: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    false_at: list[tuple[str, int]] = field(default_factory=list)  # (series, 5-minute step)
     false_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     false_product: int = 0
     unannounced: int = 0
@@ -56,9 +72,16 @@ class Result:
             self.delay_min[k] += w
         for k, v in other.within2.items():
             self.within2[k] += v
+        for k, v in other.findable.items():
+            self.findable[k] += v
+        for k, v in other.near_findable.items():
+            self.near_findable[k] += v
+        for k, n in other.false_class.items():
+            self.false_class[k] += n
         for k, n in other.false_by.items():
             self.false_by[k] += n
         self.false_product += other.false_product
+        self.false_at += other.false_at
         self.unannounced += other.unannounced
         self.product_weeks += other.product_weeks
 
@@ -82,9 +105,12 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
         by_series[gr.series].append(gr)
     covered: dict[str, list[tuple[int, int]]] = defaultdict(list)  # series -> incident spans incl. grace
     after: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    counts_h = shop.hourly(shop.counts5)
+    product_idx = {f"orders:{p}": j for j, p in enumerate(shop.products)}
     for inc in shop.incidents:
         end = shop.steps if inc.kind == "decline" else inc.end + GRACE
         best: tuple[float, bool] | None = None
+        first_hourly: int | None = None
         if inc.series[0].startswith("orders:"):  # a product's incident moves the shop total too
             covered["orders:__all__"].append((inc.start, end))
         for name in inc.series:
@@ -99,6 +125,19 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
                     delay = 5.0 * ((b + 1) * gr.step - origin)
                     cand = (delay, delay <= 24 * 60 if inc.kind == "decline" else b - b0 <= 2)
                     best = cand if best is None or cand[0] < best[0] else best
+                    if gr.step == FINE and (first_hourly is None or b < first_hourly):
+                        first_hourly = b
+        if len(inc.series) == 1 and inc.series[0] in product_idx:
+            j = product_idx[inc.series[0]]
+            fb = findable_at(inc, counts_h[:, j], shop.normal_h[:, j])
+            if inc.kind == "decline":  # the bound is a day after the 30 % point, for the oracle too
+                fb = fb if fb is not None and fb < inc.at_30 // FINE + 24 else None
+                limit = inc.at_30 // FINE + 23
+            else:
+                limit = -1 if fb is None else fb + 2
+            res.findable[inc.kind].append(fb is not None)
+            if fb is not None:
+                res.near_findable[inc.kind].append(first_hourly is not None and first_hourly <= limit)
         res.found[inc.kind].append(best is not None)
         if best is not None:
             res.delay_min[inc.kind].append(best[0])
@@ -107,7 +146,7 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
     for name, a, b in shop.unannounced:
         promos[name].append((a, b + GRACE))
     n_products = len(shop.products)
-    product_idx = {f"orders:{p}": j for j, p in enumerate(shop.products)}
+    sold = np.nansum(counts_h[: shop.train_until // FINE], axis=0) / (shop.train_until / DAY)
     for name, gs in by_series.items():
         for gr in gs:
             for b in np.nonzero(gr.alerts)[0]:
@@ -121,8 +160,34 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
                     continue
                 res.false_by[_context(shop, name, a, z, after[name], product_idx.get(name))] += 1
                 res.false_product += name in product_idx
+                res.false_class[_series_class(name, sold, product_idx)] += 1
+                res.false_at.append((name, a))
     res.product_weeks = n_products * (shop.steps - shop.train_until) / (7 * DAY)
     return res
+
+
+def findable_at(inc: Incident, x: npt.NDArray[np.float64], m: npt.NDArray[np.float64]) -> int | None:
+    """First hourly bucket at which an oracle knowing the normal rate ``m`` scores the incident critical."""
+    b0 = inc.start // FINE
+    b1 = len(x) if inc.kind == "decline" else -(-inc.end // FINE)
+    sign = -1.0 if inc.kind in DROPS else 1.0
+    cx = np.concatenate([[0.0], np.cumsum(x[b0:b1])])
+    cm = np.concatenate([[0.0], np.cumsum(m[b0:b1])])
+    cv = np.concatenate([[0.0], np.cumsum(m[b0:b1] ** 2 / (30.0 * FINE))])  # gamma shape 30 per 5 minutes
+    for b in range(1, b1 - b0 + 1):
+        sx, sm, sv = cx[b] - cx[:b], cm[b] - cm[:b], cv[b] - cv[:b]
+        z = sign * mathutil.negbin_z(sx, sm, sm + sv)
+        if float(mathutil.surprise(z).max()) - ORACLE_ADJUST >= CRITICAL / mathutil.POINTS_PER_DECADE:
+            return b0 + b - 1
+    return None
+
+
+def _series_class(name: str, sold: npt.NDArray[np.float64], product_idx: dict[str, int]) -> str:
+    """Which kind of series: long tail (< 1 a day), sparse (1-100 a day), busy, shop total, payments."""
+    j = product_idx.get(name)
+    if j is None:
+        return "payments" if name.startswith("payment_failures:") else "shop total"
+    return "long tail" if sold[j] < 1.0 else "sparse" if sold[j] <= 100.0 else "busy"
 
 
 def _context(shop: Shop, name: str, a: int, z: int, after: list[tuple[int, int]], j: int | None) -> str:
@@ -142,6 +207,11 @@ def _context(shop: Shop, name: str, a: int, z: int, after: list[tuple[int, int]]
     return "other"
 
 
+def headline(res: Result) -> str:
+    """The recall / precision / F1 line of :func:`summary`."""
+    return next(line for line in summary(res) if line.lstrip().startswith("recall")).strip()
+
+
 def summary(res: Result) -> list[str]:
     lines = []
     tp = sum(sum(v) for v in res.found.values())
@@ -155,10 +225,17 @@ def summary(res: Result) -> list[str]:
         d = res.delay_min[kind]
         w = res.within2[kind]
         delay = f"median {np.median(d):6.0f} min" if d else "         -    "
-        lines.append(f"    {kind:15s} found {sum(f):2d}/{len(f):2d}  delay {delay}  within 2 buckets {sum(w)}/{len(f)}")
+        line = f"    {kind:15s} found {sum(f):2d}/{len(f):2d}  delay {delay}  within 2 buckets {sum(w)}/{len(f)}"
+        if res.findable.get(kind):
+            fb = res.findable[kind]
+            line += f"  findable {sum(fb)}/{len(fb)}, in time of findable {sum(res.near_findable[kind])}/{sum(fb)}"
+        lines.append(line)
     lines.append(f"    recall {recall:.2f}  precision {precision:.2f}  F1 {f1:.2f}  "
                  f"false alerts {fp} ({res.false_product / max(res.product_weeks, 1e-9):.4f} per product-week), "
                  f"on unannounced promotions {res.unannounced}")
     lines.append("    false alerts by context: " + ", ".join(f"{k} {v}" for k, v in sorted(res.false_by.items())) if fp else
                  "    false alerts by context: none")
+    if fp:
+        lines.append("    false alerts by series (long tail < 1 a day, sparse 1-100 a day, busy): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(res.false_class.items())))
     return lines

@@ -48,6 +48,8 @@ class Shop:
     calendar: list[dict[str, str]]
     unannounced: list[tuple[str, int, int]]  # (series, start, end) in 5-minute steps
     context: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)  # (T5,) or (T5, P) masks
+    #: (T5 / 12, P) hourly expected orders without the incidents (what an oracle knows; NaN before a launch)
+    normal_h: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     train_until: int = TRAIN_WEEKS * 7 * 288
 
     @property
@@ -132,6 +134,7 @@ def generate(seed: int, n_products: int = 300) -> Shop:
     share = np.array([0.55, 0.25, 0.12, 0.08])
     fail_rate = np.tile(np.array([0.03, 0.02, 0.05, 0.015]), (T5, 1))
     fail_rate[ctx["maintenance"], 0] = 0.30
+    normal = rate.copy()
     incidents = place(rng, rate, fail_rate, daily, products, TRAIN_WEEKS * 2016, T5, hod)
     lam = rng.gamma(30.0, np.nan_to_num(np.maximum(rate, 0.0)) / 30.0)
     counts = rng.poisson(lam).astype(np.float64)
@@ -139,4 +142,6 @@ def generate(seed: int, n_products: int = 300) -> Shop:
     total = np.nansum(counts, axis=1)  # a site outage takes the payment attempts down with the orders
     att = rng.poisson(total[:, None] * share[None, :] * 1.05).astype(np.float64)
     fail = rng.binomial(att.astype(np.int64), np.clip(rng.beta(200 * fail_rate, 200 * (1 - fail_rate)), 0, 1)).astype(np.float64)
-    return Shop(t0, products, counts, fail, att, incidents, calendar, unannounced, ctx)
+    shop = Shop(t0, products, counts, fail, att, incidents, calendar, unannounced, ctx)
+    shop.normal_h = shop.hourly(normal)
+    return shop

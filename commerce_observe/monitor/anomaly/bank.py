@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from . import decline, learn
+from . import decline, learn, runs
 from . import mathutil as mu_
 from .settings import Settings
 
@@ -87,6 +87,12 @@ def band_z(n_tests: int, alert_score: float) -> float:
     return hi
 
 
+def n_tests(s: Settings, count: bool = False) -> int:
+    """Tests a point's score is the strongest of: each window two ways and the decline test;
+    for counts their own windows two ways, the two adaptive stretches and the decline test."""
+    return len(s.count_windows) * 2 + 2 + 1 if count else len(s.windows) * 2 + 1
+
+
 # (name, dtype, trailing shape, initial value) of every per-series array
 def _layout(s: Settings) -> list[tuple[str, Any, tuple[int, ...], float]]:
     w = max(s.windows)
@@ -101,7 +107,7 @@ def _layout(s: Settings) -> list[tuple[str, Any, tuple[int, ...], float]]:
         ("fhw", np.float32, (168,), 1), ("visits", np.uint8, (168,), 0),
         ("ring_a", np.float64, (w,), np.nan), ("ring_b", np.float64, (w,), np.nan),
         ("ring_v", np.float64, (w,), np.nan), ("ring_n", np.float64, (w,), np.nan), ("rpos", np.int32, (), 0),
-        *decline.layout(),
+        *decline.layout(), *runs.layout(),
     ]
 
 
@@ -115,7 +121,8 @@ class Bank:
     arrays: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.band = band_z(len(self.settings.windows) * 2 + 1, self.settings.alert_score)
+        self.band = band_z(n_tests(self.settings), self.settings.alert_score)
+        self.band_count = band_z(n_tests(self.settings, count=True), self.settings.alert_score)
         if not self.arrays:
             self._alloc(max(self.capacity, 16))
 
@@ -179,9 +186,21 @@ class Bank:
             sums = [np.cumsum(A[name][rows, order], axis=1)[:, at] for name in ("ring_a", "ring_b", "ring_v", "ring_n")]
             sums[0][:, at == 0] = x[:, None]  # the one-bucket test sees the point itself, not its winsorised copy
             z = _z(e.is_count[:, None], e.is_ratio[:, None], *sums)
+            # counts: their own windows only (the adaptive stretches stand in for the rest)
+            z = np.where(e.is_count[:, None] & ~np.isin(np.asarray(s.windows), s.count_windows)[None, :], 0.0, z)
+            # upwards a count is tested against at least ``runs.UP_FLOOR`` an hour: four sales in an
+            # hour of a product selling one a day are one customer, not an incident
+            floor = runs.up_floor(s) * np.asarray(s.windows, dtype=np.float64)
+            low = e.is_count & (sums[1] < floor).any(axis=1)
+            if low.any():
+                up = runs.floored_z(sums[0][low], sums[1][low], sums[2][low], floor)
+                z[low] = np.where(z[low] > 0, np.minimum(z[low], np.maximum(up, 0.0)), z[low])
             z_up = z.max(axis=1)
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
-        adjust = float(np.log10(len(s.windows) * 2 + 1))
+        z_run = runs.step(A, idx, s, x, xa, e, scored, A["visits"][idx, slots.how].astype(np.float64))
+        z_up = np.maximum(z_up, z_run[:, 0])
+        z_dn = np.maximum(z_dn, z_run[:, 1])
+        adjust = np.where(e.is_count, np.log10(n_tests(s, count=True)), np.log10(n_tests(s)))
         short = mu_.to_score(mu_.surprise(np.maximum(z_up, z_dn)) - adjust)
         z_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)
         score = np.where(scored, np.maximum(short, mu_.to_score(mu_.surprise(z_decline) - adjust)), np.nan)
@@ -195,7 +214,7 @@ class Bank:
         # ---- learning (from the short-window score only: a decline is learned) ----
         learn.learn(A, idx, slots, s, x, e, np.where(scored, short, 0.0), scored, excluded)
         A["last_t"][idx] = t
-        half = self.band * e.sd_q
+        half = np.where(e.is_count, self.band_count, self.band) * e.sd_q
         return StepResult(
             score=score,
             expected=np.where(e.first, np.nan, e.exp_q),

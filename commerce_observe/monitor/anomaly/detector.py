@@ -34,7 +34,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 BAD_INPUT = "anomaly.bad_input"
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 Value = float | int | tuple[float, float]
 

@@ -57,6 +57,9 @@ class Settings:
     #: negative-binomial dispersion 1/r assumed before a series has taught its own
     nb_prior: float = 0.05
     windows: tuple[int, ...] = (1, 3, 6, 12)
+    #: windows counts are tested on (a subset of ``windows``); their adaptive stretches
+    #: (:mod:`.runs`) stand in for the others, so they pay for fewer tests
+    count_windows: tuple[int, ...] = (1, 6)
     #: day-scale decline test: relative uncertainty of a day's level against the level of
     #: the week before (0: off)
     decline_noise: float = 0.03
@@ -76,6 +79,8 @@ class Settings:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
         if not 60 <= self.bucket_seconds <= DAY or DAY % self.bucket_seconds:
             raise ValueError(f"bucket_seconds must be 60..86400 and divide a day, not {self.bucket_seconds}")
+        if not set(self.count_windows) <= set(self.windows):
+            raise ValueError(f"count_windows {self.count_windows} must be among windows {self.windows}")
         if self.bucket_seconds > 3600 and self.bucket_seconds % 3600:
             raise ValueError(f"bucket_seconds above an hour must be whole hours, not {self.bucket_seconds}")
 
@@ -108,6 +113,7 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["windows"] = list(self.windows)
+        d["count_windows"] = list(self.count_windows)
         d["metric"] = metric_settings_to_dict(self.metric)
         return d
 
@@ -115,6 +121,7 @@ class Settings:
     def from_dict(cls, d: dict[str, Any]) -> Settings:
         d = dict(d)
         d["windows"] = tuple(d.get("windows", (1, 3, 6, 12)))
+        d["count_windows"] = tuple(d.get("count_windows", (1, 6)))
         d["metric"] = metric_settings_from_dict(d.get("metric", {}))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
