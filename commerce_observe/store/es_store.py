@@ -21,7 +21,7 @@ from typing import Any
 
 from commerce_observe.store import documents as d
 from commerce_observe.store import es_mapping, es_series, incidents
-from commerce_observe.store.aggregates import AGGREGATE, BUCKET_S, Aggregate, to_document
+from commerce_observe.store.aggregates import AGGREGATE, BUCKET_S, Aggregate, PaymentBucket, expand, to_document
 from commerce_observe.store.es_client import BulkWriter, EsHttp
 from commerce_observe.store.es_series import COUNTED, N, PAYMENT_ACTIONS, PRODUCT_LINES
 from commerce_observe.store.es_series import count_of as _n
@@ -55,6 +55,10 @@ class ElasticsearchStore:
 
     def write_aggregates(self, aggs: Sequence[Aggregate]) -> WriteResult:
         return self.writer.write([to_document(a) for a in aggs])
+
+    def write_payment_buckets(self, buckets: Sequence[PaymentBucket]) -> WriteResult:
+        """The aggregate documents of each bucket (Elasticsearch counts by document)."""
+        return self.writer.write([to_document(a) for b in buckets for a in expand(b)])
 
     def series(self, by: str, r: TimeRange, bucket_minutes: int = 60) -> Iterator[SeriesPoint]:
         """See :meth:`~commerce_observe.store.queries.MetricsQuery.series` (a paged composite aggregation)."""

@@ -3,7 +3,9 @@
 Kept apart from :mod:`~commerce_observe.store.sqlite_store` (which writes and asks)
 because the layout is read as a whole: every rollup row comes from a trigger on
 ``docs`` (one event counts 1) or on ``aggregates`` (imported history counts its
-``n``), and a change to one trigger usually means the same change to its twin.
+``n``), or from :data:`PAYMENT_ROLLUPS` for the ``payment_buckets`` a batch added (a
+payments CSV row: its outcomes and reasons count like its aggregates would), and a
+change to one of them usually means the same change to its twins.
 
 :func:`prepare` runs at every open: it creates what is missing and upgrades a file
 written by an earlier version in place, so an existing store keeps its data.
@@ -43,6 +45,9 @@ CREATE TABLE IF NOT EXISTS product_rollup(minute INTEGER NOT NULL, product_id TE
 CREATE TABLE IF NOT EXISTS aggregates(id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, bucket_s INTEGER NOT NULL,
   action TEXT NOT NULL, n INTEGER NOT NULL, amount_milli INTEGER, product_id TEXT, quantity INTEGER, currency TEXT,
   method TEXT, reason TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS payment_buckets(id TEXT NOT NULL UNIQUE, ts_ms INTEGER NOT NULL, bucket_s INTEGER NOT NULL,
+  method TEXT NOT NULL, authorized INTEGER NOT NULL, unexplained INTEGER NOT NULL, reasons TEXT NOT NULL,
+  aggregates INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS import_starts(minute INTEGER NOT NULL, bucket_s INTEGER NOT NULL,
   PRIMARY KEY(minute, bucket_s)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latency_rollup(minute INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
@@ -113,6 +118,25 @@ INSERT = f"INSERT OR IGNORE INTO docs({', '.join(COLUMNS)}) VALUES({', '.join('?
 #: An :class:`~commerce_observe.store.aggregates.Aggregate` is one row of this table, fields in order.
 INSERT_AGGREGATE = ("INSERT OR IGNORE INTO aggregates(id, ts_ms, bucket_s, action, n, amount_milli, product_id, quantity, "
                     "currency, method, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: A :class:`~commerce_observe.store.aggregates.PaymentBucket` is one row of this table, fields in order.
+INSERT_PAYMENT_BUCKET = ("INSERT OR IGNORE INTO payment_buckets(id, ts_ms, bucket_s, method, authorized, unexplained, "
+                         "reasons, aggregates) VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
+#: The aggregates of the payment buckets after rowid ``?`` (those one batch added) as (ts_ms, method, action,
+#: reason, n) rows, as the ``aggregates`` table would hold them.
+_NEW_PAYMENTS = ("WITH new AS (SELECT ts_ms, method, authorized, unexplained, reasons FROM payment_buckets "
+                 "WHERE rowid > ?) "
+                 "SELECT ts_ms, method, 'payment.authorized' AS action, '' AS reason, authorized AS n FROM new "
+                 "UNION ALL SELECT ts_ms, method, 'payment.failed', '', unexplained FROM new "
+                 "UNION ALL SELECT ts_ms, method, 'payment.failed', j.key, j.value FROM new, json_each(new.reasons) AS j")
+#: Their counts into the rollups, once per batch (not a trigger per row, as for ``docs`` and ``aggregates``:
+#: set-based, SQLite spends 40% less on a payments import, see docs/import.md).
+PAYMENT_ROLLUPS = tuple(
+    f"INSERT INTO {table} SELECT ts_ms / {size}, action, '', method, reason, n, 0 FROM ({_NEW_PAYMENTS}) WHERE n > 0 "
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n"
+    for table, size in (("minute_rollup", MINUTE_MS), ("hour_rollup", HOUR_MS)))
+#: What a batch adds: the largest rowid before it, and the aggregates of the rows after it.
+LAST_PAYMENT_BUCKET = "SELECT coalesce(max(rowid), 0) FROM payment_buckets"
+PAYMENT_AGGREGATES_AFTER = "SELECT coalesce(sum(aggregates), 0) FROM payment_buckets WHERE rowid > ?"
 #: Each distinct (start minute, bucket length) of imported aggregates, one row each (filled by
 #: :meth:`~commerce_observe.store.sqlite_store.SqliteStore.write_aggregates` once per batch, not by a
 #: trigger per row: the import stays as fast). Three months of hourly history is 2,160 rows, so the

@@ -21,25 +21,28 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
 from commerce_observe.agent.events import conventions as cv
 from commerce_observe.store import documents as d
 from commerce_observe.store import incidents, sqlite_series
-from commerce_observe.store.aggregates import AGGREGATE, Aggregate, from_document
+from commerce_observe.store.aggregates import AGGREGATE, Aggregate, PaymentBucket, from_document
 from commerce_observe.store.queries import (
     LATENCY_BOUNDS_MS, MINUTE_MS, AlertRow, AnomalyRow, CountRow, LatencyStats, MinuteRow, OpenAlertRow, ProductRow,
     RevenueRow, SeriesPoint, TimeRange, TrendRow, aov, by_count, money,
 )
 from commerce_observe.store.sqlite_schema import (
-    ABNORMAL, COLUMNS, INSERT, INSERT_AGGREGATE, INSERT_START, WHOLE, prepare,
+    ABNORMAL, COLUMNS, INSERT, INSERT_AGGREGATE, INSERT_PAYMENT_BUCKET, INSERT_START, LAST_PAYMENT_BUCKET,
+    PAYMENT_AGGREGATES_AFTER, PAYMENT_ROLLUPS, WHOLE, prepare,
 )
 from commerce_observe.store.store import WriteResult
 
 Row = tuple[Any, ...]
 #: An aggregate's start in ms, its bucket length in s, and both (read in C, no Python per row).
 _TS, _BUCKET, _START = itemgetter(1), itemgetter(2), itemgetter(1, 2)
+_AGGREGATES = itemgetter(7)  # of a PaymentBucket
 
 
 def _spans(r: TimeRange, table: str, hour_table: str, columns: str) -> tuple[str, tuple[int, ...]]:
@@ -58,7 +61,7 @@ def _spans(r: TimeRange, table: str, hour_table: str, columns: str) -> tuple[str
     return sql, (m0, h0 * 60, h0, h1, h1 * 60, m1)
 
 
-def _starts(aggs: Sequence[Aggregate]) -> set[tuple[int, int]]:
+def _starts(aggs: Sequence[Aggregate] | Sequence[PaymentBucket]) -> set[tuple[int, int]]:
     """The batch's distinct (start minute, bucket length): sets built in C first (a batch is 20,000
     aggregates over a few starts and, nearly always, one bucket length), Python only per distinct start."""
     sizes = set(map(_BUCKET, aggs))
@@ -123,26 +126,45 @@ class SqliteStore:
         batch's distinct (start minute, bucket length) go to ``import_starts`` in the same transaction."""
         return self.write_rows(aggs, INSERT_AGGREGATE, (INSERT_START, list(_starts(aggs))))
 
+    def write_payment_buckets(self, buckets: Sequence[PaymentBucket]) -> WriteResult:
+        """Imported payments, one row per method and bucket, counted like :meth:`write_aggregates` in the
+        aggregates they stand for. The rows this batch added are those after the largest rowid before it
+        (the write lock is held): :data:`PAYMENT_ROLLUPS` add their outcomes to the rollups, set-based."""
+        if not buckets:
+            return WriteResult()
+        with self._transaction() as conn:
+            last = conn.execute(LAST_PAYMENT_BUCKET).fetchone()[0]
+            conn.executemany(INSERT_PAYMENT_BUCKET, buckets)
+            for statement in PAYMENT_ROLLUPS:
+                conn.execute(statement, (last,))
+            written = int(conn.execute(PAYMENT_AGGREGATES_AFTER, (last,)).fetchone()[0])
+            conn.executemany(INSERT_START, list(_starts(buckets)))
+        return WriteResult(written=written, duplicates=sum(map(_AGGREGATES, buckets)) - written)
+
     def write_rows(self, rows: Sequence[Row], insert: str = INSERT,
                    also: tuple[str, Sequence[Row]] | None = None) -> WriteResult:
         """Insert prepared rows in one transaction (the benchmark's fast path); ``also``: more rows for
         another statement in the same transaction (not counted in the result)."""
         if not rows:
             return WriteResult()
+        with self._transaction() as conn:
+            written = max(conn.executemany(insert, rows).rowcount, 0)
+            if also is not None:
+                conn.executemany(*also)
+        return WriteResult(written=written, duplicates=len(rows) - written)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside one write transaction (committed, or rolled back on any error)."""
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = conn.executemany(insert, rows)
-                written_now = cur.rowcount
-                if also is not None:
-                    conn.executemany(*also)
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        written = max(written_now, 0)
-        return WriteResult(written=written, duplicates=len(rows) - written)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from commerce_observe.store.aggregates import Aggregate
+from commerce_observe.store.aggregates import Aggregate, PaymentBucket
 from commerce_observe.store.queries import MetricsQuery
 
 
@@ -37,6 +37,11 @@ class EventStore(MetricsQuery, Protocol):
     def write_aggregates(self, aggs: Sequence[Aggregate]) -> WriteResult:
         """Imported history (:mod:`commerce_observe.store.aggregates`): the fast path of
         :meth:`write` for aggregates, idempotent by their id like every document."""
+        ...
+
+    def write_payment_buckets(self, buckets: Sequence[PaymentBucket]) -> WriteResult:
+        """Imported payments, a method's bucket at once; counted in the aggregates they stand for
+        (:func:`~commerce_observe.store.aggregates.expand`), idempotent by the bucket's id."""
         ...
 
     def close(self) -> None: ...

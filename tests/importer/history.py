@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from commerce_observe.store.aggregates import Aggregate, order_aggregate, payment_aggregate
+from commerce_observe.store.aggregates import Aggregate, PaymentBucket, order_aggregate, payment_aggregate, payment_bucket
 
 H0 = datetime(2024, 3, 4, tzinfo=timezone.utc)
 H0_MS = int(H0.timestamp() * 1000)
@@ -35,6 +35,12 @@ def aggregates(currency: str = "EUR") -> list[Aggregate]:
             if rest:
                 out.append(payment_aggregate(ts, 3600, m, "payment.failed", rest))
     return out
+
+
+def payment_buckets() -> list[PaymentBucket]:
+    """The payments of :func:`aggregates` as the embedded store takes a payments CSV: one per method and hour."""
+    return [payment_bucket(H0_MS + h * HOUR_MS, 3600, m, attempts - failures, reasons, failures - sum(reasons.values()))
+            for h, methods in PAYMENTS.items() for m, (attempts, failures, reasons) in methods.items()]
 
 
 def expected_series(by: str) -> list[tuple[int, str, int, float, int, int]]:

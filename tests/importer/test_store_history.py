@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.store.aggregates import from_document, to_document
+from commerce_observe.store.aggregates import expand, from_document, to_document
 from commerce_observe.store.es_store import ElasticsearchStore
 from commerce_observe.store.queries import SERIES_BY, TimeRange
 from commerce_observe.store.sqlite_store import SqliteStore
@@ -59,6 +59,25 @@ def test_sqlite_counts_imported_history_once(tmp_path: Path) -> None:
     assert (first.written, again.written, again.duplicates) == (len(aggs), 0, len(aggs))
     as_docs = store.write([to_document(a) for a in aggs])  # NDJSON of the same aggregates: still once
     assert as_docs.duplicates == len(aggs)
+    check_queries_count_aggregates(store)
+    check_series(store)
+
+
+def test_sqlite_payment_buckets_count_as_their_aggregates(tmp_path: Path) -> None:
+    """One row per method and bucket (the payments CSV's fast path) gives every figure its aggregates give,
+    and counts in aggregates, also when a batch is partly stored already."""
+    store = SqliteStore(str(tmp_path / "m.db"))
+    buckets = history.payment_buckets()
+    orders = [a for a in history.aggregates() if a.action == "order.created"]
+    payments = [a for a in history.aggregates() if a.action != "order.created" and a.n]  # nothing stored for 0
+    assert sorted(a for b in buckets for a in expand(b)) == sorted(payments)  # the same aggregates, ids included
+    store.write_aggregates(orders)
+    first = store.write_payment_buckets(buckets[:1])
+    rest = store.write_payment_buckets(buckets)
+    again = store.write_payment_buckets(buckets)
+    assert (first.written, first.duplicates) == (3, 0)  # card, hour 0: authorized 7, declined 2, no reason 1
+    assert (first.written + rest.written, rest.duplicates) == (len(payments), first.written)
+    assert (again.written, again.duplicates) == (0, len(payments))
     check_queries_count_aggregates(store)
     check_series(store)
 
@@ -114,6 +133,8 @@ def test_elasticsearch_counts_imported_history_once(elasticsearch_url: str) -> N
     first = store.write_aggregates(aggs)
     again = store.write_aggregates(aggs)
     assert (first.written, again.written, again.duplicates) == (len(aggs), 0, len(aggs))
+    buckets = store.write_payment_buckets(history.payment_buckets())  # their documents are the aggregates above
+    assert (buckets.written, buckets.duplicates) == (0, sum(b.aggregates for b in history.payment_buckets()))
     store.refresh()
     check_queries_count_aggregates(store)
     check_series(store)

@@ -1,4 +1,5 @@
-"""Warehouse CSV rows to :class:`~commerce_observe.store.aggregates.Aggregate` batches, fast.
+"""Warehouse CSV rows to batches of :class:`~commerce_observe.store.aggregates.Aggregate` (orders) and
+:class:`~commerce_observe.store.aggregates.PaymentBucket` (payments), fast.
 
 The loops are written out per layout, with the whole row converted inside one
 ``try``: millions of rows must cost a few microseconds each (``csv`` parsing in C,
@@ -12,6 +13,7 @@ counted but store nothing: an empty bucket is what a missing row means anyway.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +24,7 @@ from commerce_observe.monitor.importer.csv_layout import Layout
 from commerce_observe.monitor.importer.validation import (
     BadRow, Check, Timestamps, first_bad_field, milli, parse_timestamp, whole,
 )
-from commerce_observe.store.aggregates import Aggregate, order_aggregate, payment_row
-
+from commerce_observe.store.aggregates import Aggregate, PaymentBucket, order_aggregate, payment_bucket_id
 
 
 class RowReader(Protocol):
@@ -130,16 +131,18 @@ def order_batches(rows: RowReader, layout: Layout, tally: Tally, ts_of: Timestam
 
 
 def payment_batches(rows: RowReader, layout: Layout, tally: Tally, ts_of: Timestamps, names: Names,
-                    bucket_s: int, size: int) -> Iterator[list[Aggregate]]:
-    """Payments CSV: authorized = attempts - failures; failed per reason column, the rest without a reason."""
+                    bucket_s: int, size: int) -> Iterator[list[PaymentBucket]]:
+    """Payments CSV: one bucket a row: authorized = attempts - failures, the failures per reason column
+    (a JSON object, the reasons with failures only), the rest without a reason."""
     ix = layout.index
     i_ts, i_m, i_a, i_f = ix["timestamp"], ix["method"], ix["attempts"], ix["failures"]
     reasons = tuple((i, names(name)) for i, name in layout.reasons)
+    keys = tuple((i, json.dumps(name) + ":") for i, name in reasons)  # each reason's JSON key, encoded once
     checks = _checks(layout, {}, {"timestamp": parse_timestamp, "method": _text, "attempts": whole,
                                   "failures": whole})
     checks += [(i, name, _reason) for i, name in reasons]
     width = layout.width
-    out: list[Aggregate] = []
+    out: list[PaymentBucket] = []
     for row in rows:
         if not row:
             continue
@@ -150,7 +153,7 @@ def payment_batches(rows: RowReader, layout: Layout, tally: Tally, ts_of: Timest
             ts = ts_of(row[i_ts])
             method = names(row[i_m])
             attempts, failures = whole(row[i_a]), whole(row[i_f])
-            per_reason = [(name, whole(row[i])) for i, name in reasons if row[i].strip()]
+            per_reason = [(key, whole(row[i])) for i, key in keys if row[i].strip()]
             if not method:
                 raise ValueError
         except (ValueError, IndexError, OverflowError):
@@ -169,12 +172,14 @@ def payment_batches(rows: RowReader, layout: Layout, tally: Tally, ts_of: Timest
                 out = []
             tally.refuse(BadRow(tally.path, rows.line_num, field, problem))
             continue
-        failed: list[tuple[str | None, int]] = [(name, k) for name, k in per_reason if k]
-        if failures > explained:
-            failed.append((None, failures - explained))
-        out += payment_row(ts, bucket_s, method, attempts - failures, failed)
-        if len(out) >= size:
-            yield out
-            out = []
+        failed = [key + str(k) for key, k in per_reason if k]
+        authorized, unexplained = attempts - failures, failures - explained
+        count = (authorized > 0) + (unexplained > 0) + len(failed)
+        if count:
+            out.append(PaymentBucket(payment_bucket_id(ts, method), ts, bucket_s, method, authorized, unexplained,
+                                     "{" + ",".join(failed) + "}", count))
+            if len(out) >= size:
+                yield out
+                out = []
     if out:
         yield out

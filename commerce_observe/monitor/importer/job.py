@@ -26,7 +26,7 @@ from commerce_observe.monitor.importer import csv_layout, csv_rows, ndjson
 from commerce_observe.monitor.importer.buckets import format_bucket, infer_bucket, smallest_gap_s
 from commerce_observe.monitor.importer.progress import Progress
 from commerce_observe.monitor.importer.validation import BadInput, Timestamps
-from commerce_observe.monitor.importer.writer import BatchWriter
+from commerce_observe.monitor.importer.writer import BatchWriter, Write
 from commerce_observe.store.store import EventStore, WriteResult
 
 FORMATS = ("auto", "ndjson", csv_layout.ORDERS, csv_layout.PAYMENTS)
@@ -117,7 +117,7 @@ def import_file(store: EventStore, path: str, options: Options, stream: IO[str],
             if kind == "ndjson":
                 report.kind = "ndjson"
                 batches: Iterator[list[Any]] = ndjson.document_batches(text, tally, options.batch, masker)
-                result = _pump(store, batches, True, raw, tally, bar)
+                result = _pump(store.write, batches, raw, tally, bar)
             else:
                 result = _import_csv(store, path, text, raw, options, report, tally, masker, bar)
         except UnicodeDecodeError:
@@ -148,25 +148,28 @@ def _import_csv(store: EventStore, path: str, text: IO[str], raw: IO[bytes], opt
     else:
         report.bucket = f"{format_bucket(bucket_s)} (given)"
     ts_of, names = Timestamps(), csv_rows.Names(masker)
+    batches: Iterator[list[Any]]
     if layout.kind == csv_layout.ORDERS:
         batches = csv_rows.order_batches(reader, layout, tally, ts_of, names, bucket_s, options.currency, options.batch)
+        write: Write = store.write_aggregates
     else:
         batches = csv_rows.payment_batches(reader, layout, tally, ts_of, names, bucket_s, options.batch)
-    result = _pump(store, batches, False, raw, tally, bar)
+        write = store.write_payment_buckets
+    result = _pump(write, batches, raw, tally, bar)
     gap = smallest_gap_s(ts_of.distinct)
     if options.bucket_s is not None and gap is not None and gap < options.bucket_s:
         report.note = f"note: timestamps only {format_bucket(gap)} apart, less than the bucket given"
     return result
 
 
-def _pump(store: EventStore, batches: Iterator[list[Any]], documents: bool, raw: IO[bytes], tally: csv_rows.Tally,
+def _pump(write: Write, batches: Iterator[list[Any]], raw: IO[bytes], tally: csv_rows.Tally,
           bar: Progress) -> WriteResult:
     """Read batches and hand them to the writer thread; the writer's error or a bad row ends it."""
-    writer = BatchWriter(store, documents=documents)
+    writer = BatchWriter(write)
     try:
         for batch in batches:
             writer.put(batch)
-            bar.update(raw.tell(), tally.rows)
+            bar.update(raw.tell() if raw.seekable() else 0, tally.rows)  # a named pipe has no position
     except BaseException:
         with suppress(Exception):  # the first error is the one to report
             writer.close()  # what was read before a bad row is stored: a second run counts it once

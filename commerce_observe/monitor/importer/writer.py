@@ -14,16 +14,17 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from commerce_observe.store.store import EventStore, WriteResult
+from commerce_observe.store.store import WriteResult
 
+#: One of a store's writes: ``write`` (documents), ``write_aggregates``, ``write_payment_buckets``.
 Write = Callable[[Sequence[Any]], WriteResult]
 
 
 class BatchWriter:
-    """Writes batches of aggregates (or documents) to one store, in order, on one thread."""
+    """Writes batches (documents, aggregates, payment buckets) with one of a store's writes, in order, on one thread."""
 
-    def __init__(self, store: EventStore, *, documents: bool = False, depth: int = 2) -> None:
-        self._write: Write = store.write if documents else store.write_aggregates
+    def __init__(self, write: Write, *, depth: int = 2) -> None:
+        self._write = write
         self._queue: queue.Queue[Sequence[Any] | None] = queue.Queue(maxsize=depth)
         self.result = WriteResult()
         self._error: BaseException | None = None
