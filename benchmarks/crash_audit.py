@@ -1,7 +1,7 @@
 """The kill -9 audit test, long: thousands of SIGKILLs of real service processes.
 
     python benchmarks/crash_audit.py [--kills 1000] [--loops 60]
-        [--clients kafka-python,confluent-kafka,aiokafka,pika,pika-select,pika-asyncio]
+        [--clients kafka-python,confluent-kafka,aiokafka,pika,pika-select,pika-asyncio]   (also: pika-tornado)
 
 Runs ``tests/audit/crash_harness.run_scenarios`` (what ``tests/audit/test_kill9.py``
 runs with 3 crash-loop rounds) round-robin over the clients, ``--loops`` crash-loop

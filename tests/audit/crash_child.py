@@ -253,7 +253,7 @@ def consume_pika(address: str, queue: str, mode: str) -> None:
 
 def consume_pika_async(address: str, queue: str, mode: str, adapter: str) -> None:
     """pika's asynchronous adapters (``pika-select``: SelectConnection, ``pika-asyncio``:
-    AsyncioConnection): the callback handles and acks (``auto``), acks then stops
+    AsyncioConnection, ``pika-tornado``: TornadoConnection): the callback handles and acks (``auto``), acks then stops
     taking work (``commit``: ``C`` once the I/O loop had a turn to send the ack), or
     handles one message without acking (``nocommit``). Deliveries after a stop are
     deferred: not handled, not acked (redelivered after the kill)."""
@@ -290,6 +290,11 @@ def consume_pika_async(address: str, queue: str, mode: str, adapter: str) -> Non
     params = pika.URLParameters(address)
     if adapter == "pika-select":
         conn: Any = pika.SelectConnection(params, on_open_callback=on_open)
+        conn.ioloop.start()
+    elif adapter == "pika-tornado":
+        from pika.adapters.tornado_connection import TornadoConnection
+
+        conn = TornadoConnection(params, on_open_callback=on_open)
         conn.ioloop.start()
     else:
         from pika.adapters.asyncio_connection import AsyncioConnection

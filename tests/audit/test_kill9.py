@@ -14,7 +14,8 @@ thousands of kills.
 pika's asynchronous adapters (``SelectConnection``, ``AsyncioConnection``) get a short
 version on one queue: for each, a consumer killed right after an ack went out and one
 killed right after handling a message it had not acked, then a consumer that takes
-the rest (the crash loops run in the benchmark, ``--clients pika-select,pika-asyncio``).
+the rest (the crash loops, and ``TornadoConnection``, run in the benchmark:
+``--clients pika-select,pika-asyncio,pika-tornado``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def test_kill9_every_duplicate_and_loss_found_nothing_false(client: str, tmp_pat
 
 
 def test_kill9_pika_async_adapters_after_ack_and_after_handling(tmp_path: Path, rabbitmq_url: str) -> None:
-    truth, group, source = run_ack_kills(["pika-select", "pika-asyncio"], rabbitmq_url, tmp_path)
+    adapters = ["pika-select", "pika-asyncio"]  # pika-tornado: in the benchmark (same code path, ~3 s more here)
+    truth, group, source = run_ack_kills(adapters, rabbitmq_url, tmp_path)
     verdict = judge(audit(source), truth, group, acked_in_trail(source))
     print("pika async adapters", truth.kills, "kills:", verdict)
     assert not verdict.missed and not verdict.false, verdict
-    assert verdict.duplicates >= 2, "each adapter's handled, unacked message came back"
+    assert verdict.duplicates >= len(adapters), "each adapter's handled, unacked message came back"

@@ -1,7 +1,8 @@
-"""pika's asynchronous adapters, on the REAL broker: the records of acked messages are
+"""pika's asynchronous adapters (``SelectConnection``, ``AsyncioConnection``,
+``TornadoConnection``), on the REAL broker: the records of acked messages are
 durable before the acks leave the process, with one checkpoint per data round.
 
-An ack on ``SelectConnection`` / ``AsyncioConnection`` only appends its frame to the
+An ack on any of them only appends its frame to the
 transport's write buffer; the I/O loop sends it after the callbacks return. So at
 each checkpoint the round's acks must still sit in that buffer (not on the wire),
 and the journal must already hold every handling they cover. The kill -9 half
@@ -11,9 +12,7 @@ and the journal must already hold every handling they cover. The kill -9 half
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from commerce_observe.agent.audit import attach
 from commerce_observe.agent.audit.sinks import MemorySink
 from commerce_observe.agent.messaging.facts import Checkpoint
 from commerce_observe.testing import capture
+from tests.support.pika_async import ack_all
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -40,50 +40,11 @@ def _publish(url: str, queue: str) -> None:
     connection.close()
 
 
-def _consume(url: str, queue: str, adapter: str, on_checkpoint: Callable[[Any], None]) -> tuple[int, Any]:
-    """Handle and ack every message of ``queue`` in the callback; returns (acked, connection)."""
-    acked = 0
-    holder: dict[str, Any] = {}
-
-    def on_message(channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        nonlocal acked
-        channel.basic_ack(method.delivery_tag)
-        acked += 1
-        if acked == N:
-            holder["conn"].ioloop.call_later(0.3, holder["conn"].close)  # time to send the last acks
-
-    def on_channel(ch: Any) -> None:
-        holder["channel"] = ch
-        ch.basic_qos(prefetch_count=25, callback=lambda _f: ch.basic_consume(queue, on_message))
-
-    def on_open(connection: Any) -> None:
-        connection.channel(on_open_callback=on_channel)
-
-    params = pika.URLParameters(url)
-    if adapter == "select":
-        conn = pika.SelectConnection(params, on_open_callback=on_open,
-                                     on_close_callback=lambda *_a: conn.ioloop.stop())
-        holder.update(conn=conn)
-        on_checkpoint(conn)
-        conn.ioloop.call_later(30, conn.ioloop.stop)
-        conn.ioloop.start()
-    else:
-        from pika.adapters.asyncio_connection import AsyncioConnection
-
-        loop = asyncio.new_event_loop()
-        conn = AsyncioConnection(params, on_open_callback=on_open, on_close_callback=lambda *_a: loop.stop(),
-                                 custom_ioloop=loop)
-        holder.update(conn=conn)
-        on_checkpoint(conn)
-        loop.call_later(30, loop.stop)
-        loop.run_forever()
-        loop.close()
-    return acked, conn
-
-
-@pytest.mark.parametrize("adapter", ["select", "asyncio"])
+@pytest.mark.parametrize("adapter", ["select", "asyncio", "tornado"])
 def test_async_adapter_acks_wait_in_the_buffer_until_their_records_are_durable(
         adapter: str, rabbitmq_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if adapter == "tornado":
+        pytest.importorskip("tornado")  # a test dependency since this test: older environments skip
     monkeypatch.chdir(tmp_path)  # the spool directory is relative to the working directory
     queue = f"async-acks-{adapter}-{uuid.uuid4().hex[:8]}"
     _publish(rabbitmq_url, queue)
@@ -104,7 +65,7 @@ def test_async_adapter_acks_wait_in_the_buffer_until_their_records_are_durable(
 
         unsubscribe = cap.runtime.hub.subscribe(Checkpoint, after_checkpoint)
         try:
-            acked, _conn = _consume(rabbitmq_url, queue, adapter, connection.append)
+            acked = ack_all(adapter, rabbitmq_url, queue, N, 25, opened=connection.append)
         finally:
             unsubscribe()
             attachment()
