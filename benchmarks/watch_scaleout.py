@@ -85,6 +85,11 @@ def run(members: int, per_partition: dict[int, list[bytes]], t0: int, bootstrap:
             g = admin.describe_groups([group])[group]
             return bool(g["group_state"] == "Stable" and len(g["members"]) == members)
         wait_for("the group to settle", settled, timeout=60)
+        # the series shards have scored the buckets since the start (empty here): not inside the time
+        wait_for("the members to catch up on series buckets", lambda: all(
+            w.metrics().get("commerce_observe_watch_next_bucket_seconds", 0) >= time.time() - 120 for w in watches),
+            timeout=600, interval=0.5)
+        wait_for("the group to settle", settled, timeout=60)
         total = sum(len(v) for v in per_partition.values())
         producer = kafka.KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_request_size=8 * 2**20)
         cpu0 = [cpu_s(w.proc.pid) for w in watches]
@@ -117,11 +122,69 @@ def _iso(ns: int) -> str:
     return iso_ns(ns)
 
 
+def series_split(products: int, shards: int, history: int = 200, buckets: int = 12) -> None:
+    """Scoring CPU of one member holding every series shard against a member of two holding half
+    of them (``process_time``, in this process: no broker, no store; the members' reads of a
+    bucket from the store are not split and not counted)."""
+    import numpy as np
+
+    from commerce_observe.monitor.anomaly import AnomalyDetector, Settings
+    from commerce_observe.monitor.watch.scoring import Scorer
+    from commerce_observe.monitor.watch.series import ALL_ORDERS, BucketValues
+    from commerce_observe.monitor.watch.shards import Share
+
+    rng = np.random.default_rng(3)
+    names = [f"sku-{i:05d}" for i in range(products)]
+    rates = rng.gamma(2.0, 2.0, products)
+    h = 3600 * S
+    share = Share(shards)
+
+    def bucket(k: int) -> BucketValues:
+        n = rng.poisson(rates)
+        return BucketValues(k * h, orders={p: int(c) for p, c in zip(names, n) if c}, all_orders=int(n.sum()),
+                            revenue_milli={"EUR": int(n.sum()) * 20_000}, payments={"card": [1, int(n.sum())]})
+
+    def member(owned: list[int]) -> dict[int, Scorer]:
+        out = {p: Scorer(AnomalyDetector(Settings(bucket_seconds=3600, min_history=72)), site=share.of(ALL_ORDERS) == p)
+               for p in owned}
+        for sc in out.values():
+            sc.restore(set(), set())
+        return out
+
+    one, half = member(list(range(shards))), member(list(range(0, shards, 2)))
+    for k in range(history):
+        v = bucket(k)
+        for m in (one, half):
+            for p, sc in m.items():
+                sc.learn_one(share.cut(v, p))
+    cpu = {"one": 0.0, "half": 0.0}
+    for k in range(history, history + buckets):
+        v = bucket(k)
+        for key, m in (("one", one), ("half", half)):
+            t = time.process_time()
+            for p, sc in m.items():
+                sc.score(share.cut(v, p))
+            cpu[key] += time.process_time() - t
+    print(f"series scoring, {products} products in {shards} shards, {buckets} buckets: "
+          f"one member {cpu['one'] / buckets * 1000:.1f} ms CPU a bucket, a member of two "
+          f"{cpu['half'] / buckets * 1000:.1f} ms ({cpu['one'] / cpu['half']:.2f}x less)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.npz"
+        one[0].detector.save(path)
+        print(f"shard 0: {len(one[0].detector)} series, its model {path.stat().st_size / 1024:.0f} KiB "
+              f"({path.stat().st_size * 4 / 3 / 1024:.0f} KiB in base64: the shard document written after each bucket)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--series", type=int, default=0, metavar="PRODUCTS",
+                    help="measure the series split instead (scoring CPU, in this process)")
     a = ap.parse_args()
+    if a.series:
+        series_split(a.series, 6)
+        return
     bootstrap = os.environ["COMMERCE_OBSERVE_TEST_KAFKA_BOOTSTRAP"]
     es = os.environ["COMMERCE_OBSERVE_TEST_ELASTICSEARCH_URL"]
     os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])

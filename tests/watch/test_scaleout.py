@@ -29,7 +29,7 @@ from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
 from tests.watch.runner import WatchProcess, firing, rule_file
-from tests.watch.shop import GROUP, MINUTE, PRODUCTS, TOPIC, Shop, minute_floor
+from tests.watch.shop import GROUP, MINUTE, PRODUCTS, TOPIC, Shop, live_start
 from tests.watch.test_alerts_e2e import _iso
 from tests.watch.test_store_outage import Searchable
 
@@ -73,7 +73,7 @@ def test_members_share_and_take_over(members: int, kafka_bootstrap: str, elastic
     create_topic(kafka_bootstrap, audit, PARTITIONS)
     stream = f"logs-commerce.events-s{uuid.uuid4().hex[:10]}"
     store = ElasticsearchStore(elasticsearch_url, data_stream=stream)
-    t1 = minute_floor(time.time_ns()) + 40 * MINUTE  # ahead of the wall clock: event time drives the watches
+    t1 = live_start(time.time_ns(), 25)  # ahead of the wall clock (25 to 55 minutes): event time drives the watches
     producer = kafka.KafkaProducer(bootstrap_servers=kafka_bootstrap)
     shop = Shop(docs=Searchable(store), lines=KeyedAudit(producer, audit), seed=5)
     shop.minutes(t1 - HISTORY_MINUTES * MINUTE, HISTORY_MINUTES, audit=False)

@@ -263,7 +263,7 @@ class Watch:
             self._sweep()
         if scored or time.monotonic() - self._last_checkpoint >= s.checkpoint_every_s:
             self.checkpoint()
-        return not caught_up
+        return not caught_up or (self.sharded is not None and self.sharded.behind)
 
     def _score_bucket(self, start: int) -> None:
         st = self.state

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,7 @@ class ShardedScoring:
         self.share = Share(1)
         self.scored = 0  # shard buckets scored here
         self.lost = 0  # shards dropped because another member wrote them
+        self.behind = False  # due buckets were left for the next pass
 
     # --- ownership ----------------------------------------------------------------------------
 
@@ -228,14 +230,22 @@ class ShardedScoring:
         """The first bucket some owned shard has not scored (None: no shard owned)."""
         return min((sh.next_bucket_ns for sh in self.shards.values()), default=None)
 
-    def score_due(self, until_ns: int) -> int:
-        """Score every owned shard's buckets ending (plus the wait) by ``until_ns``; each bucket is read
-        once for the shards at it. Returns how many shard buckets were scored."""
+    def score_due(self, until_ns: int, budget_s: float = 1.0) -> int:
+        """Score the owned shards' buckets ending (plus the wait) by ``until_ns``, oldest first, each
+        bucket read once for the shards at it, for about ``budget_s`` of wall time: a member catching
+        up (a first start, a shard taken over far behind) polls its partitions in between, or the
+        group would count it dead after ``max.poll.interval.ms``. ``behind`` says whether due buckets
+        are left. Returns how many shard buckets were scored."""
         done = 0
         size = self.settings.bucket_ns
+        deadline = time.monotonic() + budget_s
+        self.behind = False
         while self.shards:
             t = min(sh.next_bucket_ns for sh in self.shards.values())
             if t + size > until_ns:
+                break
+            if time.monotonic() > deadline:
+                self.behind = True
                 break
             v = next(iter(self.series.read(t, t + size)), None) or BucketValues(t)
             for sh in [sh for sh in self.shards.values() if sh.next_bucket_ns == t]:
