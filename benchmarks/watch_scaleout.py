@@ -155,15 +155,15 @@ def series_split(products: int, shards: int, history: int = 200, buckets: int = 
     for k in range(history):
         v = bucket(k)
         for m in (one, half):
-            for p, sc in m.items():
-                sc.learn_one(share.cut(v, p))
+            for p, part in share.cut(v, m).items():
+                m[p].learn_one(part)
     cpu = {"one": 0.0, "half": 0.0}
     for k in range(history, history + buckets):
         v = bucket(k)
         for key, m in (("one", one), ("half", half)):
             t = time.process_time()
-            for p, sc in m.items():
-                sc.score(share.cut(v, p))
+            for p, part in share.cut(v, m).items():
+                m[p].score(part)
             cpu[key] += time.process_time() - t
     print(f"series scoring, {products} products in {shards} shards, {buckets} buckets: "
           f"one member {cpu['one'] / buckets * 1000:.1f} ms CPU a bucket, a member of two "

@@ -66,14 +66,26 @@ class Share:
             p = self._of[series] = shard_of(series, self.shards)
         return p
 
-    def cut(self, v: BucketValues, number: int) -> BucketValues:
-        """The part of bucket ``v`` whose series belong to shard ``number``."""
+    def cut(self, v: BucketValues, numbers: Iterable[int]) -> dict[int, BucketValues]:
+        """The parts of bucket ``v`` whose series belong to shards ``numbers``, in one pass over it."""
         of = self.of
-        return BucketValues(
-            v.start_ns, orders={k: n for k, n in v.orders.items() if of("orders:" + k) == number},
-            all_orders=v.all_orders if of(ALL_ORDERS) == number else 0,
-            revenue_milli={c: m for c, m in v.revenue_milli.items() if of("revenue:" + c) == number},
-            payments={m: list(x) for m, x in v.payments.items() if of("payment_failures:" + m) == number})
+        out = {p: BucketValues(v.start_ns) for p in numbers}
+        site = out.get(of(ALL_ORDERS))
+        if site is not None:
+            site.all_orders = v.all_orders
+        for k, n in v.orders.items():
+            part = out.get(of("orders:" + k))
+            if part is not None:
+                part.orders[k] = n
+        for c, milli in v.revenue_milli.items():
+            part = out.get(of("revenue:" + c))
+            if part is not None:
+                part.revenue_milli[c] = milli
+        for m, x in v.payments.items():
+            part = out.get(of("payment_failures:" + m))
+            if part is not None:
+                part.payments[m] = list(x)
+        return out
 
 
 @dataclass
@@ -207,8 +219,8 @@ class ShardedScoring:
         if oldest is not None and oldest < start:
             first = oldest // s.bucket_ns * s.bucket_ns
             for v in every_bucket(self._read_chunked(first, start), first, start, s.bucket_ns):
-                for p, sh in made.items():
-                    sh.scorer.learn_one(self.share.cut(v, p))
+                for p, part in self.share.cut(v, made).items():
+                    made[p].scorer.learn_one(part)
         for p, sh in made.items():
             if self.store.write(self.total, sh, self.store.encode(sh)):
                 self.shards[p] = sh
@@ -248,13 +260,14 @@ class ShardedScoring:
                 self.behind = True
                 break
             v = next(iter(self.series.read(t, t + size)), None) or BucketValues(t)
-            for sh in [sh for sh in self.shards.values() if sh.next_bucket_ns == t]:
-                self._score(sh, v)
+            at = [sh for sh in self.shards.values() if sh.next_bucket_ns == t]
+            parts = self.share.cut(v, [sh.number for sh in at])
+            for sh in at:
+                self._score(sh, parts[sh.number])
                 done += 1
         return done
 
-    def _score(self, sh: Shard, whole: BucketValues) -> None:
-        v = self.share.cut(whole, sh.number)
+    def _score(self, sh: Shard, v: BucketValues) -> None:
         scores = sh.scorer.score(v)
         report_scores_to_hub(scores)
         docs = [anomaly_document(x) for x in scores if x.score is not None]
