@@ -8,7 +8,7 @@ Measures (printed, not asserted):
   (504,000 rows), today's CLI (git revision ``benchmarks/_baseline.BASELINE_REV``)
   and this one, each in a fresh interpreter, in the same run.
 
-    .venv/bin/python benchmarks/anomaly_speed.py [--series 10000] [--weeks 13] [--cli]
+    .venv/bin/python benchmarks/anomaly_speed.py [--series 10000] [--weeks 13] [--cli [--baseline REV]]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._baseline import ROOT, baseline_tree, env_for  # noqa: E402
+from benchmarks._baseline import BASELINE_REV, ROOT, baseline_tree, env_for  # noqa: E402
 from commerce_observe.monitor.anomaly import AnomalyDetector, Settings  # noqa: E402
 
 
@@ -60,16 +60,16 @@ def time_cli(src: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def cli_bench() -> None:
+def cli_bench(baseline: str = BASELINE_REV) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "shop.csv"
         rows = write_shop_csv(src)
-        old_wall, old_cpu = time_cli(src, Path(tmp) / "old.csv", env_for(baseline_tree()))
+        old_wall, old_cpu = time_cli(src, Path(tmp) / "old.csv", env_for(baseline_tree(baseline)))
         new = [time_cli(src, Path(tmp) / "new.csv", env_for(ROOT)) for _ in range(3)]
         wall, cpu = min(w for w, _ in new), min(c for _, c in new)
         print(f"CLI, {rows} rows (200 products x 105 days hourly, {os.path.getsize(src) / 2**20:.0f} MiB), "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
-        print(f"  today's CLI: {old_wall:.1f} s wall, {old_cpu:.1f} s CPU ({1e6 * old_cpu / rows:.1f} us/row)")
+        print(f"  the CLI at {baseline}: {old_wall:.1f} s wall, {old_cpu:.1f} s CPU ({1e6 * old_cpu / rows:.1f} us/row)")
         print(f"  this CLI, best of 3: {wall:.2f} s wall, {cpu:.2f} s CPU ({1e6 * cpu / rows:.1f} us/row)  "
               f"[target <= 3 s]; {old_cpu / cpu:.1f}x less CPU")
 
@@ -79,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--weeks", type=int, default=13)
     ap.add_argument("--cli", action="store_true", help="time the CLI on 504,000 rows instead")
+    ap.add_argument("--baseline", default=BASELINE_REV, help="git revision of the CLI to compare with")
     args = ap.parse_args(argv)
     if args.cli:
-        cli_bench()
+        cli_bench(args.baseline)
         return 0
     S, T = args.series, args.weeks * 168
     rng = np.random.default_rng(0)

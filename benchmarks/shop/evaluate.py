@@ -14,9 +14,10 @@
   the dip after a promotion, maintenance hours, the day after an incident, other; and on
   long-tail products (selling under one a day);
 * **findable** (incidents on one product): the first hourly bucket at which an oracle that
-  knows the product's rate without the incident would score it critical, testing the
-  orders summed over any stretch of the incident so far against the negative binomial of
-  that sum (the shop's own noise), with the detector's adjustment for its 9 tests;
+  knows the product's rate without the incident and when the incident started would score
+  it critical, testing the orders summed since the incident's first bucket (or its second:
+  the first may be partial) against the negative binomial of that sum (the shop's own
+  noise), with the detector's adjustment for its 9 tests;
   ``in time of findable``: the detector's first critical bucket is at most 2 buckets after
   that one (a decline: findable means the oracle scores it within a day of its 30 % point,
   and in time that the detector does too).
@@ -175,7 +176,8 @@ def findable_at(inc: Incident, x: npt.NDArray[np.float64], m: npt.NDArray[np.flo
     cm = np.concatenate([[0.0], np.cumsum(m[b0:b1])])
     cv = np.concatenate([[0.0], np.cumsum(m[b0:b1] ** 2 / (30.0 * FINE))])  # gamma shape 30 per 5 minutes
     for b in range(1, b1 - b0 + 1):
-        sx, sm, sv = cx[b] - cx[:b], cm[b] - cm[:b], cv[b] - cv[:b]
+        first = slice(0, min(b, 2))  # from the incident's first bucket, or its second (the first may be partial)
+        sx, sm, sv = cx[b] - cx[first], cm[b] - cm[first], cv[b] - cv[first]
         z = sign * mathutil.negbin_z(sx, sm, sm + sv)
         if float(mathutil.surprise(z).max()) - ORACLE_ADJUST >= CRITICAL / mathutil.POINTS_PER_DECADE:
             return b0 + b - 1

@@ -84,3 +84,36 @@ def test_daily_buckets() -> None:
     scores, alerts = _run(AnomalyDetector(Settings(bucket_seconds=86400)), ["orders:__all__"], x[:, None], timedelta(days=1))
     assert scores[110, 0] >= 75 and alerts[110, 0]
     assert alerts[30:110, 0].sum() == 0
+
+
+def test_a_sparse_product_going_quiet_is_found_from_the_run_of_zeros() -> None:
+    # a product selling ~2 an hour (~54 a day) sells nothing from 10:00 for 8 hours; the zeros
+    # expected to sum to 13.5 (statistically findable at the 9-test adjustment) by the 4th
+    # bucket; with only the one-bucket window the adaptive stretch (the whole run of zeros)
+    # must find it within 2 more; the long tail (half a sale a day) beside it stays quiet
+    rng = np.random.default_rng(11)
+    n = 21 * 24
+    rate = np.column_stack([4.0 * _profile(np.arange(n, dtype=float))] + [np.full(n, 0.5 / 24)] * 40)
+    start = 18 * 24 + 10
+    rate[start : start + 8, 0] = 0.0
+    x = rng.poisson(rate).astype(float)
+    det = AnomalyDetector(Settings(count_windows=(1,)))
+    scores, alerts = _run(det, ["orders:sku-a"] + [f"orders:tail-{i}" for i in range(40)], x, timedelta(hours=1))
+    hit = np.nonzero(scores[start : start + 8, 0] >= 75)[0]
+    assert hit.size and hit[0] <= 5, scores[start : start + 8, 0]
+    assert alerts[3 * 24 : start, 0].sum() == 0
+    assert alerts[3 * 24 :, 1:].sum() == 0
+
+
+def test_a_sparse_burst_over_two_hours_is_summed() -> None:
+    # ~1.2 an hour in the afternoon (1.37 and 0.98 expected), then 7 and 8 sold in two hours:
+    # neither bucket alone is critical, the stretch that sums both is
+    rng = np.random.default_rng(12)
+    n = 21 * 24
+    rate = 1.5 * _profile(np.arange(n, dtype=float))
+    start = 18 * 24 + 14
+    x = rng.poisson(rate)[:, None].astype(float)
+    x[start : start + 2, 0] = (7.0, 8.0)
+    scores, alerts = _run(AnomalyDetector(Settings()), ["orders:sku-b"], x, timedelta(hours=1))
+    assert scores[start, 0] < 75 <= scores[start + 1, 0], scores[start - 1 : start + 3, 0]
+    assert alerts[3 * 24 : start, 0].sum() == 0

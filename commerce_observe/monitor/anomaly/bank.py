@@ -123,6 +123,10 @@ class Bank:
     def __post_init__(self) -> None:
         self.band = band_z(n_tests(self.settings), self.settings.alert_score)
         self.band_count = band_z(n_tests(self.settings, count=True), self.settings.alert_score)
+        w = self.settings.windows
+        self.count_window = np.array([v in self.settings.count_windows for v in w] + [True, True])[None, :]
+        self.keep_up = np.array([False] * len(w) + [True, False])[None, :]
+        self.keep_down = np.array([False] * len(w) + [False, True])[None, :]
         if not self.arrays:
             self._alloc(max(self.capacity, 16))
 
@@ -175,7 +179,8 @@ class Bank:
             A[name][idx, rpos] = np.where(scored, vals, np.nan)
         A["rpos"][idx] = (rpos + 1) % W
 
-        # ---- evidence: the strongest window, each direction -----------------
+        # ---- evidence: the strongest window or stretch, each direction ---------
+        run = runs.step(A, idx, s, x, xa, e, scored, A["visits"][idx, slots.how].astype(np.float64))
         z_up = np.zeros(idx.size)
         z_dn = np.zeros(idx.size)
         if scored.any():
@@ -185,21 +190,21 @@ class Bank:
             at = np.asarray(s.windows) - 1
             sums = [np.cumsum(A[name][rows, order], axis=1)[:, at] for name in ("ring_a", "ring_b", "ring_v", "ring_n")]
             sums[0][:, at == 0] = x[:, None]  # the one-bucket test sees the point itself, not its winsorised copy
-            z = _z(e.is_count[:, None], e.is_ratio[:, None], *sums)
-            # counts: their own windows only (the adaptive stretches stand in for the rest)
-            z = np.where(e.is_count[:, None] & ~np.isin(np.asarray(s.windows), s.count_windows)[None, :], 0.0, z)
             # upwards a count is tested against at least ``runs.UP_FLOOR`` an hour: four sales in an
             # hour of a product selling one a day are one customer, not an incident
-            floor = runs.up_floor(s) * np.asarray(s.windows, dtype=np.float64)
-            low = e.is_count & (sums[1] < floor).any(axis=1)
-            if low.any():
-                up = runs.floored_z(sums[0][low], sums[1][low], sums[2][low], floor)
-                z[low] = np.where(z[low] > 0, np.minimum(z[low], np.maximum(up, 0.0)), z[low])
+            floor = runs.up_floor(s) * (at + 1.0)
+            rise = e.is_count[:, None] & (sums[0] > sums[1])
+            sums[1] = np.where(rise, np.maximum(sums[1], floor), sums[1])
+            sums[2] = np.where(rise, np.maximum(sums[2], floor), sums[2])
+            # the two stretches are tested like two more windows
+            cols = [np.concatenate([w, r], axis=1) for w, r in zip(sums, (*run, np.zeros_like(run[0])))]
+            z = _z(e.is_count[:, None], e.is_ratio[:, None], *cols)
+            # counts: their own windows only (the stretches stand in for the rest); a stretch
+            # counts in its own direction
+            z = np.where(self.keep_up, np.maximum(z, 0.0), np.where(self.keep_down, np.minimum(z, 0.0), z))
+            z = np.where(e.is_count[:, None] & ~self.count_window, 0.0, z)
             z_up = z.max(axis=1)
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
-        z_run = runs.step(A, idx, s, x, xa, e, scored, A["visits"][idx, slots.how].astype(np.float64))
-        z_up = np.maximum(z_up, z_run[:, 0])
-        z_dn = np.maximum(z_dn, z_run[:, 1])
         adjust = np.where(e.is_count, np.log10(n_tests(s, count=True)), np.log10(n_tests(s)))
         short = mu_.to_score(mu_.surprise(np.maximum(z_up, z_dn)) - adjust)
         z_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)

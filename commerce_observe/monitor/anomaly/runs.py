@@ -11,7 +11,7 @@ window, so the score keeps its meaning. Upwards ``rho`` is 3 (a product tripling
 0.2 (a product selling next to nothing: for zeros the test is the probability of the
 whole run of zeros).
 
-State: four numbers per direction. Only count series run it.
+State: five numbers per direction. Only count series run it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from . import mathutil as mu_
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -48,47 +47,41 @@ def up_floor(s: Settings) -> float:
     return UP_FLOOR * s.hours
 
 
-def floored_z(a: FloatArray, b: FloatArray, v: FloatArray, floor: float | FloatArray) -> FloatArray:
-    """Evidence of ``a`` counts against ``b`` expected (variance ``v``), ``b`` taken as at least ``floor``."""
-    return mu_.negbin_z(a, np.maximum(b, floor), np.maximum(v, floor))
-
-
 def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
-    return [("run_c", np.float64, (2,), 0.0), ("run_a", np.float64, (2,), 0.0),
-            ("run_b", np.float64, (2,), 0.0), ("run_v", np.float64, (2,), 0.0), ("run_n", np.int16, (2,), 0)]
+    # per direction: the CUSUM, the stretch's counts, expectation, variance and length
+    return [("run", np.float64, (5, 2), 0.0)]
 
 
 def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArray, xa: FloatArray, e: Expect,
-         scored: BoolArray, visits: IntArray) -> FloatArray:
-    """Update both stretches with this point; return the evidence (a z, >= 0) up and down, shape (n, 2)."""
-    out = np.zeros((idx.size, 2))
+         scored: BoolArray, visits: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Update both stretches with this point; return their sums (counts, expectation, variance),
+    each of shape (n, 2) (up, down), to be tested like windows (all 0 where there is no stretch).
+    The upward expectation is already raised to its floor."""
     on = scored & e.is_count
-    off = idx[~on]
-    for name in ("run_c", "run_a", "run_b", "run_v", "run_n"):
-        A[name][off] = 0.0
-    if not on.any():
-        return out
-    oi = idx[on]
-    mu = e.exp_q[on, None]
+    st = A["run"][idx]  # (n, 5, 2): CUSUM, counts, expectation, variance, length
+    mu = e.exp_q[:, None]
+    c = np.maximum(st[:, 0] + x[:, None] * _LOG_RHO - mu * (RHO - 1.0), 0.0) * on[:, None]
+    live = c > 0.0
+    fresh = (st[:, 0] <= 0.0) | (st[:, 4] >= MAX_RUN)
+    keep = live & ~fresh
     # the first bucket of a stretch counts in full (the one-bucket test saw it anyway);
     # later ones winsorised, so one huge spike cannot carry the stretch
-    c = np.maximum(A["run_c"][oi] + x[on, None] * _LOG_RHO - mu * (RHO - 1.0), 0.0)
-    live = c > 0.0
-    fresh = (A["run_c"][oi] <= 0.0) | (A["run_n"][oi] >= MAX_RUN)
-    obs = np.where(fresh, x[on, None], xa[on, None])
-    a = np.where(live, np.where(fresh, 0.0, A["run_a"][oi]) + obs, 0.0)
-    b = np.where(live, np.where(fresh, 0.0, A["run_b"][oi]) + mu, 0.0)
-    v = np.where(live, np.where(fresh, 0.0, A["run_v"][oi]) + e.var_q[on, None], 0.0)
-    n = np.where(live, np.where(fresh, 0, A["run_n"][oi]) + 1, 0)
-    A["run_c"][oi], A["run_a"][oi], A["run_b"][oi], A["run_v"][oi], A["run_n"][oi] = c, a, b, v, n
+    obs = np.where(fresh, x[:, None], xa[:, None])
+    a = np.where(keep, st[:, 1], 0.0) + obs
+    b = np.where(keep, st[:, 2], 0.0) + mu
+    v = np.where(keep, st[:, 3], 0.0) + e.var_q[:, None]
+    n = np.where(keep, st[:, 4], 0.0) + 1.0
+    new = np.stack([c, a, b, v, n], axis=1) * live[:, None, :]
+    A["run"][idx] = new
+    a, b, v, n = new[:, 1], new[:, 2], new[:, 3], new[:, 4]
     # the expectation itself is uncertain, by an error every bucket of a stretch shares: a
     # level learned at rate alpha from counts of mean ``base`` a bucket is off by about
     # sqrt(alpha / (2 (base + 0.5))) of itself, and a seasonal slot seen ``visits`` times (an
-    # hour slot of sub-hour buckets: counted in hours) by
-    # about sqrt(SEASON_C / (visits + 1)), so a long stretch is judged by both
-    rel2 = REL_C * s.per_bucket(s.level_alpha) / (2.0 * (e.base[on, None] + 0.5)) + SEASON_C / (visits[on, None] * min(1.0, s.hours) + 1.0)
-    v = np.maximum(v + rel2 * b * b, 1e-12)
-    z_up = floored_z(a[:, 0], b[:, 0], v[:, 0], up_floor(s) * n[:, 0])
-    z_dn = -mu_.negbin_z(a[:, 1], b[:, 1], v[:, 1])
-    out[on] = np.where(live, np.maximum(np.stack([z_up, z_dn], axis=1), 0.0), 0.0)
-    return out
+    # hour slot of sub-hour buckets: counted in hours) by about sqrt(SEASON_C / (visits + 1)),
+    # so a long stretch is judged by both
+    rel2 = REL_C * s.per_bucket(s.level_alpha) / (2.0 * (e.base + 0.5)) + SEASON_C / (visits * min(1.0, s.hours) + 1.0)
+    v = v + rel2[:, None] * b * b
+    up = b[:, 0] < up_floor(s) * n[:, 0]
+    b[up, 0] = up_floor(s) * n[up, 0]
+    v[:, 0] = np.maximum(v[:, 0], b[:, 0])
+    return a, b, np.where(live, v, 1.0)  # no stretch: 0 against 0, a z of 0
