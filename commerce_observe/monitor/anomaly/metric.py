@@ -25,7 +25,10 @@ only the past; the model keeps learning after the learning period.
 The evidence is combined by a maximum (each component weighted), then shaped for
 alerting: a score is returned only when no returned score reached
 ``rest_level`` in the last ``rest_fraction x learn_points`` points (one alert
-per incident). Memory is bounded: fixed-length windows, and the context memory
+per incident), and until ``mask_fraction x learn_points`` points after an alert
+only when it nearly reaches that alert's score (a bar falling back to
+``rest_level``: NAB rewards the first detection of an incident and charges
+every later one outside it). Memory is bounded: fixed-length windows, and the context memory
 is capped (least recently seen evicted first).
 """
 
@@ -82,6 +85,11 @@ class MetricSettings:
     # alert shaping
     rest_fraction: float = 0.3
     rest_level: float = 0.75
+    # re-alert mask after the rest period, until ``mask_fraction x learn_points`` points
+    # after the alert: a score is returned only if it reaches ``mask_ratio`` x the alert's
+    # score, a bar that falls linearly to ``rest_level`` by the mask's end (0: no mask)
+    mask_fraction: float = 0.9
+    mask_ratio: float = 0.95
 
 
 class _SortedWindow:
@@ -162,7 +170,9 @@ class MetricDetector:
         self.hist: list[list[int]] = [[0] * 101 for _ in range(3)]
         self.fine_pairs: set[tuple[int, int]] = set()
         self.rest = max(1, int(s.rest_fraction * s.learn_points))
-        self.recent_out: deque[float] = deque(maxlen=self.rest)
+        self.mask = max(self.rest, int(s.mask_fraction * s.learn_points))
+        self.since_alert = self.mask + 1  # scored points since the last alert (capped)
+        self.alert_score = 0.0
         self.members = [MetricDetector(replace(s, ensemble=(), **{k: type(getattr(s, k))(v) for k, v in ov})) for ov in s.ensemble]
 
     # -- persistence ------------------------------------------------------------------
@@ -181,7 +191,7 @@ class MetricDetector:
             "contexts": [list(k) for k in self.contexts],  # in LRU order
             "hist": self.hist,
             "fine_pairs": sorted(list(p) for p in self.fine_pairs),
-            "recent_out": list(self.recent_out),
+            "alert": [self.since_alert, self.alert_score],
             "members": [m.state() for m in self.members],
         }
 
@@ -202,7 +212,7 @@ class MetricDetector:
         self.contexts = OrderedDict((tuple(int(v) for v in k), None) for k in st["contexts"])
         self.hist = [[int(v) for v in h] for h in st["hist"]]
         self.fine_pairs = {(int(a), int(b)) for a, b in st["fine_pairs"]}
-        self.recent_out = deque((float(v) for v in st["recent_out"]), maxlen=self.rest)
+        self.since_alert, self.alert_score = int(st["alert"][0]), float(st["alert"][1])
         for m, ms in zip(self.members, st["members"]):
             m.restore(ms)
 
@@ -339,13 +349,22 @@ class MetricDetector:
         return z / (1.0 + z)
 
     def update(self, x: float) -> float | None:
-        """Score ``x`` (None while learning), with the rest period applied."""
+        """Score ``x`` (None while learning), with the rest period and the mask applied."""
         raw = self.raw_update(x)
         if raw is None:
             return None
         # alert shaping: one alert per incident
-        out = raw if not self.recent_out or max(self.recent_out) < self.s.rest_level else 0.0
-        self.recent_out.append(out)
+        s = self.s
+        d = self.since_alert = min(self.since_alert + 1, self.mask + 1)
+        out = raw
+        if d <= self.rest:
+            out = 0.0
+        elif d <= self.mask:
+            top = s.mask_ratio * self.alert_score
+            if raw < top - (top - s.rest_level) * (d - self.rest) / (self.mask - self.rest):
+                out = 0.0
+        if out >= s.rest_level:
+            self.since_alert, self.alert_score = 0, out
         return out
 
     def raw_update(self, x: float) -> float | None:
