@@ -24,6 +24,7 @@ unpatched ``poll`` is called, as the shipper does.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from commerce_observe._internal.kafka_security import KafkaSecurity
@@ -33,6 +34,10 @@ from commerce_observe.store import documents as d
 from commerce_observe.store.kafka_io import original, subscribe_when_known
 
 DEFAULT_GROUP = "commerce-observe-watch"
+
+
+class SourceStalled(RuntimeError):
+    """The consumer has neither read a record nor reached the end of its partitions for too long."""
 
 
 def probe(bootstrap: str, timeout_s: float = 10.0) -> None:
@@ -56,7 +61,7 @@ class KafkaSource:
     def __init__(self, bootstrap: str, offsets: dict[str, dict[int, int]], start_ns: int, *, events_topic: str | None,
                  audit_topic: str, group_id: str = DEFAULT_GROUP, max_records: int = 5000, commit: bool = True,
                  security: KafkaSecurity | None = None, session_timeout_ms: int = 10_000,
-                 resume_committed: bool = False) -> None:
+                 resume_committed: bool = False, stall_s: float = 60.0) -> None:
         from kafka import ConsumerRebalanceListener, KafkaConsumer
 
         self.offsets = offsets
@@ -67,6 +72,8 @@ class KafkaSource:
         #: scale-out: a partition new to this member resumes where the group's last holder left it
         self.resume_committed = resume_committed
         self.resumed = 0  # partitions resumed from a commit
+        self.stall_s = stall_s  # nothing read and not at the end for this long: a stuck consumer (poll)
+        self._progress_at = time.monotonic()
         self._held: set[int] = set()  # audit partitions assigned now
         self.partition_lines: list[tuple[int, list[bytes]]] = []
         self.lost: set[int] = set()  # audit partitions revoked for good since the loop last asked
@@ -150,7 +157,7 @@ class KafkaSource:
         read from there); returns the partitions without a commit (they start at the start time)."""
         rest = []
         for tp in fresh:
-            c = self.consumer.committed(tp, metadata=True)
+            c = self.consumer.committed(tp, metadata=True, timeout_ms=15_000)
             if c is None or c.offset is None or c.offset < 0:
                 rest.append(tp)
                 continue
@@ -200,6 +207,16 @@ class KafkaSource:
                         docs.append(doc)
             self.offsets.setdefault(tp.topic, {})[tp.partition] = records[-1].offset + 1
         self.caught_up = count < self.max_records and not self._fresh and self._at_end()
+        now = time.monotonic()
+        if count or self.caught_up or not self.consumer.assignment():  # a member may hold no partition
+            self._progress_at = now
+        elif self.stall_s and now - self._progress_at > self.stall_s:
+            # seen under load with kafka-python 3.0 (a member put out of the group, or the group gone
+            # "Dead"): polls return nothing, the partitions are not read to their end, for minutes.
+            # The pass fails, the watch reloads its checkpoint and joins the group with a new consumer.
+            self._progress_at = now
+            raise SourceStalled(f"no audit record read for {self.stall_s:g}s and the partitions not read to "
+                                f"their end (assigned: {len(self.consumer.assignment())})")
         from commerce_observe.monitor.watch.sources import line_time
 
         start = self.start_ns

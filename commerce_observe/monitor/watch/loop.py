@@ -312,16 +312,26 @@ class Watch:
             keep = []
             for f in found:
                 fid = str(finding_document(f)["event.id"])
-                verdict = claims.claim("finding", fid)
+                verdict = self._claim_finding(fid)
                 if verdict is Verdict.MINE:
                     keep.append(f)
                     mine.append(fid)
                 elif verdict is Verdict.WAIT:
+                    self.say(f"finding {fid}: claimed by another member, waiting for it or for its lease to run out")
                     contested.append(f)
             if keep:
                 out.append((b, keep))
         self.state.alerts.findings_released(out, closed_until)
         self._register(mine)
+
+    def _claim_finding(self, fid: str) -> Verdict:
+        claims = self.inputs.claims
+        assert claims is not None
+        before = claims.taken_over
+        verdict = claims.claim("finding", fid)
+        if claims.taken_over > before:
+            self.say(f"finding {fid}: taken over from a member whose claim ran out")
+        return verdict
 
     def _register(self, findings: Sequence[str] = ()) -> None:
         """Scale-out: the outbox's new notifications as claims that carry them (per notifier), and the
@@ -344,7 +354,7 @@ class Watch:
         taken = []
         for f in waiting:
             fid = str(finding_document(f)["event.id"])
-            verdict = claims.claim("finding", fid)
+            verdict = self._claim_finding(fid)
             if verdict is Verdict.MINE:
                 taken.append((fid, f))
             elif verdict is Verdict.WAIT:
