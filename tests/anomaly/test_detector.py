@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -121,6 +122,30 @@ def test_save_restore_gives_identical_scores(tmp_path: Path) -> None:
         ra = a.update("fail", T0 + i * H, (1.0, 40.0))
         rb = b.update("fail", T0 + i * H, (1.0, 40.0))
         assert ra == rb
+
+
+def test_a_state_file_from_before_the_count_stretches_loads(tmp_path: Path) -> None:
+    # version 3 (before runs.py) has no "run" array: it loads and the stretches start empty,
+    # so a watch service that upgrades resumes from its checkpoint
+    x = hourly_counts(2, 5.0, seed=4)
+    a = AnomalyDetector(Settings())
+    for i in range(200):
+        a.update("p", T0 + i * H, x[i])
+    a.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as data:
+        old = {k: data[k] for k in data.files if k != "run"}
+    meta = json.loads(bytes(old["__meta__"]).decode("utf-8"))
+    meta["version"] = 3
+    old["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "old.npz", **old)
+    b = AnomalyDetector.load(tmp_path / "old.npz")
+    assert not b.bank.arrays["run"].any()
+    assert b.update("p", T0 + 200 * H, x[200]).score is not None
+    meta["version"] = 2
+    old["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "older.npz", **old)
+    with pytest.raises(ValueError, match="version 2"):
+        AnomalyDetector.load(tmp_path / "older.npz")
 
 
 def test_new_series_says_it_is_warming_up() -> None:

@@ -35,6 +35,8 @@ IntArray = npt.NDArray[np.int64]
 
 BAD_INPUT = "anomaly.bad_input"
 STATE_VERSION = 4
+#: version 3 lacks the count stretches' state, which then starts empty (the watch service resumes)
+READABLE_VERSIONS = (3, 4)
 
 Value = float | int | tuple[float, float]
 
@@ -269,14 +271,15 @@ class AnomalyDetector:
         """Restore a detector saved with :meth:`save`; it continues exactly where it stopped."""
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
-            if meta.get("version") != STATE_VERSION:
+            if meta.get("version") not in READABLE_VERSIONS:
                 raise ValueError(f"unsupported anomaly state version {meta.get('version')}")
             det = cls(Settings.from_dict(meta["settings"]), calendar)
             names: list[str] = list(meta["names"])
             det.series_index(names)
             n = len(names)
             for k, arr in det.bank.arrays.items():
-                arr[:n] = data[k]
+                if k in data.files:  # else added since (version 4: the adaptive stretches): starts empty
+                    arr[:n] = data[k]
             if det.metrics is not None:
                 if "__metric__" not in data:
                     raise ValueError("the saved metric model has no metric state")
