@@ -79,3 +79,27 @@ def test_brave_64bit_b3_single(trace_id: int, span_id: int, state: str) -> None:
 
 def test_empty_context_default() -> None:
     assert extract(HttpHeaders({})) == Context()
+
+
+traceparent_like = st.one_of(
+    st.from_regex(r"[0-9a-fA-F]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.{0,3})?", fullmatch=True),
+    st.from_regex(r"00-[0-9a-f0 -]{32}-[0-9a-f0 -]{16}-[0-9a-f]{2}", fullmatch=True),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=400)
+@given(traceparent_like)
+def test_kafka_traceparent_fast_path_agrees_with_the_text_parser(text: str) -> None:
+    # parse_traceparent_00 takes raw Kafka bytes without decoding them: where it answers,
+    # it must say what parse_traceparent says of the text; the full parser decides the rest.
+    from commerce_observe.agent.propagation import formats
+
+    raw = text.encode("utf-8")
+    fast = formats.parse_traceparent_00(raw)
+    if fast is not None:
+        assert fast == formats.parse_traceparent(text)
+    if text.isascii() and text.isprintable() and text == text.strip(" \t"):
+        kafka = trace.get_current_span(extract(KafkaHeaders([("traceparent", raw)]))).get_span_context()
+        http = trace.get_current_span(extract(HttpHeaders({"traceparent": text}))).get_span_context()
+        assert kafka == http

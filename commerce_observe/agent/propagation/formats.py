@@ -89,6 +89,29 @@ def parse_traceparent(text: str) -> Ids | None:
     return Ids(trace_id, span_id, bool(int(flags_hex, 16) & 1))
 
 
+#: A version-00 ``traceparent`` exactly as writers put it in a Kafka header: 55 bytes.
+_TRACEPARENT_00: Final = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_new_ids = tuple.__new__
+
+
+def parse_traceparent_00(raw: bytes) -> Ids | None:
+    """The ids of a version-00 ``traceparent`` given as the raw bytes of a Kafka header,
+    or None when it is not exactly that (then :func:`parse_traceparent` decides).
+
+    The consumer's common case, without decoding and checking the text first: a
+    match of the byte pattern is already lower-case hex ASCII, and ``int`` reads the
+    bytes as they are. Same result as ``parse_traceparent(raw.decode())``.
+    """
+    if len(raw) != 55 or _TRACEPARENT_00.fullmatch(raw) is None:
+        return None
+    trace_id = int(raw[3:35], 16)
+    span_id = int(raw[36:52], 16)
+    if not trace_id or not span_id:
+        return None
+    # ``Ids(...)`` runs the named tuple's Python ``__new__``; a parse result is a plain 4-tuple.
+    return _new_ids(Ids, (trace_id, span_id, raw[54] in b"13579bdf", False))
+
+
 def format_traceparent(trace_hex: str, span_hex: str, sampled: bool) -> str:
     """``traceparent`` from ids already rendered as 32/16 lower-hex digits (the
     injector renders them once and shares them among all text formats)."""
