@@ -22,9 +22,10 @@ Model per series (one of three kinds):
   the binomial deviance of the bucket's failures given its attempts.
 
 Evidence: sums over the last 1, 3, 6 and 12 buckets (winsorised points, so one spike
-cannot carry a window; a drop to zero of a small product accumulates), and for
-counts and amounts a day-scale decline test (see :mod:`.decline`); the strongest is
-turned into a Bonferroni-adjusted surprise ``-log10 p`` -> score.
+cannot carry a window; counts: only ``Settings.count_windows``), for counts the two
+adaptive stretches of :mod:`.runs` (a burst or a run of zeros summed from where it
+started), and for counts and amounts a day-scale decline test (see :mod:`.decline`);
+the strongest is turned into a Bonferroni-adjusted surprise ``-log10 p`` -> score.
 """
 
 from __future__ import annotations
