@@ -306,13 +306,17 @@ class Watch:
         claims = self.inputs.claims
         assert claims is not None
         contested = self.state.contested
+        ids = {id(f): str(finding_document(f)["event.id"]) for _, found in released for f in found}
+        verdicts = claims.claim_all("finding", ids.values())  # one request, however large the burst
+        for fid in claims.taken_keys:
+            self.say(f"finding {fid}: taken over from a member whose claim ran out")
         mine: list[str] = []
         out = []
         for b, found in released:
             keep = []
             for f in found:
-                fid = str(finding_document(f)["event.id"])
-                verdict = self._claim_finding(fid)
+                fid = ids[id(f)]
+                verdict = verdicts[fid]
                 if verdict is Verdict.MINE:
                     keep.append(f)
                     mine.append(fid)

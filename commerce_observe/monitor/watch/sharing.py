@@ -83,6 +83,7 @@ class Claims:
         self.lease_s, self.now = lease_s, now
         self.refused = 0  # claims another member held
         self.taken_over = 0  # expired claims of a dead member finished here
+        self.taken_keys: list[str] = []  # those the last claim_all took over
         self._ready = False
 
     def _ensure(self) -> None:
@@ -111,6 +112,40 @@ class Claims:
                 raise
         held = self.http.request("GET", f"/{self.index}/_doc/{self._url(doc_id)}")
         return self._judge(doc_id, held)
+
+    def claim_all(self, kind: str, keys: Iterable[str]) -> dict[str, Verdict]:
+        """:meth:`claim` for many keys (no data) in one bulk request, and one multi-get for those held."""
+        todo = list(dict.fromkeys(keys))
+        if not todo:
+            return {}
+        self._ensure()
+        lines: list[str] = []
+        lease = self._lease()
+        for key in todo:
+            lines += [json.dumps({"create": {"_index": self.index, "_id": f"{kind}:{key}"}}),
+                      json.dumps({"member": self.member, "kind": kind, "state": CLAIMED, "lease_until": lease})]
+        status, body = self.http.raw("POST", "/_bulk", ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
+        if status != 200:
+            raise EsError(status, body)
+        out: dict[str, Verdict] = {}
+        held = []
+        for key, item in zip(todo, body["items"]):
+            st = item["create"]["status"]
+            if st in (200, 201):
+                out[key] = Verdict.MINE
+            elif st == 409:
+                held.append(key)
+            else:
+                raise EsError(st, item)
+        self.taken_keys = []
+        if held:
+            docs = self.http.request("POST", f"/{self.index}/_mget", {"ids": [f"{kind}:{k}" for k in held]})["docs"]
+            for key, doc in zip(held, docs):
+                before = self.taken_over
+                out[key] = self._judge(doc["_id"], doc)
+                if self.taken_over > before:
+                    self.taken_keys.append(key)
+        return out
 
     def _judge(self, doc_id: str, held: Mapping[str, Any]) -> Verdict:
         src = held.get("_source", {})
