@@ -213,7 +213,21 @@ class LightTracer:
     def start(self, name: str, context: Context | None, kind: SpanKind, start_time: int,
               attributes: dict[str, AttributeValue]) -> trace.Span:
         parent_span = trace.get_current_span(context)
-        parent: SpanContext | None = parent_span.get_span_context()
+        return self._start(name, context, parent_span, parent_span.get_span_context(), kind, start_time, attributes)
+
+    def start_remote(self, name: str, parent: SpanContext | None, kind: SpanKind, start_time: int,
+                     attributes: dict[str, AttributeValue]) -> trace.Span:
+        """:meth:`start` from a fresh context whose current span is ``parent``, a
+        *remote* span context (None: a new trace), without building that context
+        unless a sampler other than the default one must see it."""
+        if not self.default_sampler:
+            return self.start(name, remote_context(parent), kind, start_time, attributes)
+        return self._start(name, None, None, parent, kind, start_time, attributes)
+
+    def _start(self, name: str, context: Context | None, parent_span: trace.Span | None, parent: SpanContext | None,
+               kind: SpanKind, start_time: int, attributes: dict[str, AttributeValue]) -> trace.Span:
+        """``parent_span`` is read only when ``parent`` is local, ``context`` only by a
+        sampler other than the default one."""
         ids = self.ids
         if parent is None or not parent.is_valid:
             parent = None
@@ -244,6 +258,11 @@ class LightTracer:
             stats.incr(DROPPED_ATTRIBUTES, len(attributes) - limit)
             attributes = dict(list(attributes.items())[:limit])
         return LightSpan(self, name, ctx, parent, kind, start_time, attributes, txn)
+
+
+def remote_context(parent: SpanContext | None) -> Context:
+    """A fresh context whose current span is the remote ``parent`` (None: an empty one)."""
+    return Context() if parent is None else trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
 
 
 def _is_parent_based_always_on(sampler: sampling.Sampler) -> bool:

@@ -18,6 +18,7 @@ from commerce_observe.agent.propagation import (
     HttpHeaders,
     KafkaHeaders,
     extract,
+    extract_parent,
     inject,
 )
 
@@ -206,3 +207,25 @@ def test_commerce_propagator_subset() -> None:
     carrier: dict[str, str] = {}
     CommercePropagator(Format.W3C | Format.ELASTIC_BINARY).inject(carrier, ctx_of())
     assert list(carrier) == ["traceparent"]
+
+
+@pytest.mark.parametrize("headers", [
+    [("traceparent", TP.encode()), ("tracestate", b"a=1,b=2")],
+    [("b3", b"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0")],
+    [("elasticapmtraceparent", bytes.fromhex("0000" "0af7651916cd43dd8448eb211c80319c" "01" "b7ad6b7169203331" "02" "01"))],
+    [("traceparent", b"00-bad")],
+    [],
+])
+def test_extract_parent_is_the_span_context_extract_finds(headers: list[tuple[str, bytes]]) -> None:
+    found = extract_parent(KafkaHeaders(headers))
+    expected = parent(extract(KafkaHeaders(headers)))
+    if not expected.is_valid:
+        assert found is None
+        return
+    assert found == expected and found.is_remote
+    assert (found.trace_flags, found.trace_state) == (expected.trace_flags, expected.trace_state)
+
+
+def test_extract_parent_of_a_b3_deny_is_an_unsampled_parent() -> None:
+    found = extract_parent(KafkaHeaders([("b3", b"0")]))
+    assert found is not None and found.is_valid and not found.trace_flags.sampled

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
@@ -33,8 +33,8 @@ from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
 from commerce_observe.agent.messaging.facts import MessageFact, Stage, message_fact
 from commerce_observe.agent.messaging.producer import split_server
-from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_span
-from commerce_observe.agent.propagation import Carrier, extract
+from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_child_of_remote, start_span
+from commerce_observe.agent.propagation import BAGGAGE_HEADER, Carrier, extract, extract_parent
 
 if TYPE_CHECKING:
     from commerce_observe.agent.state import AgentState
@@ -57,15 +57,15 @@ class Delivery:
     built only at :meth:`finish`, and only when the hub has a listener for it.
     """
 
-    __slots__ = ("state", "span", "context", "record", "system", "stream", "event_id", "event_type", "source",
-                 "sequence", "partition", "offset", "group", "published", "explicit", "deferred", "done")
+    __slots__ = ("state", "span", "record", "system", "stream", "event_id", "event_type", "source",
+                 "sequence", "partition", "offset", "group", "published", "explicit", "deferred", "done", "_context")
 
     def __init__(self, state: AgentState, span: trace.Span, record: object, system: str, stream: str,
                  event_id: str | None, event_type: str | None, source: str | None, sequence: int | None,
                  partition: int | None, offset: int | None, group: str | None, published: int | None) -> None:
         self.state = state
         self.span = span
-        self.context = trace.set_span_in_context(span)
+        self._context: Context | None = None
         self.record = record
         self.system = system
         self.stream = stream
@@ -80,6 +80,15 @@ class Delivery:
         self.explicit = False
         self.deferred = False
         self.done = False
+
+    @property
+    def context(self) -> Context:
+        """A context whose current span is this one, built when first asked for (to make
+        it current): records a ``poll`` hands out and nobody activates never need one."""
+        context = self._context
+        if context is None:
+            context = self._context = trace.set_span_in_context(self.span)
+        return context
 
     def _fact(self, stage: Stage, now: int, error: str | None) -> MessageFact:
         ctx = self.span.get_span_context()
@@ -188,9 +197,19 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
            timestamp_ms: int | None, stream: str, extra: dict[str, AttributeValue] | None,
            message_id: object) -> Delivery:
     now = time.time_ns()
-    empty = Context()
-    parent = extract(carrier, empty, state.propagation)  # returns ``empty`` itself when there is no usable parent
-    if parent is empty:
+    # The span starts straight from the parent's span context; only W3C baggage (which
+    # a sampler may read) needs the whole extracted context.
+    parent: Context | None = None
+    remote: SpanContext | None = None
+    policy = state.propagation
+    if policy.baggage and carrier.get(BAGGAGE_HEADER) is not None:
+        empty = Context()
+        parent = extract(carrier, empty, policy)  # returns ``empty`` itself when there is no usable parent
+        found = parent is not empty
+    else:
+        remote = extract_parent(carrier)
+        found = remote is not None
+    if not found:
         stats.incr(NEW_TRACE)
         if not sc.TRACE_HEADERS.isdisjoint(carrier.names()):
             stats.incr(BROKEN_CONTEXT)
@@ -235,7 +254,9 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
     if published is not None:
         attrs[sc.RECEIVE_LATENCY_MS] = (now - published) / 1e6
     rest = merge_clean(attrs, extra)
-    span = start_span(state, name, parent, SpanKind.CONSUMER, now, attrs)  # attrs: all str/int/float/bool
+    # attrs: all str/int/float/bool
+    span = (start_span(state, name, parent, SpanKind.CONSUMER, now, attrs) if parent is not None
+            else start_child_of_remote(state, name, remote, SpanKind.CONSUMER, now, attrs))
     if rest and span.is_recording():
         span.set_attributes(rest)  # validated
     delivery = Delivery(state, span, record, system, stream, event_id, ce.event_type_of(type_header),

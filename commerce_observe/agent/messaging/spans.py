@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe.agent._compat.otel_sdk import add_to_bounded
-from commerce_observe.agent._lightspan import LightSpan
+from commerce_observe.agent._lightspan import LightSpan, remote_context
 
 if TYPE_CHECKING:
     from commerce_observe.agent.state import AgentState
@@ -82,3 +82,14 @@ def start_span(state: AgentState, name: str, context: Context | None, kind: Span
     if span.is_recording():
         add_clean(span, attributes)
     return span
+
+
+def start_child_of_remote(state: AgentState, name: str, parent: SpanContext | None, kind: SpanKind, start_time: int,
+                          attributes: dict[str, AttributeValue]) -> trace.Span:
+    """:func:`start_span` from a fresh context whose current span is ``parent``, a
+    remote span context (None: a new trace), as ``propagation.extract_parent`` gives:
+    a light span is started from it directly (no ``Context`` built per message)."""
+    light = state.light_tracer()
+    if light is not None:
+        return light.start_remote(name, parent, kind, start_time, attributes)
+    return start_span(state, name, remote_context(parent), kind, start_time, attributes)

@@ -11,7 +11,7 @@ See ``docs/propagation.md`` for formats, priority and counters.
 
 from __future__ import annotations
 
-from .api import ALL, B3_DEBUG_KEY, Policy, extract, inject, policy_for
+from .api import ALL, B3_DEBUG_KEY, BAGGAGE_HEADER, Policy, extract, extract_parent, inject, policy_for
 from .carriers import AmqpHeaders, Carrier, HttpHeaders, KafkaHeaders
 from .formats import Format
 from .otel import CommercePropagator
@@ -20,6 +20,7 @@ __all__ = [
     "ALL",
     "AmqpHeaders",
     "B3_DEBUG_KEY",
+    "BAGGAGE_HEADER",
     "Carrier",
     "CommercePropagator",
     "Format",
@@ -27,6 +28,7 @@ __all__ = [
     "KafkaHeaders",
     "Policy",
     "extract",
+    "extract_parent",
     "inject",
     "policy_for",
 ]

@@ -197,23 +197,42 @@ def extract(carrier: Carrier, context: Context | None = None, policy: Policy | N
         if found is None:
             return ctx
         ids, with_state = found
-        if ids is f.DENY:
-            ids = f.Ids(random.getrandbits(128) or 1, random.getrandbits(64) or 1, False)
-        state = parse_tracestate(carrier.get("tracestate")) if with_state else EMPTY
-        span_context = SpanContext(
-            ids.trace_id,
-            ids.span_id,
-            is_remote=True,
-            trace_flags=_SAMPLED if ids.sampled else _NOT_SAMPLED,
-            trace_state=state,
-        )
-        ctx = trace.set_span_in_context(NonRecordingSpan(span_context), ctx)
+        ctx = trace.set_span_in_context(NonRecordingSpan(_remote(carrier, ids, with_state)), ctx)
         if ids.debug:
             ctx = set_value(B3_DEBUG_KEY, True, ctx)
         return ctx
     except Exception as exc:
         stats.swallow(EXTRACT_FAILED, "trace context extraction failed: %r", exc)
         return context if context is not None else Context()
+
+
+def _remote(carrier: Carrier, ids: f.Ids, with_state: bool) -> SpanContext:
+    """The remote parent's span context (a B3 deny: a fresh unsampled one)."""
+    if ids is f.DENY:
+        ids = f.Ids(random.getrandbits(128) or 1, random.getrandbits(64) or 1, False)
+    state = parse_tracestate(carrier.get("tracestate")) if with_state else EMPTY
+    return SpanContext(
+        ids.trace_id,
+        ids.span_id,
+        is_remote=True,
+        trace_flags=_SAMPLED if ids.sampled else _NOT_SAMPLED,
+        trace_state=state,
+    )
+
+
+def extract_parent(carrier: Carrier) -> SpanContext | None:
+    """The remote parent in ``carrier`` as :func:`extract` finds it, as a bare span
+    context (None: no usable parent), for a caller that starts a span from it at once
+    and reads nothing else from the context: no ``Context`` and no ``NonRecordingSpan``
+    are built (a message consumer's hot path). Baggage and the B3 debug flag, which
+    only a context carries, are not read: a caller that needs them calls :func:`extract`.
+    """
+    try:
+        found = _find(carrier)
+        return None if found is None else _remote(carrier, found[0], found[1])
+    except Exception as exc:
+        stats.swallow(EXTRACT_FAILED, "trace context extraction failed: %r", exc)
+        return None
 
 
 def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, context: Context | None = None,
