@@ -116,7 +116,7 @@ class EsHttp:
             except ApiError as exc:
                 status, data = exc.meta.status, exc.body
             except TransportError as exc:  # every node unreachable, after the client's own retries
-                raise StoreUnavailable(f"Elasticsearch unreachable: {exc!r}") from exc
+                raise StoreUnavailable(f"Elasticsearch unreachable: {type(exc).__name__}: {exc.message}") from exc
             if status in RETRY_STATUSES and attempt < self.max_retries:
                 self.sleep_before(attempt)
                 continue

@@ -51,3 +51,20 @@ def test_unreachable_kafka(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     code, lines = _run(capsys, "--store", f"sqlite:{tmp_path / 's.db'}", "--state", str(tmp_path / "st"),
                        "--bootstrap", f"127.0.0.1:{free_port()}")
     assert code == 2 and len(lines) == 1 and "unreachable" in lines[0], lines
+
+
+@pytest.mark.parametrize("flags", [("--bootstrap", "127.0.0.1:{port}"), ("--elasticsearch", "http://127.0.0.1:{port}")])
+def test_scale_out_without_both_servers_says_so_before_trying_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: tuple[str, str]) -> None:
+    from testbed.base import free_port
+
+    code, lines = _run(capsys, "--state", str(tmp_path / "st"), "--scale-out", flags[0], flags[1].format(port=free_port()))
+    assert code == 2 and lines == ["commerce-observe watch: --scale-out needs --bootstrap and --elasticsearch"], lines
+
+
+def test_unreachable_elasticsearch_is_one_short_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from testbed.base import free_port
+
+    code, lines = _run(capsys, "--state", str(tmp_path / "st"), "--elasticsearch", f"http://u:pw@127.0.0.1:{free_port()}")
+    assert code == 2 and len(lines) == 1 and "Elasticsearch unreachable: ConnectionError" in lines[0], lines
+    assert "pw" not in lines[0] and lines[0].count("Connection refused") == 1, lines

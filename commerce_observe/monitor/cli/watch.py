@@ -116,6 +116,8 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
         except ValueError as exc:
             raise UsageError(f"--calendar {args.calendar}: {exc}") from None
     audit_path = args.audit_sqlite or config.audit_path
+    if args.scale_out and t1 is None and not (args.bootstrap and args.elasticsearch):
+        raise UsageError("--scale-out needs --bootstrap and --elasticsearch")  # before any server is tried
     kafka = None
     if args.bootstrap:
         from commerce_observe.monitor.watch.kafka_source import probe
