@@ -102,8 +102,7 @@ class Claims:
         """Claim ``kind``/``key`` (``data``: what another member needs to finish it, kept in the claim)."""
         self._ensure()
         doc_id = f"{kind}:{key}"
-        doc = {"member": self.member, "kind": kind, "state": CLAIMED, "lease_until": self._lease(),
-               **({"data": data} if data is not None else {})}
+        doc = self._claim_doc(kind, self._lease(), data)
         try:
             self.http.request("PUT", f"/{self.index}/_create/{self._url(doc_id)}", doc, ok=(200, 201))
             return Verdict.MINE
@@ -123,13 +122,10 @@ class Claims:
         lease = self._lease()
         for key in todo:
             lines += [json.dumps({"create": {"_index": self.index, "_id": f"{kind}:{key}"}}),
-                      json.dumps({"member": self.member, "kind": kind, "state": CLAIMED, "lease_until": lease})]
-        status, body = self.http.raw("POST", "/_bulk", ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
-        if status != 200:
-            raise EsError(status, body)
+                      json.dumps(self._claim_doc(kind, lease))]
         out: dict[str, Verdict] = {}
         held = []
-        for key, item in zip(todo, body["items"]):
+        for key, item in zip(todo, self._bulk(lines)):
             st = item["create"]["status"]
             if st in (200, 201):
                 out[key] = Verdict.MINE
@@ -146,6 +142,19 @@ class Claims:
                 if self.taken_over > before:
                     self.taken_keys.append(key)
         return out
+
+    def _claim_doc(self, kind: str, lease_until: int, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A new claim of this member's (``data``: what another member needs to finish it)."""
+        return {"member": self.member, "kind": kind, "state": CLAIMED, "lease_until": lease_until,
+                **({"data": data} if data is not None else {})}
+
+    def _bulk(self, lines: list[str]) -> list[dict[str, Any]]:
+        """One ``_bulk`` request of NDJSON ``lines``; its per-item results."""
+        status, body = self.http.raw("POST", "/_bulk", ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
+        if status != 200:
+            raise EsError(status, body)
+        items: list[dict[str, Any]] = body.get("items", [])
+        return items
 
     def _judge(self, doc_id: str, held: Mapping[str, Any]) -> Verdict:
         src = held.get("_source", {})
@@ -181,17 +190,13 @@ class Claims:
         lines: list[str] = []
         for kind_c, k, data in create:
             lines += [json.dumps({"create": {"_index": self.index, "_id": f"{kind_c}:{k}"}}),
-                      json.dumps({"member": self.member, "kind": kind_c, "state": CLAIMED,
-                                  "lease_until": self._lease(), "data": data})]
+                      json.dumps(self._claim_doc(kind_c, self._lease(), data))]
         for key in keys:
             lines += [json.dumps({"update": {"_index": self.index, "_id": f"{kind}:{key}"}}),
                       json.dumps({"doc": {"state": state}})]
         if not lines:
             return
-        status, body = self.http.raw("POST", "/_bulk", ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
-        if status != 200:
-            raise EsError(status, body)
-        bad = [i for i in body.get("items", ()) for op in i.values() if op.get("status") not in (200, 201, 409)]
+        bad = [i for i in self._bulk(lines) for op in i.values() if op.get("status") not in (200, 201, 409)]
         if bad:
             raise EsError(500, bad[:3])
 
