@@ -5,7 +5,7 @@ the past only; the same settings for every file; the first 15% of a file (NAB's
 probation, at most 750 rows) is the learning period, told to the detector the
 same way NAB tells every detector (and the way ``--train-until`` does in our CLI).
 
-    .venv/bin/python -m benchmarks.nab.run [--out /tmp/nab_ours] [--jobs 2]
+    .venv/bin/python -m benchmarks.nab.run [--out /tmp/nab_ours] [--jobs 2] [--per-file]
     .venv/bin/python -m benchmarks.nab.run --perturb   # each setting nudged (+-1 bin, +-20%)
     .venv/bin/python -m benchmarks.nab.run --split     # 2-fold by file: choose on one half, report on the other
     .venv/bin/python -m benchmarks.nab.run --set mask_fraction=0   # any of the above with a setting changed
@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--perturb", action="store_true", help="score with each setting nudged")
     ap.add_argument("--split", action="store_true", help="2-fold hold-out by file (over the same candidates)")
+    ap.add_argument("--per-file", action="store_true",
+                    help="each file's windows found, false detections and loss (standard profile, its best threshold)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a MetricSettings value for every run (e.g. mask_fraction=0: the detector before the mask)")
     args = ap.parse_args(argv)
@@ -212,10 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         done = list(ex.map(run_file, [(f, str(args.nab_dir), str(args.out), base) for f in files]))
     n_points = sum(d[1] for d in done)
     el = time.perf_counter() - t0
-    res = scorer.score_results_dir(args.out / DETECTOR, DETECTOR, args.nab_dir)
+    scored = scorer.load_results_dir(args.out / DETECTOR, DETECTOR, args.nab_dir)
+    profiles = scorer.load_profiles(args.nab_dir)
+    res = scorer.score_files(scored, profiles)
     print(f"{len(done)} files, {n_points} points in {el:.1f}s")
     for r in res.values():
         print(f"{DETECTOR} {r.profile:20s} normalized={r.normalized:6.2f} raw={r.raw:8.3f} threshold={r.threshold:.4f}")
+    if args.per_file:
+        print(scorer.file_table(files, scored, profiles[0], res[profiles[0].name].threshold))
     return 0
 
 

@@ -22,7 +22,7 @@ Rules implemented:
 
 Usage::
 
-    python -m benchmarks.nab.scorer --results /work/shared/benchmarks/nab/results --detector numenta
+    python -m benchmarks.nab.scorer --results /work/shared/benchmarks/nab/results --detector numenta [--per-file]
 """
 
 from __future__ import annotations
@@ -192,12 +192,16 @@ def best_result(sweep: CorpusSweep, profile: Profile) -> Result:
     return Result(profile.name, float(sweep.thresholds[i]), raw, 100.0 * (raw - null) / (perfect - null))
 
 
+def raw_at(sweep: CorpusSweep, threshold: float) -> float:
+    """Raw score when every point scoring at least ``threshold`` is a detection."""
+    return float(sweep.scores[int(np.nonzero(sweep.thresholds >= threshold)[0][-1])])
+
+
 def result_at(sweep: CorpusSweep, profile: Profile, threshold: float) -> Result:
     """Score at a fixed threshold (e.g. the one NAB's own optimiser published)."""
-    i = int(np.nonzero(sweep.thresholds >= threshold)[0][-1])
     null = -profile.fn * sweep.n_windows
     perfect = profile.tp * sweep.n_windows
-    raw = float(sweep.scores[i])
+    raw = raw_at(sweep, threshold)
     return Result(profile.name, threshold, raw, 100.0 * (raw - null) / (perfect - null))
 
 
@@ -212,6 +216,44 @@ def read_scores_csv(path: Path) -> tuple[list[str], FloatArray]:
             ts.append(row[0])
             vals.append(float(row[col]))
     return ts, np.asarray(vals, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file's share of a corpus score at a given threshold."""
+
+    windows: int
+    detected: int  # windows with a detection (the earliest one is scored)
+    false_positives: int  # detections outside every window (after probation)
+    raw: float  # this file's part of the corpus raw score (the parts sum to it)
+    perfect: float  # what a perfect detector would score on this file
+
+
+def file_results(files: list[tuple[FileLayout, FloatArray]], profile: Profile, threshold: float) -> list[FileResult]:
+    """Per-file breakdown of :func:`result_at`: where a detector gains and loses points."""
+    out = []
+    for lay, scores in files:
+        raw = raw_at(sweep_corpus([(lay, scores)], profile), threshold)
+        hit = (scores >= threshold) & (np.arange(lay.n) >= lay.probation)
+        detected = sum(1 for lo, hi in lay.windows if hit[max(lo, lay.probation) : hi + 1].any())
+        fps = int((hit & (lay.window_of_row < 0)).sum())
+        out.append(FileResult(len(lay.windows), detected, fps, raw, profile.tp * len(lay.windows)))
+    return out
+
+
+def file_table(names: list[str], files: list[tuple[FileLayout, FloatArray]], profile: Profile, threshold: float) -> str:
+    """The per-file breakdown as text, biggest loss against a perfect detector first."""
+    res = file_results(files, profile, threshold)
+    lines = [f"{profile.name} at threshold {threshold:.4f}: loss = perfect - raw (a missed window costs "
+             f"{profile.tp + profile.fn:g}, a false detection up to {profile.fp:g})"]
+    for name, r in sorted(zip(names, res), key=lambda nr: nr[1].raw - nr[1].perfect):
+        lines.append(f"  {name:62s} windows {r.detected}/{r.windows}  false {r.false_positives:3d}  "
+                     f"raw {r.raw:7.3f}  loss {r.perfect - r.raw:6.3f}")
+    missed = sum(r.windows - r.detected for r in res)
+    fps = sum(r.false_positives for r in res)
+    lines.append(f"  total: {missed} of {sum(r.windows for r in res)} windows missed, {fps} false detections, "
+                 f"raw {sum(r.raw for r in res):.3f}")
+    return "\n".join(lines)
 
 
 def load_results_dir(results_dir: Path, detector: str, nab_dir: Path = NAB_DIR) -> list[tuple[FileLayout, FloatArray]]:
@@ -240,10 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=NAB_DIR / "results")
     ap.add_argument("--detector", required=True)
     ap.add_argument("--nab-dir", type=Path, default=NAB_DIR)
+    ap.add_argument("--per-file", action="store_true", help="each file's windows found, false detections and loss (standard profile)")
     args = ap.parse_args(argv)
-    res = score_results_dir(args.results / args.detector, args.detector, args.nab_dir)
+    files = load_results_dir(args.results / args.detector, args.detector, args.nab_dir)
+    profiles = load_profiles(args.nab_dir)
+    res = score_files(files, profiles)
     for r in res.values():
         print(f"{args.detector:16s} {r.profile:20s} normalized={r.normalized:7.2f} raw={r.raw:9.3f} threshold={r.threshold:.6g}")
+    if args.per_file:
+        print(file_table(sorted(load_windows(args.nab_dir)), files, profiles[0], res[profiles[0].name].threshold))
     return 0
 
 

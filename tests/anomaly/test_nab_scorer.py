@@ -63,3 +63,23 @@ def test_scaled_sigmoid_shape() -> None:
 def test_probation_length() -> None:
     assert scorer.probation_length(4032) == 604
     assert scorer.probation_length(22695) == 750
+
+
+def test_per_file_breakdown_sums_to_the_corpus_score(profiles: list[scorer.Profile]) -> None:
+    """The per-file table (``--per-file``) splits the corpus raw score exactly, file by file."""
+    files = scorer.load_results_dir(NAB / "results" / "numenta", "numenta")
+    for p in profiles:
+        best = scorer.best_result(scorer.sweep_corpus(files, p), p)
+        parts = scorer.file_results(files, p, best.threshold)
+        assert sum(r.raw for r in parts) == pytest.approx(best.raw, abs=1e-9)
+        assert sum(r.windows for r in parts) == 116
+        for r in parts:
+            assert 0 <= r.detected <= r.windows
+            # a file can score at most tp per window, and no file without windows scores above 0
+            assert r.raw <= r.perfect + 1e-9
+    # at a threshold above every score nothing is detected: each window costs fn, nothing else
+    std = profiles[0]
+    none = scorer.file_results(files, std, 2.0)
+    assert all(r.detected == 0 and r.false_positives == 0 for r in none)
+    assert sum(r.raw for r in none) == pytest.approx(-std.fn * 116)
+    assert "windows missed" in scorer.file_table(sorted(scorer.load_windows()), files, std, 2.0)
