@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,49 @@ class ShopData:
         conn.commit()
         conn.close()
         return path
+
+    def backtest_equals_live(self, minutes: int, live_bodies: list[dict[str, object]]) -> list[dict[str, object]]:
+        """Backtest the live minutes ``0..minutes`` on the services' data alone and check it
+        equals the live run: the same findings and scores, the same notification ids.
+        Returns the backtest's notifications."""
+        from tests.watch.runner import rule_file, run_backtest
+
+        copy = self.copy_without_outputs("backtest.db")
+        until = self.at(minutes)
+        replay = HttpReceiver().start()
+        try:
+            code, err = run_backtest("--store", f"sqlite:{copy}", *self.args(
+                "--rules", rule_file(str(self.dir / "rules2.json"), replay.url))[2:],
+                "--from", iso(self.t1), "--until", iso(until))
+            assert code == 0, err
+            assert _upto(self.docs(copy), until) == _upto(self.docs(), until)
+            assert sent_ids(replay.bodies(), until) == sent_ids(live_bodies, until)
+            return replay.bodies()
+        finally:
+            replay.stop()
+
+
+def iso(ns: int) -> str:
+    from commerce_observe.store.documents import iso_ns
+
+    return iso_ns(ns)
+
+
+def _upto(docs: dict[str, str], until_ns: int) -> dict[str, str]:
+    """Scores of buckets before ``until_ns`` and every finding (both runs judged the same events)."""
+    out = {}
+    for k, v in docs.items():
+        if k.startswith("a:"):
+            when = datetime.fromisoformat(":".join(k.rsplit(":", 3)[-3:]).replace("Z", "+00:00"))
+            if when.timestamp() * 1e9 >= until_ns - MINUTE:
+                continue
+        out[k] = v
+    return out
+
+
+def sent_ids(bodies: list[dict[str, object]], until_ns: int) -> set[str]:
+    """Notification ids sent before ``until_ns`` (less the last ten seconds, still in flight)."""
+    return {str(b["id"]) for b in bodies if datetime.fromisoformat(str(b["at"])).timestamp() * 1e9 <= until_ns - 10 * 1e9}
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ import pytest
 
 from tests.alerts.receivers import Exim, HttpReceiver
 from tests.support.waiting import wait_for
-from tests.watch.conftest import ShopData
-from tests.watch.runner import WatchProcess, firing, rule_file, run_backtest
-from tests.watch.shop import MINUTE
+from tests.watch.conftest import ShopData, iso
+from tests.watch.runner import WatchProcess, firing, rule_file
 
 LIVE_MINUTES = 7
 
@@ -36,7 +35,7 @@ def test_loss_and_anomaly_one_alert_each_and_backtest_equals_live(
     rules = rule_file(str(shop_data.dir / "rules.json"), webhook.url, exim.port)
     _write_incident(shop_data)
     live = WatchProcess(*shop_data.args("--rules", rules, "--state", str(shop_data.dir / "live"),
-                                        "--start", _iso(shop_data.t1)))
+                                        "--start", iso(shop_data.t1)))
     live.wait_metric("commerce_observe_watch_next_bucket_seconds", shop_data.at(LIVE_MINUTES) / 1e9)
     wait_for("both alerts by webhook", lambda: firing(webhook.bodies()), until=lambda f: len(f) == 2, timeout=60)
     assert live.health() == 200
@@ -61,43 +60,6 @@ def test_loss_and_anomaly_one_alert_each_and_backtest_equals_live(
     assert any(k.startswith("a:orders:sku-b:") and "score 100" in v for k, v in scores.items())
 
     # backtest the same period on the services' data alone: same findings, scores, notifications
-    copy = shop_data.copy_without_outputs("backtest.db")
-    replay = HttpReceiver().start()
-    try:
-        code, err = run_backtest("--store", f"sqlite:{copy}", *shop_data.args(
-            "--rules", rule_file(str(shop_data.dir / "rules2.json"), replay.url))[2:],
-            "--from", _iso(shop_data.t1), "--until", _iso(shop_data.at(LIVE_MINUTES)))
-        assert code == 0, err
-        until = shop_data.at(LIVE_MINUTES)
-        assert _upto(shop_data.docs(copy), until) == _upto(shop_data.docs(), until)
-        assert _ids(replay.bodies(), until) == _ids(webhook.bodies(), until)
-        assert firing(replay.bodies()) == {"lost-events": 1, "product-spike": 1}
-    finally:
-        replay.stop()
+    replayed = shop_data.backtest_equals_live(LIVE_MINUTES, webhook.bodies())
+    assert firing(replayed) == {"lost-events": 1, "product-spike": 1}
 
-
-def _iso(ns: int) -> str:
-    from commerce_observe.store.documents import iso_ns
-
-    return iso_ns(ns)
-
-
-def _upto(docs: dict[str, str], until_ns: int) -> dict[str, str]:
-    """Scores of buckets before ``until_ns`` and every finding (both runs judged the same events)."""
-    out = {}
-    for k, v in docs.items():
-        if k.startswith("a:"):
-            ts = k.rsplit(":", 3)[-3:]
-            from datetime import datetime
-
-            when = datetime.fromisoformat(":".join(ts).replace("Z", "+00:00"))
-            if when.timestamp() * 1e9 >= until_ns - MINUTE:
-                continue
-        out[k] = v
-    return out
-
-
-def _ids(bodies: list[dict[str, object]], until_ns: int) -> set[str]:
-    from datetime import datetime
-
-    return {str(b["id"]) for b in bodies if datetime.fromisoformat(str(b["at"])).timestamp() * 1e9 <= until_ns - 10 * 1e9}

@@ -24,7 +24,7 @@ from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
 from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file, run_backtest
 from tests.watch.shop import MINUTE, Shop, live_start
-from tests.watch.test_alerts_e2e import _ids, _iso
+from tests.watch.conftest import sent_ids, iso
 
 MINUTES = 8
 
@@ -88,7 +88,7 @@ def test_kafka_and_elasticsearch_sigkill(kafka_bootstrap: str, elasticsearch_url
                 "--events-topic", events, "--audit-topic", audit, "--group-id", f"watch-{unique_topic}",
                 "--bucket", "1m", "--grace", "5s", "--lateness", "1s", "--min-history", "30",
                 "--rules", rule_file(str(tmp_path / "rules.json"), receiver.url), "--state", str(tmp_path / "state"),
-                "--start", _iso(t1)]
+                "--start", iso(t1)]
         for m in range(3):
             shop.minute(t1 + m * MINUTE, lose=1 if m == 1 else 0)
         first = WatchProcess(*args)
@@ -124,13 +124,13 @@ def test_kafka_and_elasticsearch_sigkill(kafka_bootstrap: str, elasticsearch_url
     # the same period backtested from the topics (a group of its own, nothing committed): same notifications
     replay = HttpReceiver().start()
     try:
-        backtest = [a for a in args if a not in ("--start", _iso(t1))]
+        backtest = [a for a in args if a not in ("--start", iso(t1))]
         backtest[backtest.index("--state") + 1] = str(tmp_path / "backtest")
         backtest[backtest.index("--rules") + 1] = rule_file(str(tmp_path / "rules2.json"), replay.url)
-        code, err = run_backtest(*backtest, "--from", _iso(t1), "--until", _iso(t1 + MINUTES * MINUTE))
+        code, err = run_backtest(*backtest, "--from", iso(t1), "--until", iso(t1 + MINUTES * MINUTE))
         assert code == 0, err
         until = t1 + MINUTES * MINUTE
-        assert _ids(replay.bodies(), until) == _ids(bodies, until)
+        assert sent_ids(replay.bodies(), until) == sent_ids(bodies, until)
         assert firing(replay.bodies()) == {"lost-events": 1, "product-spike": 1}
     finally:
         replay.stop()

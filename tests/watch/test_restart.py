@@ -11,9 +11,8 @@ import pytest
 
 from tests.alerts.receivers import HttpReceiver
 from tests.support.waiting import wait_for
-from tests.watch.conftest import ShopData
-from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file, run_backtest
-from tests.watch.test_alerts_e2e import _ids, _iso, _upto
+from tests.watch.conftest import ShopData, iso
+from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file
 
 MINUTES = 8
 
@@ -21,7 +20,7 @@ MINUTES = 8
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_restart_repeats_and_misses_nothing(shop_data: ShopData, webhook: HttpReceiver, sig: int) -> None:
     rules = rule_file(str(shop_data.dir / "rules.json"), webhook.url)
-    args = shop_data.args("--rules", rules, "--state", str(shop_data.dir / "live"), "--start", _iso(shop_data.t1))
+    args = shop_data.args("--rules", rules, "--state", str(shop_data.dir / "live"), "--start", iso(shop_data.t1))
     for m in range(3):
         shop_data.shop.minute(shop_data.at(m), lose=1 if m == 1 else 0)
     first = WatchProcess(*args)
@@ -49,15 +48,4 @@ def test_restart_repeats_and_misses_nothing(shop_data: ShopData, webhook: HttpRe
     assert list(shop_data.docs(record="finding")) == [f"f:LOST:{shop_data.shop.lost[0]}:billing"]
 
     # the same period in one go: same findings, scores (so no bucket skipped or learned twice), alerts
-    copy = shop_data.copy_without_outputs("backtest.db")
-    replay = HttpReceiver().start()
-    try:
-        code, err = run_backtest("--store", f"sqlite:{copy}", *shop_data.args(
-            "--rules", rule_file(str(shop_data.dir / "rules2.json"), replay.url))[2:],
-            "--from", _iso(shop_data.t1), "--until", _iso(shop_data.at(MINUTES)))
-        assert code == 0, err
-        until = shop_data.at(MINUTES)
-        assert _upto(shop_data.docs(copy), until) == _upto(shop_data.docs(), until)
-        assert _ids(replay.bodies(), until) == _ids(bodies, until)
-    finally:
-        replay.stop()
+    shop_data.backtest_equals_live(MINUTES, bodies)

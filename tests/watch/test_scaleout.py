@@ -30,7 +30,7 @@ from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
 from tests.watch.runner import WatchProcess, firing, rule_file
 from tests.watch.shop import GROUP, MINUTE, PRODUCTS, TOPIC, Shop, live_start
-from tests.watch.test_alerts_e2e import _iso
+from tests.watch.conftest import iso
 from tests.watch.test_store_outage import Searchable
 
 PARTITIONS = 6
@@ -89,7 +89,7 @@ def test_members_share_and_take_over(members: int, kafka_bootstrap: str, elastic
                 "--elasticsearch", elasticsearch_url, "--data-stream", stream, "--bootstrap", kafka_bootstrap,
                 "--events-topic", f"{unique_topic}-events", "--audit-topic", audit, "--group-id", f"w-{unique_topic}",
                 "--scale-out", "--group", f"{GROUP}:{TOPIC}", "--bucket", "1m", "--grace", "5s", "--lateness", "1s", "--min-history", "30",
-                "--rules", rules, "--state", str(tmp_path / f"state{i}"), "--start", _iso(t1)))
+                "--rules", rules, "--state", str(tmp_path / f"state{i}"), "--start", iso(t1)))
         # the group has settled: every member scores its share (the first one made every shard)
         wait_for("every member to hold shards", lambda: all(w.metrics().get("commerce_observe_watch_shards", 0) >= 1
                                                              for w in watches), timeout=60)

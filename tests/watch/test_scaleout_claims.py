@@ -30,7 +30,7 @@ from tests.alerts.receivers import HttpReceiver
 from tests.support.kafka_clients import create_topic
 from tests.support.waiting import wait_for
 from tests.watch.runner import WatchProcess, firing, rule_file
-from tests.watch.test_alerts_e2e import _iso
+from tests.watch.conftest import iso
 from tests.watch.shop import MINUTE, Shop, live_start
 from tests.watch.test_scaleout import PARTITIONS, KeyedAudit
 from tests.watch.test_store_outage import Searchable
@@ -97,7 +97,7 @@ def test_a_finding_a_dead_member_claimed_and_did_not_alert_on_is_alerted_once(
                          "--audit-topic", audit, "--group-id", f"w-{unique_topic}", "--scale-out",
                          "--group", "billing:orders", "--bucket", "1m", "--grace", "5s", "--lateness", "1s",
                          "--rules", rule_file(str(tmp_path / "rules.json"), receiver.url),
-                         "--state", str(tmp_path / "state"), "--start", _iso(t1))
+                         "--state", str(tmp_path / "state"), "--start", iso(t1))
         try:
             wait_for("the member to hold its shards", lambda: w.metrics().get("commerce_observe_watch_shards", 0),
                      timeout=60, describe=lambda _: w.stderr)

@@ -19,7 +19,7 @@ from tests.support.waiting import wait_for
 from tests.watch.conftest import HISTORY_MINUTES
 from tests.watch.runner import WatchProcess, assert_no_repeat, firing, rule_file
 from tests.watch.shop import MINUTE, Shop, live_start
-from tests.watch.test_alerts_e2e import _iso
+from tests.watch.conftest import iso
 
 MINUTES = 8
 
@@ -55,7 +55,7 @@ def test_store_outage_mid_stream(elasticsearch_url: str, tmp_path: Path) -> None
         watch = WatchProcess("--elasticsearch", proxy.url, "--data-stream", stream,
                              "--audit-sqlite", str(tmp_path / "audit.sqlite"), "--bucket", "1m", "--grace", "5s",
                              "--lateness", "1s", "--min-history", "30", "--state", str(tmp_path / "state"),
-                             "--rules", rule_file(str(tmp_path / "rules.json"), receiver.url), "--start", _iso(t1))
+                             "--rules", rule_file(str(tmp_path / "rules.json"), receiver.url), "--start", iso(t1))
         wait_for("the lost-event alert", lambda: firing(receiver.bodies()).get("lost-events"), timeout=60)
 
         proxy.mode = "refuse"
