@@ -11,8 +11,8 @@ Building the :class:`MessageFact` objects is not timed (the messaging wrappers
 build them for the hub whether or not the audit trail listens). The facts are a
 Kafka-producer mix: a PUBLISHED and an ACKED fact per message, as
 ``benchmarks/messaging.py`` produces them. ``max_queue`` is raised so nothing is
-dropped (a drop would make a run look cheaper); batch size and flush interval are
-the defaults.
+dropped (a drop would make a run look cheaper); batch size (``--batch-size``) and
+flush interval are the defaults.
 
 "old" is a verbatim copy of the writer's listener/drain and the SQLite sink (a row
 per line in table ``audit``, with its time index) before the hot-path rework, with
@@ -34,6 +34,7 @@ sets: partitions interleave differently on reading), then deleted.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import shutil
 import sqlite3
@@ -132,6 +133,9 @@ class OldKafkaSink(KafkaSink):
 
 # --- the run ----------------------------------------------------------------------------
 
+#: The writer's default batch size (facts per sink write).
+BATCH: int = inspect.signature(AuditWriter).parameters["batch_size"].default
+
 
 def make_facts(n: int) -> list[MessageFact]:
     """n facts: PUBLISHED then ACKED per message, as the Kafka producer wrapper emits them."""
@@ -149,7 +153,8 @@ def make_facts(n: int) -> list[MessageFact]:
     return out
 
 
-def run_once(old: bool, facts: list[MessageFact], target: str, bootstrap: str | None = None) -> tuple[float, float]:
+def run_once(old: bool, facts: list[MessageFact], target: str, bootstrap: str | None = None,
+             batch_size: int = BATCH) -> tuple[float, float]:
     """(CPU µs per record for all threads, CPU µs per record of the listener alone);
     ``target`` is the SQLite file, or with ``bootstrap`` the Kafka topic."""
     sink: SqliteSink | KafkaSink
@@ -162,7 +167,7 @@ def run_once(old: bool, facts: list[MessageFact], target: str, bootstrap: str | 
                 os.remove(p)
         sink = OldSqliteSink(target) if old else SqliteSink(target)
         writer_cls = OldWriter if old else AuditWriter
-    w = writer_cls(sink, max_queue=len(facts) + 1).start()
+    w = writer_cls(sink, max_queue=len(facts) + 1, batch_size=batch_size).start()
     sink.write([])  # open the connection / create the topic and the producer outside the timing
     on_fact = w.on_fact
     c0, t0 = time.process_time(), time.thread_time()
@@ -188,6 +193,8 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/co-audit-writer")
     ap.add_argument("--sink", choices=("sqlite", "kafka"), default="sqlite")
     ap.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (with --sink kafka)")
+    ap.add_argument("--batch-size", type=int, default=BATCH,
+                    help=f"the writer's batch_size, for old and new alike (default {BATCH}, the writer's default)")
     a = ap.parse_args()
     if a.sink == "kafka" and not a.bootstrap:
         ap.error("--sink kafka needs --bootstrap")
@@ -200,7 +207,7 @@ def main() -> None:
         for name in (("old", "new") if r % 2 == 0 else ("new", "old")):
             target = f"bench-audit-{name}-{uuid.uuid4().hex[:8]}" if kafka else os.path.join(a.out, f"{name}.sqlite")
             targets[name].append(target)
-            total, listener = run_once(name == "old", facts, target, kafka)
+            total, listener = run_once(name == "old", facts, target, kafka, a.batch_size)
             print(f"round {r + 1} {name}: {total:6.2f} µs/record (all threads), listener {listener:5.3f} µs")
             if name not in best or total < best[name][0]:
                 best[name] = (total, listener)
@@ -216,7 +223,7 @@ def main() -> None:
     else:
         same = stored(os.path.join(a.out, "old.sqlite")) == stored(os.path.join(a.out, "new.sqlite"))
         what = "SqliteSink (WAL, synchronous=NORMAL)"
-    print(f"\n{a.facts} facts, batch 500, {what}; best of {a.rounds}:")
+    print(f"\n{a.facts} facts, batch {a.batch_size}, {what}; best of {a.rounds}:")
     for name in ("old", "new"):
         total, listener = best[name]
         print(f"  {name}: {total:6.2f} µs CPU per record (all threads)   listener alone {listener:5.3f} µs")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from commerce_observe.agent.audit.sinks import MemorySink
+import pytest
+
+from commerce_observe.agent.audit.record import encode
+from commerce_observe.agent.audit.sinks import MemorySink, SinkUnavailable
 from commerce_observe.agent.audit.spool import Spool
 from commerce_observe.agent.audit.writer import AuditWriter
 from commerce_observe.agent.messaging.facts import Checkpoint, MessageFact, Stage
@@ -80,3 +84,76 @@ def test_a_durability_mark_turns_true_after_the_writers_next_round(tmp_path: Pat
         time.sleep(0.01)
     assert mark()
     w.close(5)
+
+
+class OffHostSink(MemorySink):
+    """A sink whose lines survive this machine's crash, as the Kafka topic's (acks=all)."""
+
+    outlives_host = True
+
+
+class StuckOffHostSink(StuckSink):
+    outlives_host = True
+
+
+def fsynced_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file fsynced from now on, by path (the real fsync still runs)."""
+    paths: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return paths
+
+
+def test_journal_shipped_off_host_is_not_fsynced_but_what_stays_here_is(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = fsynced_paths(monkeypatch)
+    spool = Spool(str(tmp_path / "spool"))
+    sink = OffHostSink()
+    spool.append_line(encode(fact(Stage.HANDLED, 1)))
+    assert spool.replay(sink) == 1
+    assert synced == [] and spool.durable == spool.appended == 1  # durable in the sink, never written here
+    spool.append_line(encode(fact(Stage.HANDLED, 2)))
+    sink.down = True
+    with pytest.raises(SinkUnavailable):
+        spool.replay(sink)
+    assert len(synced) == 1 and spool.durable == spool.appended == 2  # it waits here for the sink: fsynced
+    spool.append_line(encode(fact(Stage.HANDLED, 3)))
+    local = MemorySink()  # SQLite and the like live on this host: the journal is fsynced before shipping
+    assert spool.replay(local) == 2
+    assert len(synced) == 2 and [line.split(b"\t")[2] for line in local.lines] == [b"e2", b"e3"]
+    spool.close()
+
+
+def test_a_barrier_while_the_journal_ships_fsyncs_the_closed_segment(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = fsynced_paths(monkeypatch)
+    sink = StuckOffHostSink()
+    w = AuditWriter(sink, Spool(str(tmp_path / "spool")), flush_interval_s=0.01).start()
+    w.on_fact(fact(Stage.HANDLED, 1))
+    assert sink.entered.wait(10)  # the writer closed the segment (no fsync) and is stuck shipping it
+    assert synced == []
+    segment = next((tmp_path / "spool").glob("seg-*.log"))
+    assert w.barrier() is True  # a commit now: the line is neither in the sink nor fsynced yet
+    assert str(segment) in synced
+    assert w.spool is not None and w.spool.durable == w.spool.appended == 1
+    sink.release.set()
+    w.close(10)
+    assert [line[:1] for line in sink.lines] == [b"H"]
+
+
+def test_a_barrier_fsyncs_the_segments_journal_lines_filled_since_the_last_one(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = fsynced_paths(monkeypatch)
+    spool = Spool(str(tmp_path / "spool"), segment_bytes=64)  # every line fills a segment of its own
+    for i in range(3):
+        spool.append_line(encode(fact(Stage.HANDLED, i)))
+    segments = sorted(str(p) for p in (tmp_path / "spool").glob("seg-*.log"))
+    assert len(segments) == 3
+    spool.sync()
+    assert sorted(synced) == segments and spool.durable == spool.appended == 3
+    spool.close()

@@ -39,9 +39,9 @@ from commerce_observe.agent.audit.sinks import TIME_DISORDER_NS, SinkUnavailable
 #: ``message.max.bytes`` (default 1,000,000) and the broker a record batch above
 #: its own (default 1 MiB, after compression); half a MiB leaves room for record
 #: overhead and for a cluster configured a little lower, and stays under a generic
-#: consumer's default ``max.partition.fetch.bytes`` (1 MiB). A default batch (500
-#: lines of ~190 bytes over 6 partitions) is ~16 KB a message, so only large spool
-#: replay batches or many-KB lines are ever split.
+#: consumer's default ``max.partition.fetch.bytes`` (1 MiB). A default batch (4,096
+#: lines of ~190-230 bytes over 6 partitions) is ~130-160 KB a message, so only
+#: many-KB lines are ever split.
 MAX_MESSAGE_BYTES = 512 * 1024
 
 #: Messages taken per ``consume`` call when reading: bounds the reader's memory
@@ -72,6 +72,9 @@ def _raw_clients() -> Any:
 
 class KafkaSink:
     name = "kafka"
+    #: A line the topic took (``acks=all``) survives this machine: the spool need not
+    #: fsync journal lines before shipping them here (see ``Spool.replay``).
+    outlives_host = True
 
     def __init__(self, bootstrap: str, topic: str, *, delivery_timeout_s: float = 5.0, partitions: int = 6,
                  config: Mapping[str, Any] | None = None, security: KafkaSecurity | None = None) -> None:

@@ -25,6 +25,10 @@ class SinkUnavailable(Exception):
 
 
 class Sink(Protocol):
+    """``name`` for messages. A sink may also say ``outlives_host = True`` when a line it
+    took survives this machine's crash (the Kafka topic): the spool then ships journal
+    lines to it without fsyncing them first (``Spool.replay``)."""
+
     name: str
 
     def write(self, lines: Sequence[bytes]) -> None: ...

@@ -9,8 +9,10 @@ there, in the same segments:
   shared mapping (reserved on disk first), no system call. A line copied is in the
   kernel's page cache, so it survives the process being killed
   (``kill -9``); it survives an OS crash once fsynced. The fsync is grouped:
-  :meth:`sync` runs once per commit or ack (the writer's barrier), and
-  :meth:`rotate` fsyncs the segment it closes; never once per line;
+  :meth:`sync` runs once per commit or ack (the writer's barrier) and covers the open
+  segment and every closed one not fsynced yet; :meth:`rotate` fsyncs the segment it
+  closes; :meth:`replay` to a sink that outlives the host ships without one (and
+  fsyncs what it could not ship); never once per line;
 * batches the writer could not deliver while the sink is down (:meth:`append`).
 
 The writer ships closed segments to the sink (:meth:`rotate` then :meth:`replay`),
@@ -84,6 +86,11 @@ class Spool:
         self._cap = 0
         self._size = 0
         self._dirty = False  # the open segment holds lines not yet fsynced
+        self._path = ""  # the open segment's
+        #: Closed segments holding lines not fsynced yet: closed to be shipped to a sink
+        #: that outlives this machine (fsynced only if the shipping fails), or closed
+        #: full by a write. Every :meth:`sync` fsyncs those still here.
+        self._unsynced: set[str] = set()
         self._cursor_path = os.path.join(directory, "cursor")
         self._gap_path = os.path.join(directory, "gap")
         self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self.segments())
@@ -103,6 +110,7 @@ class Spool:
         if self._fd is not None:
             os.close(self._fd)
         self._map, self._fd, self._cap, self._size = None, None, 0, 0
+        self._unsynced = set()
         self._lock = threading.Lock()
 
     def segments(self) -> list[str]:
@@ -132,7 +140,7 @@ class Spool:
             os.close(fd)
             os.remove(path)
             raise
-        self._fd, self._cap, self._size = fd, cap, 0
+        self._fd, self._cap, self._size, self._path = fd, cap, 0, path
 
     def _write(self, data: bytes, lines: Sequence[bytes]) -> None:
         """Append ``data`` (``lines``, joined); the caller holds ``_lock``. No room: dropped.
@@ -194,13 +202,18 @@ class Spool:
                 self._sync_locked()
 
     def sync(self) -> None:
-        """Make every line appended so far durable (one fsync, only if needed)."""
+        """Make every line appended so far durable (one fsync, only if needed: the open
+        segment, plus any closed one not fsynced yet and not shipped meanwhile)."""
         with self._lock:
             self._sync_locked()
 
     def _sync_locked(self) -> None:
-        if self._dirty and self._fd is not None and self.fsync:
-            os.fsync(self._fd)
+        if self.fsync:
+            if self._dirty and self._fd is not None:
+                os.fsync(self._fd)
+            for path in sorted(self._unsynced):
+                _fsync_path(path)
+                self._unsynced.discard(path)
         self._dirty = False
         self.durable = self.appended
 
@@ -218,8 +231,12 @@ class Spool:
 
     def _close_segment(self) -> None:
         """Unmap the open segment and cut its unused reserved tail (a process killed
-        first leaves NUL bytes after its last line: replay ignores a tail without newline)."""
+        first leaves NUL bytes after its last line: replay ignores a tail without newline).
+        Not fsynced here: a dirty segment is remembered, for the next :meth:`sync`."""
         if self._fd is not None:
+            if self._dirty:
+                self._unsynced.add(self._path)
+                self._dirty = False
             if self._map is not None:
                 self._map.close()
                 self._map = None
@@ -250,12 +267,36 @@ class Spool:
         before the call is sent. Stops by raising the sink's :class:`SinkUnavailable`
         when it fails again; what was sent so far is not sent again (the cursor
         moved past it).
+
+        A sink that outlives this machine (``outlives_host``: the Kafka topic, written
+        with ``acks=all``) makes the lines durable once it took them, so the segment
+        is closed without an fsync and only fsynced if the shipping fails; a segment
+        shipped and removed within the kernel's writeback delay is then never written
+        to the disk at all. Otherwise (SQLite on this host) it is fsynced first.
         """
         sent = 0
         with self._lock:  # close and list at once: an append from here opens a newer segment
-            self._sync_locked()
+            if not getattr(sink, "outlives_host", False):
+                self._sync_locked()
+            shipped = self.appended
             self._close_segment()
             names = self.segments()
+        try:
+            sent = self._send(sink, batch, names)
+        except BaseException:
+            with self._lock:  # what stays here waits for the sink: make it durable
+                try:
+                    self._sync_locked()
+                except OSError as exc:
+                    stats.record_failure("audit.spool_sync_failed", "audit spool %s: fsync failed: %r",
+                                         self.directory, exc)
+            raise
+        with self._lock:
+            self.durable = max(self.durable, shipped)
+        return sent
+
+    def _send(self, sink: Sink, batch: int, names: list[str]) -> int:
+        sent = 0
         for name in names:
             cur_name, offset = self._read_cursor()
             start = offset if cur_name == name else 0
@@ -269,6 +310,7 @@ class Spool:
             os.remove(path)
             with self._lock:
                 self._bytes = max(0, self._bytes - size)
+                self._unsynced.discard(path)
         if os.path.exists(self._cursor_path):
             os.remove(self._cursor_path)
         with self._lock:
@@ -374,6 +416,18 @@ def _batches(directory: str, name: str, start: int, batch: int) -> Iterator[tupl
         if len(good) != len(chunk):
             stats.incr("audit.spool_invalid", len(chunk) - len(good))
         yield good, pos
+
+
+def _fsync_path(path: str) -> None:
+    """fsync a closed segment by name; one that is gone was shipped and removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _copy_tail(source: str, offset: int, target: str) -> None:

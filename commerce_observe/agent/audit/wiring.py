@@ -74,6 +74,10 @@ class SinkChosenLater:
     def name(self) -> str:
         return self.sink.name if self.sink is not None else str(self.config.audit_sink)
 
+    @property
+    def outlives_host(self) -> bool:
+        return bool(getattr(self.sink, "outlives_host", False))
+
     def note(self, fact: MessageFact) -> None:
         if self.system is None:
             self.system = fact.system
