@@ -6,9 +6,12 @@ Measures (printed, not asserted):
 * model memory per series,
 * ``--cli``: ``commerce-observe anomaly`` over 200 products x 105 days hourly
   (504,000 rows), today's CLI (git revision ``benchmarks/_baseline.BASELINE_REV``)
-  and this one, each in a fresh interpreter, in the same run.
+  and this one, each in a fresh interpreter, in the same run;
+* ``--instructions``: instructions (callgrind, see ``_callgrind.py``) of scoring 9
+  buckets of N series after ``--weeks`` of history, the detector at ``--baseline``
+  and this one, each in its own child (the same whatever the machine's load).
 
-    .venv/bin/python benchmarks/anomaly_speed.py [--series 10000] [--weeks 13] [--cli [--baseline REV]]
+    .venv/bin/python benchmarks/anomaly_speed.py [--series 10000] [--weeks 13] [--cli | --instructions] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+CHILD = "--count-child"  # internal: ``--count-child TREE`` scores under callgrind with TREE's package
+if CHILD in sys.argv:
+    sys.path.insert(0, sys.argv[sys.argv.index(CHILD) + 1])
 
+from benchmarks import _callgrind  # noqa: E402
 from benchmarks._baseline import BASELINE_REV, ROOT, baseline_tree, env_for  # noqa: E402
 from commerce_observe.monitor.anomaly import AnomalyDetector, Settings  # noqa: E402
 
@@ -74,15 +81,38 @@ def cli_bench(baseline: str = BASELINE_REV) -> None:
               f"[target <= 3 s]; {old_cpu / cpu:.1f}x less CPU")
 
 
+def count_bench(series: int, weeks: int, baseline: str) -> None:
+    why = _callgrind.unavailable()
+    if why:
+        print(f"instructions: not counted ({why})")
+        return
+    trees = {baseline: baseline_tree(baseline), "this tree": ROOT}
+    counts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, tree in trees.items():
+            out = Path(tmp) / name.replace(" ", "_")
+            out.mkdir()
+            argv = [__file__, CHILD, str(tree), "--series", str(series), "--weeks", str(weeks)]
+            counts[name] = _callgrind.run(argv, "all", str(out))["score"] / 9
+    old, new = counts[baseline], counts["this tree"]
+    print(f"score one bucket of {series} series after {weeks} week(s) of history, instructions (callgrind): "
+          f"{baseline} {old / 1e6:.1f} M, this tree {new / 1e6:.1f} M ({new / old:.3f}x)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--weeks", type=int, default=13)
     ap.add_argument("--cli", action="store_true", help="time the CLI on 504,000 rows instead")
+    ap.add_argument("--instructions", action="store_true", help="count scoring instructions beside --baseline")
+    ap.add_argument(CHILD, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--baseline", default=BASELINE_REV, help="git revision of the CLI to compare with")
     args = ap.parse_args(argv)
     if args.cli:
         cli_bench(args.baseline)
+        return 0
+    if args.instructions:
+        count_bench(args.series, args.weeks, args.baseline)
         return 0
     S, T = args.series, args.weeks * 168
     rng = np.random.default_rng(0)
@@ -104,12 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     learn_cpu = time.process_time() - start_cpu - gen_cpu
     # one new bucket for every series
     times, cpu = [], []
+    _callgrind.mark("learn")
     for k in range(9):
         x = rng.poisson(base * prof[(T + k) % 24]).astype(np.float64)
         s, c = time.perf_counter(), time.process_time()
         det.update_batch_idx(t0 + timedelta(hours=T + k), idx, x)
         times.append(time.perf_counter() - s)
         cpu.append(time.process_time() - c)
+    _callgrind.mark("score")
+    if args.count_child:
+        return 0
     bps = det.bytes_per_series
     print(f"series={S} buckets={T} (hourly, {args.weeks} weeks)")
     print(f"learn history: {learn:.1f} s wall, {learn_cpu:.1f} s CPU ({1000 * learn_cpu / T:.2f} ms CPU per bucket of {S} series)")
