@@ -148,6 +148,33 @@ def test_a_state_file_from_before_the_count_stretches_loads(tmp_path: Path) -> N
         AnomalyDetector.load(tmp_path / "older.npz")
 
 
+def test_a_version_4_state_file_keeps_its_decline_reference(tmp_path: Path) -> None:
+    # version 4 kept the decline test's reference as the level at the last seven midnights
+    # ("snap", "snap_n"); they stand in for the first seven day levels, so the test goes on
+    x = hourly_counts(2, 5.0, seed=6)
+    a = AnomalyDetector(Settings())
+    for i in range(10 * 24):
+        a.update("p", T0 + i * H, x[i])
+    a.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as data:
+        old = {k: data[k] for k in data.files if k not in ("dlev", "dpos", "dsum")}
+    levels = np.array([[4.0, 4.2, 3.9, 4.1, 4.4, 4.0, 3.8]], dtype=np.float32)
+    old["snap"], old["snap_n"] = levels, np.array([9], dtype=np.int32)
+    meta = json.loads(bytes(old["__meta__"]).decode("utf-8"))
+    meta["version"] = 4
+    old["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "old.npz", **old)
+    b = AnomalyDetector.load(tmp_path / "old.npz")
+    assert np.array_equal(b.bank.arrays["dlev"][0, :7], levels[0])
+    assert np.isnan(b.bank.arrays["dlev"][0, 7:]).all() and b.bank.arrays["dpos"][0] == 7
+    for i in range(10 * 24, 11 * 24 + 1):  # past the next local midnight: the reference is rebuilt
+        assert b.update("p", T0 + i * H, x[i]).score is not None
+    day = b.bank.arrays["dlev"][0, 7]
+    assert day > 0 and b.bank.arrays["dpos"][0] == 8
+    kept = np.sort(np.append(levels[0], day))[1:-1]  # trimmed: without the highest and the lowest
+    assert b.bank.arrays["dref"][0] == pytest.approx(float(kept.mean()), rel=1e-6)
+
+
 def test_new_series_says_it_is_warming_up() -> None:
     det = AnomalyDetector(Settings(min_history=24))
     first = det.update("new-product", T0, 3)

@@ -60,6 +60,24 @@ def test_a_slow_decline_is_found_within_a_day_of_the_30_percent_point() -> None:
     assert alerts[7 * 24 :, 1].sum() == 0  # the steady twin never alerts
 
 
+def test_the_ramp_stretch_runs_only_where_a_full_slide_could_be_found() -> None:
+    # the same slide on a product selling ~800 a day and on one selling ~25 a day: only the
+    # first reaches the stretch's 50 a day (the second could not be found by it, only alert)
+    rng = np.random.default_rng(6)
+    n = 25 * 24
+    hours = np.arange(n, dtype=float)
+    start = 21 * 24 + 9
+    slide = 1.0 - 0.6 * np.clip((hours - start) / 72.0, 0.0, 1.0)
+    rate = _profile(hours)[:, None] * np.array([60.0, 2.0])[None, :] * slide[:, None]
+    det = AnomalyDetector(Settings())
+    idx = det.series_index(["orders:busy", "orders:small"])
+    longest = np.zeros(2)
+    for t in range(n):
+        det.update_batch_idx(T0 + t * timedelta(hours=1), idx, rng.poisson(rate[t]).astype(float))
+        longest = np.maximum(longest, det.bank.arrays["drun"][idx, 4])
+    assert longest[0] >= 24 and longest[1] == 0
+
+
 def test_nightly_maintenance_is_learned_and_a_daytime_outage_is_not() -> None:
     rng = np.random.default_rng(7)
     n = 21 * 24

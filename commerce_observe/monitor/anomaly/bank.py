@@ -208,8 +208,8 @@ class Bank:
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
         adjust = np.where(e.is_count, np.log10(n_tests(s, count=True)), np.log10(n_tests(s)))
         short = mu_.to_score(mu_.surprise(np.maximum(z_up, z_dn)) - adjust)
-        z_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)
-        score = np.where(scored, np.maximum(short, mu_.to_score(mu_.surprise(z_decline) - adjust)), np.nan)
+        s_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)  # a surprise, its two tests paid
+        score = np.where(scored, np.maximum(short, mu_.to_score(s_decline - adjust)), np.nan)
 
         # ---- alerts (one per incident) ---------------------------------------
         crit = scored & (score >= s.alert_score)

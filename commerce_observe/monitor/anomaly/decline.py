@@ -3,11 +3,23 @@
 The level tracks such a slide (it is meant to follow slow change), so the short
 windows never see more than a few percent per bucket. This test compares the last
 day of sales (an exponentially weighted sum with a one-day time constant) with what
-the *reference* level would have sold in the same slots; the reference is the median
-of the level's values at the last seven local midnights, so it does not follow the
-slide itself until most of a week has gone by. Only drops count, and a day's level
-is allowed ``decline_noise`` of relative uncertainty on top of the count noise, so
-paydays, weekdays and ordinary ups and downs stay quiet.
+the *reference* level would have sold in the same slots. The reference is built from
+whole days, not from the level: each local day that is over leaves its own level,
+its (winsorised) sales divided by the seasonal factors of the buckets they came
+from, and the reference is the mean of the last ``DAYS`` such day levels without
+the highest and the lowest (a trimmed mean; issue 14). Two weeks of whole days give
+a steadier reference than the level at a few midnights, and a slide that has begun
+two days ago moves it by about one per cent: it does not follow the decline itself.
+Only drops count, and a day's level is allowed ``decline_noise`` of relative
+uncertainty on top of the count noise, so paydays, weekdays and ordinary ups and
+downs stay quiet.
+
+Counts also sum their shortfall over a stretch that starts where the slide began, as
+an oracle that knew the start would (issue 14): a Poisson CUSUM for a rate of ``RHO``
+times the reference picks the start (it restarts when it falls back to zero or after
+``MAX_HOURS``) and the counts since then are tested against the reference's sum, with
+``STRETCH_NOISE`` of relative uncertainty. The stronger of the two is the evidence,
+paying for two tests.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from . import mathutil as mu_
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -27,39 +40,97 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-SNAPSHOTS = 7
+#: whole days the reference is taken from
+DAYS = 14
+#: days the reference needs before the test runs
+MIN_DAYS = 3
+#: share of a day's buckets that must have been seen for the day to count
+FULL_DAY = 0.75
+#: rate ratio the stretch's CUSUM looks for, its longest stretch in hours and the relative
+#: uncertainty of the reference over it (the start is chosen where the counts look low,
+#: so the stretch is allowed more than the day sums)
+RHO = 0.6
+MAX_HOURS = 96.0
+STRETCH_NOISE = 0.02
+#: orders a day below which the stretch does not run: a full 60 % slide of such a product
+#: does not reach critical within ``MAX_HOURS`` (about 0.75 sqrt(orders a day) sigma), so
+#: there it could only add false alerts (a launch's hype fading on a product selling a few a day)
+STRETCH_MIN_DAY = 50.0
+#: the stronger of two tests: Bonferroni
+TWO = float(np.log10(2.0))
+_LOG_RHO = float(np.log(RHO))
+#: midnight levels a version-4 state file kept (the test's reference before whole days)
+OLD_SNAPSHOTS = 7
 
 
 def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
+    # the EW sums (counts, expectation, variance), the reference, this day's sums (counts,
+    # seasonal factors, buckets) and the ring of day levels with its next position
     return [
         ("dx", np.float64, (), 0.0), ("de", np.float64, (), 0.0), ("dv", np.float64, (), 0.0),
-        ("snap", np.float32, (SNAPSHOTS,), np.nan), ("snap_n", np.int32, (), 0), ("dref", np.float64, (), 0.0),
+        ("dref", np.float64, (), 0.0), ("dsum", np.float64, (3,), 0.0),
+        ("dlev", np.float32, (DAYS,), np.nan), ("dpos", np.int32, (), 0),
+        ("drun", np.float64, (5,), 0.0),  # the stretch: CUSUM, counts, expectation, variance, buckets
     ]
+
+
+def migrate(arrays: dict[str, npt.NDArray[Any]], saved: Any, n: int) -> None:
+    """A version-4 state file kept the level at the last seven midnights instead of day
+    levels: they stand in for the first seven days, so the test goes on after an upgrade."""
+    if "dlev" in saved.files or "snap" not in saved.files:
+        return
+    snap = np.asarray(saved["snap"], dtype=np.float32)[:n]
+    taken = np.minimum(np.asarray(saved["snap_n"])[:n], OLD_SNAPSHOTS)
+    have = np.arange(OLD_SNAPSHOTS)[None, :] < taken[:, None]
+    arrays["dlev"][:n, :OLD_SNAPSHOTS] = np.where(have, snap, np.nan)
+    arrays["dpos"][:n] = taken % DAYS
+
+
+def _trimmed_mean(lev: npt.NDArray[np.float32]) -> FloatArray:
+    """Mean of each row's day levels (NaN: none) without its highest and lowest once there
+    are five; NaN with fewer than ``MIN_DAYS``."""
+    ok = ~np.isnan(lev)
+    n = ok.sum(axis=1)
+    v = np.where(ok, lev, 0.0).astype(np.float64)
+    total = v.sum(axis=1)
+    trim = n >= 5
+    hi = np.where(ok, lev, -np.inf).max(axis=1)
+    lo = np.where(ok, lev, np.inf).min(axis=1)
+    total = np.where(trim, total - np.where(trim, hi, 0.0) - np.where(trim, lo, 0.0), total)
+    out: FloatArray = np.where(n >= MIN_DAYS, total / np.maximum(n - 2 * trim, 1), np.nan)
+    return out
 
 
 def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, x: FloatArray,
          e: Expect, scored: BoolArray, excluded: BoolArray) -> FloatArray:
-    """Update the day sums with this point and return the decline evidence (a z, >= 0)."""
+    """Update the day sums and the stretch with this point and return the decline evidence
+    as a surprise (``-log10 p``, already paying for its two tests)."""
     out = np.zeros(idx.size)
     if s.decline_noise <= 0:
         return out
     plain = ~e.is_ratio
-    if sl.day_start:
-        take = plain & ~excluded & ~e.first
-        if take.any():
-            ti = idx[take]
-            pos = A["snap_n"][ti] % SNAPSHOTS
-            fresh = A["snap_n"][ti] == 0
-            lev = e.base[take].astype(np.float32)
-            A["snap"][ti[fresh]] = lev[fresh, None]
-            A["snap"][ti, pos] = lev
-            A["snap_n"][ti] += 1
-            A["dref"][ti] = np.partition(A["snap"][ti], SNAPSHOTS // 2, axis=1)[:, SNAPSHOTS // 2]
-    ready = plain & scored & (A["snap_n"][idx] >= 3)
+    if sl.day_start:  # the day that just ended leaves its level in the ring
+        di = idx[plain]
+        sums = A["dsum"][di]
+        done = sums[:, 2] >= FULL_DAY * s.buckets_per_day
+        if done.any():
+            ti = di[done]
+            pos = A["dpos"][ti]
+            A["dlev"][ti, pos] = (sums[done, 0] / np.maximum(sums[done, 1], 1e-9)).astype(np.float32)
+            A["dpos"][ti] = (pos + 1) % DAYS
+            A["dref"][ti] = np.nan_to_num(_trimmed_mean(A["dlev"][ti]))
+        A["dsum"][di] = 0.0
+    # this day's sales (winsorised: one spike must not lift a day) against its seasonal factors
+    take = plain & ~excluded & ~e.first
+    if take.any():
+        cap = e.exp_q + 4.0 * e.sd_q + 1.0
+        ti = idx[take]
+        A["dsum"][ti] += np.stack([np.minimum(x, cap)[take], e.season[take], np.ones(int(take.sum()))], axis=1)
+    ready = plain & scored & (A["dref"][idx] > 0)
     if not ready.any():
         return out
     ri = idx[ready]
-    ref = A["dref"][ri]  # the median, taken when a snapshot is added
+    ref = A["dref"][ri]
     mu = ref * e.season[ready]
     count = e.is_count[ready]
     var = np.where(count, np.maximum(mu, 0.05) + e.k[ready] * mu * mu, e.var_q[ready] * (mu / np.maximum(e.exp_q[ready], 1e-9)) ** 2)
@@ -70,5 +141,22 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, 
     dv = lam * lam * A["dv"][ri] + var
     A["dx"][ri], A["de"][ri], A["dv"][ri] = dx, de, dv
     z = (de - dx) / np.sqrt(dv + (s.decline_noise * de) ** 2)
-    out[ready] = np.maximum(z, 0.0)
+    z_run = _stretch(A, ri, s, xd, mu, var, count & (ref * s.buckets_per_day >= STRETCH_MIN_DAY))
+    out[ready] = np.maximum(mu_.surprise(np.maximum(z, z_run)) - TWO, 0.0)
     return out
+
+
+def _stretch(A: dict[str, npt.NDArray[Any]], ri: IntArray, s: Settings, xd: FloatArray, mu: FloatArray,
+             var: FloatArray, count: BoolArray) -> FloatArray:
+    """Advance the counts' stretch and return its shortfall as a z (0 without a stretch)."""
+    st = A["drun"][ri]
+    c = np.maximum(st[:, 0] + xd * _LOG_RHO - mu * (RHO - 1.0), 0.0) * count
+    fresh = (st[:, 0] <= 0.0) | (st[:, 4] * s.hours >= MAX_HOURS)
+    keep = (c > 0.0) & ~fresh
+    add = np.stack([xd, mu, var, np.ones_like(mu)], axis=1)
+    sums = np.where(keep[:, None], st[:, 1:], 0.0) + add
+    live = c > 0.0
+    A["drun"][ri] = np.concatenate([c[:, None], sums], axis=1) * live[:, None]
+    a, b, v = sums[:, 0], sums[:, 1], sums[:, 2]
+    z: FloatArray = np.where(live, (b - a) / np.sqrt(np.maximum(v, 1e-9) + (STRETCH_NOISE * b) ** 2), 0.0)
+    return z

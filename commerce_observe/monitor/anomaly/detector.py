@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from commerce_observe._internal.selfstats import stats
 
-from . import validate
+from . import decline, validate
 from .bank import KIND_VALUE, Bank, Slots
 from .calendar import Calendar, CalendarEvent
 from .metric_bank import MetricBank
@@ -34,9 +34,11 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 BAD_INPUT = "anomaly.bad_input"
-STATE_VERSION = 4
-#: version 3 lacks the count stretches' state, which then starts empty (the watch service resumes)
-READABLE_VERSIONS = (3, 4)
+STATE_VERSION = 5
+#: version 3 lacks the count stretches' state, which then starts empty (the watch service resumes);
+#: versions 3-4 kept the decline test's reference as seven midnight levels, which stand in for
+#: its first seven day levels (:func:`.decline.migrate`)
+READABLE_VERSIONS = (3, 4, 5)
 
 Value = float | int | tuple[float, float]
 
@@ -280,6 +282,7 @@ class AnomalyDetector:
             for k, arr in det.bank.arrays.items():
                 if k in data.files:  # else added since (version 4: the adaptive stretches): starts empty
                     arr[:n] = data[k]
+            decline.migrate(det.bank.arrays, data, n)
             if det.metrics is not None:
                 if "__metric__" not in data:
                     raise ValueError("the saved metric model has no metric state")

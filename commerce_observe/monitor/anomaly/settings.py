@@ -60,9 +60,9 @@ class Settings:
     #: windows counts are tested on (a subset of ``windows``); their adaptive stretches
     #: (:mod:`.runs`) stand in for the others, so they pay for fewer tests
     count_windows: tuple[int, ...] = (1, 6)
-    #: day-scale decline test: relative uncertainty of a day's level against the level of
-    #: the week before (0: off)
-    decline_noise: float = 0.03
+    #: day-scale decline test: relative uncertainty of a day's level against the reference,
+    #: the trimmed mean of the two weeks' day levels before (0: off)
+    decline_noise: float = 0.015
     #: time constant of the decline test's sums, in hours
     decline_hours: float = 24.0
     learn_score: float = 50.0
