@@ -157,3 +157,23 @@ def test_a_barrier_fsyncs_the_segments_journal_lines_filled_since_the_last_one(t
     spool.sync()
     assert sorted(synced) == segments and spool.durable == spool.appended == 3
     spool.close()
+
+
+class CountingSink(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[int] = []
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        self.writes.append(len(lines))
+        super().write(lines)
+
+
+def test_the_journal_ships_in_writes_of_replay_batch_lines_not_batch_size(tmp_path: Path) -> None:
+    sink = CountingSink()
+    # a round only when asked: the journal below ships at close, in one round
+    w = AuditWriter(sink, Spool(str(tmp_path / "spool")), batch_size=100, replay_batch=1000, flush_interval_s=3600).start()
+    for i in range(1500):
+        w.on_fact(fact(Stage.HANDLED, i))
+    w.close(10)
+    assert sink.writes == [1000, 500] and len(sink.lines) == 1500

@@ -39,8 +39,8 @@ from commerce_observe.agent.audit.sinks import TIME_DISORDER_NS, SinkUnavailable
 #: ``message.max.bytes`` (default 1,000,000) and the broker a record batch above
 #: its own (default 1 MiB, after compression); half a MiB leaves room for record
 #: overhead and for a cluster configured a little lower, and stays under a generic
-#: consumer's default ``max.partition.fetch.bytes`` (1 MiB). A default batch (4,096
-#: lines of ~190-230 bytes over 6 partitions) is ~130-160 KB a message, so only
+#: consumer's default ``max.partition.fetch.bytes`` (1 MiB). A journal shipping batch
+#: (4,096 lines of ~190-230 bytes over 6 partitions) is ~130-160 KB a message, so only
 #: many-KB lines are ever split.
 MAX_MESSAGE_BYTES = 512 * 1024
 
