@@ -104,19 +104,39 @@ def test_daily_buckets() -> None:
     assert alerts[30:110, 0].sum() == 0
 
 
-def test_a_sparse_product_going_quiet_is_found_from_the_run_of_zeros() -> None:
-    # a product selling ~2 an hour (~54 a day) sells nothing from 10:00 for 8 hours; the zeros
-    # expected to sum to 13.5 (statistically findable at the 9-test adjustment) by the 4th
-    # bucket; with only the one-bucket window the adaptive stretch (the whole run of zeros)
-    # must find it within 2 more; the long tail (half a sale a day) beside it stays quiet
-    rng = np.random.default_rng(11)
+def _quiet_product(seed: int, first_hour: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """A product selling ~2 an hour (~54 a day) that sells nothing from 10:00 on day 18 for 8
+    hours (``first_hour``: what it sold in the first of them), beside 40 long-tail products
+    (half a sale a day), scored with the one-bucket window only; returns scores, alerts, start."""
+    rng = np.random.default_rng(seed)
     n = 21 * 24
     rate = np.column_stack([4.0 * _profile(np.arange(n, dtype=float))] + [np.full(n, 0.5 / 24)] * 40)
     start = 18 * 24 + 10
     rate[start : start + 8, 0] = 0.0
     x = rng.poisson(rate).astype(float)
+    if first_hour is not None:
+        x[start, 0] = first_hour
     det = AnomalyDetector(Settings(count_windows=(1,)))
     scores, alerts = _run(det, ["orders:sku-a"] + [f"orders:tail-{i}" for i in range(40)], x, timedelta(hours=1))
+    return scores, alerts, start
+
+
+def test_a_sparse_product_going_quiet_is_found_from_the_run_of_zeros() -> None:
+    # the zeros expected to sum to 13.5 (statistically findable at the 9-test adjustment) by
+    # the 4th bucket; with only the one-bucket window the adaptive stretch (the whole run of
+    # zeros) must find it within 2 more; the long tail beside it stays quiet
+    scores, alerts, start = _quiet_product(11)
+    hit = np.nonzero(scores[start : start + 8, 0] >= 75)[0]
+    assert hit.size and hit[0] <= 5, scores[start : start + 8, 0]
+    assert alerts[3 * 24 : start, 0].sum() == 0
+    assert alerts[3 * 24 :, 1:].sum() == 0
+
+
+def test_a_run_of_zeros_is_not_diluted_by_the_sales_before_it() -> None:
+    # the downward stretch was already open when the product went quiet (it sold a little less
+    # than expected before) and the hour it went quiet in still sold two: the run of zeros
+    # since the last sale is tested on its own (the stretch alone reached 67 after 8 hours)
+    scores, alerts, start = _quiet_product(12, first_hour=2.0)
     hit = np.nonzero(scores[start : start + 8, 0] >= 75)[0]
     assert hit.size and hit[0] <= 5, scores[start : start + 8, 0]
     assert alerts[3 * 24 : start, 0].sum() == 0

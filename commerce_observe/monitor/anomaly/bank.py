@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from . import decline, learn, runs
 from . import mathutil as mu_
+from .pool import Pool
 from .settings import Settings
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,7 +91,8 @@ def band_z(n_tests: int, alert_score: float) -> float:
 
 def n_tests(s: Settings, count: bool = False) -> int:
     """Tests a point's score is the strongest of: each window two ways and the decline test;
-    for counts their own windows two ways, the two adaptive stretches and the decline test."""
+    for counts their own windows two ways, the adaptive stretches (up, and down from the
+    stronger of two starts: see :mod:`.runs`) and the decline test."""
     return len(s.count_windows) * 2 + 2 + 1 if count else len(s.windows) * 2 + 1
 
 
@@ -105,7 +107,8 @@ def _layout(s: Settings) -> list[tuple[str, Any, tuple[int, ...], float]]:
         ("pa", np.float32, (24,), 0), ("pb", np.float32, (24,), 0),
         ("fh", np.float64, (24,), 1), ("fw", np.float64, (7,), 1), ("fdm", np.float32, (31,), 1),
         ("day_x", np.float64, (), 0), ("day_m", np.float64, (), 0),
-        ("fhw", np.float32, (168,), 1), ("visits", np.uint8, (168,), 0),
+        ("fhw", np.float32, (168,), 1), ("visits", np.uint8, (168,), 0), ("group", np.int16, (), 0),
+        ("pooled", np.bool_, (), 0), ("pool_fit", np.float32, (), 0),
         ("ring_a", np.float64, (w,), np.nan), ("ring_b", np.float64, (w,), np.nan),
         ("ring_v", np.float64, (w,), np.nan), ("ring_n", np.float64, (w,), np.nan), ("rpos", np.int32, (), 0),
         *decline.layout(), *runs.layout(),
@@ -120,14 +123,16 @@ class Bank:
     capacity: int = 0
     size: int = 0
     arrays: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    #: hour-of-week profiles pooled across the count series of each family (``group``)
+    pool: Pool = field(default_factory=Pool)
 
     def __post_init__(self) -> None:
         self.band = band_z(n_tests(self.settings), self.settings.alert_score)
         self.band_count = band_z(n_tests(self.settings, count=True), self.settings.alert_score)
         w = self.settings.windows
-        self.count_window = np.array([v in self.settings.count_windows for v in w] + [True, True])[None, :]
-        self.keep_up = np.array([False] * len(w) + [True, False])[None, :]
-        self.keep_down = np.array([False] * len(w) + [False, True])[None, :]
+        self.count_window = np.array([v in self.settings.count_windows for v in w] + [True] * 3)[None, :]
+        self.keep_up = np.array([False] * len(w) + [True, False, False])[None, :]
+        self.keep_down = np.array([False] * len(w) + [False, True, True])[None, :]
         if not self.arrays:
             self._alloc(max(self.capacity, 16))
 
@@ -151,6 +156,17 @@ class Bank:
     def bytes_per_series(self) -> int:
         return sum(int(a.itemsize * (a.size // max(a.shape[0], 1))) for a in self.arrays.values())
 
+    def seed_pool(self) -> None:
+        """Start the pooled profiles from the count series' own (a state saved before the pool)."""
+        A, n = self.arrays, self.size
+        count = A["kind"][:n] == KIND_COUNT
+        seen = A["visits"][:n] > 0
+        days = np.arange(168) // self.settings.day_slots
+        own = np.where(seen, A["fhw"][:n], A["fh"][:n, np.arange(168) % self.settings.day_slots] * A["fw"][:n, days % 7])
+        level = np.where(count & (A["n"][:n] > self.settings.buckets_per_day), np.maximum(A["level"][:n], 0.0), 0.0)
+        A["pooled"][:n] = level > 0
+        self.pool.seed(A["group"][:n].astype(np.int64), own * level[:, None], level)
+
     def __getitem__(self, name: str) -> npt.NDArray[Any]:
         return self.arrays[name]
 
@@ -164,7 +180,7 @@ class Bank:
         """
         s = self.settings
         A = self.arrays
-        e = learn.expect(A, idx, slots, s, den)
+        e = learn.expect(A, idx, t, slots, s, den, self.pool if s.pool_seasons else None)
         warming = e.n < s.warmup
         scored = ~warming & ~excluded & ~e.first
 
@@ -218,7 +234,13 @@ class Bank:
         A["last_alert"][idx] = np.where(crit, e.n, last_alert)
 
         # ---- learning (from the short-window score only: a decline is learned) ----
-        learn.learn(A, idx, slots, s, x, e, np.where(scored, short, 0.0), scored, excluded)
+        pooled, pool_x, pool_m = learn.learn(A, idx, slots, s, x, e, np.where(scored, short, 0.0), scored, excluded)
+        if pooled.any():
+            ip = idx[pooled]
+            g = A["group"][ip].astype(np.int64)
+            joined = ~A["pooled"][ip]
+            A["pooled"][ip] = True
+            self.pool.learn(g, slots.how, t, s, pool_x[pooled], pool_m[pooled], g[joined])
         A["last_t"][idx] = t
         half = np.where(e.is_count, self.band_count, self.band) * e.sd_q
         return StepResult(

@@ -34,11 +34,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 BAD_INPUT = "anomaly.bad_input"
-STATE_VERSION = 5
+STATE_VERSION = 6
 #: version 3 lacks the count stretches' state, which then starts empty (the watch service resumes);
 #: versions 3-4 kept the decline test's reference as seven midnight levels, which stand in for
-#: its first seven day levels (:func:`.decline.migrate`)
-READABLE_VERSIONS = (3, 4, 5)
+#: its first seven day levels (:func:`.decline.migrate`);
+#: versions 3-5 lack the pooled hour-of-week profiles, which start from the series' own, and the
+#: run of zeros, which starts empty
+READABLE_VERSIONS = (3, 4, 5, 6)
 
 Value = float | int | tuple[float, float]
 
@@ -90,6 +92,7 @@ class AnomalyDetector:
             j = self.index.get(name)
             if j is None:
                 j = self.bank.add()
+                self.bank.arrays["group"][j] = self.bank.pool.group(name)
                 if self.metrics is not None:
                     self.metrics.add()
                 self.index[name] = j
@@ -251,10 +254,12 @@ class AnomalyDetector:
             "version": STATE_VERSION,
             "settings": self.settings.to_dict(),
             "names": self.names,
+            "families": self.bank.pool.names,
             "saved_at": datetime.now(timezone.utc).isoformat(),
         }
         n = self.bank.size
         payload: dict[str, Any] = {k: v[:n] for k, v in self.bank.arrays.items()}
+        payload.update(self.bank.pool.payload())
         payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         if self.metrics is not None:  # the metric model's memories are not arrays: JSON
             payload["__metric__"] = np.frombuffer(json.dumps(self.metrics.state()).encode("utf-8"), dtype=np.uint8)
@@ -281,8 +286,14 @@ class AnomalyDetector:
             n = len(names)
             for k, arr in det.bank.arrays.items():
                 if k in data.files:  # else added since (version 4: the adaptive stretches): starts empty
-                    arr[:n] = data[k]
+                    old = data[k]
+                    # versions 4-5's stretches lack the run of zeros: it starts empty
+                    arr[(slice(0, n), *(slice(0, d) for d in old.shape[1:]))] = old
             decline.migrate(det.bank.arrays, data, n)
+            if "__pool_x" in data.files:
+                det.bank.pool.restore(meta["families"], data)
+            else:  # versions 3-5: the pooled profiles start from the series' own
+                det.bank.seed_pool()
             if det.metrics is not None:
                 if "__metric__" not in data:
                     raise ValueError("the saved metric model has no metric state")

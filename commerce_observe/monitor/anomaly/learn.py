@@ -20,6 +20,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .bank import Slots
+    from .pool import Pool
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -30,6 +31,8 @@ KIND_COUNT, KIND_RATIO = 1, 3
 #: squared orders per bucket the negative-binomial prior weighs: a product selling a few an
 #: hour leans on ``nb_prior`` until weeks of data say otherwise
 NB_PRIOR_WEIGHT = 2.0
+#: rate per hour at which a series learns how well the pooled profile predicts it
+POOL_FIT_ALPHA = 0.006
 #: attempts' worth of the overall failure rate an hour-of-day rate is shrunk towards
 RATIO_PRIOR = 30.0
 
@@ -46,6 +49,9 @@ class Expect:
     slope: FloatArray
     base: FloatArray  # level + slope, >= 0
     season: FloatArray  # full multiplicative season (payday included)
+    own_w: FloatArray  # weight of the series' own hour-of-week factor against the pooled one
+    own: FloatArray  # the series' own hour-of-week factor (payday excluded)
+    pooled: FloatArray  # the pooled one (NaN: none)
     exp_q: FloatArray  # expected count / value / failures
     var_q: FloatArray
     sd_q: FloatArray
@@ -55,23 +61,52 @@ class Expect:
     p_all: FloatArray  # overall failure rate (ratio)
 
 
-def expect(A: Arrays, idx: IntArray, sl: Slots, s: Settings, den: FloatArray) -> Expect:
+def blend_weight(s: Settings, base: FloatArray, season: FloatArray, k: FloatArray, visits: npt.NDArray[Any],
+                 prior_var: FloatArray) -> FloatArray:
+    """Weight of a series' own hour-of-week factor against the pooled one (:mod:`.pool`).
+
+    Its own factor is an exponentially weighted mean of ``counts / level`` over the slot's
+    visits: relative variance ``(1 / counts a visit + k) / visits`` (at most the visits the
+    learning rate remembers); the pool's is ``prior_var`` (its own noise plus how far one
+    series' shape may stray from it, ``Settings.season_spread``)."""
+    per_visit = min(1.0, s.hours)
+    conf = base / (base + 1.0)
+    a = np.maximum(s.weekly_alpha * per_visit * conf, 1e-3)
+    n_eff = np.maximum(np.minimum(visits * per_visit, (2.0 - a) / a), 0.5)
+    counts = np.maximum(base * np.maximum(season, 0.02) / per_visit, 1e-3)
+    var_own = (1.0 / counts + k) / n_eff
+    return np.asarray(prior_var / (prior_var + var_own))
+
+
+def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatArray, pool: Pool | None = None) -> Expect:
+    """``pool``: hour-of-week profiles pooled per family, towards which count series' own are shrunk."""
     kind = A["kind"][idx]
     n = A["n"][idx]
     is_ratio = kind == KIND_RATIO
     is_count = kind == KIND_COUNT
     level = A["level"][idx]
     slope = A["slope"][idx]
-    visited = A["visits"][idx, sl.how] > 0
-    season = np.where(visited, A["fhw"][idx, sl.how], A["fh"][idx, sl.hod] * A["fw"][idx, sl.dow])
-    season = np.maximum(season * A["fdm"][idx, sl.dom], 0.02)
+    visits = A["visits"][idx, sl.how]
+    season = np.where(visits > 0, A["fhw"][idx, sl.how], A["fh"][idx, sl.hod] * A["fw"][idx, sl.dow])
     base = np.maximum(level + slope, 0.0)
-    mu = base * season
     disp = A["disp"][idx]
     nb_den = A["nb_den"][idx]
     shrink = nb_den / (nb_den + NB_PRIOR_WEIGHT)
     k = shrink * np.clip(A["nb_num"][idx] / np.maximum(nb_den, 1e-12), 0.0, 3.0) + (1.0 - shrink) * s.nb_prior
     k = np.maximum(k, s.rel_noise**2)  # the measured dispersion includes model error; rel_noise is its floor
+    own_w = np.ones(idx.size)
+    pooled = np.full(idx.size, np.nan)
+    own = season
+    if pool is not None and is_count.any():
+        shape, pool_var = pool.prior(A["group"][idx].astype(np.int64), sl.how, t, s, base, season, visits)
+        pooled = np.where(is_count, shape, np.nan)
+        # the pool is only leaned on while it has predicted this series at least as well as its
+        # own factors did (``pool_fit``): a product whose week looks unlike its family's keeps its own
+        use = ~np.isnan(pooled) & (A["pool_fit"][idx] <= 0.0)
+        own_w = np.where(use, blend_weight(s, base, season, k, visits, pool_var), 1.0)
+        season = np.where(use, own_w * season + (1.0 - own_w) * np.nan_to_num(pooled), season)
+    season = np.maximum(season * A["fdm"][idx, sl.dom], 0.02)
+    mu = base * season
 
     p_all = np.clip((A["ra"][idx] + 0.01) / (A["rb"][idx] + 0.1), 1e-4, 1.0 - 1e-4)
     p = np.clip((A["pa"][idx, sl.hod] + RATIO_PRIOR * p_all) / (A["pb"][idx, sl.hod] + RATIO_PRIOR), 1e-4, 1.0 - 1e-4)
@@ -85,12 +120,13 @@ def expect(A: Arrays, idx: IntArray, sl: Slots, s: Settings, den: FloatArray) ->
     # the tests use the model's variance as it is (a floor would read as over-dispersion
     # to the negative binomial); bands and winsorising use a floored deviation
     sd = np.sqrt(np.maximum(var, np.where(is_count, 0.05, 1e-12)))
-    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, exp_q, var, sd, k, nn, p, p_all)
+    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, own_w, own, pooled, exp_q, var, sd, k, nn, p, p_all)
 
 
 def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Expect,
-          score: FloatArray, scored: BoolArray, excluded: BoolArray) -> None:
-    """Learn from the points just scored (``score``: their short-window score)."""
+          score: FloatArray, scored: BoolArray, excluded: BoolArray) -> tuple[BoolArray, FloatArray, FloatArray]:
+    """Learn from the points just scored (``score``: their short-window score). Returns what the
+    pooled profile learns (:mod:`.pool`): which series, their payday-adjusted counts and levels."""
     learn_ = ~excluded
     first = e.first
     n1 = e.n.astype(np.float64) + 1.0
@@ -119,7 +155,18 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     A["level"][idx] = np.where(nonratio, np.maximum(new_level, 1e-3), e.level)
     A["slope"][idx] = np.where(upd, new_slope, e.slope)
 
-    _learn_season(A, idx, sl, s, xu, e, wgt, upd, n1, visits_now)
+    to_pool = _learn_season(A, idx, sl, s, xu, e, wgt, upd, n1, visits_now)
+    # how much worse the pooled factor alone predicted this bucket than the series' own (the
+    # difference of the two Poisson deviances), averaged over about a week
+    has = upd & ~np.isnan(e.pooled)
+    if has.any():
+        unit = e.base * e.season / np.maximum(e.own_w * e.own + (1.0 - e.own_w) * np.nan_to_num(e.pooled), 1e-6)
+        m_own = np.maximum(unit * e.own, 1e-6)
+        m_pool = np.maximum(unit * np.nan_to_num(e.pooled), 1e-6)
+        gap = 2.0 * (xu * np.log(m_own / m_pool) - (m_own - m_pool))
+        a_f = s.per_bucket(POOL_FIT_ALPHA) * wgt
+        fit = A["pool_fit"][idx]
+        A["pool_fit"][idx] = np.where(has, fit + a_f * (gap - fit), fit)
 
     # noise: negative-binomial moments (counts), residual variance (values)
     a_d = np.maximum(s.per_bucket(s.disp_alpha), 1.0 / n1) * wgt
@@ -152,11 +199,14 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     new_disp = np.where(e.is_ratio, np.where(first, 1.0, disp + a_d * (e_ratio - disp)), new_disp)
     A["disp"][idx] = np.where(learn_, new_disp, disp)
     A["n"][idx] = e.n + learn_.astype(np.int64)
+    return to_pool
 
 
 def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArray, e: Expect,
-                  wgt: FloatArray, upd: BoolArray, n1: FloatArray, visits_now: IntArray) -> None:
-    """Hour-of-day, weekday, hour-of-week and day-of-month factors; sparse series learn slower."""
+                  wgt: FloatArray, upd: BoolArray, n1: FloatArray,
+                  visits_now: IntArray) -> tuple[BoolArray, FloatArray, FloatArray]:
+    """Hour-of-day, weekday, hour-of-week and day-of-month factors; sparse series learn slower.
+    Returns the counts' share of the pooled profile (see :func:`learn`)."""
     conf = np.where(e.is_count, e.base / (e.base + 1.0), 1.0)
     r = np.clip(xu / np.maximum(e.base, 1e-6), 0.0, 20.0)
     fh = A["fh"][idx, sl.hod]
@@ -174,6 +224,9 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
     a_hw = np.maximum(s.weekly_alpha * per_visit, 1.0 / (visits_now + 1.0)) * conf * wgt * upd
     A["fhw"][idx, sl.how] = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), A["fhw"][idx, sl.how])
     A["visits"][idx, sl.how] = np.where(upd_w, np.minimum(visits_now + 1, 255), visits_now).astype(np.uint8)
+    pooled = upd_w & e.is_count
+    pool_x = wgt * xu / np.maximum(fdm, 0.05)
+    pool_m = wgt * e.base
     # paydays: the day-of-month factor moves ``monthly_alpha`` of the way to what a whole day
     # sold against its expectation, learned when the day is over (within the day it stays as
     # it was, so a day that goes wrong is judged against the month before, not against itself)
@@ -197,3 +250,4 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
         A["fh"][ui, :nd] /= np.maximum(A["fh"][ui, :nd].mean(axis=1, keepdims=True), 1e-6)
         A["fw"][ui] /= np.maximum(A["fw"][ui].mean(axis=1, keepdims=True), 1e-6)
         A["fdm"][ui] /= np.maximum(A["fdm"][ui].mean(axis=1, keepdims=True), 1e-6)
+    return pooled, pool_x, pool_m

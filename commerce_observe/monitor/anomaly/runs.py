@@ -48,30 +48,41 @@ def up_floor(s: Settings) -> float:
 
 
 def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
-    # per direction: the CUSUM, the stretch's counts, expectation, variance and length
-    return [("run", np.float64, (5, 2), 0.0)]
+    # per direction (up, down, the run of zeros): the CUSUM (zeros: 1 while live), the
+    # stretch's counts, expectation, variance and length
+    return [("run", np.float64, (5, 3), 0.0)]
 
 
 def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArray, xa: FloatArray, e: Expect,
          scored: BoolArray, visits: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Update both stretches with this point; return their sums (counts, expectation, variance),
-    each of shape (n, 2) (up, down), to be tested like windows (all 0 where there is no stretch).
+    """Update the stretches with this point; return their sums (counts, expectation, variance),
+    each of shape (n, 3) (up, down, the run of zeros), to be tested like windows (all 0 where there
+    is no stretch).
     The upward expectation is already raised to its floor."""
     on = scored & e.is_count
-    st = A["run"][idx]  # (n, 5, 2): CUSUM, counts, expectation, variance, length
+    st = A["run"][idx]  # (n, 5, 3): CUSUM, counts, expectation, variance, length
     mu = e.exp_q[:, None]
-    c = np.maximum(st[:, 0] + x[:, None] * _LOG_RHO - mu * (RHO - 1.0), 0.0) * on[:, None]
+    c = np.maximum(st[:, 0, :2] + x[:, None] * _LOG_RHO - mu * (RHO - 1.0), 0.0) * on[:, None]
     live = c > 0.0
-    fresh = (st[:, 0] <= 0.0) | (st[:, 4] >= MAX_RUN)
+    fresh = (st[:, 0, :2] <= 0.0) | (st[:, 4, :2] >= MAX_RUN)
     keep = live & ~fresh
     # the first bucket of a stretch counts in full (the one-bucket test saw it anyway);
     # later ones winsorised, so one huge spike cannot carry the stretch
     obs = np.where(fresh, x[:, None], xa[:, None])
-    a = np.where(keep, st[:, 1], 0.0) + obs
-    b = np.where(keep, st[:, 2], 0.0) + mu
-    v = np.where(keep, st[:, 3], 0.0) + e.var_q[:, None]
-    n = np.where(keep, st[:, 4], 0.0) + 1.0
+    a = np.where(keep, st[:, 1, :2], 0.0) + obs
+    b = np.where(keep, st[:, 2, :2], 0.0) + mu
+    v = np.where(keep, st[:, 3, :2], 0.0) + e.var_q[:, None]
+    n = np.where(keep, st[:, 4, :2], 0.0) + 1.0
     new = np.stack([c, a, b, v, n], axis=1) * live[:, None, :]
+    # the run of zeros since the last sale: a downward stretch that began with a partial
+    # bucket (the product still sold one before it went quiet) is diluted by that sale
+    zero = on & (x == 0.0)
+    zst = st[:, :, 2]
+    zkeep = zero & (zst[:, 0] > 0.0) & (zst[:, 4] < MAX_RUN)
+    zs = np.stack([zero.astype(np.float64), np.zeros(idx.size), np.where(zkeep, zst[:, 2], 0.0) + e.exp_q,
+                   np.where(zkeep, zst[:, 3], 0.0) + e.var_q, np.where(zkeep, zst[:, 4], 0.0) + 1.0], axis=1)
+    new = np.concatenate([new, (zs * zero[:, None])[:, :, None]], axis=2)
+    live = np.concatenate([live, zero[:, None]], axis=1)
     A["run"][idx] = new
     a, b, v, n = new[:, 1], new[:, 2], new[:, 3], new[:, 4]
     # the expectation itself is uncertain, by an error every bucket of a stretch shares: a

@@ -56,6 +56,11 @@ class Settings:
     rel_noise: float = 0.08
     #: negative-binomial dispersion 1/r assumed before a series has taught its own
     nb_prior: float = 0.05
+    #: shrink a count series' hour-of-week factors towards the profile pooled across its
+    #: family (``orders:*``), the more the less the series has sold in that slot (:mod:`.pool`)
+    pool_seasons: bool = True
+    #: how far (relative) one series' hour-of-week factor may stray from the pooled one
+    season_spread: float = 0.15
     windows: tuple[int, ...] = (1, 3, 6, 12)
     #: windows counts are tested on (a subset of ``windows``); their adaptive stretches
     #: (:mod:`.runs`) stand in for the others, so they pay for fewer tests
