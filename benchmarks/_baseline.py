@@ -21,9 +21,13 @@ BASELINE_REV = "80b8592"
 
 
 def baseline_tree(rev: str = BASELINE_REV) -> Path:
-    dest = Path(tempfile.gettempdir()) / f"commerce_observe_baseline_{rev}"
+    # cached by commit id, not by the name given: ``--baseline main`` must not reuse the
+    # copy of an older main
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    dest = Path(tempfile.gettempdir()) / f"commerce_observe_baseline_{commit}"
     if not (dest / "commerce_observe").is_dir():
-        data = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "commerce_observe"],
+        data = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "commerce_observe"],
                               check=True, capture_output=True).stdout
         tmp = Path(tempfile.mkdtemp(dir=dest.parent))
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
