@@ -202,10 +202,8 @@ class Bank:
         z_dn = np.zeros(idx.size)
         if scored.any():
             # every window at once: the ring newest first, cumulated, read at each length
-            order = (rpos[:, None] - np.arange(W)[None, :]) % W
-            rows = idx[:, None]
             at = np.asarray(s.windows) - 1
-            sums = [np.cumsum(A[name][rows, order], axis=1)[:, at] for name in ("ring_a", "ring_b", "ring_v", "ring_n")]
+            sums = [np.cumsum(ring, axis=1)[:, at] for ring in _newest_first(A, idx, rpos, W)]
             sums[0][:, at == 0] = x[:, None]  # the one-bucket test sees the point itself, not its winsorised copy
             # upwards a count is tested against at least ``runs.UP_FLOOR`` an hour: four sales in an
             # hour of a product selling one a day are one customer, not an incident
@@ -251,6 +249,19 @@ class Bank:
             lower=np.where(scored, np.maximum(e.exp_q - half, 0.0), np.nan),
             upper=np.where(scored, e.exp_q + half, np.nan),
         )
+
+
+def _newest_first(A: dict[str, npt.NDArray[Any]], idx: IntArray, rpos: IntArray, W: int) -> list[FloatArray]:
+    """The four window rings of the series ``idx``, each row newest first. A batch of
+    series that all stepped together shares one ring position: then one column order
+    serves every row (a row gather and a column take, ~4x cheaper than a gather by
+    row and column pairs)."""
+    names = ("ring_a", "ring_b", "ring_v", "ring_n")
+    if rpos.size and bool((rpos == rpos[0]).all()):
+        order = (int(rpos[0]) - np.arange(W)) % W
+        return [A[name][idx][:, order] for name in names]
+    pairs = (rpos[:, None] - np.arange(W)[None, :]) % W
+    return [A[name][idx[:, None], pairs] for name in names]
 
 
 def _z(is_count: BoolArray, is_ratio: BoolArray, a: FloatArray, b: FloatArray, v: FloatArray, nn: FloatArray) -> FloatArray:
