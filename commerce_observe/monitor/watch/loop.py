@@ -303,19 +303,15 @@ class Watch:
         """Scale-out: the findings this member is first to claim go to the audit rules (a moved partition
         is audited again by its new owner: what the old one alerted on must not alert twice); those a live
         member holds wait for its lease; the notifications they make are registered with the claims."""
-        claims = self.inputs.claims
-        assert claims is not None
         contested = self.state.contested
-        ids = {id(f): str(finding_document(f)["event.id"]) for _, found in released for f in found}
-        verdicts = claims.claim_all("finding", ids.values())  # one request, however large the burst
-        for fid in claims.taken_keys:
-            self.say(f"finding {fid}: taken over from a member whose claim ran out")
+        fids, verdicts = self._claim_findings([f for _, found in released for f in found])
+        in_order = iter(fids)
         mine: list[str] = []
         out = []
         for b, found in released:
             keep = []
             for f in found:
-                fid = ids[id(f)]
+                fid = next(in_order)
                 verdict = verdicts[fid]
                 if verdict is Verdict.MINE:
                     keep.append(f)
@@ -328,14 +324,16 @@ class Watch:
         self.state.alerts.findings_released(out, closed_until)
         self._register(mine)
 
-    def _claim_finding(self, fid: str) -> Verdict:
+    def _claim_findings(self, findings: Sequence[Finding]) -> tuple[list[str], dict[str, Verdict]]:
+        """Scale-out: claim ``findings`` in one request, however large the burst; their ids (in
+        order) and the verdicts by id. A claim taken over from a dead member is said."""
         claims = self.inputs.claims
         assert claims is not None
-        before = claims.taken_over
-        verdict = claims.claim("finding", fid)
-        if claims.taken_over > before:
+        fids = [str(finding_document(f)["event.id"]) for f in findings]
+        verdicts = claims.claim_all("finding", fids)
+        for fid in claims.taken_keys:
             self.say(f"finding {fid}: taken over from a member whose claim ran out")
-        return verdict
+        return fids, verdicts
 
     def _register(self, findings: Sequence[str] = ()) -> None:
         """Scale-out: the outbox's new notifications as claims that carry them (per notifier), and the
@@ -356,9 +354,9 @@ class Watch:
         st = self.state
         waiting, st.contested = st.contested, []
         taken = []
-        for f in waiting:
-            fid = str(finding_document(f)["event.id"])
-            verdict = self._claim_finding(fid)
+        fids, verdicts = self._claim_findings(waiting)
+        for fid, f in zip(fids, waiting):
+            verdict = verdicts[fid]
             if verdict is Verdict.MINE:
                 taken.append((fid, f))
             elif verdict is Verdict.WAIT:

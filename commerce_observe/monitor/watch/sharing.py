@@ -83,7 +83,7 @@ class Claims:
         self.lease_s, self.now = lease_s, now
         self.refused = 0  # claims another member held
         self.taken_over = 0  # expired claims of a dead member finished here
-        self.taken_keys: list[str] = []  # those the last claim_all took over
+        self.taken_keys: list[str] = []  # keys the last claim_all took over
         self._ready = False
 
     def _ensure(self) -> None:
