@@ -96,7 +96,7 @@ def _trimmed_mean(lev: npt.NDArray[np.float32]) -> FloatArray:
     trim = n >= 5
     hi = np.where(ok, lev, -np.inf).max(axis=1)
     lo = np.where(ok, lev, np.inf).min(axis=1)
-    total = np.where(trim, total - np.where(trim, hi, 0.0) - np.where(trim, lo, 0.0), total)
+    total = total - np.where(trim, hi, 0.0) - np.where(trim, lo, 0.0)
     out: FloatArray = np.where(n >= MIN_DAYS, total / np.maximum(n - 2 * trim, 1), np.nan)
     return out
 

@@ -42,6 +42,12 @@ def family(name: str) -> str:
     return name.split(":", 1)[0]
 
 
+def _keep(s: Settings) -> float:
+    """Share of a slot's older sums a new visit keeps (a visit of an hour slot of sub-hour
+    buckets is spread over its buckets)."""
+    return float((1.0 - s.weekly_alpha) ** min(1.0, s.hours))
+
+
 def _rows(n: int = 0) -> FloatArray:
     return np.zeros((n, SLOTS))
 
@@ -90,7 +96,7 @@ class Pool:
         if not self.names:
             nan = np.full(g.size, np.nan)
             return nan, nan
-        keep = (1.0 - s.weekly_alpha) ** min(1.0, s.hours)
+        keep = _keep(s)
         x_all, m_all = self._sums(g, how, t, keep)
         weight = (1.0 - keep ** visits.astype(np.float64)) / (1.0 - keep)  # the series' buckets in the sums
         others = np.maximum(x_all - weight * level * own, 0.0)
@@ -113,11 +119,8 @@ class Pool:
         self.members += np.bincount(joined, minlength=n)
         seen = np.bincount(g, minlength=n) > 0
         # a new bucket of the slot: the last visit joins the older ones, which forget a share
-        # (a visit of an hour slot of sub-hour buckets is spread over its buckets)
-        fresh = seen & (self.last[:, how] != t)
-        keep = (1.0 - s.weekly_alpha) ** min(1.0, s.hours)
-        self.x[fresh, how] = keep * self.x[fresh, how] + self.cx[fresh, how]
-        self.m[fresh, how] = keep * self.m[fresh, how] + self.cm[fresh, how]
+        fresh = np.flatnonzero(seen & (self.last[:, how] != t))
+        self.x[fresh, how], self.m[fresh, how] = self._sums(fresh, how, t, _keep(s))
         self.cx[fresh, how] = 0.0
         self.cm[fresh, how] = 0.0
         self.last[seen, how] = t
