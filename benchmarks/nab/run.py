@@ -177,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         name, _, value = item.partition("=")
         if name not in MetricSettings.__dataclass_fields__:
             ap.error(f"--set {item}: no such setting")
-        base[name] = type(getattr(MetricSettings(), name))(ast.literal_eval(value))  # 0 -> 0.0 for a float
+        try:
+            base[name] = type(getattr(MetricSettings(), name))(ast.literal_eval(value))  # 0 -> 0.0 for a float
+        except (ValueError, TypeError, SyntaxError):
+            ap.error(f"--set {item}: {value!r} is not a value of that setting")
     t0 = time.perf_counter()
     if args.perturb or args.split:
         windows = scorer.load_windows(args.nab_dir)
