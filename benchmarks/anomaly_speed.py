@@ -9,9 +9,11 @@ Measures (printed, not asserted):
   and this one, each in a fresh interpreter, in the same run;
 * ``--instructions``: instructions (callgrind, see ``_callgrind.py``) of scoring 9
   buckets of N series after ``--weeks`` of history, the detector at ``--baseline``
-  and this one, each in its own child (the same whatever the machine's load).
+  and this one, each in its own child (the same whatever the machine's load);
+  ``--cli --instructions``: instructions of the whole CLI process (start-up, reading,
+  scoring, writing) on 200 products x ``--days`` days, at ``--baseline`` and this tree.
 
-    .venv/bin/python benchmarks/anomaly_speed.py [--series 10000] [--weeks 13] [--cli | --instructions] [--baseline REV]
+    .venv/bin/python benchmarks/anomaly_speed.py [--series 10000] [--weeks 13] [--cli [--days 105]] [--instructions] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -99,15 +101,52 @@ def count_bench(series: int, weeks: int, baseline: str) -> None:
           f"{baseline} {old / 1e6:.1f} M, this tree {new / 1e6:.1f} M ({new / old:.3f}x)")
 
 
+def count_cli(days: int, baseline: str) -> None:
+    """Instructions of the whole CLI process on 200 products x ``days`` days, each tree in its own child."""
+    why = _callgrind.unavailable()
+    if why:
+        print(f"instructions: not counted ({why})")
+        return
+    counts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "shop.csv"
+        rows = write_shop_csv(src, days=days)
+        for name, tree in ((baseline, baseline_tree(baseline)), ("this tree", ROOT)):
+            out = Path(tmp) / name.replace(" ", "_")
+            out.mkdir()
+            argv = [__file__, CHILD, str(tree), "--cli", "--cli-input", str(src)]
+            counts[name] = _callgrind.run(argv, "all", str(out))["cli"]
+    old, new = counts[baseline], counts["this tree"]
+    print(f"the CLI on {rows} rows (200 products x {days} days hourly), instructions of the whole process "
+          f"(callgrind): {baseline} {old / 1e9:.2f} G, this tree {new / 1e9:.2f} G ({new / old:.3f}x)")
+
+
+def cli_child(src: str) -> None:
+    """The CLI in this process (under callgrind), then the window's mark."""
+    from commerce_observe.monitor.cli import main as cli_main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cli_main(["anomaly", src, "-o", str(Path(tmp) / "out.csv"), "--no-progress"])
+    _callgrind.mark("cli")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--weeks", type=int, default=13)
     ap.add_argument("--cli", action="store_true", help="time the CLI on 504,000 rows instead")
+    ap.add_argument("--days", type=int, default=105, help="--cli --instructions: days of the CLI's input")
+    ap.add_argument("--cli-input", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--instructions", action="store_true", help="count scoring instructions beside --baseline")
     ap.add_argument(CHILD, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--baseline", default=BASELINE_REV, help="git revision of the CLI to compare with")
     args = ap.parse_args(argv)
+    if args.cli_input:
+        cli_child(args.cli_input)
+        return 0
+    if args.cli and args.instructions:
+        count_cli(args.days, args.baseline)
+        return 0
     if args.cli:
         cli_bench(args.baseline)
         return 0
