@@ -51,6 +51,8 @@ KIND_VALUE = 2
 KIND_RATIO = 3
 KIND_NAMES = {KIND_COUNT: "count", KIND_VALUE: "value", KIND_RATIO: "ratio"}
 NEVER = -(2**62)
+#: the window rings: winsorised points, expectations, variances, attempts
+RINGS = ("ring_a", "ring_b", "ring_v", "ring_n")
 
 __all__ = ["Bank", "Settings", "Slots", "StepResult", "KIND_COUNT", "KIND_RATIO", "KIND_UNSET", "KIND_VALUE"]
 
@@ -129,6 +131,9 @@ class Bank:
     def __post_init__(self) -> None:
         self.band = band_z(n_tests(self.settings), self.settings.alert_score)
         self.band_count = band_z(n_tests(self.settings, count=True), self.settings.alert_score)
+        #: what the strongest of a point's tests pays (Bonferroni, in decades): counts, others
+        self.adjust_count = np.log10(n_tests(self.settings, count=True))
+        self.adjust_other = np.log10(n_tests(self.settings))
         w = self.settings.windows
         self.count_window = np.array([v in self.settings.count_windows for v in w] + [True] * 3)[None, :]
         self.keep_up = np.array([False] * len(w) + [True, False, False])[None, :]
@@ -192,7 +197,7 @@ class Bank:
 
         W = max(s.windows)
         rpos = A["rpos"][idx]
-        for name, vals in (("ring_a", xa), ("ring_b", e.exp_q), ("ring_v", e.var_q), ("ring_n", e.nn)):
+        for name, vals in zip(RINGS, (xa, e.exp_q, e.var_q, e.nn)):
             A[name][idx, rpos] = np.where(scored, vals, np.nan)
         A["rpos"][idx] = (rpos + 1) % W
 
@@ -201,9 +206,13 @@ class Bank:
         z_up = np.zeros(idx.size)
         z_dn = np.zeros(idx.size)
         if scored.any():
-            # every window at once: the ring newest first, cumulated, read at each length
+            # every window at once: the four rings newest first, cumulated, read at each length,
+            # beside them the stretches (tested like three more windows; no attempts in them)
             at = np.asarray(s.windows) - 1
-            sums = [np.cumsum(ring, axis=1)[:, at] for ring in _newest_first(A, idx, rpos, W)]
+            nw = at.size
+            cols = np.zeros((4, idx.size, nw + 3))
+            sums = cols[:, :, :nw]
+            _window_sums(A, idx, rpos, at, sums)
             sums[0][:, at == 0] = x[:, None]  # the one-bucket test sees the point itself, not its winsorised copy
             # upwards a count is tested against at least ``runs.UP_FLOOR`` an hour: four sales in an
             # hour of a product selling one a day are one customer, not an incident
@@ -211,8 +220,8 @@ class Bank:
             rise = e.is_count[:, None] & (sums[0] > sums[1])
             sums[1] = np.where(rise, np.maximum(sums[1], floor), sums[1])
             sums[2] = np.where(rise, np.maximum(sums[2], floor), sums[2])
-            # the two stretches are tested like two more windows
-            cols = [np.concatenate([w, r], axis=1) for w, r in zip(sums, (*run, np.zeros_like(run[0])))]
+            for k, r in enumerate(run):
+                cols[k, :, nw:] = r
             z = _z(e.is_count[:, None], e.is_ratio[:, None], *cols)
             # counts: their own windows only (the stretches stand in for the rest); a stretch
             # counts in its own direction
@@ -220,7 +229,7 @@ class Bank:
             z = np.where(e.is_count[:, None] & ~self.count_window, 0.0, z)
             z_up = z.max(axis=1)
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
-        adjust = np.where(e.is_count, np.log10(n_tests(s, count=True)), np.log10(n_tests(s)))
+        adjust = np.where(e.is_count, self.adjust_count, self.adjust_other)
         short = mu_.to_score(mu_.surprise(np.maximum(z_up, z_dn)) - adjust)
         s_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)  # a surprise, its two tests paid
         score = np.where(scored, np.maximum(short, mu_.to_score(s_decline - adjust)), np.nan)
@@ -251,17 +260,31 @@ class Bank:
         )
 
 
-def _newest_first(A: dict[str, npt.NDArray[Any]], idx: IntArray, rpos: IntArray, W: int) -> list[FloatArray]:
-    """The four window rings of the series ``idx``, each row newest first. A batch of
-    series that all stepped together shares one ring position: then one column order
-    serves every row (a row gather and a column take, ~4x cheaper than a gather by
-    row and column pairs)."""
-    names = ("ring_a", "ring_b", "ring_v", "ring_n")
+def _window_sums(A: dict[str, npt.NDArray[Any]], idx: IntArray, rpos: IntArray, at: IntArray, out: FloatArray) -> None:
+    """Write into ``out`` (4, n, windows) each of the four rings' sums of its newest
+    ``at + 1`` entries, for the series ``idx``: the rings are added up newest first one
+    column at a time, as ``np.cumsum`` would (the same sums, bit for bit), for all four
+    rings and every series at once. A batch of series that all stepped together shares
+    one ring position and so one column order; else each row is put in order first."""
+    W = A[RINGS[0]].shape[1]
+    rings = np.empty((len(RINGS), idx.size, W))
     if rpos.size and bool((rpos == rpos[0]).all()):
         order = (int(rpos[0]) - np.arange(W)) % W
-        return [A[name][idx][:, order] for name in names]
-    pairs = (rpos[:, None] - np.arange(W)[None, :]) % W
-    return [A[name][idx[:, None], pairs] for name in names]
+        for k, name in enumerate(RINGS):
+            rings[k] = A[name][idx]
+    else:
+        pairs = (rpos[:, None] - np.arange(W)[None, :]) % W
+        for k, name in enumerate(RINGS):
+            rings[k] = A[name][idx[:, None], pairs]
+        order = np.arange(W)
+    cols, ends = order.tolist(), at.tolist()
+    acc = rings[:, :, cols[0]].copy()
+    for j in range(max(ends) + 1):
+        if j:
+            acc += rings[:, :, cols[j]]
+        for k, end in enumerate(ends):
+            if end == j:
+                out[:, :, k] = acc
 
 
 def _z(is_count: BoolArray, is_ratio: BoolArray, a: FloatArray, b: FloatArray, v: FloatArray, nn: FloatArray) -> FloatArray:

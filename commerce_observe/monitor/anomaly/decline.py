@@ -125,7 +125,11 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, 
     if take.any():
         cap = e.exp_q + 4.0 * e.sd_q + 1.0
         ti = idx[take]
-        A["dsum"][ti] += np.stack([np.minimum(x, cap)[take], e.season[take], np.ones(int(take.sum()))], axis=1)
+        add = np.empty((ti.size, 3))
+        add[:, 0] = np.minimum(x, cap)[take]
+        add[:, 1] = e.season[take]
+        add[:, 2] = 1.0
+        A["dsum"][ti] += add
     ready = plain & scored & (A["dref"][idx] > 0)
     if not ready.any():
         return out
@@ -153,10 +157,13 @@ def _stretch(A: dict[str, npt.NDArray[Any]], ri: IntArray, s: Settings, xd: Floa
     c = np.maximum(st[:, 0] + xd * _LOG_RHO - mu * (RHO - 1.0), 0.0) * count
     fresh = (st[:, 0] <= 0.0) | (st[:, 4] * s.hours >= MAX_HOURS)
     keep = (c > 0.0) & ~fresh
-    add = np.stack([xd, mu, var, np.ones_like(mu)], axis=1)
-    sums = np.where(keep[:, None], st[:, 1:], 0.0) + add
+    kept = np.where(keep[:, None], st[:, 1:], 0.0)
+    new = np.empty_like(st)  # the CUSUM and the sums: counts, expectation, variance, buckets
+    new[:, 0] = c
+    for j, add in enumerate((xd, mu, var, 1.0), start=1):
+        np.add(kept[:, j - 1], add, out=new[:, j])
     live = c > 0.0
-    A["drun"][ri] = np.concatenate([c[:, None], sums], axis=1) * live[:, None]
-    a, b, v = sums[:, 0], sums[:, 1], sums[:, 2]
+    A["drun"][ri] = new * live[:, None]
+    a, b, v = new[:, 1], new[:, 2], new[:, 3]
     z: FloatArray = np.where(live, (b - a) / np.sqrt(np.maximum(v, 1e-9) + (STRETCH_NOISE * b) ** 2), 0.0)
     return z

@@ -208,6 +208,9 @@ class AnomalyDetector:
                 excluded[int(i)] = ev.name
             exc |= hit
 
+        if self.metrics is None and m and not bad.any():  # every point goes to the bank: its arrays are the batch's
+            res = self.bank.step(idx, t, self._slots(timestamp), x, den, exc)
+            return Batch(res.score, res.expected, res.alert, res.warming, excluded, rejected, res.lower, res.upper)
         score = np.full(m, np.nan)
         expected = np.full(m, np.nan)
         alert = np.zeros(m, dtype=bool)

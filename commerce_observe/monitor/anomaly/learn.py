@@ -52,6 +52,7 @@ class Expect:
     own_w: FloatArray  # weight of the series' own hour-of-week factor against the pooled one
     own: FloatArray  # the series' own hour-of-week factor (payday excluded)
     pooled: FloatArray  # the pooled one (NaN: none)
+    pooled0: FloatArray  # the pooled one, 0 for none (``np.nan_to_num``)
     exp_q: FloatArray  # expected count / value / failures
     var_q: FloatArray
     sd_q: FloatArray
@@ -96,6 +97,7 @@ def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatA
     k = np.maximum(k, s.rel_noise**2)  # the measured dispersion includes model error; rel_noise is its floor
     own_w = np.ones(idx.size)
     pooled = np.full(idx.size, np.nan)
+    pooled0 = np.zeros(idx.size)
     own = season
     if pool is not None and is_count.any():
         shape, pool_var = pool.prior(A["group"][idx].astype(np.int64), sl.how, t, s, base, season, visits)
@@ -104,23 +106,26 @@ def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatA
         # own factors did (``pool_fit``): a product whose week looks unlike its family's keeps its own
         use = ~np.isnan(pooled) & (A["pool_fit"][idx] <= 0.0)
         own_w = np.where(use, blend_weight(s, base, season, k, visits, pool_var), 1.0)
-        season = np.where(use, own_w * season + (1.0 - own_w) * np.nan_to_num(pooled), season)
+        pooled0 = np.nan_to_num(pooled)
+        season = np.where(use, own_w * season + (1.0 - own_w) * pooled0, season)
     season = np.maximum(season * A["fdm"][idx, sl.dom], 0.02)
     mu = base * season
 
-    p_all = np.clip((A["ra"][idx] + 0.01) / (A["rb"][idx] + 0.1), 1e-4, 1.0 - 1e-4)
-    p = np.clip((A["pa"][idx, sl.hod] + RATIO_PRIOR * p_all) / (A["pb"][idx, sl.hod] + RATIO_PRIOR), 1e-4, 1.0 - 1e-4)
-    nn = np.where(is_ratio, den, 0.0)
-    exp_q = np.where(is_ratio, nn * p, mu)
-    var = np.where(
-        is_ratio,
-        np.maximum(nn * p * (1.0 - p), 1e-9) * np.maximum(disp, 1.0) + (s.rel_noise * exp_q) ** 2,
-        np.where(is_count, mu + k * mu * mu, np.maximum(disp, 1e-12) + (s.rel_noise * mu) ** 2),
-    )
+    var = np.where(is_count, mu + k * mu * mu, np.maximum(disp, 1e-12) + (s.rel_noise * mu) ** 2)
+    if is_ratio.any():
+        p_all = np.clip((A["ra"][idx] + 0.01) / (A["rb"][idx] + 0.1), 1e-4, 1.0 - 1e-4)
+        p = np.clip((A["pa"][idx, sl.hod] + RATIO_PRIOR * p_all) / (A["pb"][idx, sl.hod] + RATIO_PRIOR), 1e-4, 1.0 - 1e-4)
+        nn = np.where(is_ratio, den, 0.0)
+        exp_q = np.where(is_ratio, nn * p, mu)
+        var = np.where(is_ratio, np.maximum(nn * p * (1.0 - p), 1e-9) * np.maximum(disp, 1.0) + (s.rel_noise * exp_q) ** 2, var)
+    else:  # a batch without ratios (the failure rates are not needed)
+        p_all = p = np.full(idx.size, np.nan)
+        nn = np.zeros(idx.size)
+        exp_q = mu
     # the tests use the model's variance as it is (a floor would read as over-dispersion
     # to the negative binomial); bands and winsorising use a floored deviation
     sd = np.sqrt(np.maximum(var, np.where(is_count, 0.05, 1e-12)))
-    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, own_w, own, pooled, exp_q, var, sd, k, nn, p, p_all)
+    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, own_w, own, pooled, pooled0, exp_q, var, sd, k, nn, p, p_all)
 
 
 def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Expect,
@@ -160,9 +165,9 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     # difference of the two Poisson deviances), averaged over about a week
     has = upd & ~np.isnan(e.pooled)
     if has.any():
-        unit = e.base * e.season / np.maximum(e.own_w * e.own + (1.0 - e.own_w) * np.nan_to_num(e.pooled), 1e-6)
+        unit = e.base * e.season / np.maximum(e.own_w * e.own + (1.0 - e.own_w) * e.pooled0, 1e-6)
         m_own = np.maximum(unit * e.own, 1e-6)
-        m_pool = np.maximum(unit * np.nan_to_num(e.pooled), 1e-6)
+        m_pool = np.maximum(unit * e.pooled0, 1e-6)
         gap = 2.0 * (xu * np.log(m_own / m_pool) - (m_own - m_pool))
         a_f = s.per_bucket(POOL_FIT_ALPHA) * wgt
         fit = A["pool_fit"][idx]
@@ -184,8 +189,18 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     A["nb_den"][idx] = np.where(cnt, A["nb_den"][idx] + a_k * (mu * mu - A["nb_den"][idx]), A["nb_den"][idx])
     disp = A["disp"][idx]
     new_disp = np.where(first, np.where(e.is_count, 1.0, (0.1 * np.abs(x)) ** 2 + 1e-9), disp + a_d * (resid2 - disp))
+    if e.is_ratio.any():
+        new_disp = _learn_ratio(A, idx, sl, s, xu, e, wgt, learn_, n1, a_d, disp, new_disp)
+    A["disp"][idx] = np.where(learn_, new_disp, disp)
+    A["n"][idx] = e.n + learn_.astype(np.int64)
+    return to_pool
 
-    # ratio: EW sums of failures and attempts, overall and per hour of day
+
+def _learn_ratio(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArray, e: Expect, wgt: FloatArray,
+                 learn_: BoolArray, n1: FloatArray, a_d: FloatArray, disp: FloatArray, new_disp: FloatArray) -> FloatArray:
+    """Ratios: EW sums of failures and attempts, overall and per hour of day; returns
+    ``new_disp`` with the ratios' dispersion in it."""
+    first = e.first
     a_r = np.maximum(s.per_bucket(s.ratio_alpha), 1.0 / n1) * wgt
     ku = np.where(e.is_ratio, xu, 0.0)
     ra, rb = A["ra"][idx], A["rb"][idx]
@@ -196,10 +211,8 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     keep = 1.0 - s.ratio_slot_alpha * min(1.0, s.hours) * wgt
     A["pa"][idx, sl.hod] = np.where(rl, A["pa"][idx, sl.hod] * keep + wgt * ku, A["pa"][idx, sl.hod])
     A["pb"][idx, sl.hod] = np.where(rl, A["pb"][idx, sl.hod] * keep + wgt * e.nn, A["pb"][idx, sl.hod])
-    new_disp = np.where(e.is_ratio, np.where(first, 1.0, disp + a_d * (e_ratio - disp)), new_disp)
-    A["disp"][idx] = np.where(learn_, new_disp, disp)
-    A["n"][idx] = e.n + learn_.astype(np.int64)
-    return to_pool
+    out: FloatArray = np.where(e.is_ratio, np.where(first, 1.0, disp + a_d * (e_ratio - disp)), new_disp)
+    return out
 
 
 def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArray, e: Expect,

@@ -97,10 +97,11 @@ class Pool:
             nan = np.full(g.size, np.nan)
             return nan, nan
         keep = _keep(s)
-        x_all, m_all = self._sums(g, how, t, keep)
+        fam_x, fam_m = self._sums(np.arange(len(self.names)), how, t, keep)  # per family, then per series
+        x_all, m_all = fam_x[g], fam_m[g]
         weight = (1.0 - keep ** visits.astype(np.float64)) / (1.0 - keep)  # the series' buckets in the sums
         others = np.maximum(x_all - weight * level * own, 0.0)
-        ok = (m_all > 0.0) & (others > 0.0) & (self.members[g] > 1)
+        ok = (m_all > 0.0) & (others > 0.0) & (self.members > 1)[g]
         a = s.weekly_alpha
         with np.errstate(divide="ignore", invalid="ignore"):
             # a series that dominates its family finds its own profile in the pool (no harm);

@@ -61,28 +61,35 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArr
     The upward expectation is already raised to its floor."""
     on = scored & e.is_count
     st = A["run"][idx]  # (n, 5, 3): CUSUM, counts, expectation, variance, length
+    new = np.empty_like(st)  # written in place: no stacking of the pieces
+    live = np.empty((idx.size, 3), dtype=bool)
     mu = e.exp_q[:, None]
     c = np.maximum(st[:, 0, :2] + x[:, None] * _LOG_RHO - mu * (RHO - 1.0), 0.0) * on[:, None]
-    live = c > 0.0
+    np.greater(c, 0.0, out=live[:, :2])
     fresh = (st[:, 0, :2] <= 0.0) | (st[:, 4, :2] >= MAX_RUN)
-    keep = live & ~fresh
+    keep = live[:, :2] & ~fresh
     # the first bucket of a stretch counts in full (the one-bucket test saw it anyway);
     # later ones winsorised, so one huge spike cannot carry the stretch
     obs = np.where(fresh, x[:, None], xa[:, None])
-    a = np.where(keep, st[:, 1, :2], 0.0) + obs
-    b = np.where(keep, st[:, 2, :2], 0.0) + mu
-    v = np.where(keep, st[:, 3, :2], 0.0) + e.var_q[:, None]
-    n = np.where(keep, st[:, 4, :2], 0.0) + 1.0
-    new = np.stack([c, a, b, v, n], axis=1) * live[:, None, :]
+    kept = np.where(keep[:, None, :], st[:, 1:, :2], 0.0)  # counts, expectation, variance, length
+    new[:, 0, :2] = c
+    np.add(kept[:, 0], obs, out=new[:, 1, :2])
+    np.add(kept[:, 1], mu, out=new[:, 2, :2])
+    np.add(kept[:, 2], e.var_q[:, None], out=new[:, 3, :2])
+    np.add(kept[:, 3], 1.0, out=new[:, 4, :2])
     # the run of zeros since the last sale: a downward stretch that began with a partial
     # bucket (the product still sold one before it went quiet) is diluted by that sale
     zero = on & (x == 0.0)
     zst = st[:, :, 2]
     zkeep = zero & (zst[:, 0] > 0.0) & (zst[:, 4] < MAX_RUN)
-    zs = np.stack([zero.astype(np.float64), np.zeros(idx.size), np.where(zkeep, zst[:, 2], 0.0) + e.exp_q,
-                   np.where(zkeep, zst[:, 3], 0.0) + e.var_q, np.where(zkeep, zst[:, 4], 0.0) + 1.0], axis=1)
-    new = np.concatenate([new, (zs * zero[:, None])[:, :, None]], axis=2)
-    live = np.concatenate([live, zero[:, None]], axis=1)
+    zkept = np.where(zkeep[:, None], zst[:, 2:], 0.0)  # expectation, variance, length
+    new[:, 0, 2] = zero
+    new[:, 1, 2] = 0.0
+    np.add(zkept[:, 0], e.exp_q, out=new[:, 2, 2])
+    np.add(zkept[:, 1], e.var_q, out=new[:, 3, 2])
+    np.add(zkept[:, 2], 1.0, out=new[:, 4, 2])
+    live[:, 2] = zero
+    new *= live[:, None, :]
     A["run"][idx] = new
     a, b, v, n = new[:, 1], new[:, 2], new[:, 3], new[:, 4]
     # the expectation itself is uncertain, by an error every bucket of a stretch shares: a

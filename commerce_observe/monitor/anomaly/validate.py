@@ -29,11 +29,14 @@ def reasons(x: FloatArray, den: FloatArray, kind: npt.NDArray[np.int8], last_t: 
             is_ratio_in & ((x < 0) | (x > den)),
             np.where(is_ratio_in, (kind != KIND_UNSET) & (kind != KIND_RATIO), kind == KIND_RATIO),
         ]
-    if idx.size > 1:
+    if idx.size > 1 and not (idx[1:] > idx[:-1]).all():  # rising indices hold no duplicate
         _, first_pos = np.unique(idx, return_index=True)
         dup = np.ones(idx.size, dtype=bool)
         dup[first_pos] = False
         conds.append(dup)
+    # nearly every batch is valid: the first-reason-wins selection only when something is not
+    if not np.logical_or.reduce(conds).any():
+        return np.zeros(idx.size, dtype=np.int64)
     out: npt.NDArray[np.int64] = np.select(conds, np.arange(1, len(conds) + 1), 0)
     return out
 
