@@ -119,7 +119,8 @@ SCENARIOS: list[tuple[str, dict[str, Any], int, int, int]] = [
 
 def child(out_dir: str) -> None:
     for i, (_, settings, n, buckets, seed) in enumerate(SCENARIOS):
-        np.savez(Path(out_dir) / f"s{i}.npz", **_run(settings, n, buckets, seed))
+        arrays: dict[str, Any] = _run(settings, n, buckets, seed)
+        np.savez(Path(out_dir) / f"s{i}.npz", **arrays)
 
 
 def _differences(old: Arrays, new: Arrays) -> list[str]:
@@ -152,8 +153,8 @@ def api_check(base: Path) -> bool:
             alerts = int(new["alert"].sum()) if "alert" in new else 0
             print(f"API, {label}, {n} series x {buckets} buckets ({scored} points scored, {alerts} alerts, "
                   f"{len(old)} arrays): {'identical' if not diffs else 'DIFFERENT'}")
-            for d in diffs[:20]:
-                print(f"  {d}")
+            for diff in diffs[:20]:
+                print(f"  {diff}")
             ok = ok and not diffs
     return ok
 

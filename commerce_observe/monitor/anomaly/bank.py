@@ -135,9 +135,10 @@ class Bank:
         self.adjust_count = np.log10(n_tests(self.settings, count=True))
         self.adjust_other = np.log10(n_tests(self.settings))
         w = self.settings.windows
-        self.count_window = np.array([v in self.settings.count_windows for v in w] + [True] * 3)[None, :]
-        self.keep_up = np.array([False] * len(w) + [True, False, False])[None, :]
-        self.keep_down = np.array([False] * len(w) + [False, True, True])[None, :]
+        #: the windows counts are not tested on; the stretches' columns after the windows (up, down, zeros)
+        self.not_count_window = np.array([j for j, v in enumerate(w) if v not in self.settings.count_windows], dtype=np.int64)
+        self.up_cols = slice(len(w), len(w) + 1)
+        self.down_cols = slice(len(w) + 1, len(w) + 3)
         if not self.arrays:
             self._alloc(max(self.capacity, 16))
 
@@ -192,7 +193,7 @@ class Bank:
         # winsorised observation for window sums: one huge spike cannot carry a window, but
         # a burst of a few units over several buckets on a small product adds up
         lo = np.maximum(e.exp_q - 3.0 * e.sd_q, 0.0)
-        hi = e.exp_q + 5.0 * e.sd_q + np.where(e.is_count | e.is_ratio, 2.0, 0.0)
+        hi = e.exp_q + 5.0 * e.sd_q + e.units
         xa = np.minimum(np.maximum(x, lo), hi)
 
         W = max(s.windows)
@@ -225,13 +226,17 @@ class Bank:
             z = _z(e.is_count[:, None], e.is_ratio[:, None], *cols)
             # counts: their own windows only (the stretches stand in for the rest); a stretch
             # counts in its own direction
-            z = np.where(self.keep_up, np.maximum(z, 0.0), np.where(self.keep_down, np.minimum(z, 0.0), z))
-            z = np.where(e.is_count[:, None] & ~self.count_window, 0.0, z)
+            np.maximum(z[:, self.up_cols], 0.0, out=z[:, self.up_cols])
+            np.minimum(z[:, self.down_cols], 0.0, out=z[:, self.down_cols])
+            other = self.not_count_window
+            z[:, other] = np.where(e.is_count[:, None], 0.0, z[:, other])
             z_up = z.max(axis=1)
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
         adjust = np.where(e.is_count, self.adjust_count, self.adjust_other)
-        short = mu_.to_score(mu_.surprise(np.maximum(z_up, z_dn)) - adjust)
-        s_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)  # a surprise, its two tests paid
+        ready, z_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)
+        sur = mu_.surprise(np.concatenate([np.maximum(z_up, z_dn), z_decline]))  # both in one call
+        short = mu_.to_score(sur[:idx.size] - adjust)
+        s_decline = decline.paid(ready, sur[idx.size:])  # a surprise, its two tests paid
         score = np.where(scored, np.maximum(short, mu_.to_score(s_decline - adjust)), np.nan)
 
         # ---- alerts (one per incident) ---------------------------------------
@@ -277,14 +282,16 @@ def _window_sums(A: dict[str, npt.NDArray[Any]], idx: IntArray, rpos: IntArray, 
         for k, name in enumerate(RINGS):
             rings[k] = A[name][idx[:, None], pairs]
         order = np.arange(W)
-    cols, ends = order.tolist(), at.tolist()
+    cols = order.tolist()
+    ends: dict[int, list[int]] = {}  # newest entries summed -> the windows of that length
+    for k, end in enumerate(at.tolist()):
+        ends.setdefault(end, []).append(k)
     acc = rings[:, :, cols[0]].copy()
     for j in range(max(ends) + 1):
         if j:
             acc += rings[:, :, cols[j]]
-        for k, end in enumerate(ends):
-            if end == j:
-                out[:, :, k] = acc
+        for k in ends.get(j, ()):
+            out[:, :, k] = acc
 
 
 def _z(is_count: BoolArray, is_ratio: BoolArray, a: FloatArray, b: FloatArray, v: FloatArray, nn: FloatArray) -> FloatArray:
@@ -294,9 +301,12 @@ def _z(is_count: BoolArray, is_ratio: BoolArray, a: FloatArray, b: FloatArray, v
     b = np.where(bad, 0.0, b)
     v = np.where(bad, 1.0, v)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (a - b) / np.sqrt(v)
-        if is_count.any():
-            z = np.where(is_count, mu_.negbin_z(a, b, v), z)
+        if is_count.all():  # a batch of products only
+            z = mu_.negbin_z(a, b, v)
+        else:
+            z = (a - b) / np.sqrt(v)
+            if is_count.any():
+                z = np.where(is_count, mu_.negbin_z(a, b, v), z)
         if is_ratio.any():
             nn = np.where(bad, 0.0, nn)
             pr = np.where(nn > 0, b / np.maximum(nn, 1e-12), 0.5)

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from . import mathutil as mu_
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -102,12 +101,13 @@ def _trimmed_mean(lev: npt.NDArray[np.float32]) -> FloatArray:
 
 
 def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, x: FloatArray,
-         e: Expect, scored: BoolArray, excluded: BoolArray) -> FloatArray:
-    """Update the day sums and the stretch with this point and return the decline evidence
-    as a surprise (``-log10 p``, already paying for its two tests)."""
-    out = np.zeros(idx.size)
+         e: Expect, scored: BoolArray, excluded: BoolArray) -> tuple[BoolArray, FloatArray]:
+    """Update the day sums and the stretch with this point; return which points were tested
+    and their evidence, the stronger z of the two tests (the caller turns it into a surprise
+    together with its other evidence, and :func:`paid` makes it pay for the two tests)."""
+    none = (np.zeros(idx.size, dtype=bool), np.zeros(0))
     if s.decline_noise <= 0:
-        return out
+        return none
     plain = ~e.is_ratio
     if sl.day_start:  # the day that just ended leaves its level in the ring
         di = idx[plain]
@@ -132,7 +132,7 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, 
         A["dsum"][ti] += add
     ready = plain & scored & (A["dref"][idx] > 0)
     if not ready.any():
-        return out
+        return none
     ri = idx[ready]
     ref = A["dref"][ri]
     mu = ref * e.season[ready]
@@ -146,7 +146,14 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, sl: Slots, 
     A["dx"][ri], A["de"][ri], A["dv"][ri] = dx, de, dv
     z = (de - dx) / np.sqrt(dv + (s.decline_noise * de) ** 2)
     z_run = _stretch(A, ri, s, xd, mu, var, count & (ref * s.buckets_per_day >= STRETCH_MIN_DAY))
-    out[ready] = np.maximum(mu_.surprise(np.maximum(z, z_run)) - TWO, 0.0)
+    return ready, np.maximum(z, z_run)
+
+
+def paid(ready: BoolArray, surprise: FloatArray) -> FloatArray:
+    """The decline evidence of every point as a surprise (``-log10 p``; 0 where not tested),
+    paying for its two tests; ``surprise``: that of the tested points' z from :func:`step`."""
+    out = np.zeros(ready.size)
+    out[ready] = np.maximum(surprise - TWO, 0.0)
     return out
 
 
@@ -160,8 +167,10 @@ def _stretch(A: dict[str, npt.NDArray[Any]], ri: IntArray, s: Settings, xd: Floa
     kept = np.where(keep[:, None], st[:, 1:], 0.0)
     new = np.empty_like(st)  # the CUSUM and the sums: counts, expectation, variance, buckets
     new[:, 0] = c
-    for j, add in enumerate((xd, mu, var, 1.0), start=1):
-        np.add(kept[:, j - 1], add, out=new[:, j])
+    np.add(kept[:, 0], xd, out=new[:, 1])
+    np.add(kept[:, 1], mu, out=new[:, 2])
+    np.add(kept[:, 2], var, out=new[:, 3])
+    np.add(kept[:, 3], 1.0, out=new[:, 4])
     live = c > 0.0
     A["drun"][ri] = new * live[:, None]
     a, b, v = new[:, 1], new[:, 2], new[:, 3]

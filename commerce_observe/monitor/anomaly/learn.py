@@ -60,6 +60,7 @@ class Expect:
     nn: FloatArray  # attempts (ratio), else 0
     p: FloatArray  # expected failure rate (ratio)
     p_all: FloatArray  # overall failure rate (ratio)
+    units: FloatArray  # 2 for counts and ratios (whole units), 0 for values: slack above winsorising bounds
 
 
 def blend_weight(s: Settings, base: FloatArray, season: FloatArray, k: FloatArray, visits: npt.NDArray[Any],
@@ -125,7 +126,8 @@ def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatA
     # the tests use the model's variance as it is (a floor would read as over-dispersion
     # to the negative binomial); bands and winsorising use a floored deviation
     sd = np.sqrt(np.maximum(var, np.where(is_count, 0.05, 1e-12)))
-    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, own_w, own, pooled, pooled0, exp_q, var, sd, k, nn, p, p_all)
+    return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, own_w, own, pooled, pooled0, exp_q, var, sd, k, nn, p, p_all,
+                  np.where(is_count | is_ratio, 2.0, 0.0))
 
 
 def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Expect,
@@ -141,7 +143,7 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     mature = scored & ((visits_now >= 3) | e.is_ratio | (e.n >= 7 * s.buckets_per_day))
     wgt = np.where(mature & (score >= s.learn_score), s.anomaly_weight, 1.0)
     wgt = np.where(learn_, wgt, 0.0)
-    units = np.where(e.is_count | e.is_ratio, 2.0, 0.0)
+    units = e.units
     ulo = np.maximum(e.exp_q - 4.0 * e.sd_q, 0.0)
     xu = np.where(mature, np.minimum(np.maximum(x, ulo), e.exp_q + 4.0 * e.sd_q + units), x)
     nonratio = ~e.is_ratio & learn_
@@ -185,8 +187,9 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     # 3-sigma residual per bucket: a few hours of an incident must not widen the tails
     a_k = np.maximum(s.per_bucket(s.disp_alpha) / 4.0, 1.0 / n1) * wgt
     e_k = np.minimum(resid2, 9.0 * e.var_q) - mu
-    A["nb_num"][idx] = np.where(cnt, A["nb_num"][idx] + a_k * (e_k - A["nb_num"][idx]), A["nb_num"][idx])
-    A["nb_den"][idx] = np.where(cnt, A["nb_den"][idx] + a_k * (mu * mu - A["nb_den"][idx]), A["nb_den"][idx])
+    nb_num, nb_den = A["nb_num"][idx], A["nb_den"][idx]
+    A["nb_num"][idx] = np.where(cnt, nb_num + a_k * (e_k - nb_num), nb_num)
+    A["nb_den"][idx] = np.where(cnt, nb_den + a_k * (mu * mu - nb_den), nb_den)
     disp = A["disp"][idx]
     new_disp = np.where(first, np.where(e.is_count, 1.0, (0.1 * np.abs(x)) ** 2 + 1e-9), disp + a_d * (resid2 - disp))
     if e.is_ratio.any():
@@ -209,8 +212,9 @@ def _learn_ratio(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArra
     A["ra"][idx] = np.where(rl, ra + a_r * (ku - ra), ra)
     A["rb"][idx] = np.where(rl, rb + a_r * (e.nn - rb), rb)
     keep = 1.0 - s.ratio_slot_alpha * min(1.0, s.hours) * wgt
-    A["pa"][idx, sl.hod] = np.where(rl, A["pa"][idx, sl.hod] * keep + wgt * ku, A["pa"][idx, sl.hod])
-    A["pb"][idx, sl.hod] = np.where(rl, A["pb"][idx, sl.hod] * keep + wgt * e.nn, A["pb"][idx, sl.hod])
+    pa, pb = A["pa"][idx, sl.hod], A["pb"][idx, sl.hod]
+    A["pa"][idx, sl.hod] = np.where(rl, pa * keep + wgt * ku, pa)
+    A["pb"][idx, sl.hod] = np.where(rl, pb * keep + wgt * e.nn, pb)
     out: FloatArray = np.where(e.is_ratio, np.where(first, 1.0, disp + a_d * (e_ratio - disp)), new_disp)
     return out
 
@@ -233,9 +237,12 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
     A["fh"][idx, sl.hod] = fh + a_h * (r / np.maximum(fw * fdm, 0.05) - fh)
     a_w = s.per_bucket(s.weekday_alpha) * conf * wgt * upd
     A["fw"][idx, sl.dow] = fw + a_w * (r / np.maximum(fh * fdm, 0.05) - fw)
-    fhw_old = np.where(visited, A["fhw"][idx, sl.how], fh * fw)
+    fhw = A["fhw"][idx, sl.how]
+    fh_fw = fh * fw
+    fhw_old = np.where(visited, fhw, fh_fw)
     a_hw = np.maximum(s.weekly_alpha * per_visit, 1.0 / (visits_now + 1.0)) * conf * wgt * upd
-    A["fhw"][idx, sl.how] = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), A["fhw"][idx, sl.how])
+    fhw = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), fhw).astype(np.float32)
+    A["fhw"][idx, sl.how] = fhw
     A["visits"][idx, sl.how] = np.where(upd_w, np.minimum(visits_now + 1, 255), visits_now).astype(np.uint8)
     pooled = upd_w & e.is_count
     pool_x = wgt * xu / np.maximum(fdm, 0.05)
@@ -252,7 +259,7 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
         A["day_x"][idx] = 0.0
         A["day_m"][idx] = 0.0
     grown = upd & (n1 > 7 * s.buckets_per_day)
-    season_wo = np.maximum(np.where(visited, A["fhw"][idx, sl.how], fh * fw), 0.05)
+    season_wo = np.maximum(np.where(visited, fhw, fh_fw), 0.05)
     A["day_x"][idx] += np.where(grown, wgt * xu, 0.0)
     A["day_m"][idx] += np.where(grown, wgt * e.base * season_wo, 0.0)
     # keep the hour-of-day, weekday and day-of-month profiles at mean 1 (the level carries the

@@ -74,7 +74,7 @@ def _columns(text: str) -> tuple[list[str], dict[str, Sequence[str]], int]:
     header = [h.strip() for h in header]
     width = len(header)
     if '"' not in body and width:
-        flat = body.replace("\r", "").replace("\n", ",").split(",")
+        flat = (body.replace("\r", "") if "\r" in body else body).replace("\n", ",").split(",")
         while flat and flat[-1] == "":
             flat.pop()  # the last line's newline
         if len(flat) % width == 0 and "" not in flat[0::width]:
@@ -91,7 +91,7 @@ def read_table(fh: IO[str], tz: ZoneInfo, bucket: int) -> Table:
     if not {"timestamp", "series"} <= set(header):
         raise UsageError("the input CSV needs columns timestamp,series,value[,numerator,denominator]")
     # each distinct timestamp parsed once; buckets floored in the shop's wall-clock time
-    epoch_of: dict[str, int] = {}
+    epoch_of: dict[str, int] = {}  # in order of first appearance
     exact: set[str] = set()  # timestamps that are a bucket start themselves
     for text in dict.fromkeys(cols["timestamp"]):
         try:
@@ -104,12 +104,12 @@ def read_table(fh: IO[str], tz: ZoneInfo, bucket: int) -> Table:
         epoch_of[text] = t - (t + int(off.total_seconds())) % bucket
         if epoch_of[text] == t:
             exact.add(text)
-    starts = np.fromiter((epoch_of[t] for t in cols["timestamp"]), dtype=np.int64, count=n_rows)
+    starts = np.fromiter(map(epoch_of.__getitem__, cols["timestamp"]), dtype=np.int64, count=n_rows)
     if starts.size and (np.diff(starts) < 0).any():
         line = int(np.nonzero(np.diff(starts) < 0)[0][0]) + 3
         raise UsageError(f"input row {line}: rows must be in time order")
-    index: dict[str, int] = {}
-    sid = np.fromiter((index.setdefault(s, len(index)) for s in cols["series"]), dtype=np.int64, count=n_rows)
+    index = {name: i for i, name in enumerate(dict.fromkeys(cols["series"]))}  # in order of first appearance
+    sid = np.fromiter(map(index.__getitem__, cols["series"]), dtype=np.int64, count=n_rows)
     value = _floats(cols.get("value", ("",) * n_rows))
     num = _floats(cols["numerator"]) if "numerator" in cols else np.full(n_rows, np.nan)
     den = _floats(cols["denominator"]) if "denominator" in cols else np.full(n_rows, np.nan)
@@ -125,7 +125,9 @@ def read_table(fh: IO[str], tz: ZoneInfo, bucket: int) -> Table:
     d = np.bincount(inv, weights=np.where(ratio[ok], den[ok], 0.0), minlength=cells.size)
     is_ratio = np.bincount(inv, weights=ratio[ok].astype(np.float64), minlength=cells.size) > 0
     names = list(index)
-    first_text = dict(zip(starts.tolist()[::-1], cols["timestamp"][::-1]))  # the first row of each bucket
+    first_text: dict[int, str] = {}  # the first row of each bucket
+    for text, start in epoch_of.items():
+        first_text.setdefault(start, text)
     bucket_starts = [datetime.fromtimestamp(int(t), tz) for t in uniq_t]
     # a bucket is written as the input wrote it when its first row is its start
     stamps = [first_text[int(t)] if first_text[int(t)] in exact else b.isoformat() for t, b in zip(uniq_t, bucket_starts)]
