@@ -123,7 +123,8 @@ def perturbations(base: MetricSettings) -> list[tuple[str, Overrides]]:
         v = getattr(base, name)
         out += [(f"{name}={v - step}", {name: v - step}), (f"{name}={v + step}", {name: v + step})]
     for name in ("margin", "short_mean", "long_mean", "long_window", "rest_fraction", "rest_level", "mask_fraction",
-                 "mask_ratio", "w_pair", "w_excursion", "tie"):
+                 "mask_ratio", "w_pair", "w_excursion", "tie", "w_season", "season_acf", "season_excess",
+                 "season_short", "season_scale"):
         v = getattr(base, name)
         for f in (0.8, 1.2):
             nv = type(v)(round(v * f, 4)) if isinstance(v, float) else max(1, round(v * f))

@@ -19,6 +19,10 @@ only the past; the model keeps learning after the learning period.
 * **shifted grids**: both quantised memories are kept on ``offsets`` grids whose
   origins are 1/offsets of a bin apart, and the per-grid novelties are voted
   (median by default), so a score does not hinge on where one grid's edges fall.
+* **seasonal context** (:mod:`.season`): when the learning period shows a period,
+  how unexpected each value is given the value one period before, averaged over the
+  last ``season_short`` points and scored by its tail probability against the earlier
+  averages (the series-level detector only, not its ensemble members).
 * **calibration**: each signal is weighted by its rank among its own past
   outputs in this series (a series that is often novel is trusted less).
 
@@ -39,6 +43,8 @@ import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Any
+
+from .season import SeasonalContext, find_period
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ class MetricSettings:
     # the last ``long_window`` points (robust excursion size): the fused score v becomes
     # v + tie x u x (1 - v)
     tie: float = 0.05
+    # seasonal context member (see .season): weight (0: off), the period's least
+    # autocorrelation, the share of the unconditional surprise taken off, the points
+    # averaged and the -log10 tail probability that scores 1
+    w_season: float = 0.9
+    season_acf: float = 0.3
+    season_excess: float = 0.5
+    season_short: int = 10
+    season_scale: float = 8.0
     # ensemble: further detectors, each these settings with the given overrides (name,
     # value pairs); the raw scores are fused by maximum before the rest period
     ensemble: tuple[tuple[tuple[str, float], ...], ...] = ((("context_len", 3.0), ("levels", 6.0), ("skip", 0.4)),)
@@ -173,7 +187,10 @@ class MetricDetector:
         self.mask = max(self.rest, int(s.mask_fraction * s.learn_points))
         self.since_alert = self.mask + 1  # scored points since the last alert (capped)
         self.alert_score = 0.0
-        self.members = [MetricDetector(replace(s, ensemble=(), **{k: type(getattr(s, k))(v) for k, v in ov})) for ov in s.ensemble]
+        self.members = [MetricDetector(replace(s, ensemble=(), w_season=0.0, **{k: type(getattr(s, k))(v) for k, v in ov}))
+                        for ov in s.ensemble]
+        self.season = SeasonalContext(len(self.bins), s.levels, s.season_excess, s.season_short, s.season_scale,
+                                      s.learn_points // 2)
 
     # -- persistence ------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -193,6 +210,7 @@ class MetricDetector:
             "fine_pairs": sorted(list(p) for p in self.fine_pairs),
             "alert": [self.since_alert, self.alert_score],
             "members": [m.state() for m in self.members],
+            "season": self.season.state(),
         }
 
     def restore(self, st: dict[str, Any]) -> None:
@@ -215,6 +233,8 @@ class MetricDetector:
         self.since_alert, self.alert_score = int(st["alert"][0]), float(st["alert"][1])
         for m, ms in zip(self.members, st["members"]):
             m.restore(ms)
+        if "season" in st:  # a state saved before the seasonal member: it stays silent (no period)
+            self.season.restore(st["season"])
 
     # -- memories ---------------------------------------------------------------------
     def _seen(self, key: tuple[int, ...]) -> bool:
@@ -271,8 +291,8 @@ class MetricDetector:
             seen.add((a, b))
         return d / f
 
-    def _learn(self, x: float) -> tuple[float, float]:
-        """Feed one value to the quantised memories; returns (novelty, pair novelty)."""
+    def _learn(self, x: float) -> tuple[float, float, float]:
+        """Feed one value to the quantised memories; returns (novelty, pair novelty, seasonal score)."""
         m_short = self.short.add(x)
         m_long = self.long.add(x)
         k_grids = len(self.bins)
@@ -296,7 +316,8 @@ class MetricDetector:
             a = math.floor((m_short - self.origin) / fw + shift)
             b = math.floor((m_long - self.origin) / fw + shift)
             pairs = [self._pair_distance(a, b)]
-        return self._combine(nov), self._combine(pairs)
+        season = self.season.update(tuple(b[-1] for b in self.bins))
+        return self._combine(nov), self._combine(pairs), season
 
     def _fix_quantiser(self, values: list[float]) -> None:
         lo, hi = min(values), max(values)
@@ -307,6 +328,8 @@ class MetricDetector:
         self.origin = lo - self.s.margin * span
         self.width = full / self.s.levels
         self.pair_width = full / self.s.pair_levels
+        if self.s.w_season > 0:
+            self.season.start(find_period(values, self.s.season_acf))
         for v in values:
             self._learn(v)
 
@@ -388,10 +411,10 @@ class MetricDetector:
             if self.n <= s.learn_points:
                 return None
             return 0.0  # learn_points < 2: the quantiser needs two points
-        novelty, pair = self._learn(x)
+        novelty, pair, season = self._learn(x)
         if s.calibrate > 0:
             novelty, pair, excursion = (self._calibrated(i, v) for i, v in enumerate((novelty, pair, excursion)))
         raw = max(s.w_novelty * novelty, s.w_pair * pair, s.w_excursion * excursion)
         if s.tie > 0:
             raw = raw + s.tie * size * (1.0 - raw)
-        return max([raw] + [v or 0.0 for v in fused])
+        return max([raw, s.w_season * season] + [v or 0.0 for v in fused])
