@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from commerce_observe.agent.audit.record import decode, encode, encode_batch
+from commerce_observe.agent.audit.record import decode, encode, encode_batch, is_valid, trail_gap_line, valid_lines
 from commerce_observe.agent.audit.sinks import MemorySink, SinkUnavailable, SqliteSink, read_sqlite
 from commerce_observe.agent.audit.spool import Spool, SpoolBusy
 from commerce_observe.agent.audit.writer import AuditWriter
@@ -52,6 +52,16 @@ def test_batch_encoding_is_byte_for_byte_the_per_fact_encoding() -> None:
 
     assert encode_batch(batch) == [encode(f) for f in batch]
     assert encode_batch([]) == []
+
+
+def test_valid_lines_keeps_exactly_what_is_valid_keeps() -> None:
+    """The replay's inlined check (``valid_lines``) and ``is_valid`` agree line by line."""
+    good = encode(fact(1))
+    lines = [good, trail_gap_line(1, 2, 3, "svc"), good[:40], good + b"\tx", b"Z" + good[1:], b"\0" * 10 + good,
+             b"", b"\t" * 16, b"H" + b"\t" * 16, b"D" + b"\t" * 16, b"Q" + b"\t" * 16, good.replace(b"\t", b" ", 1),
+             encode(fact(2, Stage.HANDLED)), encode(fact(3, Stage.SEND_FAILED))]
+    assert valid_lines(lines) == [x for x in lines if is_valid(x)]
+    assert len(valid_lines(lines)) == 6
 
 
 def test_sqlite_sink_round_trip_and_from_time(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent.audit.record import TIME, is_valid, trail_gap_line
+from commerce_observe.agent.audit.record import TIME, is_valid, trail_gap_line, valid_lines
 from commerce_observe.agent.audit.sinks import Sink
 
 
@@ -411,8 +411,8 @@ def _batches(directory: str, name: str, start: int, batch: int) -> Iterator[tupl
     pos = start
     for i in range(0, len(lines), batch):
         chunk = lines[i : i + batch]
-        pos += sum(len(x) + 1 for x in chunk)
-        good = [x for x in chunk if is_valid(x)]
+        pos += sum(map(len, chunk)) + len(chunk)
+        good = valid_lines(chunk)
         if len(good) != len(chunk):
             stats.incr("audit.spool_invalid", len(chunk) - len(good))
         yield good, pos
