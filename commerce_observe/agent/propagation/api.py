@@ -20,7 +20,8 @@ from typing import Final, NamedTuple
 
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.baggage import get_all
+from opentelemetry.context import Context, create_key, get_current, get_value, set_value
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
@@ -250,7 +251,9 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
     """
     bits &= policy.bits
     sampled = span_context.trace_flags.sampled
-    debug = bool(bits & (_B3S | _B3M)) and get_value(B3_DEBUG_KEY, context) is True
+    if context is None:  # read once for the B3 debug flag and the baggage
+        context = get_current()
+    debug = bool(bits & (_B3S | _B3M)) and context.get(B3_DEBUG_KEY) is True
     out: list[tuple[str, str | bytes]] = []
     traceparent = None
     if bits & _W3C:
@@ -282,7 +285,7 @@ def trace_headers(span_context: SpanContext, tid: str, sid: str, bits: int, cont
                                                                           span_context.span_id, sampled)))
         else:
             stats.incr(SKIPPED_EXISTING)
-    if policy.baggage:
+    if policy.baggage and get_all(context):  # the propagator itself only for a context with baggage
         baggage = baggage_header(context)
         if baggage is not None:
             if BAGGAGE_HEADER not in present:
