@@ -76,3 +76,26 @@ class _Partial:
 def test_fact_type_without_the_fields_takes_the_generic_path() -> None:
     got = FactMasker(MASKER)(_Partial("ann@example.com", "declined 4111 1111 1111 1111"))
     assert got == _Partial("[EMAIL]", "declined [CARD ****1111]")
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.sampled_from(SENSITIVE + BENIGN), st.text(max_size=40)))
+def test_shared_memo_masks_as_mask_text_does(text: str) -> None:
+    """``mask_shared_text`` (the event id's memo, shared with span attributes) gives what
+    ``mask_text`` gives, the first time and from the memo."""
+    masker = Masker()
+    expected = masker.mask_text(text)
+    assert masker.mask_shared_text(text) == expected
+    assert masker.mask_shared_text(text) == expected
+    assert masker.mask_attributes({"messaging.message.id": text}).get("messaging.message.id") == expected
+
+
+def test_shared_memo_does_not_bypass_sensitive_keys_or_mask_a_secret_once_seen() -> None:
+    masker = Masker()
+    fact_masker = FactMasker(masker)
+    fact_masker(_fact(event_id="hello-id-1"))
+    assert masker.mask_attributes({"payment.cvv": "hello-id-1"})["payment.cvv"] == "[REDACTED]"
+    for _ in range(2):
+        assert fact_masker(_fact(event_id="4111 1111 1111 1111")).event_id == "[CARD ****1111]"
+        assert masker.mask_attributes({"messaging.message.id": "4111 1111 1111 1111"}) == {
+            "messaging.message.id": "[CARD ****1111]"}

@@ -72,6 +72,21 @@ class Masker:
         masked = mask_text(s)
         return self._pairs(masked) if "=" in masked else masked
 
+    def mask_shared_text(self, s: str) -> str:
+        """:meth:`mask_text` for a value that other exits mask too (a message id: in its
+        span's attributes and in each of its audit records): a value :meth:`mask_attributes`
+        or an earlier call found clean is returned unscanned, and a clean result is
+        remembered for them (the same memo; it holds only what ``mask_text`` left unchanged)."""
+        clean = self._clean
+        if s in clean:
+            return s
+        masked = self.mask_text(s)
+        if masked is s and len(s) <= _CLEAN_LEN:
+            if len(clean) >= _CLEAN_MAX:
+                clean.clear()
+            clean.add(s)
+        return masked
+
     def _pairs(self, text: str) -> str:
         def one(m: re.Match[str]) -> str:
             if not self._keys.is_sensitive(unquote_plus(m.group(1))) or m.group(2) == REDACTED:

@@ -12,7 +12,7 @@ and records still match one another.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from opentelemetry.util.types import AttributeValue
@@ -56,6 +56,9 @@ class FactMasker:
         self.masker = masker
         self.size = size
         self._cache: dict[tuple[Any, ...], dict[str, str]] = {}
+        #: The event id is masked through the masker's shared memo when it has one
+        #: (``Masker.mask_shared_text``): the span of the message scans the same id.
+        self._mask_id: Callable[[str], str] = getattr(masker, "mask_shared_text", None) or masker.mask_text
 
     def _stable(self, key: tuple[Any, ...]) -> dict[str, str]:
         changes: dict[str, str] = {}
@@ -85,7 +88,7 @@ class FactMasker:
         if stable is None:
             stable = self._stable(key)
         if event_id and isinstance(event_id, str):
-            masked = self.masker.mask_text(event_id)
+            masked = self._mask_id(event_id)
             if masked is not event_id and masked != event_id:
                 return dataclasses.replace(fact, **stable, event_id=masked)  # type: ignore[type-var]
         return dataclasses.replace(fact, **stable) if stable else fact  # type: ignore[type-var]
