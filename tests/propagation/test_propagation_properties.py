@@ -103,3 +103,12 @@ def test_kafka_traceparent_fast_path_agrees_with_the_text_parser(text: str) -> N
         kafka = trace.get_current_span(extract(KafkaHeaders([("traceparent", raw)]))).get_span_context()
         http = trace.get_current_span(extract(HttpHeaders({"traceparent": text}))).get_span_context()
         assert kafka == http
+
+
+@settings(max_examples=300)
+@given(headers, st.sampled_from(NAMES + ["ce_id", "CE_ID", "baggage", "absent"]))
+def test_lookup_reads_what_get_reads(items: list[tuple[str, object]], name: str) -> None:
+    """``lookup()`` (the consumer's way to read several headers) answers as ``get`` does,
+    last duplicate winning and names case-insensitive, for every carrier."""
+    for carrier in (KafkaHeaders(items), AmqpHeaders(dict(items)), HttpHeaders(dict(items))):  # type: ignore[arg-type]
+        assert carrier.lookup()(name.lower()) is carrier.get(name.lower())

@@ -49,11 +49,6 @@ from commerce_observe.agent.privacy.records import FactMasker, TextMasker
 _JOURNALED = frozenset((Stage.HANDLED, Stage.HANDLE_FAILED))
 
 
-def _identified(fact: MessageFact) -> bool:
-    """A record the auditor can key (by event id, or by topic, partition and offset)."""
-    return bool(fact.event_id) or fact.offset is not None
-
-
 class AuditWriter:
     def __init__(
         self,
@@ -129,7 +124,7 @@ class AuditWriter:
         stats.record_failure("audit.dropped", "audit queue full (%d): record dropped", self.max_queue)
 
     def _journal(self, spool: Spool, fact: MessageFact) -> None:
-        if not _identified(fact):
+        if not (fact.event_id or fact.offset is not None):  # the auditor keys a record by its id, or by offset
             stats.incr("audit.unidentified")
             return
         if fact.destination == self._own_topic and self._own_topic is not None:
@@ -254,7 +249,7 @@ class AuditWriter:
         """Pop ``n`` queued facts and encode the ones worth a record."""
         pop = self._queue.popleft
         facts = [pop() for _ in range(n)]
-        ided = [f for f in facts if _identified(f)]
+        ided = [f for f in facts if f.event_id or f.offset is not None]  # a record the auditor can key
         if len(ided) != len(facts):
             stats.incr("audit.unidentified", len(facts) - len(ided))
         own = self._own_topic

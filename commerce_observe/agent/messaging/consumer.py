@@ -202,7 +202,10 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
     parent: Context | None = None
     remote: SpanContext | None = None
     policy = state.propagation
-    if policy.baggage and carrier.get(BAGGAGE_HEADER) is not None:
+    # Our carriers hand out their index's ``dict.get``: the ``ce_*`` reads below are C calls.
+    lookup = getattr(carrier, "lookup", None)
+    get = lookup() if lookup is not None else carrier.get
+    if policy.baggage and get(BAGGAGE_HEADER) is not None:
         empty = Context()
         parent = extract(carrier, empty, policy)  # returns ``empty`` itself when there is no usable parent
         found = parent is not empty
@@ -217,7 +220,6 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
     # number, an AMQP array nested thousands deep) reads as absent and is counted; it
     # never costs the message its span or its HANDLED record.
     text = ce.header_text
-    get = carrier.get
     event_id = text(get(sc.H_ID))
     if event_id is None and message_id is not None:
         event_id = text(message_id) or None

@@ -18,7 +18,7 @@ gives the lower-case names already present and the injector skips those formats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Set as AbstractSet
+from collections.abc import Callable, Mapping, MutableMapping, Set as AbstractSet
 from typing import Protocol
 
 from commerce_observe._internal.selfstats import stats
@@ -79,6 +79,14 @@ class _Indexed:
         if index is None:
             index = self._build()
         return index.keys()
+
+    def lookup(self) -> Callable[[str], object]:
+        """:meth:`get` as the index's own ``dict.get`` (one C call per name), for a
+        caller that reads several headers in a row and sets none meanwhile."""
+        index = self._index
+        if index is None:
+            index = self._build()
+        return index.get
 
 
 class KafkaHeaders(_Indexed):
