@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, ref
 
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
@@ -44,7 +44,8 @@ class AgentState:
     """
 
     __slots__ = ("hub", "service_name", "propagation", "kafka", "endpoints", "trackers", "deliveries",
-                 "consumer_constants", "tracer_provider", "pipeline", "tracer", "_light", "_light_for")
+                 "consumer_constants", "tracer_provider", "pipeline", "tracer", "_light", "_light_for",
+                 "last_endpoint", "last_tracker")
 
     def __init__(self, service_name: str | None = None, *, hub: Hub | None = None, propagation: Policy = ALL,
                  tracer_provider: Any = None, pipeline: Any = None) -> None:
@@ -56,6 +57,11 @@ class AgentState:
         self.endpoints: WeakKeyDictionary[Any, Endpoint] = WeakKeyDictionary()
         #: Consumer (or channel) -> its :class:`~commerce_observe.agent.messaging.consumer.Tracker`.
         self.trackers: WeakKeyDictionary[Any, Tracker] = WeakKeyDictionary()
+        #: The client last looked up in ``endpoints`` / ``trackers`` (a weak reference)
+        #: and its entry: most processes send through one producer and read from one
+        #: consumer, and a ``WeakKeyDictionary`` lookup builds a weak reference each time.
+        self.last_endpoint: tuple[ref[Any], Endpoint] | None = None
+        self.last_tracker: tuple[ref[Any], Tracker] | None = None
         #: Deliveries still open, by ``id(record)`` (bounded by the consumer module).
         self.deliveries: dict[int, Delivery] = {}
         #: Per (system, destination, group, server): a CONSUMER span's name and shared attributes.

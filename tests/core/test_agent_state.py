@@ -230,3 +230,30 @@ def _under_type_checking(text: str, line: str) -> bool:
     before = text[: text.index(line)]
     block = before.rsplit("\n\n", 1)[-1]
     return "if TYPE_CHECKING:" in block
+
+
+def test_last_client_shortcut_keeps_each_client_its_own_entry() -> None:
+    """``tracker_for`` / ``cached_endpoint`` remember the last client (a weak reference):
+    alternating clients still get their own entries, and a client that is gone is
+    not answered for a new one."""
+    import gc
+
+    from commerce_observe.agent.messaging.producer import cached_endpoint
+
+    state = AgentState("svc")
+    a, b = _Client(), _Client()
+    ta, tb = tracker_for(state, a), tracker_for(state, b)
+    assert ta is not tb
+    for _ in range(2):
+        assert tracker_for(state, a) is ta and tracker_for(state, b) is tb
+    assert cached_endpoint(state, a) is None
+    ea = endpoint_for(state, a, sc.KAFKA, "svc", "a-broker:9092")
+    eb = endpoint_for(state, b, sc.KAFKA, "svc", "a-broker:9092")
+    for _ in range(2):
+        assert cached_endpoint(state, a) is ea and cached_endpoint(state, b) is eb
+    assert cached_endpoint(state, a) is ea and tracker_for(state, a) is ta  # a is the last one looked up
+    del a, ta, ea
+    gc.collect()
+    c = _Client()
+    assert cached_endpoint(state, c) is None and tracker_for(state, c) is not tb
+    assert cached_endpoint(state, b) is eb and tracker_for(state, b) is tb
