@@ -203,7 +203,7 @@ class Bank:
         A["rpos"][idx] = (rpos + 1) % W
 
         # ---- evidence: the strongest window or stretch, each direction ---------
-        run = runs.step(A, idx, s, x, xa, e, scored, A["visits"][idx, slots.how].astype(np.float64))
+        run = runs.step(A, idx, s, x, xa, e, scored, e.visits.astype(np.float64))
         z_up = np.zeros(idx.size)
         z_dn = np.zeros(idx.size)
         if scored.any():

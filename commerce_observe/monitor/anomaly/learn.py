@@ -61,6 +61,13 @@ class Expect:
     p: FloatArray  # expected failure rate (ratio)
     p_all: FloatArray  # overall failure rate (ratio)
     units: FloatArray  # 2 for counts and ratios (whole units), 0 for values: slack above winsorising bounds
+    # this bucket's slots as stored before the point is learned: visits of the hour-of-week slot,
+    # hour-of-day, weekday, hour-of-week and day-of-month factors
+    visits: npt.NDArray[np.uint8]
+    fh: FloatArray
+    fw: FloatArray
+    fhw: npt.NDArray[np.float32]
+    fdm: npt.NDArray[np.float32]
 
 
 def blend_weight(s: Settings, base: FloatArray, season: FloatArray, k: FloatArray, visits: npt.NDArray[Any],
@@ -89,7 +96,8 @@ def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatA
     level = A["level"][idx]
     slope = A["slope"][idx]
     visits = A["visits"][idx, sl.how]
-    season = np.where(visits > 0, A["fhw"][idx, sl.how], A["fh"][idx, sl.hod] * A["fw"][idx, sl.dow])
+    fh, fw, fhw, fdm = A["fh"][idx, sl.hod], A["fw"][idx, sl.dow], A["fhw"][idx, sl.how], A["fdm"][idx, sl.dom]
+    season = np.where(visits > 0, fhw, fh * fw)
     base = np.maximum(level + slope, 0.0)
     disp = A["disp"][idx]
     nb_den = A["nb_den"][idx]
@@ -109,7 +117,7 @@ def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatA
         own_w = np.where(use, blend_weight(s, base, season, k, visits, pool_var), 1.0)
         pooled0 = np.nan_to_num(pooled)
         season = np.where(use, own_w * season + (1.0 - own_w) * pooled0, season)
-    season = np.maximum(season * A["fdm"][idx, sl.dom], 0.02)
+    season = np.maximum(season * fdm, 0.02)
     mu = base * season
 
     var = np.where(is_count, mu + k * mu * mu, np.maximum(disp, 1e-12) + (s.rel_noise * mu) ** 2)
@@ -127,7 +135,7 @@ def expect(A: Arrays, idx: IntArray, t: int, sl: Slots, s: Settings, den: FloatA
     # to the negative binomial); bands and winsorising use a floored deviation
     sd = np.sqrt(np.maximum(var, np.where(is_count, 0.05, 1e-12)))
     return Expect(n, n == 0, is_count, is_ratio, level, slope, base, season, own_w, own, pooled, pooled0, exp_q, var, sd, k, nn, p, p_all,
-                  np.where(is_count | is_ratio, 2.0, 0.0))
+                  np.where(is_count | is_ratio, 2.0, 0.0), visits, fh, fw, fhw, fdm)
 
 
 def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Expect,
@@ -137,7 +145,7 @@ def learn(A: Arrays, idx: IntArray, sl: Slots, s: Settings, x: FloatArray, e: Ex
     learn_ = ~excluded
     first = e.first
     n1 = e.n.astype(np.float64) + 1.0
-    visits_now = A["visits"][idx, sl.how].astype(np.int64)
+    visits_now = e.visits.astype(np.int64)
     # robust learning only where the model is mature (this hour-of-week seen twice, or a
     # week of history); before that a wrong first guess must not lock itself in
     mature = scored & ((visits_now >= 3) | e.is_ratio | (e.n >= 7 * s.buckets_per_day))
@@ -226,9 +234,9 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
     Returns the counts' share of the pooled profile (see :func:`learn`)."""
     conf = np.where(e.is_count, e.base / (e.base + 1.0), 1.0)
     r = np.clip(xu / np.maximum(e.base, 1e-6), 0.0, 20.0)
-    fh = A["fh"][idx, sl.hod]
-    fw = A["fw"][idx, sl.dow]
-    fdm = A["fdm"][idx, sl.dom].astype(np.float64)
+    fh = e.fh
+    fw = e.fw
+    fdm = e.fdm.astype(np.float64)
     visited = visits_now > 0
     per_visit = min(1.0, s.hours)  # sub-hour buckets visit an hour slot several times
     # the hour-of-week profile starts once a day of level is known
@@ -237,11 +245,10 @@ def _learn_season(A: Arrays, idx: IntArray, sl: Slots, s: Settings, xu: FloatArr
     A["fh"][idx, sl.hod] = fh + a_h * (r / np.maximum(fw * fdm, 0.05) - fh)
     a_w = s.per_bucket(s.weekday_alpha) * conf * wgt * upd
     A["fw"][idx, sl.dow] = fw + a_w * (r / np.maximum(fh * fdm, 0.05) - fw)
-    fhw = A["fhw"][idx, sl.how]
     fh_fw = fh * fw
-    fhw_old = np.where(visited, fhw, fh_fw)
+    fhw_old = np.where(visited, e.fhw, fh_fw)
     a_hw = np.maximum(s.weekly_alpha * per_visit, 1.0 / (visits_now + 1.0)) * conf * wgt * upd
-    fhw = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), fhw).astype(np.float32)
+    fhw = np.where(upd_w, fhw_old + a_hw * (r / np.maximum(fdm, 0.05) - fhw_old), e.fhw).astype(np.float32)
     A["fhw"][idx, sl.how] = fhw
     A["visits"][idx, sl.how] = np.where(upd_w, np.minimum(visits_now + 1, 255), visits_now).astype(np.uint8)
     pooled = upd_w & e.is_count
