@@ -7,7 +7,9 @@ a child interpreter over the same data: today's (``benchmarks/_baseline.BASELINE
 everything hourly) and this tree's (products hourly, the shop total and the payment
 methods on 5-minute buckets). Prints, per kind: incidents found, median delay, found
 within 2 buckets (a decline: within a day of its 30 % point); then recall, precision,
-F1, false alerts per product-week and false alerts by context, summed over the seeds.
+F1, false alerts per product-week and false alerts by context, summed over the seeds;
+per seed, the outages missed, late or not in time of an oracle that knows the true rate
+(``benchmarks/shop/evaluate.py``), with the peak scores of their series.
 
     .venv/bin/python benchmarks/commerce_synthetic.py [--seeds 10,11,12,13,14] [--products 300] [--baseline REV]
 
@@ -32,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._baseline import BASELINE_REV, ROOT, baseline_tree, env_for  # noqa: E402
 from benchmarks.shop.evaluate import Result, evaluate, headline, summary  # noqa: E402
-from benchmarks.shop.generate import METHODS, Shop, generate  # noqa: E402
+from benchmarks.shop.generate import Shop, generate  # noqa: E402
+from benchmarks.shop.incidents import METHODS  # noqa: E402
 
 CHILD = str(Path(__file__).resolve().parent / "shop" / "child.py")
 
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                 res = evaluate(shop, fut.result())
                 totals[name].merge(res)
                 print(f"seed {seed} {name}: " + headline(res), flush=True)
+                for note in res.notes:
+                    print(f"    {note}")
     n_inc = sum(len(v) for v in totals["new"].found.values())
     print(f"\n{len(seeds)} seeds ({args.seeds}), {args.products} products, {n_inc} incidents, "
           f"{time.perf_counter() - t:.0f} s")

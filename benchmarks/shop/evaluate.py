@@ -20,7 +20,14 @@
   noise), with the detector's adjustment for its 9 tests;
   ``in time of findable``: the detector's first critical bucket is at most 2 buckets after
   that one (a decline: findable means the oracle scores it within a day of its 30 % point,
-  and in time that the detector does too).
+  and in time that the detector does too);
+* **findable** (outages): the same oracle on 5-minute buckets, from the generator's own
+  rates: a site outage's shortfall of the shop total (its products' gamma-Poisson noise
+  summed), a payment outage's excess failures given the attempts (beta-binomial at the
+  method's normal failure rate); ``in time of findable``: the detector's first critical score
+  (on any of the incident's series and bucket sizes) exists at most 2 five-minute buckets
+  after the oracle's. Outages missed, late, or not in time of findable are listed per seed
+  with the oracle's time and the peak scores of their series.
 """
 
 from __future__ import annotations
@@ -31,12 +38,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.shop.generate import Shop
+from benchmarks.shop.generate import CONCENTRATION, SHAPE, Shop
 from benchmarks.shop.incidents import DAY, FINE, METHODS, Incident
 from commerce_observe.monitor.anomaly import mathutil
 
 ORACLE_ADJUST = float(np.log10(9))  # the detector's Bonferroni adjustment (1, 3, 6, 12 buckets, two ways, decline)
-DROPS = ("decline", "page_broken", "sparse_drop")
+DROPS = ("decline", "page_broken", "sparse_drop", "site_outage")
+OUTAGES = ("site_outage", "payment_outage")
 
 GRACE = 6 * FINE
 CRITICAL = 75.0
@@ -65,6 +73,7 @@ class Result:
     false_product: int = 0
     unannounced: int = 0
     product_weeks: float = 0.0
+    notes: list[str] = field(default_factory=list)  # outages missed, late or not in time of findable
 
     def merge(self, other: Result) -> None:
         for k, v in other.found.items():
@@ -84,6 +93,7 @@ class Result:
         self.false_product += other.false_product
         self.false_at += other.false_at
         self.unannounced += other.unannounced
+        self.notes += other.notes
         self.product_weeks += other.product_weeks
 
 
@@ -128,9 +138,18 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
                     best = cand if best is None or cand[0] < best[0] else best
                     if gr.step == FINE and (first_hourly is None or b < first_hourly):
                         first_hourly = b
+        if inc.kind in OUTAGES:
+            fb = outage_findable_at(shop, inc)
+            # in time: the detector's first critical score exists at most 2 five-minute buckets after the oracle's
+            in_time = fb is not None and best is not None and best[0] <= 5.0 * (fb + 3 - inc.start)
+            res.findable[inc.kind].append(fb is not None)
+            if fb is not None:
+                res.near_findable[inc.kind].append(in_time)
+            if not (in_time and best is not None and best[1]):
+                res.notes.append(_outage_note(inc, fb, best, by_series[inc.series[0]], end))
         if len(inc.series) == 1 and inc.series[0] in product_idx:
             j = product_idx[inc.series[0]]
-            fb = findable_at(inc, counts_h[:, j], shop.normal_h[:, j])
+            fb = findable_at(inc, counts_h[:, j], shop.normal_h[:, j], shop.normal_h[:, j] ** 2 / (SHAPE * FINE))
             if inc.kind == "decline":  # the bound is a day after the 30 % point, for the oracle too
                 fb = fb if fb is not None and fb < inc.at_30 // FINE + 24 else None
                 limit = inc.at_30 // FINE + 23
@@ -150,8 +169,8 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
     sold = np.nansum(counts_h[: shop.train_until // FINE], axis=0) / (shop.train_until / DAY)
     for name, gs in by_series.items():
         for gr in gs:
-            for b in np.nonzero(gr.alerts)[0]:
-                a, z = int(b) * gr.step, (int(b) + 1) * gr.step
+            for alert in np.nonzero(gr.alerts)[0]:
+                a, z = int(alert) * gr.step, (int(alert) + 1) * gr.step
                 if a < shop.train_until:
                     continue
                 if any(a < e and z > s for s, e in covered[name]):
@@ -167,14 +186,16 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
     return res
 
 
-def findable_at(inc: Incident, x: npt.NDArray[np.float64], m: npt.NDArray[np.float64]) -> int | None:
-    """First hourly bucket at which an oracle knowing the normal rate ``m`` scores the incident critical."""
-    b0 = inc.start // FINE
-    b1 = len(x) if inc.kind == "decline" else -(-inc.end // FINE)
+def findable_at(inc: Incident, x: npt.NDArray[np.float64], m: npt.NDArray[np.float64], v: npt.NDArray[np.float64],
+                step: int = FINE) -> int | None:
+    """First bucket (of ``step`` 5-minute steps) at which an oracle knowing the normal mean ``m``
+    and the variance ``v`` the noise adds to a Poisson's (negative: less) scores the incident critical."""
+    b0 = inc.start // step
+    b1 = len(x) if inc.kind == "decline" else -(-inc.end // step)
     sign = -1.0 if inc.kind in DROPS else 1.0
     cx = np.concatenate([[0.0], np.cumsum(x[b0:b1])])
     cm = np.concatenate([[0.0], np.cumsum(m[b0:b1])])
-    cv = np.concatenate([[0.0], np.cumsum(m[b0:b1] ** 2 / (30.0 * FINE))])  # gamma shape 30 per 5 minutes
+    cv = np.concatenate([[0.0], np.cumsum(v[b0:b1])])
     for b in range(1, b1 - b0 + 1):
         first = slice(0, min(b, 2))  # from the incident's first bucket, or its second (the first may be partial)
         sx, sm, sv = cx[b] - cx[first], cm[b] - cm[first], cv[b] - cv[first]
@@ -182,6 +203,29 @@ def findable_at(inc: Incident, x: npt.NDArray[np.float64], m: npt.NDArray[np.flo
         if float(mathutil.surprise(z).max()) - ORACLE_ADJUST >= CRITICAL / mathutil.POINTS_PER_DECADE:
             return b0 + b - 1
     return None
+
+
+def outage_findable_at(shop: Shop, inc: Incident) -> int | None:
+    """:func:`findable_at` for an outage on its 5-minute series: a site outage's orders of the shop
+    total (gamma-Poisson products summed), a payment outage's failures given the attempts
+    (beta-binomial at the method's normal failure rate)."""
+    if inc.kind == "site_outage":
+        return findable_at(inc, np.nansum(shop.counts5, axis=1), shop.normal_total5, shop.extra_var_total5, step=1)
+    m = METHODS.index(inc.series[0].split(":", 1)[1])
+    n, p = shop.att5[:, m], shop.normal_fail_rate5[:, m]
+    mean = n * p
+    var = mean * (1.0 - p) * (1.0 + np.maximum(n - 1.0, 0.0) / (CONCENTRATION + 1.0))
+    return findable_at(inc, shop.fail5[:, m], mean, var - mean, step=1)
+
+
+def _outage_note(inc: Incident, fb: int | None, best: tuple[float, bool] | None, gs: list[Grid], end: int) -> str:
+    """One line on an outage missed, late or not in time of findable: the oracle, the detector, the peak scores."""
+    peaks = ", ".join(f"{'5-min' if gr.step == 1 else 'hourly'} "
+                      f"{float(np.nanmax(gr.scores[inc.start // gr.step : -(-end // gr.step)])):.0f}" for gr in gs)
+    oracle = "not findable" if fb is None else f"findable at +{5 * (fb + 1 - inc.start)} min"
+    found = "missed" if best is None else f"first critical at +{best[0]:.0f} min"
+    return (f"{inc.kind} {inc.series[0]} step {inc.start} ({5 * (inc.end - inc.start)} min): {oracle}, {found}; "
+            f"peak score on {inc.series[0]}: {peaks}")
 
 
 def _series_class(name: str, sold: npt.NDArray[np.float64], product_idx: dict[str, int]) -> str:

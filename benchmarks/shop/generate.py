@@ -35,6 +35,8 @@ TZ = "Europe/Berlin"
 from benchmarks.shop.incidents import FINE, METHODS
 
 WEEKS, TRAIN_WEEKS = 13, 9
+SHAPE = 30.0  # gamma shape of each product's 5-minute rate (the negative-binomial noise)
+CONCENTRATION = 200.0  # beta concentration of each 5-minute failure rate (beta-binomial failures)
 
 
 @dataclass
@@ -50,6 +52,12 @@ class Shop:
     context: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)  # (T5,) or (T5, P) masks
     #: (T5 / 12, P) hourly expected orders without the incidents (what an oracle knows; NaN before a launch)
     normal_h: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: (T5,) the shop total's expected orders a 5-minute step without the incidents, and the
+    #: variance its products' gamma rates add to the Poisson's (sum of rate^2 / SHAPE)
+    normal_total5: FloatArray = field(default_factory=lambda: np.zeros(0))
+    extra_var_total5: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: (T5, M) each payment method's failure rate without the incidents
+    normal_fail_rate5: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     train_until: int = TRAIN_WEEKS * 7 * 288
 
     @property
@@ -85,7 +93,7 @@ def generate(seed: int, n_products: int = 300) -> Shop:
     P = n_products
     products = [f"sku-{i:04d}" for i in range(P)]
     rank = rng.permutation(P) + 1
-    daily = 500.0 * rank ** -1.2  # orders a day: ~500 for the top product, < 1 for the 120 least popular
+    daily = np.asarray(500.0 * rank ** -1.2, dtype=np.float64)  # orders a day: ~500 for the top product, < 1 for the 120 least popular
     trend = 1.0 + np.outer(np.arange(T5) / T5, rng.uniform(-0.3, 0.5, P))
     rate = daily[None, :] * trend * (season * payday)[:, None]
     ctx: dict[str, npt.NDArray[np.bool_]] = {"payday": np.isin(dom, (1, 2, 15, 16)), "night": (hod < 6)}
@@ -135,13 +143,18 @@ def generate(seed: int, n_products: int = 300) -> Shop:
     fail_rate = np.tile(np.array([0.03, 0.02, 0.05, 0.015]), (T5, 1))
     fail_rate[ctx["maintenance"], 0] = 0.30
     normal = rate.copy()
+    normal_fail_rate = fail_rate.copy()
     incidents = place(rng, rate, fail_rate, daily, products, TRAIN_WEEKS * 2016, T5, hod)
-    lam = rng.gamma(30.0, np.nan_to_num(np.maximum(rate, 0.0)) / 30.0)
+    lam = rng.gamma(SHAPE, np.nan_to_num(np.maximum(rate, 0.0)) / SHAPE)
     counts = rng.poisson(lam).astype(np.float64)
     counts[np.isnan(rate)] = np.nan
     total = np.nansum(counts, axis=1)  # a site outage takes the payment attempts down with the orders
     att = rng.poisson(total[:, None] * share[None, :] * 1.05).astype(np.float64)
-    fail = rng.binomial(att.astype(np.int64), np.clip(rng.beta(200 * fail_rate, 200 * (1 - fail_rate)), 0, 1)).astype(np.float64)
+    pr = np.clip(rng.beta(CONCENTRATION * fail_rate, CONCENTRATION * (1 - fail_rate)), 0, 1)
+    fail = rng.binomial(att.astype(np.int64), pr).astype(np.float64)
     shop = Shop(t0, products, counts, fail, att, incidents, calendar, unannounced, ctx)
     shop.normal_h = shop.hourly(normal)
+    shop.normal_total5 = np.nansum(normal, axis=1)
+    shop.extra_var_total5 = np.nansum(normal**2, axis=1) / SHAPE
+    shop.normal_fail_rate5 = normal_fail_rate
     return shop

@@ -40,7 +40,7 @@ def place(rng: np.random.Generator, rate: FloatArray, fail_rate: FloatArray, dai
     out: list[Incident] = []
     used: set[int] = set()
     busy = np.argsort(-daily)
-    live = ~np.isnan(rate[lo:hi]).any(axis=0)
+    live = np.asarray(~np.isnan(rate[lo:hi]).any(axis=0), dtype=bool)
 
     def product(pool: npt.NDArray[np.int64]) -> int:
         free = [int(j) for j in pool if int(j) not in used and live[int(j)]]
