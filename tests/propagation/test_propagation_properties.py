@@ -112,3 +112,17 @@ def test_lookup_reads_what_get_reads(items: list[tuple[str, object]], name: str)
     last duplicate winning and names case-insensitive, for every carrier."""
     for carrier in (KafkaHeaders(items), AmqpHeaders(dict(items)), HttpHeaders(dict(items))):  # type: ignore[arg-type]
         assert carrier.lookup()(name.lower()) is carrier.get(name.lower())
+
+
+def test_names_indexed_as_they_are_are_lower_case_and_cover_the_messaging_headers() -> None:
+    """``KafkaHeaders`` skips ``str.lower`` for the names in ``LOWER_CASE_NAMES``: each must
+    be its own lower case; mixed-case spellings of them are still found."""
+    from commerce_observe.agent.messaging import semconv as sc
+    from commerce_observe.agent.propagation.carriers import LOWER_CASE_NAMES
+
+    assert all(name == name.lower() for name in LOWER_CASE_NAMES)
+    ce_names = {sc.H_ID, sc.H_TYPE, sc.H_SOURCE, sc.H_SPECVERSION, sc.H_TIME, sc.H_SEQUENCE}
+    assert ce_names | sc.TRACE_HEADERS | {"baggage"} == LOWER_CASE_NAMES
+    carrier = KafkaHeaders([("CE_ID", b"a"), ("Traceparent", b"t"), ("ce_type", b"x"), ("X-B3-Sampled", b"1")])
+    assert [carrier.get(n) for n in ("ce_id", "traceparent", "ce_type", "x-b3-sampled")] == [b"a", b"t", b"x", b"1"]
+

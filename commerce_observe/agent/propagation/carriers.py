@@ -23,9 +23,19 @@ from typing import Protocol
 
 from commerce_observe._internal.selfstats import stats
 
+from . import formats as f
 from .formats import Format
 
 INVALID_CARRIER = "propagation.invalid_carrier"
+
+#: Header names already in lower case that messages carry most (the trace formats',
+#: ``baggage`` and the CloudEvents ``ce_*`` ones the messaging layer writes): indexed
+#: as they are, without a ``str.lower`` per name and record. Any other name is lowered.
+LOWER_CASE_NAMES: frozenset[str] = frozenset(
+    {f.TRACEPARENT, f.TRACESTATE, f.B3, f.B3_TRACE_ID.lower(), f.B3_SPAN_ID.lower(), f.B3_PARENT_SPAN_ID.lower(),
+     f.B3_SAMPLED.lower(), f.B3_FLAGS.lower(), f.ELASTIC_TRACEPARENT, f.ELASTIC_BINARY_HEADER, "baggage",
+     "ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time", "ce_sequence"}
+)
 
 
 class Carrier(Protocol):
@@ -113,7 +123,9 @@ class KafkaHeaders(_Indexed):
             # other shape makes it raise or come out short; the checked loop below
             # then decides (duplicates also come out short: same result, slower).
             try:
-                index: dict[str, object] = {key.lower(): value for key, value in headers if type(key) is str}
+                known = LOWER_CASE_NAMES
+                index: dict[str, object] = {(key if key in known else key.lower()): value
+                                            for key, value in headers if type(key) is str}
             except (TypeError, ValueError, AttributeError):
                 index = {}
             if len(index) == len(headers):
