@@ -126,3 +126,23 @@ def test_names_indexed_as_they_are_are_lower_case_and_cover_the_messaging_header
     carrier = KafkaHeaders([("CE_ID", b"a"), ("Traceparent", b"t"), ("ce_type", b"x"), ("X-B3-Sampled", b"1")])
     assert [carrier.get(n) for n in ("ce_id", "traceparent", "ce_type", "x-b3-sampled")] == [b"a", b"t", b"x", b"1"]
 
+
+@settings(max_examples=300)
+@given(st.integers(min_value=-1, max_value=(1 << 129)), st.integers(min_value=-1, max_value=(1 << 65)),
+       st.booleans(), st.booleans(), st.booleans())
+def test_new_span_context_is_what_the_constructor_builds(trace_id: int, span_id: int, remote: bool, sampled: bool,
+                                                         with_state: bool) -> None:
+    """``new_span_context`` (``tuple.__new__`` on the checked API range) builds the
+    ``SpanContext`` the constructor builds, validity included."""
+    from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
+
+    from commerce_observe.agent._compat.otel_api import SPAN_ID_LIMIT, TRACE_ID_LIMIT, new_span_context
+
+    flags = TraceFlags(1 if sampled else 0)
+    state = TraceState([("vendor", "x")]) if with_state else DEFAULT_TRACE_STATE
+    made = SpanContext(trace_id, span_id, remote, flags, state)
+    built = new_span_context(SpanContext, (trace_id, span_id, remote, flags, state,
+                                           0 < trace_id < TRACE_ID_LIMIT and 0 < span_id < SPAN_ID_LIMIT))
+    assert type(built) is SpanContext and tuple(built) == tuple(made)
+    assert (built.is_valid, built.is_remote, built.trace_state, built.trace_flags) == (
+        made.is_valid, made.is_remote, made.trace_state, made.trace_flags)

@@ -26,6 +26,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent._compat.otel_api import SPAN_ID_LIMIT, TRACE_ID_LIMIT, new_span_context
 from commerce_observe.agent import current
 
 from . import formats as f
@@ -212,13 +213,9 @@ def _remote(carrier: Carrier, ids: f.Ids, with_state: bool) -> SpanContext:
     if ids is f.DENY:
         ids = f.Ids(random.getrandbits(128) or 1, random.getrandbits(64) or 1, False)
     state = parse_tracestate(carrier.get("tracestate")) if with_state else EMPTY
-    return SpanContext(
-        ids.trace_id,
-        ids.span_id,
-        is_remote=True,
-        trace_flags=_SAMPLED if ids.sampled else _NOT_SAMPLED,
-        trace_state=state,
-    )
+    trace_id, span_id = ids.trace_id, ids.span_id
+    return new_span_context(SpanContext, (trace_id, span_id, True, _SAMPLED if ids.sampled else _NOT_SAMPLED, state,
+                                          0 < trace_id < TRACE_ID_LIMIT and 0 < span_id < SPAN_ID_LIMIT))
 
 
 def extract_parent(carrier: Carrier) -> SpanContext | None:
