@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
             sid = table.series_of[lo:hi]
             den = table.den[lo:hi]
             res = det.update_batch_idx(ts, ids[sid], table.value[lo:hi], den)
-            rejected += sum(r is not None for r in res.rejected)
+            rejected += len(res.rejected) - res.rejected.count(None)
             if train_until is None or ts >= train_until:
                 ok = np.nonzero(~np.isnan(res.score))[0]
                 line = table.stamps[b].replace("%", "%%") + ",%s,%.2f,%.10g,%.6g,%.6g,%.6g,%d\n"
