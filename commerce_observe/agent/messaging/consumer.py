@@ -96,7 +96,7 @@ class Delivery:
         return message_fact(
             stage=stage, system=self.system, destination=self.stream, event_id=self.event_id,
             event_type=self.event_type, source=self.source, sequence=self.sequence,
-            trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x"), time_ns=now,
+            trace_id="%032x" % ctx.trace_id, span_id="%016x" % ctx.span_id, time_ns=now,  # %: half format()'s cost
             partition=self.partition, offset=self.offset, consumer_group=self.group, published_ns=self.published,
             error=error,
         )

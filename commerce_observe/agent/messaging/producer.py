@@ -335,8 +335,8 @@ def _begin(endpoint: Endpoint, destination: str, carrier: Carrier, formats: Form
         if rest:
             span.set_attributes(rest)
     ctx = span.get_span_context()
-    tid = format(ctx.trace_id, "032x")
-    sid = format(ctx.span_id, "016x")
+    tid = "%032x" % ctx.trace_id  # the % operator: half the cost of format()
+    sid = "%016x" % ctx.span_id
     if fresh:
         headers = [(sc.H_ID, event_id.encode()), _type_header(type_header), endpoint.source_header,
                    _SPECVERSION_HEADER, (sc.H_TIME, ce.format_time(now).encode()),
