@@ -9,6 +9,7 @@ methods on 5-minute buckets). Prints, per kind: incidents found, median delay, f
 within 2 buckets (a decline: within a day of its 30 % point); then recall, precision,
 F1, false alerts per product-week and false alerts by context, summed over the seeds;
 per seed, the outages missed, late or not in time of an oracle that knows the true rate
+(and the declines it finds within a day of their 30 % point that the detector does not)
 (``benchmarks/shop/evaluate.py``), with the peak scores of their series.
 
     .venv/bin/python benchmarks/commerce_synthetic.py [--seeds 10,11,12,13,14] [--products 300] [--baseline REV]

@@ -27,7 +27,8 @@
   method's normal failure rate); ``in time of findable``: the detector's first critical score
   (on any of the incident's series and bucket sizes) exists at most 2 five-minute buckets
   after the oracle's. Outages missed, late, or not in time of findable are listed per seed
-  with the oracle's time and the peak scores of their series.
+  with the oracle's time and the peak scores of their series; so are declines findable but not
+  in time, with the hourly score over the day after their 30 % point.
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def evaluate(shop: Shop, out: dict[str, npt.NDArray[np.float64]]) -> Result:
             res.findable[inc.kind].append(fb is not None)
             if fb is not None:
                 res.near_findable[inc.kind].append(first_hourly is not None and first_hourly <= limit)
+                if inc.kind == "decline" and res.near_findable[inc.kind][-1] is False:
+                    res.notes.append(_decline_note(inc, fb, first_hourly, by_series[inc.series[0]]))
         res.found[inc.kind].append(best is not None)
         if best is not None:
             res.delay_min[inc.kind].append(best[0])
@@ -226,6 +229,18 @@ def _outage_note(inc: Incident, fb: int | None, best: tuple[float, bool] | None,
     found = "missed" if best is None else f"first critical at +{best[0]:.0f} min"
     return (f"{inc.kind} {inc.series[0]} step {inc.start} ({5 * (inc.end - inc.start)} min): {oracle}, {found}; "
             f"peak score on {inc.series[0]}: {peaks}")
+
+
+def _decline_note(inc: Incident, fb: int, first: int | None, gs: list[Grid]) -> str:
+    """One line on a decline the oracle finds within a day of its 30 % point and the detector
+    does not: both hours after that point and the hourly score every 3 h of that day
+    (``benchmarks/shop/decline_trace.py`` says why)."""
+    h30 = inc.at_30 // FINE
+    sc = next(gr.scores for gr in gs if gr.step == FINE)
+    traj = " ".join(f"{v:.0f}" for v in np.nan_to_num(sc[h30 : h30 + 24 : 3]))
+    found = "missed" if first is None else f"first critical at +{first - h30} h"
+    return (f"decline {inc.series[0]} step {inc.start}: findable at +{fb - h30} h after its 30 % point, {found}; "
+            f"hourly score every 3 h of that day: {traj}")
 
 
 def _series_class(name: str, sold: npt.NDArray[np.float64], product_idx: dict[str, int]) -> str:
