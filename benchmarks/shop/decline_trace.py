@@ -6,7 +6,9 @@ over a synthetic shop's products, with the decline test's state recorded for the
 Per decline the oracle can find within a day of its 30 % point and the detector does not
 (``--all``: every decline): the oracle's and the detector's first critical hour (from the
 30 % point), the score every 3 h over the day after the 30 % point, the reference against the
-true rate (their sums from the start to a day after the 30 % point), where the ramp stretch
+true rate (their sums from the start to a day after the 30 % point; split into the reference against
+the true level of the 14 days before the start, and the seasonal factors' shape and trend over
+the slide against those days), where the ramp stretch
 started against the true start, and the best score of the stretch test over that day when
 one thing is given to it from the oracle: the true start, the true rate, both; and with both
 and no 2 % allowance; with the oracle's variance too (still a Gaussian z); the oracle (negative binomial). What closes the gap is what costs
@@ -51,7 +53,7 @@ def _record(rows: dict[int, list[tuple[float, ...]]]) -> Any:
             run = A["drun"][j]
             zd = (A["de"][j] - A["dx"][j]) / np.sqrt(A["dv"][j] + (s.decline_noise * A["de"][j]) ** 2 + 1e-12)
             out.append((float(x[p]), m, m + float(e.k[p]) * m * m, float(zd), float(run[4]),
-                        float(run[2] - run[1]) / np.sqrt(max(run[3], 1e-9) + (decline.STRETCH_NOISE * run[2]) ** 2)))
+                        float(run[2] - run[1]) / np.sqrt(max(run[3], 1e-9) + (decline.STRETCH_NOISE * run[2]) ** 2), ref))
         return ready, z
 
     return step
@@ -105,6 +107,15 @@ def trace(seed: int, n_products: int, every: bool) -> list[str]:
         ref_err = ms[win].sum() / true[h0 : h30 + 24].sum() - 1.0
         before = rec[np.arange(h0 - 72, h0) - first_t]  # the three days before the start
         pre_err = before[:, 1].sum() / true[h0 - 72 : h0].sum() - 1.0
+        # the error split: the reference against the true level of the 14 days before the start
+        # (as the detector's factors share it out), and the factors' shape and trend over the
+        # slide against over those days
+        past = rec[np.arange(h0 - 14 * 24, h0) - first_t]
+        ref_w, season_w = r[:, 6].mean(), (r[:, 1] / np.maximum(r[:, 6], 1e-12)).sum()
+        level_past = true[h0 - 14 * 24 : h0].sum() / (past[:, 1] / np.maximum(past[:, 6], 1e-12)).sum()
+        lvl_err = ref_w / level_past - 1.0
+        shape_err = level_past / (true[h0 : h30 + 24].sum() / season_w) - 1.0
+        drift = rec[h30 + 23 - first_t, 6] / rec[h0 - first_t, 6] - 1.0
         day = np.arange(h30, h30 + 24)
         hours = [int(h) for h in day]
         rr = rec[day - first_t]
@@ -148,8 +159,10 @@ def trace(seed: int, n_products: int, every: bool) -> list[str]:
         lines.append(
             f"seed {seed} decline {inc.series[0]} ({true[h0 - 7 * 24 : h0].sum() / 7:.0f} a day): oracle +{_h(fb, h30)}, "
             f"detector +{_h(det_h, h30)} (hours after the 30 % point); scores every 3 h of that day: {traj}\n"
-            f"    reference {ref_err:+.1%} against the true rate (start .. +24 h; the three days before the start: {pre_err:+.1%}); day test z at +23 h {rr[-1, 3]:.2f}; "
-            f"stretch started {(starts[0] - h0):+.0f} h / {(starts[-1] - h0):+.0f} h from the true start (at +0 h / +23 h)\n"
+            f"    expectation {ref_err:+.1%} against the true rate (start .. +24 h) = reference {lvl_err:+.1%} x shape and "
+            f"trend {shape_err:+.1%} (the three days before the start: {pre_err:+.1%}); the reference moved {drift:+.1%} "
+            f"from the start to +23 h\n    day test z at +23 h {rr[-1, 3]:.2f}; stretch started {(starts[0] - h0):+.0f} h / "
+            f"{(starts[-1] - h0):+.0f} h from the true start (at +0 h / +23 h)\n"
             "    stretch test first critical (h after the 30 % point; '-': not that day) given: "
             + ", ".join(f"{n} {first[n]}" for n in cf) + f"\n    their z at +23 h: {z23}")
     return lines
