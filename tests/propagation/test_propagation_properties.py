@@ -114,6 +114,24 @@ def test_lookup_reads_what_get_reads(items: list[tuple[str, object]], name: str)
         assert carrier.lookup()(name.lower()) is carrier.get(name.lower())
 
 
+kafka_names = st.sampled_from(["ce_id", "ce_type", "ce_time", "traceparent", "tracestate", "b3", "baggage",
+                               "CE_ID", "Traceparent", "X-B3-TraceId", "content-type"])
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(kafka_names, st.binary(max_size=8)), max_size=12))
+def test_kafka_index_is_the_checked_loops(items: list[tuple[str, bytes]]) -> None:
+    """``KafkaHeaders``' index, whichever fast path builds it (only our lower-case names:
+    the list itself; otherwise the comprehension), is the checked loop's: names lowered,
+    the last duplicate winning."""
+    expected: dict[str, object] = {}
+    for key, value in items:
+        expected[key.lower()] = value
+    carrier = KafkaHeaders(items)
+    assert set(carrier.names()) == set(expected)
+    assert {name: carrier.get(name) for name in expected} == expected
+
+
 def test_names_indexed_as_they_are_are_lower_case_and_cover_the_messaging_headers() -> None:
     """``KafkaHeaders`` skips ``str.lower`` for the names in ``LOWER_CASE_NAMES``: each must
     be its own lower case; mixed-case spellings of them are still found."""

@@ -118,14 +118,20 @@ class KafkaHeaders(_Indexed):
     def _build(self) -> dict[str, object]:
         headers = self.headers
         if headers and type(headers) is list:
-            # Fast path: every item a ``(str, value)`` pair, as kafka-python and
-            # aiokafka hand them out — one C-level comprehension. An item of any
-            # other shape makes it raise or come out short; the checked loop below
+            # Fast paths: every item a ``(str, value)`` pair, as kafka-python and
+            # aiokafka hand them out. Only names of LOWER_CASE_NAMES, each once (a
+            # message we or our peers wrote): the list is the index, one ``dict()`` and
+            # one C-level subset test. Otherwise one C-level comprehension. An item of
+            # any other shape makes it raise or come out short; the checked loop below
             # then decides (duplicates also come out short: same result, slower).
             try:
                 known = LOWER_CASE_NAMES
-                index: dict[str, object] = {(key if key in known else key.lower()): value
-                                            for key, value in headers if type(key) is str}
+                index: dict[str, object] = dict(headers)
+                if len(index) == len(headers) and index.keys() <= known:
+                    self._index = index
+                    return index
+                index = {(key if key in known else key.lower()): value
+                         for key, value in headers if type(key) is str}
             except (TypeError, ValueError, AttributeError):
                 index = {}
             if len(index) == len(headers):
