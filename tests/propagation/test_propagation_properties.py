@@ -132,6 +132,40 @@ def test_kafka_index_is_the_checked_loops(items: list[tuple[str, bytes]]) -> Non
     assert {name: carrier.get(name) for name in expected} == expected
 
 
+valid_traceparents = st.builds(
+    lambda t, s, flags: f"00-{t:032x}-{s:016x}-{flags:02x}".encode(),
+    st.integers(min_value=0, max_value=(1 << 128) - 1), st.integers(min_value=0, max_value=(1 << 64) - 1),
+    st.integers(min_value=0, max_value=255),
+)
+trace_items = st.lists(st.one_of(
+    st.tuples(st.sampled_from(NAMES), anything),
+    st.tuples(st.just("traceparent"), valid_traceparents),
+    st.tuples(st.just("tracestate"), st.sampled_from([b"a=1,b=2", b"bad state", b"", "k=v"])),
+), max_size=6)
+
+
+@settings(max_examples=500)
+@given(trace_items)
+def test_extract_parent_through_lookup_is_the_general_search(items: list[tuple[str, object]]) -> None:
+    """``extract_parent(carrier, carrier.lookup())`` (a version-00 ``traceparent`` read
+    without the general search) finds what ``extract_parent(carrier)`` finds."""
+    import random
+
+    from commerce_observe.agent.propagation import extract_parent
+
+    random.seed(7)  # a B3 deny (``b3: 0``) makes up fresh ids: the same ones both times
+    general = extract_parent(KafkaHeaders(items))  # type: ignore[arg-type]
+    carrier = KafkaHeaders(items)  # type: ignore[arg-type]
+    random.seed(7)
+    fast = extract_parent(carrier, carrier.lookup())
+    if general is None:
+        assert fast is None
+        return
+    assert fast is not None
+    assert (fast, fast.is_remote, fast.is_valid, fast.trace_flags, fast.trace_state) == (
+        general, general.is_remote, general.is_valid, general.trace_flags, general.trace_state)
+
+
 def test_names_indexed_as_they_are_are_lower_case_and_cover_the_messaging_headers() -> None:
     """``KafkaHeaders`` skips ``str.lower`` for the names in ``LOWER_CASE_NAMES``: each must
     be its own lower case; mixed-case spellings of them are still found."""

@@ -211,7 +211,7 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
         parent = extract(carrier, empty, policy)  # returns ``empty`` itself when there is no usable parent
         found = parent is not empty
     else:
-        remote = extract_parent(carrier)
+        remote = extract_parent(carrier, get)
         found = remote is not None
     if not found:
         stats.incr(NEW_TRACE)
@@ -256,7 +256,7 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
             pass
     if published is not None:
         attrs[sc.RECEIVE_LATENCY_MS] = (now - published) / 1e6
-    rest = merge_clean(attrs, extra)
+    rest = merge_clean(attrs, extra) if extra else None
     # attrs: all str/int/float/bool
     span = (start_span(state, name, parent, SpanKind.CONSUMER, now, attrs) if parent is not None
             else start_child_of_remote(state, name, remote, SpanKind.CONSUMER, now, attrs))

@@ -218,14 +218,30 @@ def _remote(carrier: Carrier, ids: f.Ids, with_state: bool) -> SpanContext:
                                           0 < trace_id < TRACE_ID_LIMIT and 0 < span_id < SPAN_ID_LIMIT))
 
 
-def extract_parent(carrier: Carrier) -> SpanContext | None:
+def extract_parent(carrier: Carrier, get: Callable[[str], object] | None = None) -> SpanContext | None:
     """The remote parent in ``carrier`` as :func:`extract` finds it, as a bare span
     context (None: no usable parent), for a caller that starts a span from it at once
     and reads nothing else from the context: no ``Context`` and no ``NonRecordingSpan``
     are built (a message consumer's hot path). Baggage and the B3 debug flag, which
     only a context carries, are not read: a caller that needs them calls :func:`extract`.
+
+    ``get``: the carrier's own lookup (``lookup()``), when the caller has it: an exact
+    version-00 ``traceparent`` (what we and OpenTelemetry write; it comes first in the
+    order anyway) and its ``tracestate`` are then read through it, without the
+    general search.
     """
     try:
+        if get is not None:
+            raw = get("traceparent")
+            if type(raw) is bytes:
+                ids = f.parse_traceparent_00(raw)
+                if ids is not None:
+                    state = get("tracestate")
+                    trace_id, span_id = ids.trace_id, ids.span_id  # never 0: the parser refuses it
+                    return new_span_context(SpanContext, (
+                        trace_id, span_id, True, _SAMPLED if ids.sampled else _NOT_SAMPLED,
+                        EMPTY if state is None else parse_tracestate(state),
+                        trace_id < TRACE_ID_LIMIT and span_id < SPAN_ID_LIMIT))
         found = _find(carrier)
         return None if found is None else _remote(carrier, found[0], found[1])
     except Exception as exc:
