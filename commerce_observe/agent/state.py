@@ -18,7 +18,7 @@ through :mod:`commerce_observe.agent.current`, the one module global left.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from weakref import WeakKeyDictionary, ref
 
 from opentelemetry import trace
@@ -35,6 +35,43 @@ if TYPE_CHECKING:
 
 MESSAGING_TRACER = "commerce_observe.agent.messaging"
 
+V = TypeVar("V")
+
+
+class ClientMap(Generic[V]):
+    """An entry per client object (a producer, a consumer, a channel), held as long as
+    the client lives (weakly keyed). Entries are only added, never replaced or removed
+    but by the client's death, so the entry found last is answered from a weak reference
+    to its client: most processes send through one producer and read from one consumer,
+    and a ``WeakKeyDictionary`` lookup builds a weak reference each time."""
+
+    __slots__ = ("_entries", "_last")
+
+    def __init__(self) -> None:
+        self._entries: WeakKeyDictionary[Any, V] = WeakKeyDictionary()
+        self._last: tuple[ref[Any], V] | None = None
+
+    def get(self, client: Any) -> V | None:
+        last = self._last
+        if last is not None and last[0]() is client:
+            return last[1]
+        entry = self._entries.get(client)
+        if entry is not None:
+            self._last = (ref(client), entry)
+        return entry
+
+    def setdefault(self, client: Any, entry: V) -> V:
+        """``client``'s entry, ``entry`` if it had none."""
+        entry = self._entries.setdefault(client, entry)
+        self._last = (ref(client), entry)
+        return entry
+
+    def __getitem__(self, client: Any) -> V:
+        return self._entries[client]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 class AgentState:
     """All mutable state of one agent (see the module doc).
@@ -44,8 +81,7 @@ class AgentState:
     """
 
     __slots__ = ("hub", "service_name", "propagation", "kafka", "endpoints", "trackers", "deliveries",
-                 "consumer_constants", "tracer_provider", "pipeline", "tracer", "_light", "_light_for",
-                 "last_endpoint", "last_tracker")
+                 "consumer_constants", "tracer_provider", "pipeline", "tracer", "_light", "_light_for")
 
     def __init__(self, service_name: str | None = None, *, hub: Hub | None = None, propagation: Policy = ALL,
                  tracer_provider: Any = None, pipeline: Any = None) -> None:
@@ -54,14 +90,9 @@ class AgentState:
         self.propagation = propagation
         self.kafka = KafkaClusters()
         #: Producer client -> its :class:`~commerce_observe.agent.messaging.producer.Endpoint`.
-        self.endpoints: WeakKeyDictionary[Any, Endpoint] = WeakKeyDictionary()
+        self.endpoints: ClientMap[Endpoint] = ClientMap()
         #: Consumer (or channel) -> its :class:`~commerce_observe.agent.messaging.consumer.Tracker`.
-        self.trackers: WeakKeyDictionary[Any, Tracker] = WeakKeyDictionary()
-        #: The client last looked up in ``endpoints`` / ``trackers`` (a weak reference)
-        #: and its entry: most processes send through one producer and read from one
-        #: consumer, and a ``WeakKeyDictionary`` lookup builds a weak reference each time.
-        self.last_endpoint: tuple[ref[Any], Endpoint] | None = None
-        self.last_tracker: tuple[ref[Any], Tracker] | None = None
+        self.trackers: ClientMap[Tracker] = ClientMap()
         #: Deliveries still open, by ``id(record)`` (bounded by the consumer module).
         self.deliveries: dict[int, Delivery] = {}
         #: Per (system, destination, group, server): a CONSUMER span's name and shared attributes.

@@ -20,7 +20,6 @@ events join the producer's trace.
 from __future__ import annotations
 
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -340,14 +339,10 @@ class Tracker:
 
 def tracker_for(state: AgentState, consumer: Any) -> Tracker:
     """The :class:`Tracker` of ``consumer`` (or channel) in ``state``."""
-    last = state.last_tracker
-    if last is not None and last[0]() is consumer:
-        return last[1]
     trackers = state.trackers
     tracker = trackers.get(consumer)
     if tracker is None:
         tracker = trackers.setdefault(consumer, Tracker())
-    state.last_tracker = (weakref.ref(consumer), tracker)
     return tracker
 
 

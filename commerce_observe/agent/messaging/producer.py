@@ -15,7 +15,6 @@ for all four clients, for sends buried in library code, and in asyncio tasks.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Set as AbstractSet
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -126,13 +125,7 @@ class Endpoint:
 
 def cached_endpoint(state: AgentState, client: Any) -> Endpoint | None:
     """The :class:`Endpoint` of ``client`` if it sent before (lets wrappers skip reading its config)."""
-    last = state.last_endpoint
-    if last is not None and last[0]() is client:
-        return last[1]
-    endpoint = state.endpoints.get(client)
-    if endpoint is not None:
-        state.last_endpoint = (weakref.ref(client), endpoint)
-    return endpoint
+    return state.endpoints.get(client)
 
 
 def endpoint_for(state: AgentState, client: Any, system: str, label: str, servers: Any) -> Endpoint:
