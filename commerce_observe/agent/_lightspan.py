@@ -46,7 +46,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util.types import AttributeValue, Attributes
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent._compat.otel_api import SPAN_ID_LIMIT, TRACE_ID_LIMIT, new_span_context
+from commerce_observe.agent._compat.otel_api import make_span_context
 from commerce_observe.agent._compat.otel_sdk import processors_unchanged, tracer_internals
 from commerce_observe.agent.export.record import ENTRY_KINDS
 
@@ -248,9 +248,8 @@ class LightTracer:
             if result.attributes:
                 attributes = {**result.attributes, **attributes}
         span_id = (self.fast_ids and getrandbits(64)) or ids.generate_span_id()
-        ctx = new_span_context(SpanContext, (trace_id, span_id, False, _FLAGS[sampled, random_id],
-                                             DEFAULT_TRACE_STATE if trace_state is None else trace_state,
-                                             0 < trace_id < TRACE_ID_LIMIT and 0 < span_id < SPAN_ID_LIMIT))
+        ctx = make_span_context(trace_id, span_id, False, _FLAGS[sampled, random_id],
+                           DEFAULT_TRACE_STATE if trace_state is None else trace_state)
         if not sampled:
             return trace.NonRecordingSpan(ctx)
         if parent is None or parent.is_remote or kind in ENTRY_KINDS:  # is_entry_span, inlined

@@ -6,7 +6,7 @@
   same, only a decorated ``async def`` then closes its span when the coroutine is
   created, as in older APIs.
 * ``SpanContext``'s layout, a tuple of (trace id, span id, is remote, flags, trace
-  state, is valid): :data:`new_span_context` builds one from those six values with
+  state, is valid): :func:`make_span_context` builds one from those six values with
   ``tuple.__new__`` (one C call) instead of its Python ``__new__`` (two per consumed
   message: the remote parent and the span). Only in the checked range and when a
   probe built both ways compares equal; else it calls the constructor.
@@ -41,17 +41,18 @@ agnostic_contextmanager: Callable[..., Any] = _pick()
 
 
 #: Ids a ``SpanContext`` holds as valid: non-zero and within 128 / 64 bits (the
-#: constructor's own test; callers of :data:`new_span_context` compute it the same way).
-TRACE_ID_LIMIT = 1 << 128
-SPAN_ID_LIMIT = 1 << 64
+#: constructor's own test, which :func:`make_span_context` repeats for the fast build).
+_TRACE_ID_LIMIT = 1 << 128
+_SPAN_ID_LIMIT = 1 << 64
+
+_Fields = tuple[int, int, bool, TraceFlags, TraceState, bool]
 
 
-def _construct(cls: type[SpanContext], fields: tuple[int, int, bool, TraceFlags, TraceState | None, bool]) -> SpanContext:
+def _construct(cls: type[SpanContext], fields: _Fields) -> SpanContext:
     return cls(fields[0], fields[1], fields[2], fields[3], fields[4])
 
 
-def _pick_span_context() -> Callable[[type[SpanContext], tuple[int, int, bool, TraceFlags, TraceState | None, bool]],
-                                     SpanContext]:
+def _pick_span_context() -> Callable[[type[SpanContext], _Fields], SpanContext]:
     if not SUPPORTED.fast:
         return _construct
     state = TraceState([("k", "v")])
@@ -65,6 +66,11 @@ def _pick_span_context() -> Callable[[type[SpanContext], tuple[int, int, bool, T
     return tuple.__new__
 
 
-#: ``new_span_context(SpanContext, (trace_id, span_id, is_remote, flags, state, valid))``
-#: with ``valid = 0 < trace_id < TRACE_ID_LIMIT and 0 < span_id < SPAN_ID_LIMIT``.
-new_span_context = _pick_span_context()
+_new_span_context = _pick_span_context()
+
+
+def make_span_context(trace_id: int, span_id: int, is_remote: bool, flags: TraceFlags, state: TraceState) -> SpanContext:
+    """``SpanContext(trace_id, span_id, is_remote, flags, state)``: one ``tuple.__new__``
+    (a C call) instead of its Python ``__new__`` where the probe above allowed it."""
+    return _new_span_context(SpanContext, (trace_id, span_id, is_remote, flags, state,
+                                           0 < trace_id < _TRACE_ID_LIMIT and 0 < span_id < _SPAN_ID_LIMIT))

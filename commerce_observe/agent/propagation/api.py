@@ -26,7 +26,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from commerce_observe._internal.selfstats import stats
-from commerce_observe.agent._compat.otel_api import SPAN_ID_LIMIT, TRACE_ID_LIMIT, new_span_context
+from commerce_observe.agent._compat.otel_api import make_span_context
 from commerce_observe.agent import current
 
 from . import formats as f
@@ -213,9 +213,7 @@ def _remote(carrier: Carrier, ids: f.Ids, with_state: bool) -> SpanContext:
     if ids is f.DENY:
         ids = f.Ids(random.getrandbits(128) or 1, random.getrandbits(64) or 1, False)
     state = parse_tracestate(carrier.get("tracestate")) if with_state else EMPTY
-    trace_id, span_id = ids.trace_id, ids.span_id
-    return new_span_context(SpanContext, (trace_id, span_id, True, _SAMPLED if ids.sampled else _NOT_SAMPLED, state,
-                                          0 < trace_id < TRACE_ID_LIMIT and 0 < span_id < SPAN_ID_LIMIT))
+    return make_span_context(ids.trace_id, ids.span_id, True, _SAMPLED if ids.sampled else _NOT_SAMPLED, state)
 
 
 def extract_parent(carrier: Carrier, get: Callable[[str], object] | None = None) -> SpanContext | None:
@@ -237,11 +235,8 @@ def extract_parent(carrier: Carrier, get: Callable[[str], object] | None = None)
                 ids = f.parse_traceparent_00(raw)
                 if ids is not None:
                     state = get("tracestate")
-                    trace_id, span_id = ids.trace_id, ids.span_id  # never 0: the parser refuses it
-                    return new_span_context(SpanContext, (
-                        trace_id, span_id, True, _SAMPLED if ids.sampled else _NOT_SAMPLED,
-                        EMPTY if state is None else parse_tracestate(state),
-                        trace_id < TRACE_ID_LIMIT and span_id < SPAN_ID_LIMIT))
+                    return make_span_context(ids.trace_id, ids.span_id, True, _SAMPLED if ids.sampled else _NOT_SAMPLED,
+                                        EMPTY if state is None else parse_tracestate(state))
         found = _find(carrier)
         return None if found is None else _remote(carrier, found[0], found[1])
     except Exception as exc:
