@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -23,8 +24,11 @@ BASELINE_REV = "80b8592"
 def baseline_tree(rev: str = BASELINE_REV) -> Path:
     # cached by commit id, not by the name given: ``--baseline main`` must not reuse the
     # copy of an older main
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-                            check=True, capture_output=True, text=True).stdout.strip()
+    found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode != 0:  # a mistyped --baseline: one line, no traceback
+        raise SystemExit(f"{Path(sys.argv[0]).name}: --baseline {rev!r} is not a commit of {ROOT}")
+    commit = found.stdout.strip()
     dest = Path(tempfile.gettempdir()) / f"commerce_observe_baseline_{commit}"
     if not (dest / "commerce_observe").is_dir():
         data = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "commerce_observe"],

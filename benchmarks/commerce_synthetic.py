@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._baseline import BASELINE_REV, ROOT, baseline_tree, env_for  # noqa: E402
 from benchmarks.shop.evaluate import Result, evaluate, headline, summary  # noqa: E402
-from benchmarks.shop.generate import Shop, generate  # noqa: E402
+from benchmarks.shop.generate import Shop, generate, seed_list  # noqa: E402
 from benchmarks.shop.incidents import METHODS  # noqa: E402
 
 CHILD = str(Path(__file__).resolve().parent / "shop" / "child.py")
@@ -60,11 +60,11 @@ def run_child(src: Path, dst: Path, tree: Path, fine: bool) -> dict[str, np.ndar
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", default="10,11,12,13,14")
+    ap.add_argument("--seeds", type=seed_list, default=[10, 11, 12, 13, 14])
     ap.add_argument("--products", type=int, default=300)
     ap.add_argument("--baseline", default=BASELINE_REV, help="git revision of the detector to compare with")
     args = ap.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds: list[int] = args.seeds
     runs = {"today": (baseline_tree(args.baseline), False), "new": (ROOT, True)}
     totals = {name: Result() for name in runs}
     t = time.perf_counter()
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 for note in res.notes:
                     print(f"    {note}")
     n_inc = sum(len(v) for v in totals["new"].found.values())
-    print(f"\n{len(seeds)} seeds ({args.seeds}), {args.products} products, {n_inc} incidents, "
+    print(f"\n{len(seeds)} seeds ({','.join(map(str, seeds))}), {args.products} products, {n_inc} incidents, "
           f"{time.perf_counter() - t:.0f} s")
     for name in runs:
         print(f"  {name}:")

@@ -21,6 +21,8 @@ on 5-minute buckets.
 
 from __future__ import annotations
 
+import argparse
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -158,3 +160,11 @@ def generate(seed: int, n_products: int = 300) -> Shop:
     shop.extra_var_total5 = np.nansum(normal**2, axis=1) / SHAPE
     shop.normal_fail_rate5 = normal_fail_rate
     return shop
+
+
+def seed_list(text: str) -> list[int]:
+    """``--seeds``: comma-separated integers (an ``argparse`` type: a bad value is one usage line)."""
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
