@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .runs import advance
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -160,18 +161,9 @@ def paid(ready: BoolArray, surprise: FloatArray) -> FloatArray:
 def _stretch(A: dict[str, npt.NDArray[Any]], ri: IntArray, s: Settings, xd: FloatArray, mu: FloatArray,
              var: FloatArray, count: BoolArray) -> FloatArray:
     """Advance the counts' stretch and return its shortfall as a z (0 without a stretch)."""
-    st = A["drun"][ri]
-    c = np.maximum(st[:, 0] + xd * _LOG_RHO - mu * (RHO - 1.0), 0.0) * count
-    fresh = (st[:, 0] <= 0.0) | (st[:, 4] * s.hours >= MAX_HOURS)
-    keep = (c > 0.0) & ~fresh
-    kept = np.where(keep[:, None], st[:, 1:], 0.0)
-    new = np.empty_like(st)  # the CUSUM and the sums: counts, expectation, variance, buckets
-    new[:, 0] = c
-    np.add(kept[:, 0], xd, out=new[:, 1])
-    np.add(kept[:, 1], mu, out=new[:, 2])
-    np.add(kept[:, 2], var, out=new[:, 3])
-    np.add(kept[:, 3], 1.0, out=new[:, 4])
-    live = c > 0.0
+    st = A["drun"][ri]  # the CUSUM and the sums: counts, expectation, variance, buckets
+    new = np.empty_like(st)
+    live = advance(st, new, xd, None, mu, var, count, st[:, 4] * s.hours >= MAX_HOURS, RHO, _LOG_RHO)
     A["drun"][ri] = new * live[:, None]
     a, b, v = new[:, 1], new[:, 2], new[:, 3]
     z: FloatArray = np.where(live, (b - a) / np.sqrt(np.maximum(v, 1e-9) + (STRETCH_NOISE * b) ** 2), 0.0)

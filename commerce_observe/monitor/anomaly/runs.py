@@ -11,7 +11,9 @@ window, so the score keeps its meaning. Upwards ``rho`` is 3 (a product tripling
 0.2 (a product selling next to nothing: for zeros the test is the probability of the
 whole run of zeros).
 
-State: five numbers per direction. Only count series run it.
+State: five numbers per direction. Only count series run it. The decline test's
+stretch (:mod:`.decline`) is the same CUSUM (:func:`advance`), one direction at its own
+``rho``, its longest stretch in hours, its counts summed as they come.
 """
 
 from __future__ import annotations
@@ -53,6 +55,30 @@ def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
     return [("run", np.float64, (5, 3), 0.0)]
 
 
+def advance(st: FloatArray, new: FloatArray, x: FloatArray, later: FloatArray | None, mu: FloatArray, var: FloatArray,
+            on: BoolArray, full: BoolArray, rho: float | FloatArray, log_rho: float | FloatArray) -> BoolArray:
+    """Advance Poisson CUSUM stretches by one bucket; return where a stretch lives.
+
+    ``st`` holds a stretch along its second axis (CUSUM, counts, expectation, variance,
+    length; any later axes are more stretches), ``new`` receives the next state (to be
+    zeroed by the caller where none lives). The CUSUM looks for ``rho`` times the rate
+    ``mu`` where ``on``; a stretch restarts when its CUSUM was at zero or where it is
+    ``full`` (its longest), and dies when the CUSUM falls to zero. The count ``x`` is
+    summed, or in a stretch's later buckets ``later`` where given; ``var`` is the
+    bucket's variance. ``log_rho`` is ``log(rho)``, kept by the caller.
+    """
+    c = np.maximum(st[:, 0] + x * log_rho - mu * (rho - 1.0), 0.0) * on
+    fresh = (st[:, 0] <= 0.0) | full
+    live: BoolArray = c > 0.0
+    kept = np.where((live & ~fresh)[:, None], st[:, 1:], 0.0)  # counts, expectation, variance, length
+    new[:, 0] = c
+    np.add(kept[:, 0], x if later is None else np.where(fresh, x, later), out=new[:, 1])
+    np.add(kept[:, 1], mu, out=new[:, 2])
+    np.add(kept[:, 2], var, out=new[:, 3])
+    np.add(kept[:, 3], 1.0, out=new[:, 4])
+    return live
+
+
 def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArray, xa: FloatArray, e: Expect,
          scored: BoolArray, visits: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Update the stretches with this point; return their sums (counts, expectation, variance),
@@ -62,21 +88,11 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArr
     on = scored & e.is_count
     st = A["run"][idx]  # (n, 5, 3): CUSUM, counts, expectation, variance, length
     new = np.empty_like(st)  # written in place: no stacking of the pieces
-    live = np.empty((idx.size, 3), dtype=bool)
     mu = e.exp_q[:, None]
-    c = np.maximum(st[:, 0, :2] + x[:, None] * _LOG_RHO - mu * (RHO - 1.0), 0.0) * on[:, None]
-    np.greater(c, 0.0, out=live[:, :2])
-    fresh = (st[:, 0, :2] <= 0.0) | (st[:, 4, :2] >= MAX_RUN)
-    keep = live[:, :2] & ~fresh
     # the first bucket of a stretch counts in full (the one-bucket test saw it anyway);
     # later ones winsorised, so one huge spike cannot carry the stretch
-    obs = np.where(fresh, x[:, None], xa[:, None])
-    kept = np.where(keep[:, None, :], st[:, 1:, :2], 0.0)  # counts, expectation, variance, length
-    new[:, 0, :2] = c
-    np.add(kept[:, 0], obs, out=new[:, 1, :2])
-    np.add(kept[:, 1], mu, out=new[:, 2, :2])
-    np.add(kept[:, 2], e.var_q[:, None], out=new[:, 3, :2])
-    np.add(kept[:, 3], 1.0, out=new[:, 4, :2])
+    advance(st[:, :, :2], new[:, :, :2], x[:, None], xa[:, None], mu, e.var_q[:, None], on[:, None],
+            st[:, 4, :2] >= MAX_RUN, RHO, _LOG_RHO)
     # the run of zeros since the last sale: a downward stretch that began with a partial
     # bucket (the product still sold one before it went quiet) is diluted by that sale
     zero = on & (x == 0.0)
@@ -88,7 +104,7 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArr
     np.add(zkept[:, 0], e.exp_q, out=new[:, 2, 2])
     np.add(zkept[:, 1], e.var_q, out=new[:, 3, 2])
     np.add(zkept[:, 2], 1.0, out=new[:, 4, 2])
-    live[:, 2] = zero
+    live = new[:, 0] > 0.0  # the CUSUMs above zero, the run of zeros 1
     new *= live[:, None, :]
     A["run"][idx] = new
     a, b, v, n = new[:, 1], new[:, 2], new[:, 3], new[:, 4]
