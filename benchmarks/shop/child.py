@@ -55,7 +55,7 @@ def main() -> int:
         step = timedelta(minutes=5)
         out["total_5"], out["total_5_alert"] = _run(five, ["orders:__all__"], t0, step, d["total_5"][:, None], None)
         out["pay_5"], out["pay_5_alert"] = _run(five, pay[:2], t0, step, d["fail_5"][:, :2], d["att_5"][:, :2])
-    np.savez_compressed(dst, **out)
+    np.savez_compressed(dst, allow_pickle=False, **out)
     return 0
 
 
