@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._baseline import BASELINE_REV, ROOT, baseline_tree, env_for  # noqa: E402
 from benchmarks.shop.evaluate import Result, evaluate, headline, summary  # noqa: E402
-from benchmarks.shop.generate import Shop, generate, seed_list  # noqa: E402
+from benchmarks.shop.generate import Shop, generate, product_count, seed_list  # noqa: E402
 from benchmarks.shop.incidents import METHODS  # noqa: E402
 
 CHILD = str(Path(__file__).resolve().parent / "shop" / "child.py")
@@ -61,7 +61,7 @@ def run_child(src: Path, dst: Path, tree: Path, fine: bool) -> dict[str, np.ndar
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=seed_list, default=[10, 11, 12, 13, 14])
-    ap.add_argument("--products", type=int, default=300)
+    ap.add_argument("--products", type=product_count, default=300)
     ap.add_argument("--baseline", default=BASELINE_REV, help="git revision of the detector to compare with")
     args = ap.parse_args(argv)
     seeds: list[int] = args.seeds

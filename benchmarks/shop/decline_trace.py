@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.shop.child import TZ  # noqa: E402
 from benchmarks.shop.evaluate import CRITICAL, ORACLE_ADJUST, findable_at  # noqa: E402
-from benchmarks.shop.generate import SHAPE, generate, seed_list  # noqa: E402
+from benchmarks.shop.generate import SHAPE, generate, product_count, seed_list  # noqa: E402
 from benchmarks.shop.incidents import FINE  # noqa: E402
 from commerce_observe.monitor.anomaly import AnomalyDetector, Calendar, Settings, decline  # noqa: E402
 from commerce_observe.monitor.anomaly import mathutil as mu_  # noqa: E402
@@ -180,7 +180,7 @@ def _h(b: int | None, h30: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=seed_list, default=[0, 1, 2, 3, 4, 5, 6, 7])
-    ap.add_argument("--products", type=int, default=300)
+    ap.add_argument("--products", type=product_count, default=300)
     ap.add_argument("--all", action="store_true", help="every decline, not only the findable ones found late")
     args = ap.parse_args(argv)
     for seed in args.seeds:

@@ -22,7 +22,6 @@ on 5-minute buckets.
 from __future__ import annotations
 
 import argparse
-
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -30,13 +29,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.shop.incidents import Incident, place
+from benchmarks.shop.incidents import FINE, METHODS, OWN_PRODUCTS, Incident, place
 
 FloatArray = npt.NDArray[np.float64]
 TZ = "Europe/Berlin"
-from benchmarks.shop.incidents import FINE, METHODS
 
 WEEKS, TRAIN_WEEKS = 13, 9
+#: products launched during the run (one launched after the training weeks is not live
+#: in the evaluation weeks, so cannot carry an incident)
+LAUNCHES = 6
+#: the smallest shop: every incident has a product of its own even when every launch is late
+MIN_PRODUCTS = OWN_PRODUCTS + LAUNCHES
 SHAPE = 30.0  # gamma shape of each product's 5-minute rate (the negative-binomial noise)
 CONCENTRATION = 200.0  # beta concentration of each 5-minute failure rate (beta-binomial failures)
 
@@ -81,6 +84,8 @@ def _daily(hours: FloatArray, weekend: npt.NDArray[np.bool_]) -> FloatArray:
 
 
 def generate(seed: int, n_products: int = 300) -> Shop:
+    if n_products < MIN_PRODUCTS:
+        raise ValueError(f"a shop needs at least {MIN_PRODUCTS} products, not {n_products}")
     rng = np.random.default_rng(seed)
     tz = ZoneInfo(TZ)
     t0 = datetime(2024, 1, 1, tzinfo=tz).astimezone(timezone.utc)
@@ -103,7 +108,7 @@ def generate(seed: int, n_products: int = 300) -> Shop:
 
     # launches: products that appear mid-run, with a first week of hype
     launched = np.zeros((T5, P), dtype=bool)
-    for j in rng.choice(np.argsort(-daily)[10:150], 6, replace=False):
+    for j in rng.choice(np.argsort(-daily)[10:150], LAUNCHES, replace=False):
         at = int(rng.integers(3 * 2016, 11 * 2016))
         rate[:at, j] = np.nan
         hype = 1.0 + 1.0 * np.exp(-np.arange(T5 - at) / 2016.0)
@@ -168,3 +173,15 @@ def seed_list(text: str) -> list[int]:
         return [int(x) for x in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
+
+
+def product_count(text: str) -> int:
+    """``--products``: an integer of at least ``MIN_PRODUCTS`` (an ``argparse`` type: else one usage line)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < MIN_PRODUCTS:
+        raise argparse.ArgumentTypeError(f"a shop needs at least {MIN_PRODUCTS} products ({OWN_PRODUCTS} for incidents "
+                                         f"of their own, {LAUNCHES} launches), not {n}")
+    return n

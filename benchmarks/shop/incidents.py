@@ -8,7 +8,9 @@ extra orders within one to two hours; x3), ``sparse_drop`` (such a product sells
 for 6-12 hours; x3), ``page_broken`` (a mid-popular product sells nothing for 2-8 hours; x2),
 ``bot_spike`` (x10 for 1-2 hours; x2), ``price_error`` (x5 for 3-5 hours; x2); these last three
 on products among the 20 busiest.
-Each incident gets its own product and its own stretch of time.
+Each incident gets its own product (``OWN_PRODUCTS`` in all) and its own stretch of time;
+where a kind's products are all taken already (or launched too late to be live in the
+evaluation weeks), the free product nearest to them in popularity stands in.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ METHODS = ("card", "paypal", "klarna", "applepay")
 FINE = 12  # 5-minute steps per hour
 HOUR = FINE
 DAY = 24 * FINE
+#: products the incidents take, each its own: declines 3, sparse bursts and drops 3 + 3,
+#: broken pages, bot spikes and price errors 2 + 2 + 2
+OWN_PRODUCTS = 15
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,15 @@ def place(rng: np.random.Generator, rate: FloatArray, fail_rate: FloatArray, dai
     out: list[Incident] = []
     used: set[int] = set()
     busy = np.argsort(-daily)
+    rank = np.argsort(busy)  # each product's place in popularity
     live = np.asarray(~np.isnan(rate[lo:hi]).any(axis=0), dtype=bool)
 
     def product(pool: npt.NDArray[np.int64]) -> int:
         free = [int(j) for j in pool if int(j) not in used and live[int(j)]]
+        if not free:  # the nearest free product in popularity (the more popular of two as near)
+            first, last = int(rank[pool].min()), int(rank[pool].max())
+            spare = [int(j) for j in busy if int(j) not in used and live[int(j)]]
+            free = [min(spare, key=lambda j: max(first - int(rank[j]), int(rank[j]) - last))]
         j = int(rng.choice(free))
         used.add(j)
         return j
