@@ -40,7 +40,7 @@ DIRTY = dict(CLEAN, **{"customer.email": "bob@shop.example", "note": "card 4111 
 def _messages(n: int) -> list[dict[str, AttributeValue]]:
     """``n`` spans like CLEAN whose per-message values differ (ids, offset, amount, times),
     as a stream of messages has them: the clean-string memo only helps the repeated ones."""
-    out = []
+    out: list[dict[str, AttributeValue]] = []
     for i in range(n):
         out.append(dict(CLEAN, **{
             "messaging.kafka.offset": 1_234_567 + i, "messaging.message.id": str(uuid.UUID(int=i * 7919 + 1, version=4)),

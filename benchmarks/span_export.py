@@ -212,7 +212,7 @@ def variant(name: str, sink: str, n: int) -> tuple[Callable[[], None], dict[str,
                 with elasticapm.capture_span("order.create", labels=labels):
                     pass
                 elasticapm.label(**labels)
-                client.end_transaction("order.create", "success")
+                client.end_transaction("order.create", "success")  # type: ignore[no-untyped-call]
             client.close()
             # close() returns at the first flush after it was called, which may leave
             # events queued; the transport thread ends once it has sent them all

@@ -70,16 +70,16 @@ def bench_audit(records: int) -> dict[str, Any]:
     events = records // 3
     batch: list[bytes] = []
     for i in range(events):  # 1,000 events a second, each published, acked and handled; one in 1,000 lost
-        t = T0 + i * 1_000_000
+        at = T0 + i * 1_000_000
         eid = f"e{i:09d}"
         batch += [encode(MessageFact(Stage.PUBLISHED, "kafka", "orders", eid, "order.created", "checkout", i + 1,
-                                     "ab" * 16, "cd" * 8, t)),
+                                     "ab" * 16, "cd" * 8, at)),
                   encode(MessageFact(Stage.ACKED, "kafka", "orders", eid, "order.created", "checkout", i + 1,
-                                     "ab" * 16, "cd" * 8, t + 2_000_000, partition=0, offset=i))]
+                                     "ab" * 16, "cd" * 8, at + 2_000_000, partition=0, offset=i))]
         if i % 1000 != 999:
             batch.append(encode(MessageFact(Stage.HANDLED, "kafka", "orders", eid, "order.created", "checkout", i + 1,
-                                            "ab" * 16, "ef" * 8, t + 20_000_000, partition=0, offset=i,
-                                            consumer_group="billing", published_ns=t)))
+                                            "ab" * 16, "ef" * 8, at + 20_000_000, partition=0, offset=i,
+                                            consumer_group="billing", published_ns=at)))
         if len(batch) >= 500:
             sink.write(batch)
             batch = []

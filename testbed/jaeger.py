@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 from testbed import versions
 from testbed.base import LOOPBACK, Launch, Server, TestbedError, cached, minimal_env
@@ -112,7 +113,7 @@ class Jaeger(Server):
 
     name = "jaeger"
     env_var = "COMMERCE_OBSERVE_TEST_OTLP_HTTP_ENDPOINT"
-    port_names = ("port", "grpc", "query", "query_grpc")
+    port_names: ClassVar[tuple[str, ...]] = ("port", "grpc", "query", "query_grpc")
     start_timeout = 60.0
 
     def fetch(self) -> None:

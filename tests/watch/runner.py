@@ -25,6 +25,7 @@ class WatchProcess:
         self._reader.start()
         line = wait_for("the watch to serve /metrics", lambda: next((x for x in self.lines if "metrics on" in x), None)
                         or self._dead(), timeout=60)
+        assert line is not None  # wait_for returns a truthy answer
         m = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", line)
         assert m, f"watch did not start: {self.stderr}"
         self.port = int(m.group(1))
@@ -65,8 +66,10 @@ class WatchProcess:
                 raise AssertionError(f"watch exited {self.proc.returncode}: {self.stderr}")
             m = self.metrics()
             return m if m.get(name, 0) >= at_least else None
-        return wait_for(f"{name} >= {at_least}", probe, timeout=timeout,  # type: ignore[return-value]
-                        describe=lambda _: f"{self.metrics()}; {self.stderr}".replace("\n", " | "))
+        found = wait_for(f"{name} >= {at_least}", probe, timeout=timeout,
+                         describe=lambda _: f"{self.metrics()}; {self.stderr}".replace("\n", " | "))
+        assert found is not None  # wait_for returns a truthy answer
+        return found
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)

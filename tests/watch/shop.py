@@ -85,7 +85,7 @@ class Shop:
         extra = 7 * sum(1 for _ in range(count // len(PRODUCTS))) if spike else 0
         for k in range(count + extra):
             ns = start_ns + (k * MINUTE) // (count + extra) + 1
-            product = spike if k >= count else PRODUCTS[self.rng.randrange(len(PRODUCTS))]
+            product = spike if spike is not None and k >= count else PRODUCTS[self.rng.randrange(len(PRODUCTS))]
             self._n += 1
             order = f"o-{self._n}"
             when = datetime.fromtimestamp(ns / S, timezone.utc)
