@@ -203,7 +203,7 @@ class Bank:
         A["rpos"][idx] = (rpos + 1) % W
 
         # ---- evidence: the strongest window or stretch, each direction ---------
-        run = runs.step(A, idx, s, x, xa, e, scored, e.visits.astype(np.float64))
+        run = runs.step(A, idx, s, t, x, xa, e, scored, e.visits.astype(np.float64))
         z_up = np.zeros(idx.size)
         z_dn = np.zeros(idx.size)
         if scored.any():
@@ -234,6 +234,7 @@ class Bank:
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
         adjust = np.where(e.is_count, self.adjust_count, self.adjust_other)
         ready, z_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)
+        runs.mark_promotions(A, idx, t, slots.day_start, excluded, e.is_count)
         sur = mu_.surprise(np.concatenate([np.maximum(z_up, z_dn), z_decline]))  # both in one call
         short = mu_.to_score(sur[:idx.size] - adjust)
         s_decline = decline.paid(ready, sur[idx.size:])  # a surprise, its two tests paid

@@ -11,7 +11,14 @@ window, so the score keeps its meaning. Upwards ``rho`` is 3 (a product tripling
 0.2 (a product selling next to nothing: for zeros the test is the probability of the
 whole run of zeros).
 
-State: five numbers per direction. Only count series run it. The decline test's
+After a promotion the downward stretches allow for the demand it pulled forward (issue 14:
+"the dip after a promotion"): for ``PROMO_HOURS`` after a calendar event over the series or
+after a day that sold at least ``LIFT`` times the decline test's two-week reference (an
+unannounced promotion, whose lift the level has partly learned), they expect at most
+``1 - PULL_FORWARD`` of the lower of the level and that reference.
+
+State: five numbers per direction and when the last promotion's allowance ends. Only
+count series run it. The decline test's
 stretch (:mod:`.decline`) is the same CUSUM (:func:`advance`), one direction at its own
 ``rho``, its longest stretch in hours, its counts summed as they come.
 """
@@ -42,6 +49,12 @@ REL_C = 0.25
 SEASON_C = 0.05
 #: counts an hour a count is expected to sell at least, for the upward tests
 UP_FLOOR = 0.1
+#: hours after a promotion in which the downward stretches allow for pulled-forward demand
+PROMO_HOURS = 48
+#: share of the expectation the days after a promotion may fall short by (demand pulled forward)
+PULL_FORWARD = 0.25
+#: a finished day whose level is at least this many times the reference was a promotion
+LIFT = 1.5
 _LOG_RHO = np.log(RHO)
 
 
@@ -52,7 +65,35 @@ def up_floor(s: Settings) -> float:
 def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
     # per direction (up, down, the run of zeros): the CUSUM (zeros: 1 while live), the
     # stretch's counts, expectation, variance and length
-    return [("run", np.float64, (5, 3), 0.0)]
+    # when the allowance after a promotion ends
+    return [("run", np.float64, (5, 3), 0.0), ("promo_end", np.int64, (), -(2**62))]
+
+
+def mark_promotions(A: dict[str, npt.NDArray[Any]], idx: IntArray, t: int, day_start: bool, excluded: BoolArray,
+                    is_count: BoolArray) -> None:
+    """Start the allowance after a promotion: count series inside a calendar event, and at the
+    start of a day those whose finished day sold at least ``LIFT`` times their reference (call
+    after :func:`.decline.step`, which has just added that day's level to its ring)."""
+    hit = excluded & is_count
+    if day_start:
+        ref = A["dref"][idx]
+        last = A["dlev"][idx, (A["dpos"][idx] - 1) % A["dlev"].shape[1]]
+        hit |= is_count & (ref > 0) & (last >= LIFT * ref)
+    if hit.any():
+        A["promo_end"][idx[hit]] = t + PROMO_HOURS * 3600
+
+
+def _after_promotion(A: dict[str, npt.NDArray[Any]], idx: IntArray, t: int, e: Expect,
+                     on: BoolArray) -> tuple[FloatArray, FloatArray]:
+    """The downward stretches' expectation and variance of this bucket: after a promotion at
+    most ``1 - PULL_FORWARD`` of the lower of the level and the decline test's reference."""
+    after = on & (A["promo_end"][idx] > t)
+    if not after.any():
+        return e.exp_q, e.var_q
+    ref = A["dref"][idx]
+    f = (1.0 - PULL_FORWARD) * np.where(ref > 0, np.minimum(1.0, ref / np.maximum(e.base, 1e-9)), 1.0)
+    mu = np.where(after, f * e.exp_q, e.exp_q)
+    return mu, np.where(after, mu + e.k * mu * mu, e.var_q)
 
 
 def advance(st: FloatArray, new: FloatArray, x: FloatArray, later: FloatArray | None, mu: FloatArray, var: FloatArray,
@@ -79,7 +120,7 @@ def advance(st: FloatArray, new: FloatArray, x: FloatArray, later: FloatArray | 
     return live
 
 
-def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArray, xa: FloatArray, e: Expect,
+def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, t: int, x: FloatArray, xa: FloatArray, e: Expect,
          scored: BoolArray, visits: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Update the stretches with this point; return their sums (counts, expectation, variance),
     each of shape (n, 3) (up, down, the run of zeros), to be tested like windows (all 0 where there
@@ -88,10 +129,11 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArr
     on = scored & e.is_count
     st = A["run"][idx]  # (n, 5, 3): CUSUM, counts, expectation, variance, length
     new = np.empty_like(st)  # written in place: no stacking of the pieces
-    mu = e.exp_q[:, None]
+    mu_dn, var_dn = _after_promotion(A, idx, t, e, on)
+    mu = np.stack([e.exp_q, mu_dn], axis=1)
     # the first bucket of a stretch counts in full (the one-bucket test saw it anyway);
     # later ones winsorised, so one huge spike cannot carry the stretch
-    advance(st[:, :, :2], new[:, :, :2], x[:, None], xa[:, None], mu, e.var_q[:, None], on[:, None],
+    advance(st[:, :, :2], new[:, :, :2], x[:, None], xa[:, None], mu, np.stack([e.var_q, var_dn], axis=1), on[:, None],
             st[:, 4, :2] >= MAX_RUN, RHO, _LOG_RHO)
     # the run of zeros since the last sale: a downward stretch that began with a partial
     # bucket (the product still sold one before it went quiet) is diluted by that sale
@@ -101,8 +143,8 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, x: FloatArr
     zkept = np.where(zkeep[:, None], zst[:, 2:], 0.0)  # expectation, variance, length
     new[:, 0, 2] = zero
     new[:, 1, 2] = 0.0
-    np.add(zkept[:, 0], e.exp_q, out=new[:, 2, 2])
-    np.add(zkept[:, 1], e.var_q, out=new[:, 3, 2])
+    np.add(zkept[:, 0], mu_dn, out=new[:, 2, 2])
+    np.add(zkept[:, 1], var_dn, out=new[:, 3, 2])
     np.add(zkept[:, 2], 1.0, out=new[:, 4, 2])
     live = new[:, 0] > 0.0  # the CUSUMs above zero, the run of zeros 1
     new *= live[:, None, :]
