@@ -93,7 +93,7 @@ def band_z(n_tests: int, alert_score: float) -> float:
 
 def n_tests(s: Settings, count: bool = False) -> int:
     """Tests a point's score is the strongest of: each window two ways and the decline test;
-    for counts their own windows two ways, the adaptive stretches (up, and down from the
+    for counts their own windows two ways, the adaptive stretches (up and down, each from the
     stronger of two starts: see :mod:`.runs`) and the decline test."""
     return len(s.count_windows) * 2 + 2 + 1 if count else len(s.windows) * 2 + 1
 
@@ -137,7 +137,7 @@ class Bank:
         w = self.settings.windows
         #: the windows counts are not tested on; the stretches' columns after the windows (up, down, zeros)
         self.not_count_window = np.array([j for j, v in enumerate(w) if v not in self.settings.count_windows], dtype=np.int64)
-        self.up_cols = slice(len(w), len(w) + 1)
+        self.up_cols = np.array([len(w), len(w) + 3])
         self.down_cols = slice(len(w) + 1, len(w) + 3)
         if not self.arrays:
             self._alloc(max(self.capacity, 16))
@@ -208,10 +208,10 @@ class Bank:
         z_dn = np.zeros(idx.size)
         if scored.any():
             # every window at once: the four rings newest first, cumulated, read at each length,
-            # beside them the stretches (tested like three more windows; no attempts in them)
+            # beside them the stretches (tested like four more windows; no attempts in them)
             at = np.asarray(s.windows) - 1
             nw = at.size
-            cols = np.zeros((4, idx.size, nw + 3))
+            cols = np.zeros((4, idx.size, nw + 4))
             sums = cols[:, :, :nw]
             _window_sums(A, idx, rpos, at, sums)
             sums[0][:, at == 0] = x[:, None]  # the one-bucket test sees the point itself, not its winsorised copy
@@ -226,7 +226,7 @@ class Bank:
             z = _z(e.is_count[:, None], e.is_ratio[:, None], *cols)
             # counts: their own windows only (the stretches stand in for the rest); a stretch
             # counts in its own direction
-            np.maximum(z[:, self.up_cols], 0.0, out=z[:, self.up_cols])
+            z[:, self.up_cols] = np.maximum(z[:, self.up_cols], 0.0)
             np.minimum(z[:, self.down_cols], 0.0, out=z[:, self.down_cols])
             other = self.not_count_window
             z[:, other] = np.where(e.is_count[:, None], 0.0, z[:, other])

@@ -9,7 +9,12 @@ whenever it falls back to zero. The counts, expectations and variances since the
 are summed, and the sum is tested against the negative binomial of the sum like a
 window, so the score keeps its meaning. Upwards ``rho`` is 3 (a product tripling), downwards
 0.2 (a product selling next to nothing: for zeros the test is the probability of the
-whole run of zeros).
+whole run of zeros). A second upward CUSUM for 8x the rate drains fast enough to restart
+between a sparse product's odd sales, so a burst is summed from its own first bucket even
+when the 3x stretch still carries a few sales from hours before (issue 14: 4 then 8 sales
+on 0.6 expected an hour were tested with the 4 sales of the seven hours before); its later
+buckets count in full (it stays short). Up and sharp up are the stronger of two starts, as
+down and the run of zeros are: no extra test paid.
 
 After a promotion the downward stretches allow for the demand it pulled forward (issue 14:
 "the dip after a promotion"): for ``PROMO_HOURS`` after a calendar event over the series or
@@ -17,7 +22,7 @@ after a day that sold at least ``LIFT`` times the decline test's two-week refere
 unannounced promotion, whose lift the level has partly learned), they expect at most
 ``1 - PULL_FORWARD`` of the lower of the level and that reference.
 
-State: five numbers per direction and when the last promotion's allowance ends. Only
+State: five numbers per stretch and when the last promotion's allowance ends. Only
 count series run it. The decline test's
 stretch (:mod:`.decline`) is the same CUSUM (:func:`advance`), one direction at its own
 ``rho``, its longest stretch in hours, its counts summed as they come.
@@ -40,7 +45,11 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: rate ratios the two CUSUMs look for (up, down)
-RHO = np.array([3.0, 0.2])
+RHO = np.array([3.0, 0.2, 8.0])
+#: the stretches' columns (``A["run"][:, :, k]``): up, down, the run of zeros, sharp up; the
+#: CUSUMs (up, down, sharp up: the three ``RHO``) and the upward ones
+CUS = [0, 1, 3]
+UPS = [0, 3]
 #: longest stretch in buckets (a longer shortfall is the decline test's to judge)
 MAX_RUN = 24
 #: share of the level's own learning noise counted as uncertainty of a stretch's expectation
@@ -66,7 +75,7 @@ def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
     # per direction (up, down, the run of zeros): the CUSUM (zeros: 1 while live), the
     # stretch's counts, expectation, variance and length
     # when the allowance after a promotion ends
-    return [("run", np.float64, (5, 3), 0.0), ("promo_end", np.int64, (), -(2**62))]
+    return [("run", np.float64, (5, 4), 0.0), ("promo_end", np.int64, (), -(2**62))]
 
 
 def mark_promotions(A: dict[str, npt.NDArray[Any]], idx: IntArray, t: int, day_start: bool, excluded: BoolArray,
@@ -123,18 +132,20 @@ def advance(st: FloatArray, new: FloatArray, x: FloatArray, later: FloatArray | 
 def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, t: int, x: FloatArray, xa: FloatArray, e: Expect,
          scored: BoolArray, visits: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Update the stretches with this point; return their sums (counts, expectation, variance),
-    each of shape (n, 3) (up, down, the run of zeros), to be tested like windows (all 0 where there
+    each of shape (n, 4) (up, down, the run of zeros, sharp up), to be tested like windows (all 0 where there
     is no stretch).
     The upward expectation is already raised to its floor."""
     on = scored & e.is_count
-    st = A["run"][idx]  # (n, 5, 3): CUSUM, counts, expectation, variance, length
-    new = np.empty_like(st)  # written in place: no stacking of the pieces
+    st = A["run"][idx]  # (n, 5, 4): CUSUM, counts, expectation, variance, length
+    new = np.empty_like(st)
     mu_dn, var_dn = _after_promotion(A, idx, t, e, on)
-    mu = np.stack([e.exp_q, mu_dn], axis=1)
-    # the first bucket of a stretch counts in full (the one-bucket test saw it anyway);
-    # later ones winsorised, so one huge spike cannot carry the stretch
-    advance(st[:, :, :2], new[:, :, :2], x[:, None], xa[:, None], mu, np.stack([e.var_q, var_dn], axis=1), on[:, None],
-            st[:, 4, :2] >= MAX_RUN, RHO, _LOG_RHO)
+    cus = st[:, :, CUS]
+    ncus = np.empty_like(cus)
+    # the first bucket of a stretch counts in full (the one-bucket test saw it anyway); later
+    # ones winsorised, so one huge spike cannot carry the stretch, but in full in the sharp one
+    advance(cus, ncus, x[:, None], np.stack([xa, xa, x], axis=1), np.stack([e.exp_q, mu_dn, e.exp_q], axis=1),
+            np.stack([e.var_q, var_dn, e.var_q], axis=1), on[:, None], cus[:, 4] >= MAX_RUN, RHO, _LOG_RHO)
+    new[:, :, CUS] = ncus
     # the run of zeros since the last sale: a downward stretch that began with a partial
     # bucket (the product still sold one before it went quiet) is diluted by that sale
     zero = on & (x == 0.0)
@@ -157,7 +168,6 @@ def step(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, t: int, x: 
     # so a long stretch is judged by both
     rel2 = REL_C * s.per_bucket(s.level_alpha) / (2.0 * (e.base + 0.5)) + SEASON_C / (visits * min(1.0, s.hours) + 1.0)
     v = v + rel2[:, None] * b * b
-    up = b[:, 0] < up_floor(s) * n[:, 0]
-    b[up, 0] = up_floor(s) * n[up, 0]
-    v[:, 0] = np.maximum(v[:, 0], b[:, 0])
+    b[:, UPS] = np.maximum(b[:, UPS], up_floor(s) * n[:, UPS])
+    v[:, UPS] = np.maximum(v[:, UPS], b[:, UPS])
     return a, b, np.where(live, v, 1.0)  # no stretch: 0 against 0, a z of 0
