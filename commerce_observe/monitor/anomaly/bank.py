@@ -234,7 +234,7 @@ class Bank:
             z_dn = np.where(e.is_ratio & s.ratio_upper_only, 0.0, -z.min(axis=1))
         adjust = np.where(e.is_count, self.adjust_count, self.adjust_other)
         ready, z_decline = decline.step(A, idx, s, slots, x, e, scored, excluded)
-        runs.mark_promotions(A, idx, t, slots.day_start, excluded, e.is_count)
+        runs.mark_promotions(A, idx, s, t, slots.day_start, excluded, e.is_count)
         sur = mu_.surprise(np.concatenate([np.maximum(z_up, z_dn), z_decline]))  # both in one call
         short = mu_.to_score(sur[:idx.size] - adjust)
         s_decline = decline.paid(ready, sur[idx.size:])  # a surprise, its two tests paid

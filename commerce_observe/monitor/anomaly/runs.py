@@ -18,8 +18,8 @@ down and the run of zeros are: no extra test paid.
 
 After a promotion the downward stretches allow for the demand it pulled forward (issue 14:
 "the dip after a promotion"): for ``PROMO_HOURS`` after a calendar event over the series or
-after a day that sold at least ``LIFT`` times the decline test's two-week reference (an
-unannounced promotion, whose lift the level has partly learned), they expect at most
+after a day, or two, that sold at least ``LIFT`` times the decline test's two-week reference,
+significantly so (an unannounced promotion, whose lift the level has partly learned), they expect at most
 ``1 - PULL_FORWARD`` of the lower of the level and that reference.
 
 State: five numbers per stretch and when the last promotion's allowance ends. Only
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from . import mathutil
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -62,8 +63,13 @@ UP_FLOOR = 0.1
 PROMO_HOURS = 48
 #: share of the expectation the days after a promotion may fall short by (demand pulled forward)
 PULL_FORWARD = 0.25
-#: a finished day whose level is at least this many times the reference was a promotion
+#: a finished day, or the last two, whose level is at least ``LIFT`` times the reference and
+#: whose sales are at least ``LIFT_Z`` (Poisson deviance) above the reference's was a promotion
+#: (without the z one lucky day of a product selling five a day would be one)
 LIFT = 1.5
+LIFT_Z = 2.0
+_LAST_TWO = np.array([1, 2])
+_DAYS = np.array([1.0, 2.0])
 _LOG_RHO = np.log(RHO)
 
 
@@ -78,16 +84,21 @@ def layout() -> list[tuple[str, Any, tuple[int, ...], float]]:
     return [("run", np.float64, (5, 4), 0.0), ("promo_end", np.int64, (), -(2**62))]
 
 
-def mark_promotions(A: dict[str, npt.NDArray[Any]], idx: IntArray, t: int, day_start: bool, excluded: BoolArray,
-                    is_count: BoolArray) -> None:
+def mark_promotions(A: dict[str, npt.NDArray[Any]], idx: IntArray, s: Settings, t: int, day_start: bool,
+                    excluded: BoolArray, is_count: BoolArray) -> None:
     """Start the allowance after a promotion: count series inside a calendar event, and at the
-    start of a day those whose finished day sold at least ``LIFT`` times their reference (call
-    after :func:`.decline.step`, which has just added that day's level to its ring)."""
+    start of a day those whose finished day, or last two days, sold at least ``LIFT`` times
+    their reference and significantly so (call after :func:`.decline.step`, which has just
+    added that day's level to its ring)."""
     hit = excluded & is_count
     if day_start:
         ref = A["dref"][idx]
-        last = A["dlev"][idx, (A["dpos"][idx] - 1) % A["dlev"].shape[1]]
-        hit |= is_count & (ref > 0) & (last >= LIFT * ref)
+        last = (A["dpos"][idx, None] - _LAST_TWO) % A["dlev"].shape[1]
+        lev = np.nan_to_num(A["dlev"][idx[:, None], last])
+        lev[:, 1] = 0.5 * (lev[:, 0] + lev[:, 1])  # the last day, the mean of the last two
+        days = _DAYS * s.buckets_per_day
+        lifted = (lev >= LIFT * ref[:, None]) & (mathutil.poisson_z(lev * days, ref[:, None] * days) >= LIFT_Z)
+        hit |= is_count & (ref > 0) & lifted.any(axis=1)
     if hit.any():
         A["promo_end"][idx[hit]] = t + PROMO_HOURS * 3600
 
