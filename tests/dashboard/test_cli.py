@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from commerce_observe.agent.audit.kafka_sink import KafkaSink
+from commerce_observe.agent.audit.record import encode
 from commerce_observe.agent.reporting.publisher import KafkaEventPublisher
 from commerce_observe.monitor.dashboard import Dashboard
 from commerce_observe.store.sqlite_store import SqliteStore
@@ -102,3 +104,32 @@ def test_the_demo_and_the_dashboard_mean_the_same_revenue(tmp_path: Path) -> Non
     assert data["headline"]["revenue"] == [{"currency": "EUR", "revenue": f"{Decimal(said.group(1)):.3f}"}]
     assert "value of orders placed" in data["headline"]["revenue_means"]
     assert Decimal(said.group(2)) < Decimal(said.group(1))  # some payments failed: paid is the smaller part
+
+
+@pytest.mark.kafka
+def test_ship_reads_the_audit_topic_the_services_write(kafka_bootstrap: str, unique_topic: str,
+                                                       tmp_path: Path) -> None:
+    """COMMERCE_OBSERVE_AUDIT_TOPIC names the audit topic for ship as for the services, audit and watch."""
+    audit_topic = unique_topic + "-audit"
+    sink = KafkaSink(kafka_bootstrap, audit_topic)
+    lines = [encode(fact) for fact in dataset.facts()]
+    sink.write(lines)
+    sink.close()
+    db = tmp_path / "m.db"
+    SqliteStore(str(db)).close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COMMERCE_OBSERVE_AUDIT_TOPIC": audit_topic}
+    proc = subprocess.Popen([sys.executable, "-m", "commerce_observe", "ship", "--bootstrap", kafka_bootstrap,
+                             "--store", f"sqlite:{db}", "--topic", audit_topic, "--group", unique_topic + "-g"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = SqliteStore(str(db))
+
+    def handled() -> int:
+        assert_running(proc)
+        return store.latency(contract.RANGE).count
+
+    expected = len(dataset.expected()["latency"])
+    wait_for("the handled messages in the store", handled, 60, 0.3, until=lambda n: n >= expected,
+             describe=lambda n: f"it held {n}")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert f"{len(lines)} written" in (proc.stderr.read() if proc.stderr else "")
