@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-REASONS = ("insufficient_funds", "card_declined", "expired_card", "fraud_suspected", "gateway_timeout")
+REASONS = ("insufficient_funds", "declined", "card_expired", "fraud_suspected", "gateway_timeout")  # FailureReason codes
 #: share of each reason among failures; a gateway outage fails with gateway_timeout instead
 REASON_SHARE = (0.38, 0.3, 0.12, 0.08, 0.12)
 

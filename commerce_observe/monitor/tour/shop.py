@@ -31,7 +31,7 @@ PRODUCTS = {"sku-espresso": Decimal("8.90"), "sku-grinder": Decimal("129.00"), "
             "sku-mug": Decimal("12.00"), "sku-beans": Decimal("15.90"), "sku-kettle": Decimal("49.00")}
 BROKEN = "sku-espresso"  # its product page broke: it sells nothing in the tour
 METHODS = ("card", "paypal", "klarna")
-REASONS = ("card_declined", "insufficient_funds", "fraud_suspected", "gateway_timeout")
+REASONS = ("declined", "insufficient_funds", "fraud_suspected", "gateway_timeout")  # FailureReason codes
 ORDERS, PAYMENTS = "shop.orders", "shop.payments"
 
 
