@@ -1,5 +1,7 @@
 """The configuration registry: parsing, precedence, errors that name the variable."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,11 @@ def test_every_setting_is_declared_once_and_documented() -> None:
 def test_readme_table_is_generated_from_the_registry() -> None:
     readme = (ROOT / "README.md").read_text()
     assert markdown_table() in readme, "regenerate with: python -m commerce_observe.config"
+
+
+def test_the_readme_command_prints_the_table_and_nothing_else() -> None:
+    """`python -m commerce_observe.config` as the README gives it: no runpy warning on stderr."""
+    done = subprocess.run([sys.executable, "-m", "commerce_observe.config"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout == markdown_table() + "\n"
