@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,18 @@ def test_the_tour_finds_the_loss_the_duplicate_and_the_broken_product(tmp_path: 
     assert anomalies == [next(line for line in received if "[firing] orders dropped - product sku-espresso" in line)], text
     assert any("[firing] events lost" in line for line in received) and any("[firing] events duplicated" in line for line in received)
     assert "commerce-observe import" in text and (out / "traces.json").stat().st_size > 0
+
+
+def test_a_busy_dashboard_port_fails_the_tour_and_says_what_to_do(tmp_path: Path) -> None:
+    """--serve on a port something else holds: exit status 1 or 2 and another port to try, not 0 after the URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ELASTIC_APM_", "COMMERCE_OBSERVE_"))}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "commerce_observe", "tour", "--out", str(tmp_path / "tour"),
+                               "--orders", "3", "--serve", "--port", str(busy)], env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert f"cannot listen on 127.0.0.1:{busy}" in done.stderr and "Traceback" not in done.stderr
+    assert "the dashboard did not start; another port: ./scripts/demo.sh --port N" in done.stdout

@@ -1,4 +1,4 @@
-"""``commerce-observe tour``: every headline feature on the embedded defaults, in about a minute."""
+"""``commerce-observe tour``: every headline feature on the embedded defaults, in about 15 seconds."""
 
 from __future__ import annotations
 

@@ -152,10 +152,14 @@ def tour(out: Path, *, orders: int = 40, serve: bool = False, port: int = 0) -> 
     _say(f"   {url}   (Ctrl-C stops it)")
     with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:
         try:
-            proc.wait()
+            code = proc.wait()
         except KeyboardInterrupt:
             proc.terminate()
-    return 0
+            return 0
+    if code != 0:  # it said why on stderr (a busy port, most often)
+        _say(f"   the dashboard did not start; another port: ./scripts/demo.sh --port N, "
+             f"or commerce-observe dashboard --store {store} --port N")
+    return code
 
 
 def _report_findings(out: Path) -> None:
