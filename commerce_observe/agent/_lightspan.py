@@ -47,7 +47,7 @@ from opentelemetry.util.types import AttributeValue, Attributes
 
 from commerce_observe._internal.selfstats import stats
 from commerce_observe.agent._compat.otel_api import make_span_context
-from commerce_observe.agent._compat.otel_sdk import processors_unchanged, tracer_internals
+from commerce_observe.agent._compat.otel_sdk import SpanParts, event_parts, processors_unchanged, tracer_internals
 from commerce_observe.agent.export.record import ENTRY_KINDS
 
 #: Where a span's Elastic transaction id rides on the live span object, for its local
@@ -110,6 +110,18 @@ class LightSpan(trace.Span):
     @property
     def transaction_id(self) -> int:
         return self._commerce_observe_txn
+
+    def finished_parts(self) -> SpanParts:
+        """What the converter reads of a finished span (``otel_sdk.finished_parts``' tuple),
+        from the slots: no property calls, and the attributes copied by ``dict.copy``
+        (a copy all the same: a ``set_attribute`` racing ``end`` on another thread must
+        not reach the dict the converter masked)."""
+        start = self.start_time
+        factory = self._factory
+        events = self.events
+        return (self.name, self.context, self.parent, self.kind, start, self.end_time or start,
+                self._attributes.copy(), event_parts(events) if events else [], self.status, factory.resource,
+                factory.scope)
 
     # --- opentelemetry.trace.Span ----------------------------------------------
 

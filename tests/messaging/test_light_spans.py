@@ -148,6 +148,26 @@ def test_light_span_api_matches_the_sdk_contract(obs: Capture) -> None:
     publication.acked(0, 1)
 
 
+def test_finished_parts_of_a_light_span_are_what_the_public_path_reads(obs: Capture) -> None:
+    """The converter reads a light span through its slots (``LightSpan.finished_parts``):
+    the same tuple as the general path through the span's public properties, with the
+    attributes a copy the span no longer shares."""
+    from commerce_observe.agent._compat import otel_sdk
+
+    publication, headers = _publish()
+    delivery = _deliver(headers, object())
+    span = delivery.span
+    span.add_event("stock.checked", {"sku": "A-1"})
+    span.set_status(StatusCode.ERROR, "declined")
+    delivery.finish()
+    fast = span.finished_parts()
+    public = otel_sdk.finished_parts(span)  # a LightSpan is not a ReadableSpan: the property road
+    assert fast == public
+    assert fast[6] is not span.attributes and fast[6] == dict(span.attributes)
+    assert fast[7] == [("stock.checked", fast[7][0][1], {"sku": "A-1"})]
+    publication.acked(0, 1)
+
+
 def test_ok_status_is_final(obs: Capture) -> None:
     publication, _ = _publish()
     span = publication.span

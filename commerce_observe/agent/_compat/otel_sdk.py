@@ -82,7 +82,8 @@ def _frozen(attributes: object) -> Mapping[str, Any]:
     return plain(attributes)
 
 
-def _events(events: Any) -> list[EventParts]:
+def event_parts(events: Any) -> list[EventParts]:
+    """(name, timestamp, attributes) of each of a span's events (a ``BoundedList`` or a list)."""
     if not events:
         return []
     items = events._dq if type(events) is BoundedList else events  # type: ignore[attr-defined]  # noqa: SLF001
@@ -98,7 +99,7 @@ def finished_parts(span: Any) -> SpanParts:
     if SUPPORTED.fast and type(span) is ReadableSpan:
         start = span._start_time or 0  # noqa: SLF001
         return (span._name, span._context, span._parent, span._kind, start, span._end_time or start,  # noqa: SLF001
-                _frozen(span._attributes), _events(span._events), span._status, span._resource,  # noqa: SLF001
+                _frozen(span._attributes), event_parts(span._events), span._status, span._resource,  # noqa: SLF001
                 span._instrumentation_scope)  # noqa: SLF001
     start = span.start_time or 0
     events = span.events

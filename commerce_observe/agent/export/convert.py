@@ -120,7 +120,7 @@ class SpanConverter:
 
     def convert(self, span: ReadableSpan | LightSpan, transaction_id: int) -> SpanRecord:
         (name, ctx, parent, kind, start, end, attributes, events, status, resource,
-         scope) = finished_parts(span)
+         scope) = span.finished_parts() if type(span) is LightSpan else finished_parts(span)
         masker = self._masker
         error = status.status_code is StatusCode.ERROR
         description = status.description if error else None
