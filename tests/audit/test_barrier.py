@@ -177,3 +177,42 @@ def test_the_journal_ships_in_writes_of_replay_batch_lines_not_batch_size(tmp_pa
         w.on_fact(fact(Stage.HANDLED, i))
     w.close(10)
     assert sink.writes == [1000, 500] and len(sink.lines) == 1500
+
+
+def _wait(cond: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_the_journal_waits_for_an_off_host_sink_until_it_lingered_filled_a_batch_or_a_flush(tmp_path: Path) -> None:
+    """Shipping rounds have a fixed cost: to the Kafka topic the journal ships once its
+    oldest line waited ``journal_linger_s``, once ``replay_batch`` lines wait, or on a flush;
+    to a sink on this host every round, as before."""
+    sink = CountingSink()
+    sink.outlives_host = True  # type: ignore[attr-defined]
+    w = AuditWriter(sink, Spool(str(tmp_path / "spool")), flush_interval_s=0.01, batch_size=10, replay_batch=50,
+                    journal_linger_s=0.5).start()
+    start = time.monotonic()
+    w.on_fact(fact(Stage.HANDLED, 0))
+    assert _wait(lambda: sink.lines)
+    assert time.monotonic() - start >= 0.5  # some forty rounds went by without shipping it
+    assert sink.writes == [1]
+    for i in range(1, 51):  # a full batch does not wait
+        w.on_fact(fact(Stage.HANDLED, i))
+    start = time.monotonic()
+    assert _wait(lambda: len(sink.lines) == 51)
+    assert time.monotonic() - start < 0.4
+    w.on_fact(fact(Stage.HANDLED, 51))
+    assert w.flush(5) and len(sink.lines) == 52  # a flush ships at once
+    assert w.spool is not None and w.spool.durable == w.spool.appended == 52  # shipped, so durable
+    w.close(5)
+
+    local = CountingSink()  # SQLite and the like: fsynced and shipped every round
+    w = AuditWriter(local, Spool(str(tmp_path / "spool2")), flush_interval_s=0.01, journal_linger_s=30).start()
+    w.on_fact(fact(Stage.HANDLED, 0))
+    assert _wait(lambda: local.lines, 2.0)
+    w.close(5)
