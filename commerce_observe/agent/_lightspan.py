@@ -77,7 +77,7 @@ class LightSpan(trace.Span):
     """
 
     __slots__ = ("name", "context", "parent", "kind", "start_time", "end_time", "_attributes", "events", "status",
-                 "_factory", "_commerce_observe_txn")
+                 "_factory", "_commerce_observe_txn", "vetted")
 
     def __init__(self, factory: LightTracer, name: str, context: SpanContext, parent: SpanContext | None,
                  kind: SpanKind, start_time: int, attributes: dict[str, AttributeValue], txn: int) -> None:
@@ -92,6 +92,11 @@ class LightSpan(trace.Span):
         self.events: list[Event] = []
         self.status = _UNSET
         self._commerce_observe_txn = txn
+        #: True: every attribute key and value was checked against the pipeline's masker
+        #: (``LightTracer.masker``) by the code that started the span, and found clean,
+        #: so conversion skips its attribute pass. Any later attribute write clears it
+        #: (before it writes: the converter copies the attributes, then reads this).
+        self.vetted = False
 
     # --- what the converter reads besides the fields ---------------------------
 
@@ -106,6 +111,11 @@ class LightSpan(trace.Span):
     @property
     def attributes(self) -> Mapping[str, AttributeValue]:
         return self._attributes
+
+    @property
+    def masker(self) -> Any:
+        """The masker the pipeline will convert this span with (None: none), for :attr:`vetted`."""
+        return self._factory.masker
 
     @property
     def transaction_id(self) -> int:
@@ -135,6 +145,7 @@ class LightSpan(trace.Span):
         """Add attributes our own code built from ``str``/``int``/``float``/``bool`` values."""
         if self.end_time is not None:
             return
+        self.vetted = False
         attrs = self._attributes
         limit = self._factory.max_attributes
         if limit is None or len(attrs) + len(attributes) <= limit:
@@ -142,6 +153,17 @@ class LightSpan(trace.Span):
             return
         for key, value in attributes.items():
             if key in attrs or len(attrs) < limit:
+                attrs[key] = value
+            else:
+                stats.incr(DROPPED_ATTRIBUTES)
+
+    def add_float(self, key: str, value: float) -> None:
+        """Add one float our own code computed, keeping :attr:`vetted`: no masking rule
+        changes a float, and the caller vetted ``key`` with the span's other keys."""
+        if self.end_time is None:
+            attrs = self._attributes
+            limit = self._factory.max_attributes
+            if limit is None or key in attrs or len(attrs) < limit:
                 attrs[key] = value
             else:
                 stats.incr(DROPPED_ATTRIBUTES)
@@ -206,7 +228,7 @@ class LightTracer:
     """Starts :class:`LightSpan` objects for one SDK tracer whose only processor is ours."""
 
     __slots__ = ("sdk_tracer", "processors", "resource", "scope", "sampler", "default_sampler", "ids", "fast_ids",
-                 "random_ids", "max_attributes", "max_events", "submit")
+                 "random_ids", "max_attributes", "max_events", "submit", "masker")
 
     def __init__(self, sdk_tracer: SdkTracer, scope: InstrumentationScope, limits: Any,
                  processors: tuple[object, ...], submit: Any) -> None:
@@ -223,6 +245,9 @@ class LightTracer:
         self.max_attributes: int | None = limits.max_span_attributes
         self.max_events: int = limits.max_events if limits.max_events is not None else 1 << 30
         self.submit = submit
+        #: The masker the pipeline's conversion applies (None: no masking), which a
+        #: span's :attr:`LightSpan.vetted` refers to.
+        self.masker: Any = None
 
     def start(self, name: str, context: Context | None, kind: SpanKind, start_time: int,
               attributes: dict[str, AttributeValue]) -> trace.Span:
@@ -307,7 +332,9 @@ def light_tracer_for(sdk_tracer: object, pipeline: Any) -> LightTracer | None:
         return None
     if os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true":
         return None
-    return LightTracer(sdk_tracer, scope, limits, processors, submit)
+    light = LightTracer(sdk_tracer, scope, limits, processors, submit)
+    light.masker = getattr(pipeline, "masker", None)
+    return light
 
 
 def still_valid(light: LightTracer) -> bool:

@@ -31,6 +31,7 @@ from commerce_observe.agent.propagation.api import ALL, Policy
 
 if TYPE_CHECKING:
     from commerce_observe.agent.messaging.consumer import Delivery, Tracker
+    from commerce_observe.agent.messaging.consumer_attributes import ConsumerConstants
     from commerce_observe.agent.messaging.producer import Endpoint
 
 MESSAGING_TRACER = "commerce_observe.agent.messaging"
@@ -96,8 +97,7 @@ class AgentState:
         #: Deliveries still open, by ``id(record)`` (bounded by the consumer module).
         self.deliveries: dict[int, Delivery] = {}
         #: Per (system, destination, group, server): a CONSUMER span's name and shared attributes.
-        self.consumer_constants: dict[tuple[str, str, str | None, str | None, int | None],
-                                      tuple[str, dict[str, AttributeValue]]] = {}
+        self.consumer_constants: dict[tuple[str, str, str | None, str | None, int | None], ConsumerConstants] = {}
         self.tracer_provider = tracer_provider
         self.pipeline = pipeline
         provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()

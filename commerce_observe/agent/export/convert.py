@@ -119,8 +119,14 @@ class SpanConverter:
         return masked
 
     def convert(self, span: ReadableSpan | LightSpan, transaction_id: int) -> SpanRecord:
-        (name, ctx, parent, kind, start, end, attributes, events, status, resource,
-         scope) = span.finished_parts() if type(span) is LightSpan else finished_parts(span)
+        vetted = False
+        if type(span) is LightSpan:
+            (name, ctx, parent, kind, start, end, attributes, events, status, resource,
+             scope) = span.finished_parts()
+            vetted = span.vetted  # read after the copy (see LightSpan.vetted)
+        else:
+            (name, ctx, parent, kind, start, end, attributes, events, status, resource,
+             scope) = finished_parts(span)
         masker = self._masker
         error = status.status_code is StatusCode.ERROR
         description = status.description if error else None
@@ -133,7 +139,7 @@ class SpanConverter:
             records = tuple([EventRecord(self._name(n), ts, masker.mask_attributes(a) if a else a)
                              for n, ts, a in events]) if events else ()
             name = self._name(name)
-            if attributes:
+            if attributes and not vetted:  # vetted: checked against this masker when the span started
                 attributes = masker.mask_attributes(attributes)
         hit = self._service_by_resource.get(id(resource))
         service, attrs = (hit[1], hit[2]) if hit is not None and hit[0] is resource else self._resource(resource)

@@ -77,6 +77,9 @@ class ExportPipeline(SpanProcessor):
         self._exporters = tuple(exporters)
         self._txn = TransactionTracker()
         self._converter = SpanConverter(masker)
+        #: The masker conversion applies (None: none); light spans vetted against it
+        #: skip its attribute pass (``LightSpan.vetted``).
+        self.masker = masker
         self._shutdown_timeout_s = shutdown_timeout_ms / 1000
         self._is_shut_down = False
         delay = schedule_delay_ms / 1000

@@ -29,8 +29,10 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import stats
+from commerce_observe.agent._lightspan import LightSpan
 from commerce_observe.agent.messaging import cloudevents as ce
 from commerce_observe.agent.messaging import semconv as sc
+from commerce_observe.agent.messaging.consumer_attributes import constant_attributes, vet
 from commerce_observe.agent.messaging.facts import MessageFact, Stage, message_fact
 from commerce_observe.agent.messaging.producer import split_server
 from commerce_observe.agent.messaging.spans import add_clean, merge_clean, start_child_of_remote, start_span
@@ -115,7 +117,10 @@ class Delivery:
             span.record_exception(error)
         now = time.time_ns()  # one clock read for the span's end, its latency and the fact
         if self.published is not None:
-            add_clean(span, {sc.LATENCY_MS: (now - self.published) / 1e6})
+            if type(span) is LightSpan:  # a float under a key _begin vetted: the span stays vetted
+                span.add_float(sc.LATENCY_MS, (now - self.published) / 1e6)
+            else:
+                add_clean(span, {sc.LATENCY_MS: (now - self.published) / 1e6})
         span.end(now)
         the_hub = state.hub
         if not the_hub.has_listeners(MessageFact):
@@ -160,30 +165,6 @@ def begin_delivery(state: AgentState, record: object, system: str, destination: 
         return None
 
 
-def _constant_attributes(state: AgentState, system: str, destination: str, group: str | None,
-                         server: tuple[str | None, int | None]) -> tuple[str, dict[str, AttributeValue]]:
-    """Per (system, destination, group, server): the CONSUMER span's name and the
-    attributes all its records share, built once per agent state (bounded)."""
-    constants = state.consumer_constants
-    key = (system, destination, group, server[0], server[1])
-    found = constants.get(key)
-    if found is None:
-        attrs: dict[str, AttributeValue] = {
-            sc.SYSTEM: system,
-            sc.DESTINATION: destination,
-            sc.OPERATION_TYPE: "process",
-            sc.OPERATION: "process",
-        }
-        if group:
-            attrs[sc.CONSUMER_GROUP] = str(group)
-        if server[0] is not None:
-            attrs[sc.SERVER_ADDRESS] = server[0]
-            if server[1] is not None:
-                attrs[sc.SERVER_PORT] = server[1]
-        found = (f"process {destination}", attrs)
-        if len(constants) < 4096:
-            constants[key] = found
-    return found
 
 
 #: A ``ce_time`` outside [2000-01-01, now + a day] is a broken clock or a broken peer,
@@ -234,8 +215,9 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
     if published is None and timestamp_ms is not None and timestamp_ms > 0:
         published = timestamp_ms * 1_000_000
 
-    name, constants = _constant_attributes(state, system, destination, group, server)
-    attrs = constants.copy()
+    constant = constant_attributes(state, system, destination, group, server)
+    name = constant.name
+    attrs = constant.attrs.copy()
     if event_id is not None:
         attrs[sc.MESSAGE_ID] = event_id
     if source is not None:
@@ -244,13 +226,15 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
         attrs[sc.CE_EVENT_TYPE] = type_header
     if sequence is not None:
         attrs[sc.SEQUENCE] = sequence
+    partition_text = None
     if partition is not None and partition >= 0:
-        attrs[sc.PARTITION] = str(partition)
+        partition_text = attrs[sc.PARTITION] = str(partition)
     if offset is not None and offset >= 0:
         attrs[sc.KAFKA_OFFSET] = offset
+    key_text: str | None = None
     if isinstance(key, (bytes, bytearray, str)):
         try:
-            attrs[sc.KAFKA_KEY] = key if isinstance(key, str) else bytes(key).decode("utf-8")
+            key_text = attrs[sc.KAFKA_KEY] = key if isinstance(key, str) else bytes(key).decode("utf-8")
         except UnicodeDecodeError:
             pass
     if published is not None:
@@ -261,6 +245,9 @@ def _begin(state: AgentState, record: object, system: str, destination: str, car
             else start_child_of_remote(state, name, remote, SpanKind.CONSUMER, now, attrs))
     if rest and span.is_recording():
         span.set_attributes(rest)  # validated
+    elif not extra and type(span) is LightSpan and span.attributes is attrs:  # as built here (no wrapper's
+        span.vetted = vet(span, constant, event_id, source, type_header, key_text, partition_text, sequence,
+                          offset)  # attributes, no sampler's, none cut)
     delivery = Delivery(state, span, record, system, stream, event_id, ce.event_type_of(type_header),
                         source, sequence, partition, offset, group, published)
     deliveries = state.deliveries

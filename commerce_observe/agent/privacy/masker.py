@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Final
 from urllib.parse import unquote_plus
 
@@ -59,6 +59,12 @@ class Masker:
         self._clean: set[str] = set()
 
     @property
+    def clean_memo(self) -> Container[str]:
+        """The strings :meth:`mask_text` is known to leave unchanged (read-only: membership
+        is the whole contract; :meth:`mask_shared_text` adds to it)."""
+        return self._clean
+
+    @property
     def sensitive_keys(self) -> frozenset[str]:
         """The normalised names in force."""
         return self._keys.names
@@ -86,6 +92,11 @@ class Masker:
                 clean.clear()
             clean.add(s)
         return masked
+
+    def vetted_attributes(self, attrs: Mapping[str, AttributeValue]) -> bool:
+        """Whether :meth:`mask_attributes` would return ``attrs`` unchanged (keys and values),
+        for attribute sets built once and reused (a consumer's constant attributes)."""
+        return self.mask_attributes(attrs) is attrs and type(attrs) is dict
 
     def _pairs(self, text: str) -> str:
         def one(m: re.Match[str]) -> str:
