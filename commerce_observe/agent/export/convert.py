@@ -3,8 +3,11 @@
 Conversion runs on the pipeline's conversion thread, never on the application
 thread. It is the only place where privacy masking is applied, so every exporter
 sees the same masked values and none can leak an unmasked one by forgetting to call
-the masker. It is also where the Elastic transaction id, noted cheaply when the span
-started (:class:`TransactionTracker`), joins the record.
+the masker. (A light consumer span whose attributes were checked against the same
+masker as it started, ``LightSpan.vetted``, has nothing to mask there: its attribute pass
+is skipped; names, events and the status are masked all the same.) It is also where the
+Elastic transaction id, noted cheaply when the span started (:class:`TransactionTracker`),
+joins the record.
 """
 
 from __future__ import annotations
