@@ -242,6 +242,33 @@ def test_demo_says_when_a_backend_received_nothing(tmp_path: Path) -> None:
     assert "received nothing" in lines[-1] and str(port) in lines[-1], proc.stderr
 
 
+HIDE_NUMPY = """
+import sys
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" or name.startswith("numpy."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Hide())
+from commerce_observe.monitor.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", [["anomaly", "in.csv"], ["tour", "--out", "tour"],
+                                     ["watch", "--from", "2026-01-01", "--until", "2026-01-02", "--no-http"]])
+def test_a_missing_extra_is_named_with_what_to_install(command: list[str], tmp_path: Path) -> None:
+    """Without numpy (the [anomaly] extra), not an internal error but the pip line, exit code 2."""
+    _write(tmp_path, "in.csv", "timestamp,series,value\n2024-01-01T00:00:00Z,orders,1\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", HIDE_NUMPY, *command], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"commerce-observe {command[0]}: needs numpy, which is not installed: "
+                                        "pip install 'commerce-observe[anomaly]'"]
+
+
 def test_a_real_process_prints_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "commerce_observe", "anomaly", str(tmp_path / "nope.csv")],

@@ -241,6 +241,25 @@ TYPES: dict[str, Callable[[str], Any]] = {
 }
 
 
+#: The optional modules a command may need, and the extra (pyproject.toml) that installs each.
+EXTRAS: tuple[tuple[str, str], ...] = (
+    ("numpy", "anomaly"), ("kafka", "kafka"), ("confluent_kafka", "confluent"), ("aiokafka", "aiokafka"),
+    ("pika", "rabbitmq"), ("elasticsearch", "elasticsearch"), ("ecs_logging", "logs"),
+    ("prometheus_client", "metrics"), ("opentelemetry.exporter.prometheus", "metrics"),
+    ("opentelemetry.exporter.otlp", "otlp"),
+)
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """The line naming what to install when ``exc`` is an optional module not installed, else None."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    for module, extra in EXTRAS:
+        if exc.name == module or exc.name.startswith(module + "."):
+            return f"needs {module}, which is not installed: pip install 'commerce-observe[{extra}]'"
+    return None
+
+
 def main_guard(prog: str, run: Callable[[], int], debug: bool = False) -> int:
     """Run a command; a user's mistake becomes one line on stderr and exit code 2."""
     from commerce_observe.config import ConfigError
@@ -259,10 +278,13 @@ def main_guard(prog: str, run: Callable[[], int], debug: bool = False) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if debug:
-            raise
-        sys.stderr.write(f"{prog}: internal error: {type(exc).__name__}: {one_line(str(exc))}"
-                         f" (run with --debug for the traceback)\n")
-        return 1
+        needs = missing_extra(exc)
+        if needs is None:
+            if debug:
+                raise
+            sys.stderr.write(f"{prog}: internal error: {type(exc).__name__}: {one_line(str(exc))}"
+                             f" (run with --debug for the traceback)\n")
+            return 1
+        message = needs
     sys.stderr.write(f"{prog}: {one_line(message)}\n")
     return 2
