@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from commerce_observe.monitor.cli.errors import UsageError, redact_url, store_spec, url
+from commerce_observe.monitor.cli.errors import UsageError, failure, redact_url, store_spec, url
 
 if TYPE_CHECKING:
     from commerce_observe.store.store import EventStore
@@ -30,7 +30,7 @@ def open_spec(spec: str, **options: Any) -> EventStore:
     try:
         return open_store(spec, **options)
     except Exception as exc:  # ES down, SQLite path in a missing directory, not a database...
-        raise UsageError(f"store {redact_url(spec)}: cannot open it ({type(exc).__name__}: {exc})") from None
+        raise UsageError(f"store {redact_url(spec)}: cannot open it ({failure(exc)})") from None
 
 
 def open_store_from(args: argparse.Namespace) -> EventStore:

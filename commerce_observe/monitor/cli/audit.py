@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from commerce_observe.monitor.cli.errors import (UsageError, count, existing_dir, existing_file, host_port, input_file,
-                                                 store_spec, url)
+from commerce_observe.monitor.cli.errors import (UsageError, count, existing_dir, existing_file, failure, host_port,
+                                                 input_file, store_spec, url)
 
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         for batch in _batches(args, args.topic or config.audit_topic):
             auditor.feed(batch)
     except Exception as exc:  # unreadable input is a usage/input error, not a finding
-        raise UsageError(f"cannot read input {chosen[0]}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"cannot read input {chosen[0]}: {failure(exc)}") from None
     finally:
         if gc_was:
             gc.enable()

@@ -260,6 +260,11 @@ def missing_extra(exc: BaseException) -> str | None:
     return None
 
 
+def failure(exc: BaseException) -> str:
+    """What went wrong, for a one-line error: the extra to install, else the exception's type and text."""
+    return missing_extra(exc) or f"{type(exc).__name__}: {exc}"
+
+
 def main_guard(prog: str, run: Callable[[], int], debug: bool = False) -> int:
     """Run a command; a user's mistake becomes one line on stderr and exit code 2."""
     from commerce_observe.config import ConfigError

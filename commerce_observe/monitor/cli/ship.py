@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from commerce_observe.monitor.cli._store import add_store_args, open_store_from
-from commerce_observe.monitor.cli.errors import UsageError, host_port
+from commerce_observe.monitor.cli.errors import UsageError, failure, host_port
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                                    topics=topics, audit_topic=audit_topic)
     except Exception as exc:  # kafka-python: NoBrokersAvailable, bad config...
         store.close()
-        raise UsageError(f"Kafka at {args.bootstrap}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"Kafka at {args.bootstrap}: {failure(exc)}") from None
 
     def stop(*_: Any) -> None:
         shipper.stop()
