@@ -43,6 +43,12 @@ def test_the_tour_finds_the_loss_the_duplicate_and_the_broken_product(tmp_path: 
     assert any("[firing] events lost" in line for line in received) and any("[firing] events duplicated" in line for line in received)
     assert "commerce-observe import" in text and (out / "traces.json").stat().st_size > 0
 
+    # the dashboard command it prints runs as printed, with the virtualenv's bin/ not on PATH
+    dashboard = next(line.split() for line in text.splitlines() if " dashboard --store " in line)
+    served = subprocess.run([*dashboard[:dashboard.index("dashboard")], "dashboard", "--help"], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert served.returncode == 0 and "--store" in served.stdout, (dashboard, served.stderr)
+
 
 def test_a_busy_dashboard_port_fails_the_tour_and_says_what_to_do(tmp_path: Path) -> None:
     """--serve on a port something else holds: exit status 1 or 2 and another port to try, not 0 after the URL."""

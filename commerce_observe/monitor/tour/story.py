@@ -68,6 +68,21 @@ def _say(text: str = "") -> None:
     sys.stdout.flush()
 
 
+def _command() -> str:
+    """How to run commerce-observe from here: its name when that is on PATH, else this
+    interpreter's script (./scripts/demo.sh installs into .venv, which is not on PATH)."""
+    script = Path(sys.executable).parent / "commerce-observe"
+    found = shutil.which("commerce-observe")
+    if found and Path(found).resolve() == script.resolve():
+        return "commerce-observe"
+    if not script.exists():
+        return f"{sys.executable} -m commerce_observe"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _rules(path: Path, webhook: str) -> None:
     path.write_text(json.dumps({
         "bucket_seconds": 3600,
@@ -147,7 +162,7 @@ def tour(out: Path, *, orders: int = 40, serve: bool = False, port: int = 0) -> 
     url = f"http://127.0.0.1:{port or 8050}/?minutes=1440"
     command = [sys.executable, "-m", "commerce_observe", "dashboard", "--store", store, "--port", str(port or 8050)]
     if not serve:
-        _say(f"   commerce-observe dashboard --store {store} --port {port or 8050}, then open {url}")
+        _say(f"   {_command()} dashboard --store {store} --port {port or 8050}, then open {url}")
         return 0
     _say(f"   {url}   (Ctrl-C stops it)")
     with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:
@@ -158,7 +173,7 @@ def tour(out: Path, *, orders: int = 40, serve: bool = False, port: int = 0) -> 
             return 0
     if code != 0:  # it said why on stderr (a busy port, most often)
         _say(f"   the dashboard did not start; another port: ./scripts/demo.sh --port N, "
-             f"or commerce-observe dashboard --store {store} --port N")
+             f"or {_command()} dashboard --store {store} --port N")
     return code
 
 
