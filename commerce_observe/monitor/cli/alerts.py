@@ -2,7 +2,7 @@
 
   commerce-observe alerts evaluate --config alerts.json --scores scores.csv \\
       [--series input.csv] [--audit audit.json] [--dry-run]
-  commerce-observe alerts test-notify --webhook URL | --slack URL | --smtp HOST:PORT --mail-from A --mail-to B
+  commerce-observe alerts test-notify --webhook URL | --slack URL | --smtp HOST:PORT --mail-to B [--mail-from A]
 
 ``evaluate`` replays the anomaly CLI's scores, payment failure ratios from its input
 CSV and an audit report through the rules (same de-duplication, grouping, resolving
