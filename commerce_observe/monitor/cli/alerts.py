@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from commerce_observe.monitor.cli.errors import UsageError, host_port, input_file, positive, url
+from commerce_observe.monitor.cli.trace_links import add_trace_link_options, trace_links
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,8 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--series", type=input_file, help="input CSV of `commerce-observe anomaly` (payment failure ratios)")
     ev.add_argument("--audit", type=input_file, help="JSON report of `commerce-observe audit`")
     ev.add_argument("--dry-run", action="store_true", help="print notifications instead of sending")
-    ev.add_argument("--zipkin-ui", type=url, help="Zipkin UI base URL for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
-    ev.add_argument("--kibana", type=url, help="Kibana base URL for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
+    add_trace_link_options(ev)
     tn = sub.add_parser("test-notify", help="send one sample notification to check a receiver")
     tn.add_argument("--webhook", type=url, help="generic JSON webhook URL")
     tn.add_argument("--slack", type=url, help="Slack-compatible incoming webhook URL")
@@ -68,7 +68,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from commerce_observe.monitor.alerts import AlertEngine, Notification, render
     from commerce_observe.monitor.alerts.inputs import read_findings, read_payments, read_scores
     from commerce_observe.monitor.alerts.rulefile import RuleFileError, load_config
-    from commerce_observe.monitor.audit.findings import Links
     from commerce_observe.config import load_config as load_settings
 
     try:
@@ -77,7 +76,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         text = str(exc)
         raise UsageError(text if args.config in text else f"{args.config}: {text}") from None
     settings = load_settings()
-    links = Links(args.zipkin_ui or settings.zipkin_ui, args.kibana or settings.kibana_url)
+    links = trace_links(args, settings.zipkin_ui, settings.kibana_url)
     stream: list[tuple[datetime, int, Any]] = []
     try:
         if args.scores:

@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from commerce_observe.monitor.cli.errors import (UsageError, count, existing_dir, existing_file, failure, host_port,
-                                                 input_file, store_spec, url)
+                                                 input_file, store_spec)
+from commerce_observe.monitor.cli.trace_links import add_trace_link_options, trace_links
 
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -80,8 +81,7 @@ def register(subparsers: Any) -> None:
                         "or all of them (the input is complete: the system was drained)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format")
     p.add_argument("--limit", type=count, default=200, help="findings shown in the table (default 200)")
-    p.add_argument("--zipkin-url", type=url, help="Zipkin UI base URL for trace links (default: configured)")
-    p.add_argument("--kibana-url", type=url, help="Kibana base URL for APM trace links (default: configured)")
+    add_trace_link_options(p)
     p.add_argument("--store", type=store_spec, metavar="SPEC",
                    help="also write the findings to the monitoring store (sqlite:PATH or an Elasticsearch URL), "
                         "where the dashboard's loss/duplicate panel shows them (default: COMMERCE_OBSERVE_EVENT_STORE)")
@@ -124,7 +124,7 @@ def _sink_batches(args: argparse.Namespace, topic: str) -> Iterator[list[bytes]]
 
 def run(args: argparse.Namespace) -> int:
     from commerce_observe.monitor.audit.auditor import Auditor
-    from commerce_observe.monitor.audit.findings import Links, report_to_hub
+    from commerce_observe.monitor.audit.findings import report_to_hub
     from commerce_observe.monitor.audit.report import Summary, render_json, render_table
     from commerce_observe.config import load_config
 
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     as_of = {"now": time.time_ns(), "data": None, "all": auditor.watermark + auditor.grace_ns + 1}[args.as_of]
     findings = auditor.finish(as_of)
     report_to_hub(findings)
-    links = Links(args.zipkin_url or config.zipkin_ui, args.kibana_url or config.kibana_url)
+    links = trace_links(args, config.zipkin_ui, config.kibana_url)
     summary = Summary(auditor.records, auditor.invalid, auditor.orphans, auditor.pending_at_finish, auditor.peak_open,
                       auditor.watermark, args.grace, args.sla, [g for g, _ in args.group or ()],
                       foreign=auditor.foreign, unidentified=auditor.unidentified, unjudged=auditor.unjudged)

@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from commerce_observe.monitor.cli._store import add_store_args, open_store_from
-from commerce_observe.monitor.cli.errors import UsageError, port, seconds, url
+from commerce_observe.monitor.cli.errors import UsageError, port, seconds
+from commerce_observe.monitor.cli.trace_links import add_trace_link_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,8 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=port, default=8050, help="port to listen on (0: any free port)")
-    p.add_argument("--zipkin-url", type=url, default=None, help="Zipkin UI base for trace links (default COMMERCE_OBSERVE_ZIPKIN_UI_URL, else from the Zipkin endpoint)")
-    p.add_argument("--kibana-url", type=url, default=None, help="Kibana base for trace links (default COMMERCE_OBSERVE_KIBANA_URL)")
+    add_trace_link_options(p)
     p.add_argument("--refresh", type=seconds, default=5.0, help="seconds between page refreshes")
     p.set_defaults(func=run)
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from commerce_observe.monitor.cli._store import DEFAULT_DB, add_store_args, open_spec
 from commerce_observe.monitor.cli.audit import duration, group_spec
-from commerce_observe.monitor.cli.errors import UsageError, host_port, input_file, port, positive, url, when
+from commerce_observe.monitor.cli.errors import UsageError, host_port, input_file, port, positive, when
+from commerce_observe.monitor.cli.trace_links import add_trace_link_options, trace_links
 
 DEFAULT_STATE = ".commerce-observe-watch"
 DEFAULT_PORT = 9465
@@ -67,8 +68,7 @@ def register(subparsers: Any) -> None:
                    "(default: now); the history before it is learned")
     p.add_argument("--from", dest="from_", type=when, metavar="T1", help="backtest: from this time ...")
     p.add_argument("--until", type=when, metavar="T2", help="... until this one, then exit")
-    p.add_argument("--zipkin-ui", type=url, metavar="URL", help="Zipkin UI base URL for trace links (default: configured)")
-    p.add_argument("--kibana", type=url, metavar="URL", help="Kibana base URL for trace links (default: configured)")
+    add_trace_link_options(p)
     p.set_defaults(func=run)
 
 
@@ -81,7 +81,6 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
     from commerce_observe.monitor.alerts import SystemClock
     from commerce_observe.monitor.alerts.rulefile import RuleFileError, load_config as load_rules
     from commerce_observe.monitor.anomaly import Calendar
-    from commerce_observe.monitor.audit.findings import Links
     from commerce_observe.monitor.watch.checkpoint import Checkpoints
     from commerce_observe.monitor.watch.loop import Inputs, KafkaInput, Watch
     from commerce_observe.monitor.watch.series import StoreSeries
@@ -137,7 +136,7 @@ def _build(args: argparse.Namespace, say: Any) -> Any:
         store = open_spec(args.store or f"sqlite:{DEFAULT_DB}")
     state_dir = args.state or (tempfile.mkdtemp(prefix="commerce-observe-backtest-") if t1 is not None else DEFAULT_STATE)
     checkpoints = Checkpoints(state_dir)
-    links = Links(args.zipkin_ui or config.zipkin_ui, args.kibana or config.kibana_url)
+    links = trace_links(args, config.zipkin_ui, config.kibana_url)
     claims = shards = None
     if args.scale_out and t1 is None:
         from commerce_observe.monitor.watch.shards import ShardStore
