@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pytest
 
-from commerce_observe.monitor.anomaly import AnomalyDetector, Settings
+from commerce_observe.monitor.anomaly import AnomalyDetector, Settings, decline
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -58,6 +59,45 @@ def test_a_slow_decline_is_found_within_a_day_of_the_30_percent_point() -> None:
     # within about a day of the 30 % point (seeds 0-2 of this set-up: 0-18 hours) on a product selling ~800 a day
     assert hit.size and start + hit[0] <= at_30 + 24, (hit[:3], at_30 - start)
     assert alerts[7 * 24 :, 1].sum() == 0  # the steady twin never alerts
+
+
+def _levels_through_ring(levels: np.ndarray) -> tuple[float, float]:
+    """Day levels fed through the decline test's ring and long level, as :func:`decline.step` does
+    at each midnight: the plain trimmed mean and the reference carried along the trend."""
+    ring = np.full((1, decline.DAYS), np.nan, dtype=np.float32)
+    lg = np.zeros((1, 2))
+    for d, lev in enumerate(levels):
+        ring[0, d % decline.DAYS] = lev
+        lg = lg * (1.0 - decline.LONG_ALPHA) + np.array([[decline.LONG_ALPHA * lev, decline.LONG_ALPHA]])
+    plain = decline._trimmed_mean(ring)
+    return float(plain[0]), float(decline._carried(plain, lg)[0])
+
+
+def test_the_decline_reference_is_carried_along_a_trend() -> None:
+    # a product growing 1 % of its first level a day for eight weeks: the two weeks' trimmed mean
+    # lags by a week (7.5 days to the current day); carried along TREND_SHARE of the trend, that
+    # share of the lag is made up (within 1 % of the current level)
+    days = np.arange(56, dtype=float)
+    now = 100.0 * (1.0 + 0.01 * 56)
+    plain, carried = _levels_through_ring(100.0 * (1.0 + 0.01 * days))
+    assert plain < 0.96 * now
+    assert carried == pytest.approx(plain + decline.TREND_SHARE * (now - plain), rel=0.01)
+    # and falling: the reference is lowered the same way (a fall of sales already under way is
+    # the trend's, not new evidence)
+    now = 200.0 * (1.0 - 0.005 * 56)
+    plain, carried = _levels_through_ring(200.0 * (1.0 - 0.005 * days))
+    assert carried < plain and carried == pytest.approx(plain + decline.TREND_SHARE * (now - plain), rel=0.01)
+    # flat with noise: it hardly moves; a young long level (five weeks of days) leaves it alone
+    rng = np.random.default_rng(1)
+    plain, carried = _levels_through_ring(100.0 + rng.normal(0.0, 3.0, 56))
+    assert carried == pytest.approx(plain, rel=0.02)
+    plain, carried = _levels_through_ring(100.0 * (1.0 + 0.01 * days[:35]))
+    assert carried == plain
+    # a long level half or twice the reference (a steep trend) moves it by at most TREND_CLIP
+    w = 1.0 - (1.0 - decline.LONG_ALPHA) ** 60
+    ref = np.array([100.0, 100.0])
+    out = decline._carried(ref, np.array([[50.0 * w, w], [200.0 * w, w]]))
+    assert out == pytest.approx(ref * np.array([1.0 + decline.TREND_CLIP, 1.0 - decline.TREND_CLIP]))
 
 
 def test_the_ramp_stretch_runs_only_where_a_full_slide_could_be_found() -> None:
