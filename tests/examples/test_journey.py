@@ -64,7 +64,10 @@ def test_each_order_is_one_trace_in_zipkin_and_elastic_apm(tmp_path: Path, zipki
         traces = result["traces"]
         assert len(set(traces.values())) == 5, "every order has its own trace"
         for order_id, trace_id in traces.items():
-            spans = z.trace(zipkin_url, trace_id, _journey_complete, timeout=30)
+            try:
+                spans = z.trace(zipkin_url, trace_id, _journey_complete, timeout=30)
+            except AssertionError as exc:  # say what the runner and the services logged (export errors, kills)
+                raise AssertionError(f"{exc}\n--- run_all's stderr and the services' logs:\n{logs[-6000:]}") from None
             assert {s["localEndpoint"]["serviceName"] for s in spans} == SERVICES
             assert _connected(spans), f"trace {trace_id} is broken into pieces"
             roots = [s for s in spans if not s.get("parentId")]

@@ -31,7 +31,9 @@ events LOST.
 A torn final line (no newline) is ignored on replay; a structurally invalid line
 is skipped and counted. An exclusive ``flock`` on ``.lock`` keeps two live
 processes from sharing one spool directory; a directory whose lock can be taken
-belongs to no live process and its segments can be adopted (:meth:`adopt`).
+belongs to no live process and its segments can be adopted (:meth:`adopt`). A
+per-process folder is made and locked under a hidden name and renamed into place
+(:meth:`claim`), so no other process sees it unlocked while its owner lives.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from commerce_observe._internal.forks import after_fork_in_child
 from commerce_observe._internal.selfstats import stats
@@ -91,8 +95,6 @@ class Spool:
         #: that outlives this machine (fsynced only if the shipping fails), or closed
         #: full by a write. Every :meth:`sync` fsyncs those still here.
         self._unsynced: set[str] = set()
-        self._cursor_path = os.path.join(directory, "cursor")
-        self._gap_path = os.path.join(directory, "gap")
         self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self.segments())
         #: Lines appended so far, and how many of the first ones are durable (fsynced,
         #: or closed into a segment that was fsynced): the writer's durability marks.
@@ -100,6 +102,37 @@ class Spool:
         self.durable = 0
         if hasattr(os, "register_at_fork"):
             after_fork_in_child(self._after_fork)
+
+    @classmethod
+    def claim(cls, root: str, name: str, **options: Any) -> Spool:
+        """A new folder ``root/name`` (``name-1``, ... when an earlier process left one by
+        that name) that is locked before any other process can see it: made under a
+        hidden name that adoption ignores, locked, then renamed. Made in place and then
+        locked, a starting process's folder could be taken and deleted by another one
+        adopting dead processes' folders (seen in CI: three services starting at once)."""
+        os.makedirs(root, exist_ok=True)
+        spool = cls(tempfile.mkdtemp(prefix=".new-", dir=root), **options)
+        for n in range(1000):
+            target = os.path.join(root, name if n == 0 else f"{name}-{n}")
+            if os.path.lexists(target):
+                continue
+            try:
+                os.rename(spool.directory, target)  # an empty folder made meanwhile by that name is replaced
+            except OSError:
+                continue
+            spool.directory = target
+            return spool
+        spool.close()
+        spool.remove()
+        raise SpoolBusy(os.path.join(root, name))
+
+    @property
+    def _cursor_path(self) -> str:
+        return os.path.join(self.directory, "cursor")
+
+    @property
+    def _gap_path(self) -> str:
+        return os.path.join(self.directory, "gap")
 
     def _after_fork(self) -> None:
         # The open segment and its mapping are the parent's: a child that wrote into

@@ -112,7 +112,7 @@ def open_spool(directory: str, **options: Any) -> Spool:
     try:
         spool = Spool(directory, **options)
     except SpoolBusy:
-        spool = Spool(os.path.join(directory, f"pid-{os.getpid()}"), **options)
+        spool = Spool.claim(directory, f"pid-{os.getpid()}", **options)
     _adopt_dead(spool, directory)
     return spool
 
