@@ -109,6 +109,19 @@ def live_metrics(runtime: Runtime) -> Detach | None:
 
 
 def attach_all(runtime: Runtime) -> list[Detach]:
-    """Attach every listener the settings ask for; returns their detach callables."""
-    found = (audit_trail(runtime), event_shipping(runtime), live_metrics(runtime))
+    """Attach every listener the settings ask for; returns their detach callables.
+
+    A listener that fails to start (an unwritable spool folder, say) is left out,
+    logged once and counted (``runtime.listener_failed``): tracing and the other
+    listeners go on without it."""
+    from commerce_observe._internal.selfstats import logger, stats
+
+    found = []
+    for name, listener in (("audit trail", audit_trail), ("event shipping", event_shipping),
+                           ("live metrics", live_metrics)):
+        try:
+            found.append(listener(runtime))
+        except Exception as exc:
+            stats.incr("runtime.listener_failed")
+            logger.warning("commerce_observe: the %s did not start, the rest runs without it: %s", name, exc)
     return [d for d in found if d is not None]

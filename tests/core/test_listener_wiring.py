@@ -4,6 +4,8 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
+from opentelemetry import trace
+
 import commerce_observe
 from commerce_observe.store import TimeRange, open_store
 from commerce_observe.testing import capture
@@ -36,3 +38,24 @@ def test_prometheus_port_setting_serves_live_commerce_metrics() -> None:
     assert "commerce" in body and "ord-2" not in body
     metric_lines = [line for line in body.splitlines() if line.startswith("commerce") and "order" in line]
     assert metric_lines and any(float(line.rsplit(" ", 1)[1]) >= 1 for line in metric_lines)
+
+
+def test_a_listener_that_cannot_start_leaves_tracing_and_the_others_running(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A spool folder that cannot be made costs the audit trail, not the install: before,
+    the exception left install() half done (integrations off, no flush at exit)."""
+    from commerce_observe._internal.selfstats import stats
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    spec = f"sqlite:{tmp_path / 'events.db'}"
+    before = stats.get("runtime.listener_failed")
+    with capture(audit_sink="sqlite", audit_path=str(tmp_path / "audit.sqlite"), spool_dir=str(blocker / "spool"),
+                 event_store=spec) as cap:
+        with trace.get_tracer("t").start_as_current_span("checkout"):
+            commerce_observe.order_created("ord-3", amount=Decimal("1.00"), currency="EUR")
+        assert cap.span("checkout") and cap.runtime.instrumentors is not None and any(spec in d for d in cap.runtime.destinations)
+        assert cap.events, "the hub still reports to the listeners that started"
+    assert stats.get("runtime.listener_failed") == before + 1
+    assert [r.getMessage() for r in caplog.records if "did not start" in r.getMessage()] == [
+        f"commerce_observe: the audit trail did not start, the rest runs without it: "
+        f"[Errno 20] Not a directory: '{blocker / 'spool'}'"]
