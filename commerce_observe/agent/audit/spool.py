@@ -126,6 +126,28 @@ class Spool:
         spool.remove()
         raise SpoolBusy(os.path.join(root, name))
 
+    @classmethod
+    def take_dead(cls, path: str, **options: Any) -> Spool | None:
+        """The spool folder ``path`` if no live process holds it, renamed first to a name
+        of this process's (``pid-adopt-<pid>-<random>`` beside it) while its lock is held:
+        of several processes adopting at once one wins and the others find nothing, so
+        no two move the same segments or delete a folder under another. None when the
+        folder is a live process's or gone. (The renamed folder keeps the ``pid-``
+        prefix: if this process dies adopting, the next one adopts it.)"""
+        try:
+            fd = os.open(os.path.join(path, ".lock"), os.O_RDWR)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            mine = os.path.join(os.path.dirname(path), f"pid-adopt-{os.getpid()}-{os.urandom(4).hex()}")
+            os.rename(path, mine)
+        except OSError:
+            return None  # a live process's, or another process took it first
+        finally:
+            os.close(fd)
+        return cls(mine, **options)  # unseen between the unlock and this lock but by adopters, who pass it on
+
     @property
     def _cursor_path(self) -> str:
         return os.path.join(self.directory, "cursor")
@@ -397,7 +419,11 @@ class Spool:
 
     def remove(self) -> None:
         """Delete this (emptied, closed) spool's folder: an adopted ``pid-*`` one."""
-        for name in os.listdir(self.directory):
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
             try:
                 os.remove(os.path.join(self.directory, name))
             except OSError:

@@ -127,9 +127,11 @@ def _adopt_dead(spool: Spool, root: str) -> None:
         if os.path.abspath(path) == os.path.abspath(spool.directory) or not os.path.isdir(path):
             continue
         try:
-            other = Spool(path)
+            other = Spool.take_dead(path)
         except (SpoolBusy, OSError):
-            continue  # a live process's
+            continue  # passed on to another adopter meanwhile
+        if other is None:
+            continue  # a live process's, or taken by another adopter
         try:
             moved = spool.adopt(other)
             if moved:
