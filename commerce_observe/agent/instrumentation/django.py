@@ -23,9 +23,9 @@ from opentelemetry import trace
 
 from commerce_observe._internal.selfstats import guard
 from commerce_observe.agent.instrumentation.base import Patch
-from commerce_observe.agent.integrations.elastic_apm_coexistence import ServerInstrumentor
-from commerce_observe.agent.integrations import server
-from commerce_observe.agent.integrations.server import FAILED, ServerRequest
+from commerce_observe.agent.instrumentation.web.elastic_apm_coexistence import ServerInstrumentor
+from commerce_observe.agent.instrumentation.web import server
+from commerce_observe.agent.instrumentation.web.server import FAILED, ServerRequest
 
 if TYPE_CHECKING:
     from commerce_observe.agent.state import AgentState

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from commerce_observe.agent.instrumentation.base import Instrumentor, Patch
-from commerce_observe.agent.integrations import client
-from commerce_observe.agent.integrations.client import ClientCall
+from commerce_observe.agent.instrumentation.web import client
+from commerce_observe.agent.instrumentation.web.client import ClientCall
 
 if TYPE_CHECKING:
     from commerce_observe.agent.state import AgentState

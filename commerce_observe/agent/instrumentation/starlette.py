@@ -12,7 +12,7 @@ status; exceptions; websocket support) is the contrib
   the classes, which misses applications created earlier;
 * the route: the span is named ``"GET /orders/{order_id}"`` and carries
   ``http.route`` and the ``commerce.*`` ids from the path parameters (the rule of
-  :mod:`commerce_observe.agent.integrations.routes`), matched before the span starts.
+  :mod:`commerce_observe.agent.instrumentation.web.routes`), matched before the span starts.
 
 FastAPI releases with native OpenTelemetry tracing start their own SERVER span
 when a tracer provider is configured (ours is, once installed). Two SERVER spans
@@ -35,9 +35,9 @@ from opentelemetry.context import Context
 
 from commerce_observe._internal.selfstats import guard
 from commerce_observe.agent.instrumentation.base import Patch
-from commerce_observe.agent.integrations.elastic_apm_coexistence import ServerInstrumentor
-from commerce_observe.agent.integrations.routes import route_attributes, span_name
-from commerce_observe.agent.integrations.server import sanitize_method, span_method
+from commerce_observe.agent.instrumentation.web.elastic_apm_coexistence import ServerInstrumentor
+from commerce_observe.agent.instrumentation.web.routes import route_attributes, span_name
+from commerce_observe.agent.instrumentation.web.server import sanitize_method, span_method
 
 _MARK = "commerce_observe.traced"
 FAILED = "web.asgi_route_failed"

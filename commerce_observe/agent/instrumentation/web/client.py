@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import guard
-from commerce_observe.agent.integrations.server import sanitize_method, span_method
+from commerce_observe.agent.instrumentation.web.server import sanitize_method, span_method
 from commerce_observe.agent.propagation import ALL, HttpHeaders, Policy, inject
 
 TRACER_NAME: Final = "commerce_observe.http_client"

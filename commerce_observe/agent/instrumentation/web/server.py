@@ -25,7 +25,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from commerce_observe._internal.selfstats import guard
-from commerce_observe.agent.integrations.routes import route_attributes, span_name
+from commerce_observe.agent.instrumentation.web.routes import route_attributes, span_name
 from commerce_observe.agent.propagation import ALL, HttpHeaders, Policy, extract
 
 TRACER_NAME: Final = "commerce_observe.web"
