@@ -124,14 +124,14 @@ def _adopt_dead(spool: Spool, root: str) -> None:
         return
     for name in names:
         path = os.path.join(root, name)
-        if os.path.abspath(path) == os.path.abspath(spool.directory) or not os.path.isdir(path):
+        if os.path.abspath(path) == os.path.abspath(spool.directory):
             continue
         try:
             other = Spool.take_dead(path)
         except (SpoolBusy, OSError):
             continue  # passed on to another adopter meanwhile
         if other is None:
-            continue  # a live process's, or taken by another adopter
+            continue  # a live process's, taken by another adopter, or no spool folder (no .lock in it)
         try:
             moved = spool.adopt(other)
             if moved:
