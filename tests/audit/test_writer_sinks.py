@@ -211,6 +211,24 @@ def test_sink_down_spools_then_replays_in_order(tmp_path: Path) -> None:
     assert not Spool(str(tmp_path / "spool")).segments()
 
 
+def test_journal_left_by_a_failed_shipping_is_retried_without_new_records(tmp_path: Path) -> None:
+    """A consumer that goes idle right after its journal failed to ship: the retry
+    still ships it (it used to wait for the next record, or the next process)."""
+    sink = MemorySink()
+    w = AuditWriter(sink, Spool(str(tmp_path / "spool")), flush_interval_s=0.02, retry_interval_s=0.1).start()
+    sink.down = True
+    for i in range(50):
+        w.on_fact(fact(i, Stage.HANDLED))
+    w.flush(1)  # the shipping is tried and fails
+    assert not sink.lines and w.journaled == 50
+    sink.down = False  # and nothing is reported from now on
+    deadline = time.monotonic() + 10
+    while len(sink.lines) < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    w.close()
+    assert ids(sink.lines) == [f"e{i}" for i in range(50)]
+
+
 def test_spool_is_exclusive_ignores_torn_tail_and_resumes_from_cursor(tmp_path: Path) -> None:
     d = str(tmp_path / "s")
     spool = Spool(d)

@@ -349,6 +349,7 @@ class AuditWriter:
             self.replayed += spool.replay(self.sink, self.replay_batch)
         except Exception as exc:
             self._mark_down(exc)
+            self._spool_pending = True  # its closed segments wait: retried even if no line comes
             return
         self._journal_since = None
         self._shipped_mark = mark
