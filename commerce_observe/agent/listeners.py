@@ -14,10 +14,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from commerce_observe._internal.selfstats import stats
+
 if TYPE_CHECKING:
     from commerce_observe.agent.runtime import Runtime
 
 Detach = Callable[[], None]
+LISTENER_FAILED = "runtime.listener_failed"
 
 
 def audit_trail(runtime: Runtime) -> Detach | None:
@@ -111,17 +114,19 @@ def live_metrics(runtime: Runtime) -> Detach | None:
 def attach_all(runtime: Runtime) -> list[Detach]:
     """Attach every listener the settings ask for; returns their detach callables.
 
-    A listener that fails to start (an unwritable spool folder, say) is left out,
-    logged once and counted (``runtime.listener_failed``): tracing and the other
-    listeners go on without it."""
-    from commerce_observe._internal.selfstats import logger, stats
-
+    A listener that fails to start (an unwritable spool folder, say) is left out and
+    counted (``runtime.listener_failed``), and one warning names every one that did
+    not start (masked like all our warnings: an error may quote a store URL): tracing
+    and the other listeners go on without them."""
     found = []
+    failed = []
     for name, listener in (("audit trail", audit_trail), ("event shipping", event_shipping),
                            ("live metrics", live_metrics)):
         try:
             found.append(listener(runtime))
         except Exception as exc:
-            stats.incr("runtime.listener_failed")
-            logger.warning("commerce_observe: the %s did not start, the rest runs without it: %s", name, exc)
+            stats.incr(LISTENER_FAILED)
+            failed.append(f"the {name} did not start: {exc}")
+    if failed:
+        stats.warn(LISTENER_FAILED, "%s; the rest runs without it", "; ".join(failed))
     return [d for d in found if d is not None]
