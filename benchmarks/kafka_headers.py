@@ -25,6 +25,7 @@ import time
 import uuid
 
 import kafka
+import kafka.errors
 
 _TRACEPARENT = ("traceparent", b"00-184ba4de21217e126db43d20316b2645-1bfbaf065d5cf565-01")
 _CE = [("ce_id", b"d3fd45b974109c9322e92e5d82136b4e"), ("ce_type", b"commerce.message"),
@@ -77,11 +78,16 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.n < 1 or args.rounds < 1:
+        ap.error("-n and --rounds must be at least 1")
     names = list(LISTS)
     rows: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in names}
-    for r in range(args.rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            rows[name].append(one(args.bootstrap, args.n, LISTS[name]))
+    try:
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                rows[name].append(one(args.bootstrap, args.n, LISTS[name]))
+    except kafka.errors.KafkaError as exc:
+        raise SystemExit(f"kafka_headers: Kafka at {args.bootstrap}: {exc}") from None
     med = {name: [statistics.median(col) for col in zip(*rs)] for name, rs in rows.items()}
     base = med["contrib (traceparent)"]
     print(f"kafka-python {kafka.__version__}, no instrumentation, {args.n} messages of 200 bytes, "
